@@ -1,0 +1,653 @@
+#include "archive.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "article.h"
+#include "inifile.h"
+#include "log.h"
+#include "render.h"
+#include "util.h"
+
+#define DEFAULT_HOME_TITLE "News archive"
+
+struct loader {
+	const struct archive_opts *o;
+	char rootreal[PATH_MAX];
+	struct node **all;
+	size_t nall, capall;
+	size_t nskipped;
+	/* Directories on the current descent, to refuse symlink loops. */
+	struct {
+		dev_t dev;
+		ino_t ino;
+	} stack[ARCHIVE_MAX_DEPTH + 2];
+	size_t depth;
+	bool oom;
+};
+
+static void
+skip(struct loader *L, const char *path, const char *why)
+{
+	log_warnx("%s: skipped: %s", path, why);
+	L->nskipped++;
+}
+
+static void
+node_free(struct node *n)
+{
+	if (n == NULL)
+		return;
+	for (size_t i = 0; i < n->nsections; i++)
+		node_free(n->sections[i]);
+	for (size_t i = 0; i < n->narticles; i++)
+		node_free(n->articles[i]);
+	free(n->sections);
+	free(n->articles);
+	free(n->path);
+	free(n->name);
+	free(n->title);
+	free(n->description);
+	free(n->date);
+	free(n->lang);
+	free(n->gemini.p);
+	free(n->gopher.p);
+	if (n->art) {
+		article_free(n->art);
+		free(n->art);
+	}
+	free(n);
+}
+
+static struct node *
+node_new(enum node_kind kind, struct node *parent, const char *name)
+{
+	struct node *n;
+	struct buf p;
+
+	if ((n = calloc(1, sizeof(*n))) == NULL)
+		return NULL;
+	n->kind = kind;
+	n->parent = parent;
+	buf_init(&p);
+	buf_adds(&p, parent ? parent->path : "/");
+	buf_adds(&p, name);
+	if (kind == NODE_SECTION && name[0] != '\0')
+		buf_addc(&p, '/');
+	n->path = buf_release(&p, NULL);
+	n->name = strdup(name);
+	if (n->path == NULL || n->name == NULL) {
+		node_free(n);
+		return NULL;
+	}
+	return n;
+}
+
+static bool
+push(struct node ***v, size_t *n, struct node *x)
+{
+	struct node **nv;
+
+	if ((nv = reallocarray(*v, *n + 1, sizeof(**v))) == NULL)
+		return false;
+	*v = nv;
+	(*v)[(*n)++] = x;
+	return true;
+}
+
+struct secini {
+	struct node *n;
+};
+
+static int
+section_key(
+    struct inifile *f, const char *section, const char *key, const char *value)
+{
+	struct node *n = ((struct secini *)f->user)->n;
+	char **slot = NULL;
+
+	(void)section;
+	if (strcmp(key, "title") == 0)
+		slot = &n->title;
+	else if (strcmp(key, "description") == 0)
+		slot = &n->description;
+	else if (strcmp(key, "lang") == 0) {
+		if (!article_lang_valid(value)) {
+			inifile_error(f, "lang: bad language tag '%s'", value);
+			return -1;
+		}
+		slot = &n->lang;
+	} else {
+		inifile_error(
+		    f, "unknown key '%s' (title, description, lang)", key);
+		return -1;
+	}
+	if (*value == '\0' || strchr(value, '\t') != NULL) {
+		inifile_error(f, "%s: empty, or holds a TAB", key);
+		return -1;
+	}
+	free(*slot);
+	if ((*slot = strdup(value)) == NULL)
+		return -1;
+	return 0;
+}
+
+static void
+read_section_ini(struct loader *L, const char *dir, struct node *n)
+{
+	static const char *const sections[] = {"section", NULL};
+	struct secini si = {n};
+	char path[PATH_MAX];
+	int rv;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/section.ini", dir) >=
+	    sizeof(path))
+		return;
+	if (access(path, F_OK) == -1)
+		return;
+	rv = inifile_parse(path, sections, section_key, &si);
+	if (rv == -1)
+		log_warn("%s: cannot read", path);
+	else if (rv > 0)
+		log_warnx("%s: %d problem(s); the rest of the file is used",
+		    path, rv);
+	(void)L;
+}
+
+static char *
+read_file(const char *path, size_t *lenp, const char **why)
+{
+	struct stat st;
+	char *data;
+	size_t got = 0;
+	ssize_t r;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
+		*why = strerror(errno);
+		return NULL;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		*why = "not a regular file";
+		close(fd);
+		return NULL;
+	}
+	if (st.st_size > (off_t)ARTICLE_MAX_BYTES) {
+		*why = "file too large";
+		close(fd);
+		return NULL;
+	}
+	if ((data = malloc((size_t)st.st_size + 1)) == NULL) {
+		*why = "out of memory";
+		close(fd);
+		return NULL;
+	}
+	while (got < (size_t)st.st_size &&
+	    (r = read(fd, data + got, (size_t)st.st_size - got)) > 0)
+		got += (size_t)r;
+	close(fd);
+	data[got] = '\0';
+	*lenp = got;
+	return data;
+}
+
+static void
+load_article(
+    struct loader *L, struct node *sec, const char *path, const char *name)
+{
+	size_t nlen = strlen(name) - 4, len;
+	const char *why;
+	struct article *a;
+	struct node *n;
+	char *slug, *data;
+
+	if (!name_is_safe(name, nlen)) {
+		skip(L, path,
+		    "unsafe name (use ASCII letters, digits, '-', "
+		    "'_', '.'; not starting with '.')");
+		return;
+	}
+	if (strlen(sec->path) + nlen > ARCHIVE_PATH_MAX) {
+		skip(L, path, "path longer than a Gopher selector may be");
+		return;
+	}
+	if ((data = read_file(path, &len, &why)) == NULL) {
+		skip(L, path, why);
+		return;
+	}
+	if ((a = malloc(sizeof(*a))) == NULL) {
+		free(data);
+		L->oom = true;
+		return;
+	}
+	if (article_parse(data, len, a, &why) == -1) {
+		free(data);
+		free(a);
+		skip(L, path, why);
+		return;
+	}
+	free(data);
+	if ((slug = xstrndup(name, nlen)) == NULL ||
+	    (n = node_new(NODE_ARTICLE, sec, slug)) == NULL) {
+		free(slug);
+		article_free(a);
+		free(a);
+		L->oom = true;
+		return;
+	}
+	free(slug);
+	n->art = a;
+	n->title = strdup(a->title);
+	if (a->date)
+		n->date = strdup(a->date);
+	if (a->lang)
+		n->lang = strdup(a->lang);
+	if (!push(&sec->articles, &sec->narticles, n)) {
+		node_free(n);
+		L->oom = true;
+	}
+}
+
+/* realpath-based containment: a component boundary, not a mere prefix. */
+static bool
+inside_root(const struct loader *L, const char *real)
+{
+	size_t n = strlen(L->rootreal);
+
+	if (strcmp(L->rootreal, "/") == 0)
+		return true;
+	return strncmp(real, L->rootreal, n) == 0 &&
+	    (real[n] == '/' || real[n] == '\0');
+}
+
+static void load_dir(struct loader *, const char *, struct node *);
+
+static void
+load_entry(
+    struct loader *L, struct node *sec, const char *dir, const char *name)
+{
+	char path[PATH_MAX], real[PATH_MAX];
+	const char *use = path;
+	struct stat st;
+	size_t nlen = strlen(name);
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+	    sizeof(path)) {
+		skip(L, dir, "a name inside is too long for a path");
+		return;
+	}
+	if (lstat(path, &st) == -1) {
+		skip(L, path, strerror(errno));
+		return;
+	}
+	if (S_ISLNK(st.st_mode)) {
+		if (realpath(path, real) == NULL) {
+			skip(L, path, "broken symlink");
+			return;
+		}
+		if (!inside_root(L, real)) {
+			skip(L, path, "symlink leads outside the archive root");
+			return;
+		}
+		if (stat(real, &st) == -1) {
+			skip(L, path, strerror(errno));
+			return;
+		}
+		use = real;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		struct node *n;
+
+		if (!name_is_safe(name, nlen)) {
+			skip(L, path,
+			    "unsafe directory name (use ASCII "
+			    "letters, digits, '-', '_', '.'; not "
+			    "starting with '.')");
+			return;
+		}
+		if (L->depth > ARCHIVE_MAX_DEPTH) {
+			skip(L, path, "sections nested too deep");
+			return;
+		}
+		for (size_t i = 0; i < L->depth; i++)
+			if (L->stack[i].dev == st.st_dev &&
+			    L->stack[i].ino == st.st_ino) {
+				skip(L, path, "directory loop");
+				return;
+			}
+		if (strlen(sec->path) + nlen + 1 > ARCHIVE_PATH_MAX) {
+			skip(L, path,
+			    "path longer than a Gopher selector may be");
+			return;
+		}
+		if ((n = node_new(NODE_SECTION, sec, name)) == NULL ||
+		    !push(&sec->sections, &sec->nsections, n)) {
+			node_free(n);
+			L->oom = true;
+			return;
+		}
+		L->stack[L->depth].dev = st.st_dev;
+		L->stack[L->depth].ino = st.st_ino;
+		L->depth++;
+		load_dir(L, use, n);
+		L->depth--;
+	} else if (S_ISREG(st.st_mode)) {
+		if (nlen > 4 && strcmp(name + nlen - 4, ".txt") == 0)
+			load_article(L, sec, use == path ? path : real, name);
+		else
+			skip(L, path,
+			    "not an article (only *.txt files and "
+			    "section.ini are read)");
+	} else
+		skip(L, path, "not a regular file or directory");
+}
+
+static void
+load_dir(struct loader *L, const char *dir, struct node *sec)
+{
+	struct dirent **ents = NULL;
+	int n;
+
+	read_section_ini(L, dir, sec);
+	if ((n = scandir(dir, &ents, NULL, alphasort)) == -1) {
+		skip(L, dir, strerror(errno));
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		const char *name = ents[i]->d_name;
+
+		if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
+		    strcmp(name, "section.ini") != 0 && !L->oom)
+			load_entry(L, sec, dir, name);
+		free(ents[i]);
+	}
+	free(ents);
+}
+
+static int
+cmp_section(const void *a, const void *b)
+{
+	const struct node *x = *(struct node *const *)a;
+	const struct node *y = *(struct node *const *)b;
+	int c = strcasecmp(x->title, y->title);
+
+	return c ? c : strcmp(x->name, y->name);
+}
+
+/* Newest first; undated after every dated one, by title. */
+static int
+cmp_article(const void *a, const void *b)
+{
+	const struct node *x = *(struct node *const *)a;
+	const struct node *y = *(struct node *const *)b;
+	int c;
+
+	if (x->date && y->date && (c = strcmp(y->date, x->date)) != 0)
+		return c;
+	if (x->date && !y->date)
+		return -1;
+	if (!x->date && y->date)
+		return 1;
+	c = strcasecmp(x->title, y->title);
+	return c ? c : strcmp(x->name, y->name);
+}
+
+/*
+ * "Location: Home > News" must name the sections on the way down, by
+ * title or directory name.  The directory wins; a mismatch is reported
+ * so the archive's keeper can fix the file.
+ */
+static void
+check_location(const struct node *n)
+{
+	const struct node *chain[ARCHIVE_MAX_DEPTH + 2];
+	const char *p = n->art->location;
+	size_t k = 0;
+
+	for (const struct node *s = n->parent; s && k < ARCHIVE_MAX_DEPTH + 2;
+	     s = s->parent)
+		chain[k++] = s;
+	while (k-- > 0) {
+		const char *sep = strstr(p, " > ");
+		size_t len = sep ? (size_t)(sep - p) : strlen(p);
+		const struct node *s = chain[k];
+		bool ok;
+
+		if (s->parent == NULL)
+			ok = len == 4 && strncasecmp(p, "Home", 4) == 0;
+		else
+			ok = (strlen(s->title) == len &&
+			         strncasecmp(p, s->title, len) == 0) ||
+			    (strlen(s->name) == len &&
+			        strncasecmp(p, s->name, len) == 0);
+		if (!ok || (k > 0 && sep == NULL) || (k == 0 && sep != NULL))
+			goto mismatch;
+		if (sep)
+			p = sep + 3;
+	}
+	return;
+mismatch:
+	log_warnx("%s: Location: '%s' does not match its directory; the "
+	          "directory wins",
+	    n->path, n->art->location);
+}
+
+static bool
+index_add(struct loader *L, struct node *n)
+{
+	struct node **nv;
+
+	if (L->nall == L->capall) {
+		size_t cap = L->capall ? L->capall * 2 : 64;
+
+		if ((nv = reallocarray(L->all, cap, sizeof(*nv))) == NULL)
+			return false;
+		L->all = nv;
+		L->capall = cap;
+	}
+	L->all[L->nall++] = n;
+	return true;
+}
+
+static bool
+render_node(struct loader *L, struct node *n)
+{
+	struct buf b;
+
+	buf_init(&b);
+	if (n->kind == NODE_SECTION)
+		render_gemini_section(&b, n);
+	else
+		render_gemini_article(&b, n, n->art);
+	if ((n->gemini.p = buf_release(&b, &n->gemini.len)) == NULL)
+		return false;
+	if (n->kind == NODE_SECTION)
+		render_gopher_section(&b, L->o, n);
+	else
+		render_gopher_article(&b, L->o, n, n->art);
+	if ((n->gopher.p = buf_release(&b, &n->gopher.len)) == NULL)
+		return false;
+	if (n->art) {
+		/* The parsed text lives on only in the rendered pages. */
+		article_free(n->art);
+		free(n->art);
+		n->art = NULL;
+	}
+	return true;
+}
+
+/* Sorts, inherits, checks; then renders children before their section. */
+static bool
+finish(struct loader *L, struct node *sec, const char *inherited_lang)
+{
+	size_t keep = 0;
+
+	if (sec->title == NULL)
+		sec->title = strdup(sec->name);
+	if (sec->lang == NULL)
+		sec->lang = strdup(inherited_lang);
+	if (sec->title == NULL || sec->lang == NULL)
+		return false;
+	for (size_t i = 0; i < sec->nsections; i++)
+		if (!finish(L, sec->sections[i], sec->lang))
+			return false;
+	/* An article and a subsection may not share a name: /a/x vs /a/x/. */
+	for (size_t i = 0; i < sec->narticles; i++) {
+		struct node *a = sec->articles[i];
+		bool clash = false;
+
+		for (size_t j = 0; j < sec->nsections; j++)
+			if (strcmp(a->name, sec->sections[j]->name) == 0)
+				clash = true;
+		if (clash) {
+			log_warnx("%s: skipped: an article and a section share "
+			          "this name; the section wins",
+			    a->path);
+			L->nskipped++;
+			node_free(a);
+			continue;
+		}
+		sec->articles[keep++] = a;
+	}
+	sec->narticles = keep;
+	qsort(
+	    sec->sections, sec->nsections, sizeof(*sec->sections), cmp_section);
+	qsort(
+	    sec->articles, sec->narticles, sizeof(*sec->articles), cmp_article);
+	for (size_t i = 0; i < sec->narticles; i++) {
+		struct node *a = sec->articles[i];
+
+		if (a->lang == NULL && (a->lang = strdup(sec->lang)) == NULL)
+			return false;
+		if (a->title == NULL)
+			return false;
+		if (a->art->location)
+			check_location(a);
+		if (!render_node(L, a) || !index_add(L, a))
+			return false;
+	}
+	return render_node(L, sec) && index_add(L, sec);
+}
+
+static int
+cmp_path(const void *a, const void *b)
+{
+	return strcmp(
+	    (*(struct node *const *)a)->path, (*(struct node *const *)b)->path);
+}
+
+static size_t
+count(const struct snapshot *s, enum node_kind k)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->nindex; i++)
+		n += s->index[i]->kind == k;
+	return n;
+}
+
+struct snapshot *
+archive_load(const struct archive_opts *o, const char **errstr)
+{
+	struct loader L;
+	struct snapshot *s;
+	struct node *root;
+	struct stat st;
+
+	memset(&L, 0, sizeof(L));
+	L.o = o;
+	if (realpath(o->root, L.rootreal) == NULL) {
+		*errstr = strerror(errno);
+		return NULL;
+	}
+	if (stat(L.rootreal, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		*errstr = "not a directory";
+		return NULL;
+	}
+	if (access(L.rootreal, R_OK | X_OK) == -1) {
+		*errstr = strerror(errno);
+		return NULL;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (root = node_new(NODE_SECTION, NULL, "")) == NULL) {
+		free(s);
+		*errstr = "out of memory";
+		return NULL;
+	}
+	L.stack[0].dev = st.st_dev;
+	L.stack[0].ino = st.st_ino;
+	L.depth = 1;
+	load_dir(&L, L.rootreal, root);
+	if (o->title && o->title[0] != '\0') {
+		free(root->title);
+		root->title = strdup(o->title);
+	} else if (root->title == NULL)
+		root->title = strdup(DEFAULT_HOME_TITLE);
+	if (L.oom || !finish(&L, root, o->lang ? o->lang : "en")) {
+		node_free(root);
+		free(L.all);
+		free(s);
+		*errstr = "out of memory";
+		return NULL;
+	}
+	qsort(L.all, L.nall, sizeof(*L.all), cmp_path);
+	atomic_init(&s->refs, 1);
+	s->root = root;
+	s->index = L.all;
+	s->nindex = L.nall;
+	s->narticles = count(s, NODE_ARTICLE);
+	s->nsections = count(s, NODE_SECTION);
+	s->nskipped = L.nskipped;
+	return s;
+}
+
+struct snapshot *
+snapshot_ref(struct snapshot *s)
+{
+	atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+	return s;
+}
+
+void
+snapshot_release(struct snapshot *s)
+{
+	if (s == NULL)
+		return;
+	if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	node_free(s->root);
+	free(s->index);
+	free(s);
+}
+
+const struct node *
+archive_lookup(const struct snapshot *s, const char *path, size_t len)
+{
+	size_t lo = 0, hi = s->nindex;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const char *p = s->index[mid]->path;
+		size_t plen = strlen(p);
+		int c = memcmp(p, path, plen < len ? plen : len);
+
+		if (c == 0)
+			c = plen < len ? -1 : plen > len ? 1 : 0;
+		if (c == 0)
+			return s->index[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}

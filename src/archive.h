@@ -1,0 +1,79 @@
+/*
+ * The archive snapshot: content/ loaded once into an immutable tree of
+ * sections and articles with every page pre-rendered for both protocols.
+ * Requests read it and never open a file, so no request can reach outside
+ * the archive.  A snapshot is shared read-only by all workers and freed
+ * by the last release, so a reload can swap in a new one while replies
+ * still reference the old one.
+ */
+#ifndef SERAI_ARCHIVE_H
+#define SERAI_ARCHIVE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+/* Deeper trees are refused: every level costs a breadcrumb and a path. */
+#define ARCHIVE_MAX_DEPTH 32
+/* A whole path ("/a/b/slug") must fit a Gopher selector (RFC 1436). */
+#define ARCHIVE_PATH_MAX 255
+
+enum node_kind { NODE_SECTION, NODE_ARTICLE };
+
+struct blob {
+	char *p;
+	size_t len;
+};
+
+struct node {
+	enum node_kind kind;
+	char *path;  /* "/", "/news/", "/news/slug" */
+	char *name;  /* directory name or slug; "" for the root */
+	char *title; /* never NULL */
+	char *description;
+	char *date; /* articles: as written, or NULL when undated */
+	char *lang; /* effective language (article, section, archive) */
+	struct node *parent;
+	struct node **sections; /* subsections, by title */
+	size_t nsections;
+	struct node **articles; /* newest first, undated last by title */
+	size_t narticles;
+	struct blob gemini;  /* pre-rendered gemtext body */
+	struct blob gopher;  /* pre-rendered menu or wrapped text */
+	struct article *art; /* loader only: parsed text until rendered */
+};
+
+struct archive_opts {
+	const char *root;
+	const char
+	    *title;       /* home title; NULL: content/section.ini or default */
+	const char *lang; /* default language */
+	const char *hostname;
+	unsigned gopher_port;
+	size_t wrap;       /* Gopher text width in columns */
+	size_t menu_width; /* Gopher display string width */
+};
+
+struct snapshot {
+	atomic_uint refs;
+	struct node *root;
+	struct node **index; /* sorted by path, for lookup */
+	size_t nindex;
+	size_t narticles;
+	size_t nsections;
+	size_t nskipped; /* files warned about and not served */
+};
+
+/*
+ * Loads the tree; every file that cannot be served is skipped with a
+ * warning naming it and the reason.  NULL with *errstr when the root
+ * itself cannot be read.  The snapshot starts with one reference.
+ */
+struct snapshot *archive_load(const struct archive_opts *, const char **errstr);
+struct snapshot *snapshot_ref(struct snapshot *);
+void snapshot_release(struct snapshot *);
+
+/* Exact lookup of a canonical path; NULL when absent. */
+const struct node *archive_lookup(
+    const struct snapshot *, const char *path, size_t len);
+
+#endif

@@ -1,0 +1,396 @@
+#include "article.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util.h"
+
+struct line {
+	const char *p;
+	size_t len;
+};
+
+enum hdr { H_LOCATION, H_DATE, H_LANG, H_TAGS, H_SOURCE, H_AUTHOR, H_NONE };
+
+static const char *const hdr_names[] = {
+    [H_LOCATION] = "Location",
+    [H_DATE] = "Date",
+    [H_LANG] = "Lang",
+    [H_TAGS] = "Tags",
+    [H_SOURCE] = "Source",
+    [H_AUTHOR] = "Author",
+};
+
+static char **
+hdr_slot(struct article *a, enum hdr h)
+{
+	switch (h) {
+	case H_LOCATION:
+		return &a->location;
+	case H_DATE:
+		return &a->date;
+	case H_LANG:
+		return &a->lang;
+	case H_TAGS:
+		return &a->tags;
+	case H_SOURCE:
+		return &a->source;
+	case H_AUTHOR:
+		return &a->author;
+	default:
+		return NULL;
+	}
+}
+
+static bool
+is_blank(const struct line *l)
+{
+	for (size_t i = 0; i < l->len; i++)
+		if (l->p[i] != ' ' && l->p[i] != '\t')
+			return false;
+	return true;
+}
+
+static void
+rtrim(struct line *l)
+{
+	while (
+	    l->len > 0 && (l->p[l->len - 1] == ' ' || l->p[l->len - 1] == '\t'))
+		l->len--;
+}
+
+static void
+ltrim(struct line *l)
+{
+	while (l->len > 0 && (l->p[0] == ' ' || l->p[0] == '\t')) {
+		l->p++;
+		l->len--;
+	}
+}
+
+/*
+ * Only known keys count as headers: the title itself often holds a colon
+ * ("Beijing Declaration: A New Chapter ..."), so "Anything: else" must
+ * fall through to the title rather than be swallowed as a header.
+ */
+static enum hdr
+hdr_match(const struct line *l, struct line *value)
+{
+	for (size_t h = 0; h < H_NONE; h++) {
+		size_t n = strlen(hdr_names[h]);
+
+		if (l->len > n && strncasecmp(l->p, hdr_names[h], n) == 0 &&
+		    l->p[n] == ':') {
+			value->p = l->p + n + 1;
+			value->len = l->len - n - 1;
+			ltrim(value);
+			rtrim(value);
+			return (enum hdr)h;
+		}
+	}
+	return H_NONE;
+}
+
+static bool
+starts_with(const struct line *l, const char *s)
+{
+	size_t n = strlen(s);
+
+	return l->len >= n && memcmp(l->p, s, n) == 0;
+}
+
+static bool
+is_editor(const struct line *l)
+{
+	return starts_with(l, "(Editor:") && l->p[l->len - 1] == ')';
+}
+
+static bool
+is_copyright(const struct line *l)
+{
+	return starts_with(l, "Copyright") || starts_with(l, "\xc2\xa9");
+}
+
+static int
+two(const char *s)
+{
+	if (s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9')
+		return -1;
+	return (s[0] - '0') * 10 + (s[1] - '0');
+}
+
+int
+article_date_valid(const char *s)
+{
+	static const int mdays[] = {
+	    31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int y, m, d, hi, lo;
+	size_t len = strlen(s);
+
+	if (len < 10 || s[4] != '-' || s[7] != '-')
+		return 0;
+	if ((hi = two(s)) < 0 || (lo = two(s + 2)) < 0)
+		return 0;
+	y = hi * 100 + lo;
+	m = two(s + 5);
+	d = two(s + 8);
+	if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
+		return 0;
+	if (m == 2 && d == 29 &&
+	    !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		return 0;
+	s += 10;
+	if (*s == '\0')
+		return 1;
+	/* Optional RFC 3339 time: THH:MM[:SS](Z|+hh:mm|-hh:mm)? */
+	if (*s != 'T' && *s != ' ')
+		return 0;
+	s++;
+	if (strlen(s) < 5 || two(s) < 0 || two(s) > 23 || s[2] != ':' ||
+	    two(s + 3) < 0 || two(s + 3) > 59)
+		return 0;
+	s += 5;
+	if (*s == ':') {
+		if (two(s + 1) < 0 || two(s + 1) > 60)
+			return 0;
+		s += 3;
+	}
+	if (*s == '\0' || (s[0] == 'Z' && s[1] == '\0'))
+		return 1;
+	if ((*s == '+' || *s == '-') && strlen(s) == 6 && two(s + 1) >= 0 &&
+	    two(s + 1) <= 23 && s[3] == ':' && two(s + 4) >= 0 &&
+	    two(s + 4) <= 59)
+		return 1;
+	return 0;
+}
+
+int
+article_lang_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 35 || s[0] == '-')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		        (c >= '0' && c <= '9') || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Control bytes would reach Gopher clients' terminals verbatim and a TAB
+ * in a title would split a menu line, so: TABs become spaces, CR only as
+ * part of CRLF, every other C0 control and DEL is refused.
+ */
+static const char *
+check_bytes(const char *data, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)data[i];
+
+		if (c == '\0')
+			return "contains a NUL byte";
+		if (c == '\r' && (i + 1 == len || data[i + 1] != '\n'))
+			return "contains a bare CR (old Mac line ends?)";
+		if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') ||
+		    c == 0x7f)
+			return "contains control characters";
+	}
+	if (!utf8_valid(data, len))
+		return "not valid UTF-8";
+	return NULL;
+}
+
+static char *
+dup_line(const struct line *l)
+{
+	char *s = xstrndup(l->p, l->len);
+
+	if (s)
+		for (char *p = s; *p; p++)
+			if (*p == '\t')
+				*p = ' ';
+	return s;
+}
+
+static struct line *
+split_lines(const char *data, size_t len, size_t *nlines)
+{
+	struct line *v;
+	size_t n = 1, k = 0;
+	const char *p = data, *end = data + len;
+
+	for (size_t i = 0; i < len; i++)
+		if (data[i] == '\n')
+			n++;
+	if ((v = calloc(n, sizeof(*v))) == NULL)
+		return NULL;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *e = nl ? nl : end;
+
+		v[k].p = p;
+		v[k].len = (size_t)(e - p);
+		if (v[k].len > 0 && v[k].p[v[k].len - 1] == '\r')
+			v[k].len--;
+		rtrim(&v[k]);
+		k++;
+		p = nl ? nl + 1 : end;
+	}
+	*nlines = k;
+	return v;
+}
+
+void
+article_free(struct article *a)
+{
+	free(a->location);
+	free(a->date);
+	free(a->lang);
+	free(a->tags);
+	free(a->source);
+	free(a->author);
+	free(a->title);
+	for (size_t i = 0; i < a->npara; i++)
+		free(a->paras[i]);
+	free(a->paras);
+	free(a->editor);
+	free(a->copyright);
+	memset(a, 0, sizeof(*a));
+}
+
+static int
+parse_lines(struct line *l, size_t n, struct article *a, const char **errstr)
+{
+	size_t i = 0, end = n;
+	struct buf para;
+
+	/* Headers, then the title: the first line that is not a header. */
+	for (; i < n; i++) {
+		struct line v;
+		enum hdr h;
+		char **slot;
+
+		if (is_blank(&l[i]))
+			continue;
+		if ((h = hdr_match(&l[i], &v)) == H_NONE)
+			break;
+		slot = hdr_slot(a, h);
+		if (*slot != NULL) {
+			*errstr = "duplicate header line";
+			return -1;
+		}
+		if ((*slot = dup_line(&v)) == NULL)
+			goto oom;
+	}
+	if (i == n) {
+		*errstr = "no title line";
+		return -1;
+	}
+	if (l[i].len > ARTICLE_TITLE_MAX) {
+		*errstr = "title line too long";
+		return -1;
+	}
+	{
+		struct line t = l[i];
+		ltrim(&t);
+		if ((a->title = dup_line(&t)) == NULL)
+			goto oom;
+	}
+	i++;
+	if (a->date && !article_date_valid(a->date)) {
+		*errstr = "bad Date: (want YYYY-MM-DD or RFC 3339)";
+		return -1;
+	}
+	if (a->lang && !article_lang_valid(a->lang)) {
+		*errstr =
+		    "bad Lang: (want a language tag such as en or zh-Hans)";
+		return -1;
+	}
+
+	/* The trailer, read from the bottom up: copyright, then editor. */
+	while (end > i && is_blank(&l[end - 1]))
+		end--;
+	if (end > i && is_copyright(&l[end - 1])) {
+		if ((a->copyright = dup_line(&l[end - 1])) == NULL)
+			goto oom;
+		end--;
+		while (end > i && is_blank(&l[end - 1]))
+			end--;
+	}
+	if (end > i && is_editor(&l[end - 1])) {
+		if ((a->editor = dup_line(&l[end - 1])) == NULL)
+			goto oom;
+		end--;
+	}
+
+	/* Paragraphs: runs of non-blank lines, a hard-wrapped one joined. */
+	if ((a->paras = calloc(end - i + 1, sizeof(char *))) == NULL)
+		goto oom;
+	buf_init(&para);
+	for (; i <= end; i++) {
+		if (i == end || is_blank(&l[i])) {
+			if (para.len > 0) {
+				a->paras[a->npara] = buf_release(&para, NULL);
+				if (a->paras[a->npara] == NULL)
+					goto oom;
+				a->npara++;
+				for (char *p = a->paras[a->npara - 1]; *p; p++)
+					if (*p == '\t')
+						*p = ' ';
+			}
+			continue;
+		}
+		if (para.len > 0) {
+			struct line c = l[i];
+			ltrim(&c);
+			buf_addc(&para, ' ');
+			buf_add(&para, c.p, c.len);
+		} else
+			buf_add(&para, l[i].p, l[i].len);
+		if (buf_failed(&para)) {
+			buf_free(&para);
+			goto oom;
+		}
+	}
+	buf_free(&para);
+	return 0;
+oom:
+	*errstr = "out of memory";
+	return -1;
+}
+
+int
+article_parse(
+    const char *data, size_t len, struct article *a, const char **errstr)
+{
+	struct line *lines;
+	size_t n = 0;
+	int rv;
+
+	memset(a, 0, sizeof(*a));
+	if (len > ARTICLE_MAX_BYTES) {
+		*errstr = "file too large";
+		return -1;
+	}
+	if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0) {
+		data += 3;
+		len -= 3;
+	}
+	if ((*errstr = check_bytes(data, len)) != NULL)
+		return -1;
+	if ((lines = split_lines(data, len, &n)) == NULL) {
+		*errstr = "out of memory";
+		return -1;
+	}
+	rv = parse_lines(lines, n, a, errstr);
+	free(lines);
+	if (rv == -1)
+		article_free(a);
+	return rv;
+}

@@ -1,0 +1,50 @@
+/*
+ * The archive's article format, parsed from a byte buffer.  Pure: no file
+ * or socket I/O, so the parser is unit-tested and fuzzed directly.
+ *
+ *	Location: Home > News          known "Key: value" header lines
+ *	Title line (may hold a colon)
+ *
+ *	paragraph                      blank-line separated
+ *
+ *	(Editor: NAME)                 optional trailer lines
+ *	Copyright ...
+ */
+#ifndef SERAI_ARTICLE_H
+#define SERAI_ARTICLE_H
+
+#include <stddef.h>
+
+/* Larger files are refused rather than held in memory. */
+#define ARTICLE_MAX_BYTES (4u * 1024 * 1024)
+#define ARTICLE_TITLE_MAX 1024
+
+struct article {
+	char *location; /* "Home > News", or NULL */
+	char *date;     /* as written: YYYY-MM-DD[THH:MM[:SS][Z|+hh:mm]] */
+	char *lang;     /* BCP 47-ish tag, or NULL */
+	char *tags;
+	char *source;
+	char *author;
+	char *title;
+	char **paras; /* each one line: a wrapped paragraph is joined by ' ' */
+	size_t npara;
+	char *editor;    /* the whole "(Editor: ...)" line */
+	char *copyright; /* the whole "Copyright ..." line */
+};
+
+/*
+ * Returns 0 and fills *a, or -1 with *errstr naming the reason (the
+ * article is then left empty).  Accepts LF or CRLF line ends, a UTF-8
+ * BOM and a missing final newline.
+ */
+int article_parse(
+    const char *data, size_t len, struct article *a, const char **errstr);
+void article_free(struct article *);
+
+/* A date as above; valid calendar day.  Used for Date: and by tests. */
+int article_date_valid(const char *);
+/* Language tags: 1-35 bytes of ASCII letters, digits and '-'. */
+int article_lang_valid(const char *);
+
+#endif

@@ -1,0 +1,425 @@
+/*
+ * Configuration: inih (through inifile.c, for line numbers) into one
+ * struct config.  No libevent and no OpenSSL here.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "archive.h"
+#include "article.h"
+#include "inifile.h"
+#include "log.h"
+#include "serai.h"
+#include "util.h"
+
+enum ktype { K_STR, K_PATH, K_HOST, K_LANG, K_UINT, K_LISTEN };
+
+struct key {
+	const char *section;
+	const char *name;
+	enum ktype type;
+	size_t off;
+	unsigned min, max;
+};
+
+#define F(m) offsetof(struct config, m)
+
+static const struct key keys[] = {
+    {"server", "hostname", K_HOST, F(hostname), 0, 0},
+    {"server", "state_dir", K_PATH, F(state_dir), 0, 0},
+    {"server", "workers", K_UINT, F(workers), 0, MAX_WORKERS},
+    {"archive", "root", K_PATH, F(archive_root), 0, 0},
+    {"archive", "title", K_STR, F(archive_title), 0, 0},
+    {"archive", "lang", K_LANG, F(archive_lang), 0, 0},
+    {"gemini", "listen", K_LISTEN, F(gemini_listen), 0, 0},
+    {"gemini", "cert", K_PATH, F(gemini_cert), 0, 0},
+    {"gemini", "key", K_PATH, F(gemini_key), 0, 0},
+    {"gopher", "listen", K_LISTEN, F(gopher_listen), 0, 0},
+    {"gopher", "wrap", K_UINT, F(gopher_wrap), 20, 1000},
+    {"gopher", "menu_width", K_UINT, F(gopher_menu_width), 20, 1000},
+    {"limits", "request_timeout", K_UINT, F(request_timeout), 1, 3600},
+    {"limits", "write_timeout", K_UINT, F(write_timeout), 1, 3600},
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static const char *const sections[] = {
+    "server", "archive", "gemini", "gopher", "limits", NULL};
+
+struct loadctx {
+	struct config *cfg;
+	int seen[NKEYS]; /* line a key was set on, to refuse duplicates */
+};
+
+void
+config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->gopher_wrap = DEFAULT_GOPHER_WRAP;
+	c->gopher_menu_width = DEFAULT_MENU_WIDTH;
+	c->request_timeout = DEFAULT_REQUEST_TIMEOUT;
+	c->write_timeout = DEFAULT_WRITE_TIMEOUT;
+}
+
+static void
+listen_free(struct listen_list *l)
+{
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+void
+config_free(struct config *c)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		void *p = (char *)c + keys[i].off;
+
+		if (keys[i].type == K_LISTEN)
+			listen_free(p);
+		else if (keys[i].type != K_UINT) {
+			free(*(char **)p);
+			*(char **)p = NULL;
+		}
+	}
+	free(c->file);
+	c->file = NULL;
+}
+
+static int
+parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* A name clients can type and Gopher menus can carry (no TAB, no space). */
+static int
+host_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 253)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		        (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+		        c == ':'))
+			return 0;
+	}
+	return 1;
+}
+
+static int
+listen_add(struct listen_list *l, const struct sockaddr *sa, socklen_t len,
+    bool wildcard6)
+{
+	struct listen_addr *nv, *a;
+	char host[INET6_ADDRSTRLEN];
+	unsigned port;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].len == len && memcmp(&l->v[i].ss, sa, len) == 0)
+			return 0; /* "localhost" may resolve twice */
+	if ((nv = reallocarray(l->v, l->n + 1, sizeof(*nv))) == NULL)
+		return -1;
+	l->v = nv;
+	a = &l->v[l->n++];
+	memset(a, 0, sizeof(*a));
+	memcpy(&a->ss, sa, len);
+	a->len = len;
+	a->wildcard6 = wildcard6;
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		port = ntohs(s6->sin6_port);
+		snprintf(a->text, sizeof(a->text), "[%s]:%u", host, port);
+	} else {
+		const struct sockaddr_in *s4 = (const void *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		port = ntohs(s4->sin_port);
+		snprintf(a->text, sizeof(a->text), "%s:%u", host, port);
+	}
+	if (l->n == 1)
+		l->port = port;
+	return 0;
+}
+
+static int
+listen_one(const char *item, struct listen_list *l, const char **why)
+{
+	struct addrinfo hints, *res, *ai;
+	char host[256];
+	const char *colon, *h = item, *port;
+	size_t hlen;
+	unsigned pn;
+	int rv;
+
+	if (item[0] == '[') {
+		const char *close = strchr(item, ']');
+
+		if (close == NULL || close[1] != ':') {
+			*why = "IPv6 addresses are written [addr]:port";
+			return -1;
+		}
+		h = item + 1;
+		hlen = (size_t)(close - h);
+		port = close + 2;
+	} else {
+		if ((colon = strrchr(item, ':')) == NULL) {
+			*why = "want host:port (IPv6 as [addr]:port, all "
+			       "addresses as *:port)";
+			return -1;
+		}
+		if (memchr(item, ':', (size_t)(colon - item)) != NULL) {
+			*why = "IPv6 addresses are written [addr]:port";
+			return -1;
+		}
+		hlen = (size_t)(colon - item);
+		port = colon + 1;
+	}
+	if (parse_uint(port, 1, 65535, &pn) == -1) {
+		*why = "port must be a number from 1 to 65535";
+		return -1;
+	}
+	if (hlen == 0 || hlen >= sizeof(host)) {
+		*why = "missing or overlong host";
+		return -1;
+	}
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if (strcmp(host, "*") == 0) {
+		/* All addresses: IPv6 (v6-only) and IPv4 sockets side by side. */
+		struct sockaddr_in6 s6;
+		struct sockaddr_in s4;
+
+		memset(&s6, 0, sizeof(s6));
+		s6.sin6_family = AF_INET6;
+		s6.sin6_addr = in6addr_any;
+		s6.sin6_port = htons((unsigned short)pn);
+		memset(&s4, 0, sizeof(s4));
+		s4.sin_family = AF_INET;
+		s4.sin_addr.s_addr = htonl(INADDR_ANY);
+		s4.sin_port = htons((unsigned short)pn);
+		if (listen_add(l, (struct sockaddr *)&s4, sizeof(s4), false) ||
+		    listen_add(l, (struct sockaddr *)&s6, sizeof(s6), true)) {
+			*why = "out of memory";
+			return -1;
+		}
+		return 0;
+	}
+	if ((rv = getaddrinfo(host, port, &hints, &res)) != 0) {
+		*why = gai_strerror(rv);
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+			continue;
+		if (listen_add(l, ai->ai_addr, ai->ai_addrlen, false) == -1) {
+			freeaddrinfo(res);
+			*why = "out of memory";
+			return -1;
+		}
+	}
+	freeaddrinfo(res);
+	return 0;
+}
+
+int
+config_parse_listen(const char *value, struct listen_list *l, const char **why)
+{
+	char item[300];
+	const char *p = value;
+
+	listen_free(l);
+	while (*p != '\0') {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+
+		while (n > 0 && (*p == ' ' || *p == '\t')) {
+			p++;
+			n--;
+		}
+		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n == 0 || n >= sizeof(item)) {
+			*why = "empty or overlong address in the list";
+			listen_free(l);
+			return -1;
+		}
+		memcpy(item, p, n);
+		item[n] = '\0';
+		if (listen_one(item, l, why) == -1) {
+			listen_free(l);
+			return -1;
+		}
+		p = comma ? comma + 1 : p + strlen(p);
+	}
+	if (l->n == 0) {
+		*why = "no address";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_key(
+    struct inifile *f, const char *section, const char *name, const char *value)
+{
+	struct loadctx *lc = f->user;
+	const struct key *k = NULL;
+	const char *why = NULL;
+	size_t i;
+	void *p;
+
+	for (i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].section, section) == 0 &&
+		    strcmp(keys[i].name, name) == 0) {
+			k = &keys[i];
+			break;
+		}
+	if (k == NULL) {
+		inifile_error(f, "[%s] %s: unknown key", section, name);
+		return -1;
+	}
+	if (lc->seen[i]) {
+		inifile_error(f, "[%s] %s: already set on line %d", section,
+		    name, lc->seen[i]);
+		return -1;
+	}
+	lc->seen[i] = f->lineno;
+	p = (char *)lc->cfg + k->off;
+	switch (k->type) {
+	case K_UINT:
+		if (parse_uint(value, k->min, k->max, p) == -1) {
+			inifile_error(f,
+			    "[%s] %s: '%s' is not a whole number "
+			    "from %u to %u",
+			    section, name, value, k->min, k->max);
+			return -1;
+		}
+		return 0;
+	case K_LISTEN:
+		if (config_parse_listen(value, p, &why) == -1) {
+			inifile_error(
+			    f, "[%s] %s: '%s': %s", section, name, value, why);
+			return -1;
+		}
+		return 0;
+	case K_HOST:
+		if (!host_valid(value))
+			why = "want a host name (letters, digits, '-', '.')";
+		break;
+	case K_LANG:
+		if (!article_lang_valid(value))
+			why = "want a language tag such as en or zh-Hans";
+		break;
+	case K_PATH:
+	case K_STR:
+		if (value[0] == '\0')
+			why = "empty value";
+		else if (strchr(value, '\t') != NULL)
+			why = "holds a TAB";
+		break;
+	}
+	if (why != NULL) {
+		inifile_error(
+		    f, "[%s] %s: '%s': %s", section, name, value, why);
+		return -1;
+	}
+	free(*(char **)p);
+	if ((*(char **)p = strdup(value)) == NULL) {
+		inifile_error(f, "[%s] %s: out of memory", section, name);
+		return -1;
+	}
+	return 0;
+}
+
+int
+config_load(struct config *c, const char *path)
+{
+	struct loadctx lc;
+	int rv;
+
+	memset(&lc, 0, sizeof(lc));
+	lc.cfg = c;
+	if ((c->file = strdup(path)) == NULL)
+		return -1;
+	rv = inifile_parse(path, sections, set_key, &lc);
+	if (rv == -1) {
+		log_warn("%s: cannot read", path);
+		return -1;
+	}
+	if (rv > 0) {
+		log_warnx("%s: %d error(s) in the configuration", path, rv);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+dflt(char **slot, const char *value)
+{
+	if (*slot == NULL && (*slot = strdup(value)) == NULL)
+		return -1;
+	return 0;
+}
+
+int
+config_finish(struct config *c)
+{
+	const char *why = NULL, *where = c->file ? c->file : "(defaults)";
+
+	if (dflt(&c->hostname, DEFAULT_HOSTNAME) ||
+	    dflt(&c->state_dir, DEFAULT_STATE_DIR) ||
+	    dflt(&c->archive_root, DEFAULT_ARCHIVE_ROOT) ||
+	    dflt(&c->archive_lang, DEFAULT_LANG))
+		return -1;
+	if (c->gemini_listen.n == 0 &&
+	    config_parse_listen(
+	        DEFAULT_GEMINI_LISTEN, &c->gemini_listen, &why) == -1)
+		return -1;
+	if (c->gopher_listen.n == 0 &&
+	    config_parse_listen(
+	        DEFAULT_GOPHER_LISTEN, &c->gopher_listen, &why) == -1)
+		return -1;
+	if ((c->gemini_cert == NULL) != (c->gemini_key == NULL)) {
+		log_warnx("%s: [gemini] %s: set cert and key together, or "
+		          "neither (a certificate is then generated)",
+		    where, c->gemini_cert ? "key" : "cert");
+		return -1;
+	}
+	return 0;
+}
+
+void
+config_archive_opts(const struct config *c, struct archive_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->root = c->archive_root;
+	o->title = c->archive_title;
+	o->lang = c->archive_lang;
+	o->hostname = c->hostname;
+	o->gopher_port = c->gopher_listen.port;
+	o->wrap = c->gopher_wrap;
+	o->menu_width = c->gopher_menu_width;
+}

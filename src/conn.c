@@ -1,0 +1,409 @@
+/*
+ * Connections: the only file that knows bufferevents.  A connection is a
+ * small state machine:
+ *
+ *	C_HANDSHAKE (Gemini) -> C_REQUEST -> C_REPLY -> [C_SHUTDOWN] -> closed
+ *
+ * One timer bounds each phase: accept to complete request (TLS handshake
+ * included, an absolute deadline, not an idle timer, so a trickle of
+ * bytes cannot hold a connection), then the reply.  Every request is
+ * logged once, by conn_log, when its connection ends.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "render.h"
+#include "server.h"
+
+/* Room for the longest request, escaped (4 bytes per control byte). */
+#define LOG_REQUEST_MAX (GOPHER_LINE_MAX * 4 + 1)
+
+enum cstate { C_HANDSHAKE, C_REQUEST, C_REPLY, C_SHUTDOWN };
+
+struct conn {
+	TAILQ_ENTRY(conn) entry;
+	struct worker *w;
+	enum proto proto;
+	enum cstate state;
+	struct bufferevent *bev;
+	struct event *timer;
+	struct event *shut; /* waits for room to send close_notify */
+	evutil_socket_t fd;
+	struct timespec t0;
+	char peer[INET6_ADDRSTRLEN];
+	char local[INET6_ADDRSTRLEN];
+	int status;
+	size_t bytes;
+	char *request; /* escaped, for the log; NULL before a request */
+};
+
+static void
+addr_text(const struct sockaddr *sa, char *dst, size_t n)
+{
+	const void *src = NULL;
+
+	if (sa->sa_family == AF_INET)
+		src = &((const struct sockaddr_in *)sa)->sin_addr;
+	else if (sa->sa_family == AF_INET6)
+		src = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	if (src == NULL ||
+	    inet_ntop(sa->sa_family, src, dst, (socklen_t)n) == NULL)
+		strlcpy_s(dst, "?", n);
+	/* An IPv4 client on an IPv6 socket reads better as IPv4. */
+	if (strncmp(dst, "::ffff:", 7) == 0 && strchr(dst + 7, '.') != NULL)
+		memmove(dst, dst + 7, strlen(dst + 7) + 1);
+}
+
+static const char *
+proto_name(const struct conn *c)
+{
+	return c->proto == PROTO_GEMINI ? "gemini" : "gopher";
+}
+
+static void
+conn_log(const struct conn *c, const char *why)
+{
+	struct timespec now;
+	struct tm tm;
+	time_t t = time(NULL);
+	char ts[32], status[8];
+	double ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (double)(now.tv_sec - c->t0.tv_sec) * 1e3 +
+	    (double)(now.tv_nsec - c->t0.tv_nsec) / 1e6;
+	gmtime_r(&t, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (c->proto == PROTO_GEMINI)
+		snprintf(status, sizeof(status), "%d", c->status);
+	else
+		snprintf(status, sizeof(status), "%c", c->status);
+	log_info("%s %s %s \"%s\" %s %zu %.1fms%s%s", ts, c->peer,
+	    proto_name(c), c->request ? c->request : "", status, c->bytes, ms,
+	    why ? " " : "", why ? why : "");
+}
+
+/* The one way a connection ends; why (if any) goes to the log. */
+static void
+conn_close(struct conn *c, const char *why)
+{
+	struct worker *w = c->w;
+
+	if (c->request != NULL)
+		conn_log(c, why);
+	else if (why != NULL)
+		log_info("%s %s: closed: %s", proto_name(c), c->peer, why);
+	TAILQ_REMOVE(&w->conns, c, entry);
+	w->nconns--;
+	if (c->shut)
+		event_free(c->shut);
+	event_free(c->timer);
+	bufferevent_free(c->bev); /* closes the fd, frees the SSL */
+	free(c->request);
+	free(c);
+}
+
+void
+conn_close_all(struct worker *w)
+{
+	struct conn *c;
+
+	while ((c = TAILQ_FIRST(&w->conns)) != NULL)
+		conn_close(c, "server stopping");
+}
+
+static void
+arm(struct conn *c, unsigned seconds)
+{
+	struct timeval tv = {(time_t)seconds, 0};
+
+	evtimer_add(c->timer, &tv);
+}
+
+static void
+release_cb(const void *data, size_t len, void *arg)
+{
+	(void)data;
+	(void)len;
+	snapshot_release(arg);
+}
+
+static void
+conn_request(struct conn *c, const char *line, size_t len)
+{
+	struct server *s = c->w->srv;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct snapshot *snap;
+	struct reply r;
+	size_t before = evbuffer_get_length(out);
+
+	if ((c->request = malloc(LOG_REQUEST_MAX)) != NULL)
+		log_escape(c->request, LOG_REQUEST_MAX, line, len);
+	c->state = C_REPLY;
+	bufferevent_disable(c->bev, EV_READ);
+	arm(c, s->cfg->write_timeout);
+
+	snap = server_snapshot(s);
+	reply_init(&r);
+	if (c->proto == PROTO_GEMINI) {
+		struct url_expect ex = {
+		    s->cfg->hostname, c->local, s->cfg->gemini_listen.port};
+
+		gemini_respond(&ex, snap, line, len, &r);
+		evbuffer_add_printf(out, "%d %s\r\n", r.status, r.meta);
+	} else
+		gopher_respond(&s->gopher, snap, line, len, &r);
+	c->status = r.status;
+	/* Snapshot bytes go out by reference; the snapshot lives until sent. */
+	if (r.body != NULL && r.body->len > 0)
+		evbuffer_add_reference(out, r.body->p, r.body->len, release_cb,
+		    snapshot_ref(snap));
+	else if (r.dyn.len > 0)
+		evbuffer_add(out, r.dyn.p, r.dyn.len);
+	c->bytes = evbuffer_get_length(out) - before;
+	reply_free(&r);
+	snapshot_release(snap);
+}
+
+/* Gemini: too long a line is answered 59 at once, not left to time out. */
+static void
+request_too_long(struct conn *c, struct evbuffer *in)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	char head[64];
+	size_t n = evbuffer_copyout(in, head, sizeof(head));
+
+	if ((c->request = malloc(LOG_REQUEST_MAX)) != NULL)
+		log_escape(c->request, LOG_REQUEST_MAX, head, n);
+	c->state = C_REPLY;
+	bufferevent_disable(c->bev, EV_READ);
+	arm(c, c->w->srv->cfg->write_timeout);
+	if (c->proto == PROTO_GEMINI) {
+		c->status = 59;
+		evbuffer_add_printf(
+		    out, "59 request longer than 1024 bytes\r\n");
+	} else {
+		struct buf b;
+
+		buf_init(&b);
+		render_gopher_error(&b, c->w->srv->gopher.hostname,
+		    c->w->srv->gopher.port, "request line too long");
+		c->status = '3';
+		if (!buf_failed(&b))
+			evbuffer_add(out, b.p, b.len);
+		buf_free(&b);
+	}
+	c->bytes = evbuffer_get_length(out);
+}
+
+static void
+read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_ptr eol;
+	char line[GOPHER_LINE_MAX + GEMINI_REQUEST_MAX + 2];
+	size_t eol_len = 0, max;
+
+	if (c->state == C_HANDSHAKE)
+		c->state = C_REQUEST;
+	if (c->state != C_REQUEST)
+		return;
+	/*
+	 * Gemini wants CRLF; a bare LF does not end the request.  Gopher
+	 * takes LF too (Bombadillo sends LF alone).
+	 */
+	if (c->proto == PROTO_GEMINI) {
+		max = GEMINI_REQUEST_MAX;
+		eol = evbuffer_search_eol(
+		    in, NULL, &eol_len, EVBUFFER_EOL_CRLF_STRICT);
+	} else {
+		max = GOPHER_LINE_MAX + 2;
+		eol =
+		    evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF);
+	}
+	if (eol.pos == -1) {
+		if (evbuffer_get_length(in) > max)
+			request_too_long(c, in);
+		return;
+	}
+	if ((size_t)eol.pos > max) {
+		request_too_long(c, in);
+		return;
+	}
+	evbuffer_remove(in, line, (size_t)eol.pos);
+	evbuffer_drain(in, eol_len);
+	conn_request(c, line, (size_t)eol.pos);
+}
+
+static void
+shutdown_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct conn *c = arg;
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	int rv;
+
+	(void)fd;
+	(void)ev;
+	rv = SSL_shutdown(ssl);
+	if (rv < 0 && SSL_get_error(ssl, rv) == SSL_ERROR_WANT_WRITE) {
+		event_add(c->shut, NULL);
+		return;
+	}
+	ERR_clear_error();
+	conn_close(c, NULL);
+}
+
+/*
+ * libevent 2.1 never sends close_notify; without it a client cannot tell
+ * a complete answer from a cut one, so send it ourselves.
+ */
+static void
+finish(struct conn *c)
+{
+	if (c->proto == PROTO_GEMINI) {
+		c->state = C_SHUTDOWN;
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+		c->shut =
+		    event_new(c->w->base, c->fd, EV_WRITE, shutdown_cb, c);
+		if (c->shut != NULL) {
+			shutdown_cb(c->fd, EV_WRITE, c);
+			return;
+		}
+	}
+	conn_close(c, NULL);
+}
+
+static void
+write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->state == C_REPLY &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		finish(c);
+}
+
+static void
+event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		c->state = C_REQUEST;
+		return;
+	}
+	/* A client may half-close once its request is sent: keep writing. */
+	if (c->state == C_REPLY && (what & BEV_EVENT_EOF) &&
+	    (what & BEV_EVENT_READING))
+		return;
+	if (c->state == C_REPLY)
+		conn_close(c, "client went away");
+	else if (c->state == C_REQUEST && c->proto == PROTO_GOPHER &&
+	    (what & BEV_EVENT_EOF)) {
+		/* A Gopher request cut by EOF instead of CRLF still counts. */
+		struct evbuffer *in = bufferevent_get_input(c->bev);
+		size_t n = evbuffer_get_length(in);
+		char line[GOPHER_LINE_MAX + 1];
+
+		if (n == 0 || n > GOPHER_LINE_MAX) {
+			conn_close(c, NULL);
+			return;
+		}
+		evbuffer_remove(in, line, n);
+		conn_request(c, line, n);
+		bufferevent_enable(c->bev, EV_WRITE);
+	} else
+		conn_close(c, NULL);
+}
+
+static void
+timeout_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)ev;
+	switch (c->state) {
+	case C_HANDSHAKE:
+		conn_close(c, "TLS handshake deadline passed");
+		break;
+	case C_REQUEST:
+		conn_close(c, "request deadline passed");
+		break;
+	default:
+		conn_close(c, "write deadline passed");
+		break;
+	}
+}
+
+void
+conn_accept(
+    struct listener *l, evutil_socket_t fd, struct sockaddr *sa, int socklen)
+{
+	struct worker *w = l->w;
+	struct server *s = w->srv;
+	struct sockaddr_storage ls;
+	socklen_t lslen = sizeof(ls);
+	struct conn *c;
+	SSL *ssl;
+
+	(void)socklen;
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		close(fd);
+		return;
+	}
+	c->w = w;
+	c->fd = fd;
+	c->proto = l->proto;
+	clock_gettime(CLOCK_MONOTONIC, &c->t0);
+	addr_text(sa, c->peer, sizeof(c->peer));
+	if (getsockname(fd, (struct sockaddr *)&ls, &lslen) == 0)
+		addr_text((struct sockaddr *)&ls, c->local, sizeof(c->local));
+	if ((c->timer = evtimer_new(w->base, timeout_cb, c)) == NULL)
+		goto fail;
+	if (c->proto == PROTO_GEMINI) {
+		c->state = C_HANDSHAKE;
+		if ((ssl = SSL_new(s->ssl)) == NULL)
+			goto fail;
+		/* On failure this frees the SSL but leaves the fd to us. */
+		c->bev = bufferevent_openssl_socket_new(w->base, fd, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING,
+		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+		if (c->bev != NULL)
+			bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	} else {
+		c->state = C_REQUEST;
+		c->bev = bufferevent_socket_new(w->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	}
+	if (c->bev == NULL)
+		goto fail;
+	TAILQ_INSERT_TAIL(&w->conns, c, entry);
+	w->nconns++;
+	arm(c, s->cfg->request_timeout);
+	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+	/* Stop reading a little past the longest request we would take. */
+	bufferevent_setwatermark(c->bev, EV_READ, 0,
+	    (c->proto == PROTO_GEMINI ? GEMINI_REQUEST_MAX : GOPHER_LINE_MAX) +
+	        3);
+	bufferevent_enable(c->bev, EV_READ);
+	return;
+fail:
+	if (c->timer)
+		event_free(c->timer);
+	free(c);
+	close(fd);
+}

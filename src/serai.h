@@ -1,0 +1,95 @@
+/*
+ * serai: the daemon's shared definitions.  Limits are named here with the
+ * reason for each number; leaf modules (article, text, url, render,
+ * archive, proto) keep their own headers so unit tests link them alone.
+ */
+#ifndef SERAI_H
+#define SERAI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#define SERAI_VERSION "0.1.0"
+
+#define DEFAULT_HOSTNAME "localhost"
+#define DEFAULT_STATE_DIR "./state"
+#define DEFAULT_ARCHIVE_ROOT "./content"
+#define DEFAULT_LANG "en"
+/* Unprivileged ports, so `serai` runs as any user out of the box. */
+#define DEFAULT_GEMINI_LISTEN "*:1965"
+#define DEFAULT_GOPHER_LISTEN "*:7070"
+/* RFC 1436 asks for lines under 70 columns; the UMN client cuts at 67. */
+#define DEFAULT_GOPHER_WRAP 70
+#define DEFAULT_MENU_WIDTH 67
+/* Seconds from accept to a complete request (TLS handshake included). */
+#define DEFAULT_REQUEST_TIMEOUT 10
+/* Seconds to hand the whole answer to a reader. */
+#define DEFAULT_WRITE_TIMEOUT 30
+/* Threads beyond this buy nothing on the machines serai runs on. */
+#define MAX_WORKERS 64
+/* Kernel accept queue; small backlogs drop SYNs under bursts (gmid: 16). */
+#define LISTEN_BACKLOG 1024
+
+struct listen_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char text[64];  /* "127.0.0.1:1965", "[::1]:1965" */
+	bool wildcard6; /* part of "*": skipped with a warning if no IPv6 */
+};
+
+struct listen_list {
+	struct listen_addr *v;
+	size_t n;
+	unsigned port; /* the first address's port: advertised to clients */
+};
+
+/* The whole configuration; built once, then read-only. */
+struct config {
+	char *file; /* NULL: built-in defaults */
+	char *hostname;
+	char *state_dir;
+	unsigned workers; /* 0: one per CPU */
+
+	char *archive_root;
+	char *archive_title; /* NULL: content/section.ini, else a default */
+	char *archive_lang;
+
+	struct listen_list gemini_listen;
+	char *gemini_cert;
+	char *gemini_key;
+
+	struct listen_list gopher_listen;
+	unsigned gopher_wrap;
+	unsigned gopher_menu_width;
+
+	unsigned request_timeout;
+	unsigned write_timeout;
+};
+
+/* config.c */
+void config_defaults(struct config *);
+/* 0, or -1 after logging every problem as "file:line: [section] key: why". */
+int config_load(struct config *, const char *path);
+/* Fills in what the file left unset (listen defaults); 0 or -1. */
+int config_finish(struct config *);
+void config_free(struct config *);
+int config_parse_listen(
+    const char *value, struct listen_list *, const char **why);
+struct archive_opts;
+void config_archive_opts(const struct config *, struct archive_opts *);
+
+/* tls.c (OpenSSL) */
+struct ssl_ctx_st;
+struct ssl_ctx_st *tls_setup(const struct config *);
+
+/* server.c: workers, listeners; conn.c: connections (libevent) */
+struct server;
+struct snapshot;
+struct server *server_new(
+    const struct config *, struct ssl_ctx_st *, struct snapshot *);
+/* Runs until SIGINT/SIGTERM; SIGHUP reloads the archive.  0 on a clean stop. */
+int server_run(struct server *);
+void server_free(struct server *);
+
+#endif

@@ -1,0 +1,302 @@
+/*
+ * Workers and listeners.  Sockets are bound in the main thread (before
+ * any privilege drop), one per worker and address with SO_REUSEPORT so
+ * the kernel spreads connections over the workers.  The main thread's
+ * event_base only handles signals.
+ */
+#include <errno.h>
+#include <event2/thread.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "archive.h"
+#include "log.h"
+#include "server.h"
+
+/* How long accept stays paused after running out of descriptors. */
+#define ACCEPT_PAUSE_SEC 1
+
+struct snapshot *
+server_snapshot(struct server *s)
+{
+	struct snapshot *snap;
+
+	pthread_mutex_lock(&s->snap_lock);
+	snap = snapshot_ref(s->snap);
+	pthread_mutex_unlock(&s->snap_lock);
+	return snap;
+}
+
+static int
+bind_socket(const struct listen_addr *a, int reuseport)
+{
+	int fd, one = 1;
+
+	fd = socket(
+	    a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+	    (reuseport &&
+	        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ==
+	            -1) ||
+	    (a->ss.ss_family == AF_INET6 &&
+	        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) ==
+	            -1) ||
+	    bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1 ||
+	    listen(fd, LISTEN_BACKLOG) == -1) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+static void
+resume_accept(evutil_socket_t fd, short ev, void *arg)
+{
+	struct listener *l = arg;
+
+	(void)fd;
+	(void)ev;
+	evconnlistener_enable(l->ev);
+}
+
+static void
+accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa,
+    int socklen, void *arg)
+{
+	(void)ev;
+	conn_accept(arg, fd, sa, socklen);
+}
+
+/*
+ * Out of descriptors, the listening socket stays readable and a naive
+ * loop spins; pause accepting for a moment instead (OpenBSD httpd).
+ */
+static void
+accept_error_cb(struct evconnlistener *ev, void *arg)
+{
+	struct listener *l = arg;
+	struct timeval tv = {ACCEPT_PAUSE_SEC, 0};
+	int e = EVUTIL_SOCKET_ERROR();
+
+	(void)ev;
+	if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+		log_warnx("%s: accept: %s; pausing for %d s", l->text,
+		    strerror(e), ACCEPT_PAUSE_SEC);
+		evconnlistener_disable(l->ev);
+		evtimer_add(l->resume, &tv);
+	}
+}
+
+static int
+add_listeners(
+    struct worker *w, const struct listen_list *ll, enum proto p, int reuseport)
+{
+	for (size_t i = 0; i < ll->n; i++) {
+		const struct listen_addr *a = &ll->v[i];
+		struct listener *l;
+		int fd;
+
+		if ((fd = bind_socket(a, reuseport)) == -1) {
+			if (a->wildcard6 &&
+			    (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL)) {
+				if (w->id == 0)
+					log_warnx("%s: no IPv6 here; IPv4 only",
+					    a->text);
+				continue;
+			}
+			log_warn("%s: cannot listen", a->text);
+			return -1;
+		}
+		l = &w->listeners[w->nlisteners];
+		l->w = w;
+		l->proto = p;
+		memcpy(l->text, a->text, sizeof(l->text));
+		l->ev = evconnlistener_new(w->base, accept_cb, l,
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+		l->resume = evtimer_new(w->base, resume_accept, l);
+		if (l->ev == NULL || l->resume == NULL) {
+			if (l->ev == NULL)
+				close(fd);
+			else
+				evconnlistener_free(l->ev);
+			if (l->resume)
+				event_free(l->resume);
+			log_warnx("%s: cannot set up the listener", a->text);
+			return -1;
+		}
+		evconnlistener_set_error_cb(l->ev, accept_error_cb);
+		w->nlisteners++;
+		if (w->id == 0)
+			log_info("%s listening on %s",
+			    p == PROTO_GEMINI ? "gemini" : "gopher", a->text);
+	}
+	return 0;
+}
+
+static void
+stop_cb(evutil_socket_t sig, short ev, void *arg)
+{
+	struct server *s = arg;
+
+	(void)ev;
+	log_info("%s: stopping", strsignal((int)sig));
+	for (size_t i = 0; i < s->nworkers; i++)
+		event_base_loopexit(s->workers[i].base, NULL);
+	event_base_loopexit(s->base, NULL);
+}
+
+/*
+ * The new snapshot is built beside the old one; requests in flight keep
+ * their reference to the old one, which goes when its last reply does.
+ */
+static void
+reload_cb(evutil_socket_t sig, short ev, void *arg)
+{
+	struct server *s = arg;
+	struct archive_opts o;
+	struct snapshot *snap, *old;
+	const char *why = NULL;
+
+	(void)sig;
+	(void)ev;
+	config_archive_opts(s->cfg, &o);
+	if ((snap = archive_load(&o, &why)) == NULL) {
+		log_warnx("reload: %s: %s; still serving the old archive",
+		    o.root, why);
+		return;
+	}
+	pthread_mutex_lock(&s->snap_lock);
+	old = s->snap;
+	s->snap = snap;
+	pthread_mutex_unlock(&s->snap_lock);
+	snapshot_release(old);
+	log_info("reloaded: %zu articles in %zu sections, %zu skipped",
+	    snap->narticles, snap->nsections, snap->nskipped);
+}
+
+struct server *
+server_new(const struct config *cfg, SSL_CTX *ssl, struct snapshot *snap)
+{
+	struct server *s;
+	long ncpu;
+	size_t nl, n;
+
+	if (evthread_use_pthreads() == -1)
+		fatalx("libevent without thread support");
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		fatalx("out of memory");
+	s->cfg = cfg;
+	s->ssl = ssl;
+	s->snap = snap;
+	s->gopher.hostname = cfg->hostname;
+	s->gopher.port = cfg->gopher_listen.port;
+	pthread_mutex_init(&s->snap_lock, NULL);
+	if ((s->base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+
+	n = cfg->workers;
+	if (n == 0) {
+		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		n = ncpu < 1             ? 1
+		    : ncpu > MAX_WORKERS ? MAX_WORKERS
+		                         : (size_t)ncpu;
+	}
+	if ((s->workers = calloc(n, sizeof(*s->workers))) == NULL)
+		fatalx("out of memory");
+	s->nworkers = n;
+	nl = cfg->gemini_listen.n + cfg->gopher_listen.n;
+	for (size_t i = 0; i < n; i++) {
+		struct worker *w = &s->workers[i];
+
+		w->srv = s;
+		w->id = i;
+		TAILQ_INIT(&w->conns);
+		if ((w->base = event_base_new()) == NULL ||
+		    (w->listeners = calloc(nl, sizeof(*w->listeners))) == NULL)
+			fatalx("out of memory");
+		if (add_listeners(
+		        w, &cfg->gemini_listen, PROTO_GEMINI, n > 1) ||
+		    add_listeners(w, &cfg->gopher_listen, PROTO_GOPHER, n > 1))
+			fatalx("cannot listen on every configured address");
+	}
+	return s;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	event_base_dispatch(w->base);
+	return NULL;
+}
+
+int
+server_run(struct server *s)
+{
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+	sigset_t all, old;
+	size_t started = 0;
+
+	for (size_t i = 0; i < 3; i++) {
+		s->sig[i] = evsignal_new(s->base, sigs[i],
+		    sigs[i] == SIGHUP ? reload_cb : stop_cb, s);
+		if (s->sig[i] == NULL || evsignal_add(s->sig[i], NULL) == -1)
+			fatalx("cannot handle signal %d", sigs[i]);
+	}
+	/* Signals are the main thread's: workers start with them blocked. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (; started < s->nworkers; started++)
+		if (pthread_create(&s->workers[started].thread, NULL,
+		        worker_main, &s->workers[started]) != 0) {
+			log_warnx("cannot start worker %zu", started);
+			s->status = 1;
+			break;
+		}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	log_info("serai %s ready: %zu worker(s)", SERAI_VERSION, started);
+	if (started == s->nworkers)
+		event_base_dispatch(s->base);
+	for (size_t i = 0; i < started; i++)
+		event_base_loopexit(s->workers[i].base, NULL);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(s->workers[i].thread, NULL);
+	return s->status;
+}
+
+void
+server_free(struct server *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->nworkers; i++) {
+		struct worker *w = &s->workers[i];
+
+		conn_close_all(w);
+		for (size_t j = 0; j < w->nlisteners; j++) {
+			evconnlistener_free(w->listeners[j].ev);
+			event_free(w->listeners[j].resume);
+		}
+		free(w->listeners);
+		if (w->base)
+			event_base_free(w->base);
+	}
+	free(s->workers);
+	for (size_t i = 0; i < 4; i++)
+		if (s->sig[i])
+			event_free(s->sig[i]);
+	if (s->base)
+		event_base_free(s->base);
+	snapshot_release(s->snap);
+	pthread_mutex_destroy(&s->snap_lock);
+	free(s);
+}

@@ -1,0 +1,62 @@
+/*
+ * Internal to server.c and conn.c: workers, each an event_base on its own
+ * thread with its own SO_REUSEPORT listeners, sharing the snapshot and
+ * the SSL_CTX read-only.
+ */
+#ifndef SERAI_SERVER_H
+#define SERAI_SERVER_H
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <sys/queue.h>
+
+#include "proto.h"
+#include "serai.h"
+
+enum proto { PROTO_GEMINI, PROTO_GOPHER };
+
+struct conn;
+
+struct listener {
+	struct worker *w;
+	enum proto proto;
+	struct evconnlistener *ev;
+	struct event *resume; /* re-arms accept after EMFILE */
+	char text[64];
+};
+
+struct worker {
+	struct server *srv;
+	size_t id;
+	pthread_t thread;
+	struct event_base *base;
+	struct listener *listeners;
+	size_t nlisteners;
+	TAILQ_HEAD(, conn) conns;
+	size_t nconns;
+};
+
+struct server {
+	const struct config *cfg;
+	SSL_CTX *ssl;
+	pthread_mutex_t snap_lock;
+	struct snapshot *snap; /* current; guarded by snap_lock */
+	struct gopher_ctx gopher;
+	struct event_base *base; /* main thread: signals only */
+	struct event *sig[4];
+	struct worker *workers;
+	size_t nworkers;
+	int status;
+};
+
+/* A reference to the current snapshot; release with snapshot_release. */
+struct snapshot *server_snapshot(struct server *);
+
+/* conn.c */
+void conn_accept(
+    struct listener *, evutil_socket_t, struct sockaddr *, int socklen);
+void conn_close_all(struct worker *);
+
+#endif

@@ -1,0 +1,149 @@
+#include "text.h"
+
+#include <stdbool.h>
+#include <string.h>
+#include <utf8proc.h>
+
+#include "util.h"
+
+#define ELLIPSIS "\xe2\x80\xa6"
+
+/* Decodes one character; invalid bytes count as one column, one byte. */
+static size_t
+next_char(const char *s, size_t len, size_t i, size_t *width)
+{
+	utf8proc_int32_t cp;
+	utf8proc_ssize_t n;
+
+	n = utf8proc_iterate(
+	    (const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &cp);
+	if (n <= 0) {
+		*width = 1;
+		return 1;
+	}
+	*width = (size_t)utf8proc_charwidth(cp);
+	return (size_t)n;
+}
+
+size_t
+text_width(const char *s, size_t len)
+{
+	size_t i = 0, w, total = 0;
+
+	while (i < len) {
+		i += next_char(s, len, i, &w);
+		total += w;
+	}
+	return total;
+}
+
+static void
+emit(struct buf *b, const char *s, size_t len, const char *eol)
+{
+	while (len > 0 && s[len - 1] == ' ')
+		len--;
+	if (len > 0 && s[0] == '.')
+		buf_addc(b, ' ');
+	buf_add(b, s, len);
+	buf_adds(b, eol);
+}
+
+void
+text_wrap(
+    struct buf *b, const char *s, size_t len, size_t width, const char *eol)
+{
+	size_t start = 0, i = 0, col = 0;
+	size_t brk = 0, brk_col = 0, brk_skip = 0;
+	bool have_brk = false, prev_wide = false;
+
+	if (width < 2)
+		width = 2;
+	if (len > 0 && s[0] == '.')
+		col = 1;
+	while (i < len) {
+		size_t w, n;
+
+		if (s[i] == ' ') {
+			if (i == start && start != 0) {
+				/* A wrapped line does not begin with spaces. */
+				start = ++i;
+				col = (i < len && s[i] == '.') ? 1 : 0;
+				continue;
+			}
+			brk = i;
+			brk_col = col;
+			brk_skip = 1;
+			have_brk = true;
+			col++;
+			i++;
+			prev_wide = false;
+			continue;
+		}
+		n = next_char(s, len, i, &w);
+		if (w == 2 && i > start && !prev_wide) {
+			brk = i;
+			brk_col = col;
+			brk_skip = 0;
+			have_brk = true;
+		}
+		if (col + w > width && i > start) {
+			if (have_brk && brk > start) {
+				emit(b, s + start, brk - start, eol);
+				col -= brk_col + brk_skip;
+				start = brk + brk_skip;
+			} else {
+				emit(b, s + start, i - start, eol);
+				col = 0;
+				start = i;
+			}
+			have_brk = false;
+			if (start < len && s[start] == '.')
+				col++;
+			/* Re-examine this character against the new line. */
+			continue;
+		}
+		col += w;
+		i += n;
+		prev_wide = (w == 2);
+		if (prev_wide) {
+			brk = i;
+			brk_col = col;
+			brk_skip = 0;
+			have_brk = true;
+		}
+	}
+	if (start < len)
+		emit(b, s + start, len - start, eol);
+}
+
+void
+text_truncate(struct buf *b, const char *s, size_t len, size_t width)
+{
+	size_t i = 0, col = 0, cut = 0, word_cut = 0;
+
+	if (text_width(s, len) <= width) {
+		buf_add(b, s, len);
+		return;
+	}
+	if (width == 0)
+		return;
+	/* Keep one column for the ellipsis. */
+	while (i < len) {
+		size_t w, n = next_char(s, len, i, &w);
+
+		if (col + w > width - 1)
+			break;
+		if (s[i] == ' ')
+			word_cut = i;
+		col += w;
+		i += n;
+		cut = i;
+	}
+	/* A word boundary only when it keeps at least half the room. */
+	if (word_cut > 0 && text_width(s, word_cut) >= (width - 1) / 2)
+		cut = word_cut;
+	while (cut > 0 && s[cut - 1] == ' ')
+		cut--;
+	buf_add(b, s, cut);
+	buf_adds(b, ELLIPSIS);
+}

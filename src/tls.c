@@ -1,0 +1,241 @@
+/*
+ * The TLS context: one SSL_CTX shared by every worker, so session-ticket
+ * keys are common to all of them.  When no certificate is configured, a
+ * self-signed ECDSA P-256 one is made on first start and kept in
+ * state_dir: Gemini clients pin it (TOFU), so it must never change.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "serai.h"
+
+/* A pinned certificate must outlive the capsule: 100 years. */
+#define CERT_DAYS 36500
+
+static const char *
+ssl_err(void)
+{
+	static char buf[256];
+	unsigned long e = ERR_get_error();
+
+	if (e == 0)
+		return "unknown OpenSSL error";
+	ERR_error_string_n(e, buf, sizeof(buf));
+	ERR_clear_error();
+	return buf;
+}
+
+static int
+mkdir_p(const char *dir)
+{
+	char tmp[PATH_MAX];
+	size_t n;
+
+	if ((n = strlen(dir)) == 0 || n >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(tmp, dir, n + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0700) == -1 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0700) == -1 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+static int
+add_ext(X509 *x, int nid, const char *value)
+{
+	X509V3_CTX v3;
+	X509_EXTENSION *ext;
+	int ok;
+
+	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+	if ((ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value)) == NULL)
+		return 0;
+	ok = X509_add_ext(x, ext, -1);
+	X509_EXTENSION_free(ext);
+	return ok;
+}
+
+static X509 *
+make_cert(EVP_PKEY *pkey, const char *hostname)
+{
+	unsigned char serial[16];
+	unsigned char ip[16];
+	char san[300];
+	X509 *x;
+	X509_NAME *name;
+	BIGNUM *bn = NULL;
+	ASN1_INTEGER *sn = NULL;
+
+	if ((x = X509_new()) == NULL)
+		return NULL;
+	if (RAND_bytes(serial, sizeof(serial)) != 1)
+		goto fail;
+	serial[0] &= 0x7f; /* positive, as RFC 5280 wants */
+	if ((bn = BN_bin2bn(serial, sizeof(serial), NULL)) == NULL ||
+	    (sn = BN_to_ASN1_INTEGER(bn, NULL)) == NULL ||
+	    !X509_set_serialNumber(x, sn))
+		goto fail;
+	if (!X509_set_version(x, 2) ||
+	    !X509_gmtime_adj(X509_getm_notBefore(x), -24 * 60 * 60) ||
+	    !X509_time_adj_ex(X509_getm_notAfter(x), CERT_DAYS, 0, NULL) ||
+	    !X509_set_pubkey(x, pkey))
+		goto fail;
+	name = X509_get_subject_name(x);
+	if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+	        (const unsigned char *)hostname, -1, -1, 0) ||
+	    !X509_set_issuer_name(x, name))
+		goto fail;
+	if (inet_pton(AF_INET, hostname, ip) == 1 ||
+	    inet_pton(AF_INET6, hostname, ip) == 1)
+		snprintf(san, sizeof(san), "IP:%s", hostname);
+	else
+		snprintf(san, sizeof(san), "DNS:%s", hostname);
+	if (!add_ext(x, NID_subject_alt_name, san) ||
+	    !add_ext(x, NID_basic_constraints, "critical,CA:FALSE") ||
+	    !add_ext(x, NID_key_usage, "critical,digitalSignature") ||
+	    !add_ext(x, NID_ext_key_usage, "serverAuth"))
+		goto fail;
+	if (X509_sign(x, pkey, EVP_sha256()) == 0)
+		goto fail;
+	BN_free(bn);
+	ASN1_INTEGER_free(sn);
+	return x;
+fail:
+	BN_free(bn);
+	ASN1_INTEGER_free(sn);
+	X509_free(x);
+	return NULL;
+}
+
+/* Written beside, fsynced, then renamed: never a half-written PEM. */
+static int
+write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert)
+{
+	char tmp[PATH_MAX];
+	FILE *fp;
+	int fd, ok;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+		return -1;
+	unlink(tmp);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)) ==
+	    -1)
+		return -1;
+	if ((fp = fdopen(fd, "w")) == NULL) {
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	ok = key ? PEM_write_PrivateKey(fp, key, NULL, NULL, 0, NULL, NULL)
+	         : PEM_write_X509(fp, cert);
+	if (!ok || fflush(fp) != 0 || fsync(fileno(fp)) == -1) {
+		fclose(fp);
+		unlink(tmp);
+		return -1;
+	}
+	if (fclose(fp) != 0 || rename(tmp, path) == -1) {
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+generate(const char *hostname, const char *certpath, const char *keypath)
+{
+	EVP_PKEY *pkey;
+	X509 *x;
+
+	if ((pkey = EVP_EC_gen("P-256")) == NULL)
+		fatalx("cannot generate a P-256 key: %s", ssl_err());
+	if ((x = make_cert(pkey, hostname)) == NULL)
+		fatalx("cannot make a certificate: %s", ssl_err());
+	if (write_pem(keypath, 0600, pkey, NULL) == -1)
+		fatalx("%s: cannot write: %s", keypath, strerror(errno));
+	if (write_pem(certpath, 0644, NULL, x) == -1)
+		fatalx("%s: cannot write: %s", certpath, strerror(errno));
+	log_info("generated a self-signed certificate for %s in %s", hostname,
+	    certpath);
+	X509_free(x);
+	EVP_PKEY_free(pkey);
+}
+
+SSL_CTX *
+tls_setup(const struct config *c)
+{
+	char certbuf[PATH_MAX], keybuf[PATH_MAX];
+	const char *cert = c->gemini_cert, *key = c->gemini_key;
+	SSL_CTX *ctx;
+
+	if (cert == NULL) {
+		int hc, hk;
+
+		if ((size_t)snprintf(certbuf, sizeof(certbuf), "%s/%s.crt",
+		        c->state_dir, c->hostname) >= sizeof(certbuf) ||
+		    (size_t)snprintf(keybuf, sizeof(keybuf), "%s/%s.key",
+		        c->state_dir, c->hostname) >= sizeof(keybuf))
+			fatalx("state_dir path too long");
+		cert = certbuf;
+		key = keybuf;
+		hc = access(cert, F_OK) == 0;
+		hk = access(key, F_OK) == 0;
+		if (hc != hk)
+			fatalx("%s exists but %s does not: restore it, or "
+			       "remove both to make a new certificate (clients "
+			       "that pinned the old one will then warn)",
+			    hc ? cert : key, hc ? key : cert);
+		if (!hc) {
+			if (mkdir_p(c->state_dir) == -1)
+				fatalx("%s: cannot create: %s", c->state_dir,
+				    strerror(errno));
+			generate(c->hostname, cert, key);
+		}
+	}
+
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL)
+		fatalx("SSL_CTX_new: %s", ssl_err());
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx,
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+	        SSL_OP_CIPHER_SERVER_PREFERENCE);
+	if (!SSL_CTX_set1_groups_list(ctx, "X25519:P-256:X448:P-384"))
+		fatalx("cannot set TLS groups: %s", ssl_err());
+	/*
+	 * One ticket per connection is enough for a client to resume, and
+	 * each extra ticket costs an encryption on every handshake.
+	 */
+	SSL_CTX_set_num_tickets(ctx, 1);
+	/* Stateless tickets resume without a cache shared across workers. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
+		fatalx("%s: cannot load the certificate: %s", cert, ssl_err());
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+		fatalx("%s: cannot load the key: %s", key, ssl_err());
+	if (SSL_CTX_check_private_key(ctx) != 1)
+		fatalx("%s does not match %s: %s", key, cert, ssl_err());
+	return ctx;
+}
