@@ -26,6 +26,7 @@ struct loader {
 	struct node **all;
 	size_t nall, capall;
 	size_t nskipped;
+	size_t nwarnings; /* served, but something in it was wrong */
 	/* Directories on the current descent, to refuse symlink loops. */
 	struct {
 		dev_t dev;
@@ -155,12 +156,14 @@ read_section_ini(struct loader *L, const char *dir, struct node *n)
 	if (access(path, F_OK) == -1)
 		return;
 	rv = inifile_parse(path, sections, section_key, &si);
-	if (rv == -1)
+	if (rv == -1) {
 		log_warn("%s: cannot read", path);
-	else if (rv > 0)
+		L->nwarnings++;
+	} else if (rv > 0) {
 		log_warnx("%s: %d problem(s); the rest of the file is used",
 		    path, rv);
-	(void)L;
+		L->nwarnings++;
+	}
 }
 
 static char *
@@ -407,7 +410,7 @@ cmp_article(const void *a, const void *b)
  * so the archive's keeper can fix the file.
  */
 static void
-check_location(const struct node *n)
+check_location(struct loader *L, const struct node *n)
 {
 	const struct node *chain[ARCHIVE_MAX_DEPTH + 2];
 	const char *p = n->art->location;
@@ -439,6 +442,7 @@ mismatch:
 	log_warnx("%s: Location: '%s' does not match its directory; the "
 	          "directory wins",
 	    n->path, n->art->location);
+	L->nwarnings++;
 }
 
 static bool
@@ -531,7 +535,7 @@ finish(struct loader *L, struct node *sec, const char *inherited_lang)
 		if (a->title == NULL)
 			return false;
 		if (a->art->location)
-			check_location(a);
+			check_location(L, a);
 		if (!render_node(L, a) || !index_add(L, a))
 			return false;
 	}
@@ -607,6 +611,7 @@ archive_load(const struct archive_opts *o, const char **errstr)
 	s->narticles = count(s, NODE_ARTICLE);
 	s->nsections = count(s, NODE_SECTION);
 	s->nskipped = L.nskipped;
+	s->nwarnings = L.nwarnings;
 	return s;
 }
 

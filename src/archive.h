@@ -60,7 +60,8 @@ struct snapshot {
 	size_t nindex;
 	size_t narticles;
 	size_t nsections;
-	size_t nskipped; /* files warned about and not served */
+	size_t nskipped;  /* files warned about and not served */
+	size_t nwarnings; /* other problems reported while loading */
 };
 
 /*

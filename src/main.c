@@ -95,10 +95,12 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
-	log_info("archive %s: %zu articles in %zu sections, %zu skipped",
-	    ao.root, snap->narticles, snap->nsections, snap->nskipped);
+	log_info("archive %s: %zu articles in %zu sections, %zu skipped, "
+		 "%zu other warnings",
+	    ao.root, snap->narticles, snap->nsections, snap->nskipped,
+	    snap->nwarnings);
 	if (check) {
-		rv = snap->nskipped > 0 ? 1 : 0;
+		rv = snap->nskipped > 0 || snap->nwarnings > 0 ? 1 : 0;
 		log_info("%s: configuration OK%s",
 		    cfile ? cfile : "(built-in defaults)",
 		    rv ? "; the archive has problems (above)" : "");
