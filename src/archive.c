@@ -523,10 +523,13 @@ finish(struct loader *L, struct node *sec, const char *inherited_lang)
 		sec->articles[keep++] = a;
 	}
 	sec->narticles = keep;
-	qsort(
-	    sec->sections, sec->nsections, sizeof(*sec->sections), cmp_section);
-	qsort(
-	    sec->articles, sec->narticles, sizeof(*sec->articles), cmp_article);
+	/* qsort's base may not be NULL, even for no elements. */
+	if (sec->nsections > 1)
+		qsort(sec->sections, sec->nsections, sizeof(*sec->sections),
+		    cmp_section);
+	if (sec->narticles > 1)
+		qsort(sec->articles, sec->narticles, sizeof(*sec->articles),
+		    cmp_article);
 	for (size_t i = 0; i < sec->narticles; i++) {
 		struct node *a = sec->articles[i];
 
@@ -603,7 +606,8 @@ archive_load(const struct archive_opts *o, const char **errstr)
 		*errstr = "out of memory";
 		return NULL;
 	}
-	qsort(L.all, L.nall, sizeof(*L.all), cmp_path);
+	if (L.nall > 1)
+		qsort(L.all, L.nall, sizeof(*L.all), cmp_path);
 	atomic_init(&s->refs, 1);
 	s->root = root;
 	s->index = L.all;
@@ -612,6 +616,7 @@ archive_load(const struct archive_opts *o, const char **errstr)
 	s->nsections = count(s, NODE_SECTION);
 	s->nskipped = L.nskipped;
 	s->nwarnings = L.nwarnings;
+	s->loaded = time(NULL);
 	return s;
 }
 
