@@ -206,19 +206,25 @@ listen_one(const char *item, struct listen_list *l, const char **why)
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	if (strcmp(host, "*") == 0) {
-		/* All addresses: IPv6 (v6-only) and IPv4 sockets side by side. */
+	/*
+	 * Addresses only (and "localhost", "*"): binding to whatever a DNS
+	 * name resolves to at start-up is fragile, and a check (-n) should
+	 * never wait on a resolver.
+	 */
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_NUMERICHOST;
+	if (strcmp(host, "*") == 0 || strcmp(host, "localhost") == 0) {
+		/* IPv6 (v6-only) and IPv4 sockets side by side. */
+		int any = host[0] == '*';
 		struct sockaddr_in6 s6;
 		struct sockaddr_in s4;
 
 		memset(&s6, 0, sizeof(s6));
 		s6.sin6_family = AF_INET6;
-		s6.sin6_addr = in6addr_any;
+		s6.sin6_addr = any ? in6addr_any : in6addr_loopback;
 		s6.sin6_port = htons((unsigned short)pn);
 		memset(&s4, 0, sizeof(s4));
 		s4.sin_family = AF_INET;
-		s4.sin_addr.s_addr = htonl(INADDR_ANY);
+		s4.sin_addr.s_addr = htonl(any ? INADDR_ANY : INADDR_LOOPBACK);
 		s4.sin_port = htons((unsigned short)pn);
 		if (listen_add(l, (struct sockaddr *)&s4, sizeof(s4), false) ||
 		    listen_add(l, (struct sockaddr *)&s6, sizeof(s6), true)) {
@@ -228,7 +234,10 @@ listen_one(const char *item, struct listen_list *l, const char **why)
 		return 0;
 	}
 	if ((rv = getaddrinfo(host, port, &hints, &res)) != 0) {
-		*why = gai_strerror(rv);
+		*why = rv == EAI_NONAME
+		    ? "not an IP address (only *, localhost "
+		      "and addresses are taken)"
+		    : gai_strerror(rv);
 		return -1;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
@@ -354,17 +363,21 @@ set_key(
 	return 0;
 }
 
-int
-config_load(struct config *c, const char *path)
+static int
+load_common(struct config *c, const char *path, const char *data, size_t len)
 {
 	struct loadctx lc;
 	int rv;
 
 	memset(&lc, 0, sizeof(lc));
 	lc.cfg = c;
+	free(c->file);
 	if ((c->file = strdup(path)) == NULL)
 		return -1;
-	rv = inifile_parse(path, sections, set_key, &lc);
+	if (data != NULL)
+		rv = inifile_parse_buf(path, data, len, sections, set_key, &lc);
+	else
+		rv = inifile_parse(path, sections, set_key, &lc);
 	if (rv == -1) {
 		log_warn("%s: cannot read", path);
 		return -1;
@@ -374,6 +387,19 @@ config_load(struct config *c, const char *path)
 		return -1;
 	}
 	return 0;
+}
+
+int
+config_load(struct config *c, const char *path)
+{
+	return load_common(c, path, NULL, 0);
+}
+
+int
+config_load_buf(
+    struct config *c, const char *name, const char *data, size_t len)
+{
+	return load_common(c, name, data, len);
 }
 
 static int

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#define SERAI_VERSION "0.1.0"
+#include "version.h"
 
 #define DEFAULT_HOSTNAME "localhost"
 #define DEFAULT_STATE_DIR "./state"
@@ -35,7 +35,7 @@ struct listen_addr {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	char text[64];  /* "127.0.0.1:1965", "[::1]:1965" */
-	bool wildcard6; /* part of "*": skipped with a warning if no IPv6 */
+	bool wildcard6; /* IPv6 half of "*" or "localhost": optional */
 };
 
 struct listen_list {
@@ -71,6 +71,9 @@ struct config {
 void config_defaults(struct config *);
 /* 0, or -1 after logging every problem as "file:line: [section] key: why". */
 int config_load(struct config *, const char *path);
+/* The same on text already in memory; name stands for the file in messages. */
+int config_load_buf(
+    struct config *, const char *name, const char *data, size_t len);
 /* Fills in what the file left unset (listen defaults); 0 or -1. */
 int config_finish(struct config *);
 void config_free(struct config *);
