@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 static const char *prog = "serai";
+static int quiet;
 
 void
 log_init(const char *progname)
@@ -16,12 +17,20 @@ log_init(const char *progname)
 		prog = progname;
 }
 
+void
+log_set_quiet(int q)
+{
+	quiet = q;
+}
+
 static void
 vlog(const char *prefix, const char *fmt, va_list ap, const char *suffix)
 {
 	char line[2048];
 	int n, m;
 
+	if (quiet)
+		return;
 	n = snprintf(line, sizeof(line), "%s: %s", prog, prefix);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		n = 0;

@@ -8,6 +8,8 @@
 #include <stddef.h>
 
 void log_init(const char *progname);
+/* Fuzzers and benchmarks: drop every message. */
+void log_set_quiet(int);
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
