@@ -11,6 +11,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <time.h>
 
 /* Deeper trees are refused: every level costs a breadcrumb and a path. */
 #define ARCHIVE_MAX_DEPTH 32
@@ -62,6 +63,7 @@ struct snapshot {
 	size_t nsections;
 	size_t nskipped;  /* files warned about and not served */
 	size_t nwarnings; /* other problems reported while loading */
+	time_t loaded;
 };
 
 /*

@@ -38,6 +38,7 @@ void gemini_respond(const struct url_expect *, const struct snapshot *,
 struct gopher_ctx {
 	const char *hostname;
 	unsigned port;
+	unsigned wrap; /* text width, told to clients in /caps.txt */
 };
 
 void gopher_respond(const struct gopher_ctx *, const struct snapshot *,

@@ -198,6 +198,7 @@ server_new(const struct config *cfg, SSL_CTX *ssl, struct snapshot *snap)
 	s->snap = snap;
 	s->gopher.hostname = cfg->hostname;
 	s->gopher.port = cfg->gopher_listen.port;
+	s->gopher.wrap = cfg->gopher_wrap;
 	pthread_mutex_init(&s->snap_lock, NULL);
 	if ((s->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
