@@ -1,0 +1,28 @@
+/* A Gopher request line, through selector cleaning and the handler. */
+#include <string.h>
+
+#include "fuzz.h"
+#include "proto.h"
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
+{
+	struct gopher_ctx g = {"localhost", 7070, 70};
+	struct reply r;
+
+	if (len > GOPHER_LINE_MAX)
+		return 0; /* conn.c answers type 3 before parsing */
+	reply_init(&r);
+	gopher_respond(&g, fuzz_snapshot(), (const char *)data, len, &r);
+	if (r.body == NULL) {
+		/* An error menu: exactly one type-3 line, then ".". */
+		const char *nl;
+
+		if (r.dyn.len < 5 || r.dyn.p[0] != '3' ||
+		    (nl = strstr(r.dyn.p, "\r\n")) == NULL ||
+		    strcmp(nl, "\r\n.\r\n") != 0)
+			__builtin_trap();
+	}
+	reply_free(&r);
+	return 0;
+}
