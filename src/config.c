@@ -45,6 +45,8 @@ static const struct key keys[] = {
     {"gopher", "menu_width", K_UINT, F(gopher_menu_width), 20, 1000},
     {"limits", "request_timeout", K_UINT, F(request_timeout), 1, 3600},
     {"limits", "write_timeout", K_UINT, F(write_timeout), 1, 3600},
+    {"limits", "max_connections", K_UINT, F(max_connections), 1, 1000000},
+    {"limits", "max_per_client", K_UINT, F(max_per_client), 1, 1000000},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -65,6 +67,8 @@ config_defaults(struct config *c)
 	c->gopher_menu_width = DEFAULT_MENU_WIDTH;
 	c->request_timeout = DEFAULT_REQUEST_TIMEOUT;
 	c->write_timeout = DEFAULT_WRITE_TIMEOUT;
+	c->max_connections = DEFAULT_MAX_CONNECTIONS;
+	c->max_per_client = DEFAULT_MAX_PER_CLIENT;
 }
 
 static void

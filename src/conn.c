@@ -46,6 +46,8 @@ struct conn {
 	int status;
 	size_t bytes;
 	char *request; /* escaped, for the log; NULL before a request */
+	enum admit admit;
+	unsigned char key[16]; /* the client address, for the caps */
 };
 
 static void
@@ -106,6 +108,7 @@ conn_close(struct conn *c, const char *why)
 		log_info("%s %s: closed: %s", proto_name(c), c->peer, why);
 	TAILQ_REMOVE(&w->conns, c, entry);
 	w->nconns--;
+	server_release(w->srv, c->key, c->admit);
 	if (c->shut)
 		event_free(c->shut);
 	event_free(c->timer);
@@ -160,7 +163,13 @@ conn_request(struct conn *c, const char *line, size_t len)
 		struct url_expect ex = {
 		    s->cfg->hostname, c->local, s->cfg->gemini_listen.port};
 
-		gemini_respond(&ex, snap, line, len, &r);
+		if (c->admit == ADMIT_OVER_CLIENT) {
+			/* 44: the client should wait this many seconds. */
+			r.status = 44;
+			snprintf(r.meta, sizeof(r.meta), "%u",
+			    s->cfg->request_timeout);
+		} else
+			gemini_respond(&ex, snap, line, len, &r);
 		evbuffer_add_printf(out, "%d %s\r\n", r.status, r.meta);
 	} else
 		gopher_respond(&s->gopher, snap, line, len, &r);
@@ -349,6 +358,32 @@ timeout_cb(evutil_socket_t fd, short ev, void *arg)
 	}
 }
 
+/*
+ * Past a cap, a Gopher client still gets one type-3 line saying why (a
+ * single non-blocking send: if it does not fit, the client gets nothing);
+ * a Gemini client without TLS up gets nothing, as no answer can be sent.
+ */
+static void
+refuse(struct listener *l, evutil_socket_t fd, enum admit a)
+{
+	struct server *s = l->w->srv;
+	struct buf b;
+
+	if (l->proto == PROTO_GOPHER) {
+		buf_init(&b);
+		render_gopher_error(&b, s->gopher.hostname, s->gopher.port,
+		    a == ADMIT_OVER_TOTAL
+		        ? "server busy: too many connections, try again later"
+		        : "too many connections from your address, try again "
+		          "later");
+		if (!buf_failed(&b))
+			(void)!send(
+			    fd, b.p, b.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		buf_free(&b);
+	}
+	close(fd);
+}
+
 void
 conn_accept(
     struct listener *l, evutil_socket_t fd, struct sockaddr *sa, int socklen)
@@ -357,19 +392,34 @@ conn_accept(
 	struct server *s = w->srv;
 	struct sockaddr_storage ls;
 	socklen_t lslen = sizeof(ls);
+	unsigned char key[16];
+	char peer[INET6_ADDRSTRLEN];
+	enum admit a;
 	struct conn *c;
 	SSL *ssl;
 
 	(void)socklen;
+	addr_text(sa, peer, sizeof(peer));
+	addrcount_key(sa, key);
+	a = server_admit(s, key, peer);
+	if (a == ADMIT_OVER_TOTAL ||
+	    (a == ADMIT_OVER_CLIENT && l->proto == PROTO_GOPHER)) {
+		refuse(l, fd, a);
+		server_release(s, key, a);
+		return;
+	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		server_release(s, key, a);
 		close(fd);
 		return;
 	}
 	c->w = w;
 	c->fd = fd;
 	c->proto = l->proto;
+	c->admit = a;
+	memcpy(c->key, key, sizeof(key));
 	clock_gettime(CLOCK_MONOTONIC, &c->t0);
-	addr_text(sa, c->peer, sizeof(c->peer));
+	memcpy(c->peer, peer, sizeof(peer));
 	if (getsockname(fd, (struct sockaddr *)&ls, &lslen) == 0)
 		addr_text((struct sockaddr *)&ls, c->local, sizeof(c->local));
 	if ((c->timer = evtimer_new(w->base, timeout_cb, c)) == NULL)
@@ -402,6 +452,7 @@ conn_accept(
 	bufferevent_enable(c->bev, EV_READ);
 	return;
 fail:
+	server_release(s, key, a);
 	if (c->timer)
 		event_free(c->timer);
 	free(c);

@@ -33,14 +33,29 @@ usage(FILE *fp)
  * cap clients long before memory does.
  */
 static void
-raise_nofile(void)
+raise_nofile(struct config *cfg)
 {
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
 			log_warn("setrlimit(RLIMIT_NOFILE)");
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	/* A cap above the descriptors we may open would never be reached. */
+	if (rl.rlim_cur != RLIM_INFINITY &&
+	    (rlim_t)cfg->max_connections + FD_RESERVE > rl.rlim_cur) {
+		unsigned cap = rl.rlim_cur > 2 * FD_RESERVE
+		    ? (unsigned)(rl.rlim_cur - FD_RESERVE)
+		    : (unsigned)(rl.rlim_cur / 2);
+
+		log_warnx("max_connections %u is more than the %llu open "
+		          "files allowed; using %u",
+		    cfg->max_connections, (unsigned long long)rl.rlim_cur, cap);
+		cfg->max_connections = cap;
 	}
 }
 
@@ -96,7 +111,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	log_info("archive %s: %zu articles in %zu sections, %zu skipped, "
-		 "%zu other warnings",
+	         "%zu other warnings",
 	    ao.root, snap->narticles, snap->nsections, snap->nskipped,
 	    snap->nwarnings);
 	if (check) {
@@ -110,7 +125,7 @@ main(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
-	raise_nofile();
+	raise_nofile(&cfg);
 	ssl = tls_setup(&cfg);
 	srv = server_new(&cfg, ssl, snap);
 	rv = server_run(srv);

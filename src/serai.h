@@ -26,6 +26,15 @@
 #define DEFAULT_REQUEST_TIMEOUT 10
 /* Seconds to hand the whole answer to a reader. */
 #define DEFAULT_WRITE_TIMEOUT 30
+/*
+ * Open connections, overall and per client address.  Sized so that 2,000
+ * silent clients over 200 addresses are held (and timed out) while real
+ * readers are still served; each costs a descriptor and ~10-20 KB.
+ */
+#define DEFAULT_MAX_CONNECTIONS 4096
+#define DEFAULT_MAX_PER_CLIENT 32
+/* Descriptors kept back from the connection cap: listeners, logs, files. */
+#define FD_RESERVE 64
 /* Threads beyond this buy nothing on the machines serai runs on. */
 #define MAX_WORKERS 64
 /* Kernel accept queue; small backlogs drop SYNs under bursts (gmid: 16). */
@@ -65,6 +74,8 @@ struct config {
 
 	unsigned request_timeout;
 	unsigned write_timeout;
+	unsigned max_connections;
+	unsigned max_per_client;
 };
 
 /* config.c */

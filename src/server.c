@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "archive.h"
@@ -29,6 +30,54 @@ server_snapshot(struct server *s)
 	snap = snapshot_ref(s->snap);
 	pthread_mutex_unlock(&s->snap_lock);
 	return snap;
+}
+
+enum admit
+server_admit(struct server *s, const unsigned char key[16], const char *peer)
+{
+	enum admit a = ADMIT_OK;
+	time_t now;
+
+	pthread_mutex_lock(&s->conn_lock);
+	if (s->nconns >= s->cfg->max_connections)
+		a = ADMIT_OVER_TOTAL;
+	else {
+		unsigned n = addrcount_inc(&s->perclient, key);
+
+		s->nconns++;
+		if (n == 0 || n > s->cfg->max_per_client) {
+			if (n != 0)
+				addrcount_dec(&s->perclient, key);
+			a = ADMIT_OVER_CLIENT;
+		}
+	}
+	if (a != ADMIT_OK) {
+		/* Under a flood, one line a second, not one per connection. */
+		s->refused++;
+		now = time(NULL);
+		if (now != s->refused_at) {
+			log_warnx("connection cap reached (%s, last from %s): "
+			          "%lu refused",
+			    a == ADMIT_OVER_TOTAL ? "max_connections"
+			                          : "max_per_client",
+			    peer, s->refused);
+			s->refused_at = now;
+			s->refused = 0;
+		}
+	}
+	pthread_mutex_unlock(&s->conn_lock);
+	return a;
+}
+
+void
+server_release(struct server *s, const unsigned char key[16], enum admit a)
+{
+	pthread_mutex_lock(&s->conn_lock);
+	if (a != ADMIT_OVER_TOTAL)
+		s->nconns--;
+	if (a == ADMIT_OK)
+		addrcount_dec(&s->perclient, key);
+	pthread_mutex_unlock(&s->conn_lock);
 }
 
 static int
@@ -200,6 +249,9 @@ server_new(const struct config *cfg, SSL_CTX *ssl, struct snapshot *snap)
 	s->gopher.port = cfg->gopher_listen.port;
 	s->gopher.wrap = cfg->gopher_wrap;
 	pthread_mutex_init(&s->snap_lock, NULL);
+	pthread_mutex_init(&s->conn_lock, NULL);
+	if (addrcount_init(&s->perclient, cfg->max_connections) == -1)
+		fatalx("out of memory");
 	if ((s->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 
@@ -299,5 +351,7 @@ server_free(struct server *s)
 		event_base_free(s->base);
 	snapshot_release(s->snap);
 	pthread_mutex_destroy(&s->snap_lock);
+	pthread_mutex_destroy(&s->conn_lock);
+	addrcount_free(&s->perclient);
 	free(s);
 }

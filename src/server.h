@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <sys/queue.h>
 
+#include "addrcount.h"
 #include "proto.h"
 #include "serai.h"
 
@@ -49,10 +50,28 @@ struct server {
 	struct worker *workers;
 	size_t nworkers;
 	int status;
+
+	/* Connection caps, shared by all workers. */
+	pthread_mutex_t conn_lock;
+	size_t nconns;
+	struct addrcount perclient;
+	time_t refused_at; /* last "refused" log line: one a second at most */
+	unsigned long refused;
 };
+
+enum admit { ADMIT_OK, ADMIT_OVER_CLIENT, ADMIT_OVER_TOTAL };
 
 /* A reference to the current snapshot; release with snapshot_release. */
 struct snapshot *server_snapshot(struct server *);
+
+/*
+ * Counts a new connection against the caps.  ADMIT_OK counts it for its
+ * address too; ADMIT_OVER_CLIENT counts it overall only (it is answered
+ * and closed); ADMIT_OVER_TOTAL counts nothing.
+ */
+enum admit server_admit(
+    struct server *, const unsigned char key[16], const char *peer);
+void server_release(struct server *, const unsigned char key[16], enum admit);
 
 /* conn.c */
 void conn_accept(
