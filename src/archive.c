@@ -274,6 +274,21 @@ inside_root(const struct loader *L, const char *real)
 
 static void load_dir(struct loader *, const char *, struct node *);
 
+/* Paths the server answers itself at the root, now or in the plan. */
+static bool
+reserved(const struct node *sec, const char *name, size_t len)
+{
+	static const char *const names[] = {
+	    "search", "feed.xml", "robots.txt", "caps.txt", NULL};
+
+	if (sec->parent != NULL)
+		return false;
+	for (const char *const *n = names; *n; n++)
+		if (strlen(*n) == len && strncmp(*n, name, len) == 0)
+			return true;
+	return false;
+}
+
 static void
 load_entry(
     struct loader *L, struct node *sec, const char *dir, const char *name)
@@ -281,7 +296,7 @@ load_entry(
 	char path[PATH_MAX], real[PATH_MAX];
 	const char *use = path;
 	struct stat st;
-	size_t nlen = strlen(name);
+	size_t nlen = strlen(name), base;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
 	    sizeof(path)) {
@@ -306,6 +321,15 @@ load_entry(
 			return;
 		}
 		use = real;
+	}
+	/* Articles are named by their slug: compare without ".txt". */
+	base = nlen;
+	if (S_ISREG(st.st_mode) && nlen > 4 &&
+	    strcmp(name + nlen - 4, ".txt") == 0)
+		base = nlen - 4;
+	if (reserved(sec, name, base)) {
+		skip(L, path, "reserved name at the archive root");
+		return;
 	}
 	if (S_ISDIR(st.st_mode)) {
 		struct node *n;

@@ -16,6 +16,10 @@ reply_free(struct reply *r)
 	buf_free(&r->dyn);
 }
 
+/* Crawlers are welcome; the archive has nothing to hide from them. */
+static const char robots_txt[] = "User-agent: *\nDisallow:\n";
+static const struct blob robots = {(char *)robots_txt, sizeof(robots_txt) - 1};
+
 static void
 status(struct reply *r, int code, const char *meta)
 {
@@ -35,6 +39,11 @@ gemini_respond(const struct url_expect *ex, const struct snapshot *snap,
 	v = url_parse_gemini(line, len, ex, &u, &why);
 	if (v != URL_OK) {
 		status(r, (int)v, why);
+		return;
+	}
+	if (strcmp(u.path, "/robots.txt") == 0) {
+		status(r, 20, "text/plain; charset=utf-8");
+		r->body = &robots;
 		return;
 	}
 	if ((n = archive_lookup(snap, u.path, u.pathlen)) != NULL) {
