@@ -264,7 +264,8 @@ config_parse_listen(const char *value, struct listen_list *l, const char **why)
 	const char *p = value;
 
 	listen_free(l);
-	while (*p != '\0') {
+	/* Every comma opens another item: "a," has an empty one. */
+	for (;;) {
 		const char *comma = strchr(p, ',');
 		size_t n = comma ? (size_t)(comma - p) : strlen(p);
 
@@ -285,7 +286,9 @@ config_parse_listen(const char *value, struct listen_list *l, const char **why)
 			listen_free(l);
 			return -1;
 		}
-		p = comma ? comma + 1 : p + strlen(p);
+		if (comma == NULL)
+			break;
+		p = comma + 1;
 	}
 	if (l->n == 0) {
 		*why = "no address";

@@ -76,7 +76,8 @@ path_clean(
 			while (o > 0 && out[o - 1] != '/')
 				o--;
 		} else {
-			if (o + n + 1 >= outsize)
+			/* The segment, its '/' unless last, and the NUL. */
+			if (o + n + (last ? 0 : 1) + 1 > outsize)
 				return -1;
 			memcpy(out + o, seg, n);
 			o += n;
