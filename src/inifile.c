@@ -50,6 +50,32 @@ is_ws(char c)
 }
 
 /*
+ * A refused line is named by its key where it has one (the text before
+ * '=' or ':'), so "[gemini] listen: line too long" points at the key.
+ */
+static void
+line_error(struct inifile *f, const char *p, size_t len, const char *msg)
+{
+	char key[48];
+	size_t i = 0, n = 0;
+
+	while (i < len && is_ws(p[i]))
+		i++;
+	while (i < len && p[i] != '=' && p[i] != ':' && !is_ws(p[i]) &&
+	    n + 1 < sizeof(key)) {
+		unsigned char c = (unsigned char)p[i++];
+		key[n++] = c >= 0x21 && c < 0x7f ? (char)c : '?';
+	}
+	key[n] = '\0';
+	if (n > 0 && key[0] != '[' && f->section[0] != '\0')
+		inifile_error(f, "[%s] %s: %s", f->section, key, msg);
+	else if (n > 0 && key[0] != '[')
+		inifile_error(f, "%s: %s", key, msg);
+	else
+		inifile_error(f, "%s", msg);
+}
+
+/*
  * Hands inih one line at a time, so f->lineno is the line inih is about
  * to parse when it calls the handler.  A line we refuse reaches inih as
  * an empty line, so each problem is reported once, by us.
@@ -83,7 +109,11 @@ reader(char *str, int num, void *stream)
 		return str;
 	}
 	if (len + 2 > (size_t)num) {
-		inifile_error(f, "line too long (at most %d bytes)", num - 2);
+		char msg[64];
+
+		snprintf(msg, sizeof(msg), "line too long (at most %d bytes)",
+		    num - 2);
+		line_error(f, p, len, msg);
 		return str;
 	}
 	{
@@ -94,7 +124,7 @@ reader(char *str, int num, void *stream)
 		if (i == len || p[i] == ';' || p[i] == '#')
 			return str; /* blank or comment */
 		if (i > 0) {
-			inifile_error(f,
+			line_error(f, p, len,
 			    "continuation lines are not supported "
 			    "(remove the leading white space)");
 			return str;
@@ -116,7 +146,7 @@ reader(char *str, int num, void *stream)
 				inifile_error(
 				    f, "unknown section [%s]", f->section);
 		} else if (memchr(p, '=', len) == NULL) {
-			inifile_error(f, "expected 'key = value'");
+			line_error(f, p, len, "expected 'key = value'");
 			return str;
 		}
 	}
