@@ -131,8 +131,12 @@ text_truncate(struct buf *b, const char *s, size_t len, size_t width)
 	while (i < len) {
 		size_t w, n = next_char(s, len, i, &w);
 
-		if (col + w > width - 1)
+		if (col + w > width - 1) {
+			/* Stopping at a space: all before it is whole words. */
+			if (s[i] == ' ')
+				word_cut = i;
 			break;
+		}
 		if (s[i] == ' ')
 			word_cut = i;
 		col += w;
