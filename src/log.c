@@ -26,7 +26,7 @@ log_set_quiet(int q)
 static void
 vlog(const char *prefix, const char *fmt, va_list ap, const char *suffix)
 {
-	char line[2048];
+	char line[8192]; /* an escaped 1 KiB request and the rest */
 	int n, m;
 
 	if (quiet)
