@@ -106,6 +106,29 @@ bind_socket(const struct listen_addr *a, int reuseport)
 	return fd;
 }
 
+/*
+ * SO_REUSEPORT lets any process of the same user join a port's group, so
+ * a second serai on the same ports would start and take a share of the
+ * connections.  A plain bind first fails with EADDRINUSE if anyone holds
+ * the address.
+ */
+static void
+probe_free(const struct listen_list *ll)
+{
+	for (size_t i = 0; i < ll->n; i++) {
+		int fd = bind_socket(&ll->v[i], 0);
+
+		if (fd != -1) {
+			close(fd);
+			continue;
+		}
+		if (ll->v[i].wildcard6 &&
+		    (errno == EAFNOSUPPORT || errno == EADDRNOTAVAIL))
+			continue;
+		fatalx("%s: cannot listen: %s", ll->v[i].text, strerror(errno));
+	}
+}
+
 static void
 resume_accept(evutil_socket_t fd, short ev, void *arg)
 {
@@ -266,6 +289,10 @@ server_new(const struct config *cfg, SSL_CTX *ssl, struct snapshot *snap)
 		fatalx("out of memory");
 	s->nworkers = n;
 	nl = cfg->gemini_listen.n + cfg->gopher_listen.n;
+	if (n > 1) {
+		probe_free(&cfg->gemini_listen);
+		probe_free(&cfg->gopher_listen);
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct worker *w = &s->workers[i];
 
