@@ -199,7 +199,9 @@ url_parse_gemini(const char *line, size_t len, const struct url_expect *ex,
 	/* evhttp takes "host:" as port -1, the same as no port. */
 	if ((port = evhttp_uri_get_port(uri)) == -1)
 		port = GEMINI_PORT_DEFAULT;
-	if (!host_matches(host, ex) || (unsigned)port != ex->port) {
+	if (!host_matches(host, ex) ||
+	    ((unsigned)port != ex->port &&
+	        (ex->local_port == 0 || (unsigned)port != ex->local_port))) {
 		*why = "another host or port";
 		v = URL_PROXY;
 		goto out;

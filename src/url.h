@@ -22,6 +22,7 @@ struct url_expect {
 	const char *hostname; /* compared case-insensitively */
 	const char *local_ip; /* an IP literal for the address we answered on */
 	unsigned port;        /* the public port; absent in the URL = 1965 */
+	unsigned local_port;  /* the port the client reached, also ours */
 };
 
 struct gemini_url {
