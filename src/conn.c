@@ -2,7 +2,8 @@
  * Connections: the only file that knows bufferevents.  A connection is a
  * small state machine:
  *
- *	C_HANDSHAKE (Gemini) -> C_REQUEST -> C_REPLY -> [C_SHUTDOWN] -> closed
+ *	C_HANDSHAKE (Gemini) -> C_REQUEST -> C_REPLY -> [C_SHUTDOWN] ->
+ *	    [C_LINGER] -> closed
  *
  * One timer bounds each phase: accept to complete request (TLS handshake
  * included, an absolute deadline, not an idle timer, so a trickle of
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,8 +30,17 @@
 
 /* Room for the longest request, escaped (4 bytes per control byte). */
 #define LOG_REQUEST_MAX (GOPHER_LINE_MAX * 4 + 1)
+/*
+ * Closing a socket with unread input makes the kernel send a reset, which
+ * can destroy the answer before the client reads it (an over-long request
+ * is answered while most of it is still unread).  So a connection with
+ * input pending half-closes and reads until EOF first, bounded in time
+ * and bytes.
+ */
+#define LINGER_SECONDS 2
+#define LINGER_MAX_BYTES (256 * 1024)
 
-enum cstate { C_HANDSHAKE, C_REQUEST, C_REPLY, C_SHUTDOWN };
+enum cstate { C_HANDSHAKE, C_REQUEST, C_REPLY, C_SHUTDOWN, C_LINGER };
 
 struct conn {
 	TAILQ_ENTRY(conn) entry;
@@ -38,11 +49,13 @@ struct conn {
 	enum cstate state;
 	struct bufferevent *bev;
 	struct event *timer;
-	struct event *shut; /* waits for room to send close_notify */
+	struct event *shut; /* close_notify, then lingering: raw fd events */
+	size_t lingered;    /* bytes discarded while lingering */
 	evutil_socket_t fd;
 	struct timespec t0;
 	char peer[INET6_ADDRSTRLEN];
 	char local[INET6_ADDRSTRLEN];
+	unsigned local_port;
 	int status;
 	size_t bytes;
 	char *request; /* escaped, for the log; NULL before a request */
@@ -160,8 +173,8 @@ conn_request(struct conn *c, const char *line, size_t len)
 	snap = server_snapshot(s);
 	reply_init(&r);
 	if (c->proto == PROTO_GEMINI) {
-		struct url_expect ex = {
-		    s->cfg->hostname, c->local, s->cfg->gemini_listen.port};
+		struct url_expect ex = {s->cfg->hostname, c->local,
+		    s->cfg->gemini_listen.port, c->local_port};
 
 		if (c->admit == ADMIT_OVER_CLIENT) {
 			/* 44: the client should wait this many seconds. */
@@ -257,6 +270,65 @@ read_cb(struct bufferevent *bev, void *arg)
 }
 
 static void
+linger_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct conn *c = arg;
+	char scratch[4096];
+	ssize_t n;
+
+	(void)ev;
+	for (;;) {
+		n = read(fd, scratch, sizeof(scratch));
+		if (n > 0) {
+			if ((c->lingered += (size_t)n) > LINGER_MAX_BYTES)
+				break;
+			continue;
+		}
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			event_add(c->shut, NULL);
+			return;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		break; /* EOF or error: the client has everything */
+	}
+	conn_close(c, NULL);
+}
+
+static int
+input_pending(struct conn *c)
+{
+	int n = 0;
+
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+		return 1;
+	return ioctl(c->fd, FIONREAD, &n) == 0 && n > 0;
+}
+
+static void
+linger_or_close(struct conn *c)
+{
+	struct timeval tv = {LINGER_SECONDS, 0};
+
+	if (!input_pending(c)) {
+		conn_close(c, NULL);
+		return;
+	}
+	c->state = C_LINGER;
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	shutdown(c->fd, SHUT_WR);
+	if (c->shut)
+		event_free(c->shut);
+	c->shut = event_new(c->w->base, c->fd, EV_READ, linger_cb, c);
+	if (c->shut == NULL) {
+		conn_close(c, NULL);
+		return;
+	}
+	evtimer_add(c->timer, &tv);
+	event_add(c->shut, NULL);
+}
+
+static void
 shutdown_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct conn *c = arg;
@@ -271,7 +343,7 @@ shutdown_cb(evutil_socket_t fd, short ev, void *arg)
 		return;
 	}
 	ERR_clear_error();
-	conn_close(c, NULL);
+	linger_or_close(c);
 }
 
 /*
@@ -291,7 +363,7 @@ finish(struct conn *c)
 			return;
 		}
 	}
-	conn_close(c, NULL);
+	linger_or_close(c);
 }
 
 static void
@@ -352,6 +424,9 @@ timeout_cb(evutil_socket_t fd, short ev, void *arg)
 	case C_REQUEST:
 		conn_close(c, "request deadline passed");
 		break;
+	case C_LINGER:
+		conn_close(c, NULL); /* the answer was sent */
+		break;
 	default:
 		conn_close(c, "write deadline passed");
 		break;
@@ -359,14 +434,16 @@ timeout_cb(evutil_socket_t fd, short ev, void *arg)
 }
 
 /*
- * Past a cap, a Gopher client still gets one type-3 line saying why (a
- * single non-blocking send: if it does not fit, the client gets nothing);
- * a Gemini client without TLS up gets nothing, as no answer can be sent.
+ * A refused connection is not held: a Gopher client gets one type-3 line
+ * (a single non-blocking send) and a Gemini client, with no TLS up,
+ * nothing.  What the client already sent is read first, so that the close
+ * is a FIN and not a reset that could destroy the line in flight.
  */
 static void
 refuse(struct listener *l, evutil_socket_t fd, enum admit a)
 {
 	struct server *s = l->w->srv;
+	char scratch[GOPHER_LINE_MAX + 2];
 	struct buf b;
 
 	if (l->proto == PROTO_GOPHER) {
@@ -381,6 +458,9 @@ refuse(struct listener *l, evutil_socket_t fd, enum admit a)
 			    fd, b.p, b.len, MSG_DONTWAIT | MSG_NOSIGNAL);
 		buf_free(&b);
 	}
+	shutdown(fd, SHUT_WR);
+	while (recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT) > 0)
+		;
 	close(fd);
 }
 
@@ -420,8 +500,12 @@ conn_accept(
 	memcpy(c->key, key, sizeof(key));
 	clock_gettime(CLOCK_MONOTONIC, &c->t0);
 	memcpy(c->peer, peer, sizeof(peer));
-	if (getsockname(fd, (struct sockaddr *)&ls, &lslen) == 0)
+	if (getsockname(fd, (struct sockaddr *)&ls, &lslen) == 0) {
 		addr_text((struct sockaddr *)&ls, c->local, sizeof(c->local));
+		c->local_port = ntohs(ls.ss_family == AF_INET6
+		        ? ((struct sockaddr_in6 *)&ls)->sin6_port
+		        : ((struct sockaddr_in *)&ls)->sin_port);
+	}
 	if ((c->timer = evtimer_new(w->base, timeout_cb, c)) == NULL)
 		goto fail;
 	if (c->proto == PROTO_GEMINI) {
