@@ -1,0 +1,593 @@
+"""End-to-end harness for serai: the real binary on loopback ports.
+
+Environment (set by tests/meson.build):
+  SERAI_BIN          the built server binary
+  SERAI_SOURCE_ROOT  the repository root (content/ lives there)
+  SERAI_VALGRIND     optional: run every serai process under this valgrind;
+                     a leak or memory error makes it exit 99, and every stop
+                     asserts exit code 0.
+
+Tests import the client helpers from here (``from conftest import ...``);
+the fixtures are ``server`` (one shared server on the seed archive for the
+whole session), ``serai_factory`` (servers a test configures, starts and
+stops itself) and ``lynx_env``.
+"""
+
+import collections
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+SOURCE_ROOT = Path(
+    os.environ.get("SERAI_SOURCE_ROOT")
+    or Path(__file__).resolve().parent.parent.parent
+).resolve()
+# Servers run in their own directories: relative paths would break.
+SERAI_BIN = Path(
+    os.environ.get("SERAI_BIN") or SOURCE_ROOT / "build" / "serai"
+).resolve()
+CONTENT = SOURCE_ROOT / "content"
+SEED = CONTENT / "news" / "beijing-declaration.txt"
+
+VALGRIND = os.environ.get("SERAI_VALGRIND") or None
+# valgrind's exit code when it found a leak or a memory error.
+VALGRIND_ERROR = 99
+VALGRIND_ARGS = [
+    "--leak-check=full",
+    "--show-leak-kinds=definite,indirect",
+    "--errors-for-leak-kinds=definite,indirect",
+    "--error-exitcode=%d" % VALGRIND_ERROR,
+    "--track-fds=no",
+    "-q",
+]
+
+# Every wait is bounded; valgrind makes the server some 20-50 times slower.
+SLOW = 6 if VALGRIND else 1
+STARTUP_TIMEOUT = 60 if VALGRIND else 10
+STOP_TIMEOUT = 60 if VALGRIND else 10
+IO_TIMEOUT = 5 * SLOW  # one client exchange
+RUN_TIMEOUT = 10 * SLOW  # one short-lived serai run (-n, -V, a bad config)
+POLL_INTERVAL = 0.05
+MAX_RESPONSE = 8 << 20  # no answer of this archive comes near this
+
+GEMINI_OK = "20 text/gemini; charset=utf-8; lang=en"
+
+# "serai: 2026-11-27T20:54:55Z 127.0.0.1 gopher "/" 1 77 0.3ms"
+ACCESS_RE = re.compile(
+    r'^serai: (?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (?P<peer>\S+) '
+    r'(?P<proto>gemini|gopher) "(?P<request>.*)" (?P<status>\S+) '
+    r"(?P<bytes>\d+) (?P<ms>\d+(?:\.\d+)?)ms(?: (?P<why>.*))?$"
+)
+
+
+# --------------------------------------------------------------------------
+# Small utilities
+
+
+def serai_command(*args):
+    """The argv that runs serai (under valgrind when asked)."""
+    assert SERAI_BIN.is_file() and os.access(SERAI_BIN, os.X_OK), (
+        "SERAI_BIN=%s is not an executable; build first" % SERAI_BIN
+    )
+    cmd = [str(SERAI_BIN), *map(str, args)]
+    if VALGRIND:
+        cmd = [VALGRIND, *VALGRIND_ARGS, *cmd]
+    return cmd
+
+
+def run_serai(*args, cwd=None, timeout=RUN_TIMEOUT):
+    """Runs a short-lived serai (-n, -V, -h, a bad configuration)."""
+    return subprocess.run(
+        serai_command(*args),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=timeout,
+        text=True,
+        errors="replace",
+    )
+
+
+def assert_failed_cleanly(proc):
+    """Non-zero exit, but not a crash and not a valgrind report."""
+    assert proc.returncode != 0, "expected a failure:\n" + proc.stderr
+    assert proc.returncode > 0, "killed by signal %d:\n%s" % (
+        -proc.returncode,
+        proc.stderr,
+    )
+    assert proc.returncode != VALGRIND_ERROR or not VALGRIND, (
+        "valgrind found errors:\n" + proc.stderr
+    )
+
+
+def free_ports(n):
+    """n distinct loopback TCP ports that were free a moment ago."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def port_open(port, timeout=0.5):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def poll_until(predicate, timeout, what, interval=POLL_INTERVAL):
+    """Calls predicate until it returns a true value; bounded in time and
+    count.  Returns that value, or fails naming what was awaited."""
+    deadline = time.monotonic() + timeout
+    last = None
+    for _ in range(int(timeout / interval) + 2):
+        last = predicate()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+    pytest.fail("timed out after %.0f s waiting for %s" % (timeout, what))
+
+
+def require_tool(name):
+    """The path of a client the suite needs: missing is a failure, since
+    the CI installs every one of them."""
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail("%s is not installed (the e2e suite needs it)" % name)
+    return path
+
+
+def normalise(text):
+    """Whitespace collapsed to single spaces."""
+    return " ".join(text.split())
+
+
+def display_width(s):
+    """Terminal columns: East Asian wide and fullwidth count two,
+    combining marks none."""
+    width = 0
+    for ch in s:
+        if unicodedata.combining(ch):
+            continue
+        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return width
+
+
+# --------------------------------------------------------------------------
+# The seed article, read straight from the archive
+
+Seed = collections.namedtuple("Seed", "title paragraphs editor copyright")
+
+_HEADER_RE = re.compile(r"^(Location|Date|Lang|Tags|Source|Author):", re.I)
+
+
+def read_seed(path=SEED):
+    """Title, paragraphs (each joined to one line), editor and copyright
+    lines of an article file."""
+    lines = [ln.rstrip("\r").rstrip() for ln in
+             path.read_text(encoding="utf-8").split("\n")]
+    i = 0
+    while i < len(lines) and (not lines[i].strip()
+                              or _HEADER_RE.match(lines[i])):
+        i += 1
+    title = lines[i].strip()
+    blocks, cur = [], []
+    for ln in lines[i + 1:]:
+        if ln.strip():
+            cur.append(ln.strip())
+        elif cur:
+            blocks.append(cur)
+            cur = []
+    if cur:
+        blocks.append(cur)
+    editor = copyright_ = None
+    last = blocks[-1]
+    if last and (last[-1].startswith("Copyright")
+                 or last[-1].startswith("\u00a9")):
+        copyright_ = last.pop()
+    if last and last[-1].startswith("(Editor:"):
+        editor = last.pop()
+    if not last:
+        blocks.pop()
+    paragraphs = [" ".join(b) for b in blocks]
+    return Seed(title, paragraphs, editor, copyright_)
+
+
+@pytest.fixture(scope="session")
+def seed():
+    s = read_seed()
+    # The seed is what the assertions are made of: make sure it was read.
+    assert s.title.startswith("Beijing Declaration")
+    assert len(s.paragraphs) >= 5
+    assert s.editor == "(Editor: LIU Jia)"
+    assert s.copyright.startswith("Copyright")
+    return s
+
+
+# --------------------------------------------------------------------------
+# Clients
+
+GeminiResponse = collections.namedtuple(
+    "GeminiResponse", "status_line body close_notify tls_version cert_der"
+)
+
+
+def client_context(minimum=None, maximum=None, ciphers=None):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if ciphers is not None:
+        ctx.set_ciphers(ciphers)
+    if minimum is not None:
+        ctx.minimum_version = minimum
+    if maximum is not None:
+        ctx.maximum_version = maximum
+    return ctx
+
+
+def gemini_fetch(url, host="127.0.0.1", port=None, ctx=None,
+                 timeout=IO_TIMEOUT, sni="localhost"):
+    """Sends url + CRLF over TLS and reads to the end.
+
+    Returns GeminiResponse(status_line, body, close_notify, tls_version,
+    cert_der).  close_notify is True when the server ended the TLS stream
+    properly: with suppress_ragged_eofs=False, Python's recv returns b""
+    on close_notify and raises SSLEOFError on a bare TCP close.
+    """
+    assert port is not None
+    if ctx is None:
+        ctx = client_context()
+    request = url if isinstance(url, bytes) else url.encode("utf-8")
+    deadline = time.monotonic() + timeout
+    data = bytearray()
+    with socket.create_connection((host, port), timeout=timeout) as raw:
+        with ctx.wrap_socket(raw, server_hostname=sni,
+                             suppress_ragged_eofs=False) as tls:
+            version = tls.version()
+            cert = tls.getpeercert(binary_form=True)
+            tls.sendall(request + b"\r\n")
+            close_notify = False
+            while True:
+                assert time.monotonic() < deadline, (
+                    "no end of answer after %d s" % timeout)
+                try:
+                    chunk = tls.recv(65536)
+                except ssl.SSLEOFError:
+                    break
+                if not chunk:
+                    close_notify = True
+                    break
+                data += chunk
+                assert len(data) <= MAX_RESPONSE, "endless answer"
+    head, sep, body = bytes(data).partition(b"\r\n")
+    assert sep, "no CRLF-terminated header in %r" % bytes(data[:200])
+    return GeminiResponse(head.decode("utf-8"), body, close_notify,
+                          version, cert)
+
+
+OneWriteResponse = collections.namedtuple(
+    "OneWriteResponse", "status_line body end")
+
+
+def gemini_fetch_one_write(request, port, host="127.0.0.1",
+                           timeout=IO_TIMEOUT):
+    """Like gemini_fetch, but every TLS record of the request goes out in
+    a single send(), so that all of it is in the server's receive buffer
+    before the server reads any (wrap_socket writes record by record).
+
+    Returns OneWriteResponse(status_line, body, end), end being
+    "close_notify", "eof" (TCP close without close_notify) or "reset".
+    status_line is "" if no CRLF-ended header came.
+    """
+    ctx = client_context()
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname="localhost")
+    deadline = time.monotonic() + timeout
+    plain = bytearray()
+    end = None
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        for _ in range(100):
+            try:
+                obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                pending = out.read()
+                if pending:
+                    sock.sendall(pending)
+                chunk = sock.recv(65536)
+                assert chunk, "closed during the handshake"
+                inc.write(chunk)
+        else:
+            pytest.fail("no end of the TLS handshake")
+        obj.write(request + b"\r\n")
+        sock.sendall(out.read())  # the Finished message and every record
+        for _ in range(100000):
+            assert time.monotonic() < deadline, "no end of answer"
+            try:
+                chunk = obj.read(65536)
+            except ssl.SSLZeroReturnError:
+                end = "close_notify"
+                break
+            except ssl.SSLEOFError:
+                end = "eof"
+                break
+            except ssl.SSLWantReadError:
+                try:
+                    raw = sock.recv(65536)
+                except ConnectionResetError:
+                    end = "reset"
+                    break
+                if not raw:
+                    inc.write_eof()
+                else:
+                    inc.write(raw)
+                continue
+            if not chunk:
+                end = "close_notify"
+                break
+            plain += chunk
+            assert len(plain) <= MAX_RESPONSE, "endless answer"
+    head, sep, body = bytes(plain).partition(b"\r\n")
+    return OneWriteResponse(head.decode("utf-8", "replace") if sep else "",
+                            body, end)
+
+
+def gopher_fetch(selector, port, host="127.0.0.1", eol="\r\n",
+                 timeout=IO_TIMEOUT):
+    """Sends selector + eol on a plain socket and reads to EOF."""
+    request = selector if isinstance(selector, bytes) else (
+        selector.encode("utf-8"))
+    request += eol.encode("ascii")
+    deadline = time.monotonic() + timeout
+    data = bytearray()
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(request)
+        while True:
+            assert time.monotonic() < deadline, (
+                "no end of answer after %d s" % timeout)
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+            assert len(data) <= MAX_RESPONSE, "endless answer"
+    return bytes(data)
+
+
+def gopher_lines(body):
+    """The CRLF-separated lines of a Gopher answer, asserting that every
+    line ends with CRLF and that no bare CR or LF hides inside one."""
+    assert body.endswith(b"\r\n"), "last line lacks CRLF: %r" % body[-40:]
+    lines = body[:-2].split(b"\r\n")
+    for ln in lines:
+        assert b"\n" not in ln and b"\r" not in ln, (
+            "line not ended by CRLF: %r" % ln)
+    return [ln.decode("utf-8") for ln in lines]
+
+
+# --------------------------------------------------------------------------
+# The server
+
+
+class Server:
+    """One serai process on free loopback ports, configured in workdir.
+
+    start() may be called again after stop(); each run logs to its own
+    file (log_path) and every exit code is kept in exit_codes.  extra is
+    appended to the configuration: it lands in [gopher] unless it opens
+    another section.
+    """
+
+    def __init__(self, workdir, root=None, state_dir=None, extra="",
+                 ports=None):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.root = Path(root) if root is not None else CONTENT
+        self.state_dir = (Path(state_dir) if state_dir is not None
+                          else self.workdir / "state")
+        self.extra = extra
+        self.config = self.workdir / "serai.ini"
+        self.proc = None
+        self.runs = 0
+        self.log_path = None
+        self.exit_codes = []
+        # ports: (gemini, gopher) to use instead of free ones.
+        self.gemini_port, self.gopher_port = ports or (None, None)
+        self.fixed_ports = ports is not None
+        self.write_config()
+
+    @property
+    def cert_path(self):
+        return self.state_dir / "localhost.crt"
+
+    @property
+    def key_path(self):
+        return self.state_dir / "localhost.key"
+
+    def write_config(self):
+        if self.gemini_port is None:
+            self.gemini_port, self.gopher_port = free_ports(2)
+        self.config.write_text(
+            "[server]\n"
+            "hostname = localhost\n"
+            "state_dir = %s\n"
+            "workers = 2\n"
+            "\n[archive]\n"
+            "root = %s\n"
+            "\n[gemini]\n"
+            "listen = 127.0.0.1:%d\n"
+            "\n[gopher]\n"
+            "listen = 127.0.0.1:%d\n%s"
+            % (self.state_dir, self.root, self.gemini_port,
+               self.gopher_port, self.extra),
+            encoding="utf-8",
+        )
+        return self.config
+
+    @property
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self):
+        """The stderr of the current (or last) run."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def access_lines(self):
+        return [m for m in map(ACCESS_RE.match, self.log().splitlines())
+                if m]
+
+    def start(self):
+        assert not self.running, "already running"
+        # A free port can be taken between our probe and serai's bind:
+        # that (and only that) is retried, a bounded number of times.
+        for attempt in range(1 if self.fixed_ports else 3):
+            if attempt > 0:
+                self.gemini_port = self.gopher_port = None
+            self.write_config()
+            self.runs += 1
+            self.log_path = self.workdir / ("stderr-%d.log" % self.runs)
+            with open(self.log_path, "ab") as err:
+                self.proc = subprocess.Popen(
+                    serai_command("-c", self.config),
+                    cwd=self.workdir,
+                    stdin=subprocess.DEVNULL,
+                    stdout=err,
+                    stderr=err,
+                )
+            if self._wait_ready():
+                return self
+            rc = self._reap()
+            if ("cannot listen" in self.log() and attempt < 2
+                    and not self.fixed_ports):
+                continue
+            pytest.fail("serai did not come up (exit %s); stderr:\n%s"
+                        % (rc, self.log()))
+        raise AssertionError("unreachable")
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        pending = {self.gemini_port, self.gopher_port}
+        for _ in range(int(STARTUP_TIMEOUT / POLL_INTERVAL) + 2):
+            if self.proc.poll() is not None:
+                return False
+            pending = {p for p in pending if not port_open(p)}
+            if not pending:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(POLL_INTERVAL)
+        return False
+
+    def _reap(self):
+        """Ends a process that failed to start; its exit code or None."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            return self.proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            return None
+        finally:
+            self.proc = None
+
+    def send_signal(self, sig):
+        assert self.running, "serai is not running:\n" + self.log()
+        self.proc.send_signal(sig)
+
+    def stop(self, sig=signal.SIGTERM):
+        """sig, a bounded wait, a kill if need be; the exit code (killed:
+        -9), also kept in exit_codes."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=STOP_TIMEOUT)
+            rc = -signal.SIGKILL
+        self.proc = None
+        self.exit_codes.append(rc)
+        return rc
+
+    def assert_clean_exits(self):
+        bad = [rc for rc in self.exit_codes if rc != 0]
+        assert not bad, (
+            "serai exited %s (0 wanted; %d means valgrind found errors, "
+            "-9 that it ignored SIGTERM); stderr of the last run:\n%s"
+            % (bad, VALGRIND_ERROR, self.log()))
+
+    # Convenience wrappers: a path starting with "/" becomes
+    # gemini://localhost:PORT/path; anything else is sent as it is.
+    def gemini(self, path_or_url, **kw):
+        url = path_or_url
+        if isinstance(url, str) and url.startswith("/"):
+            url = "gemini://localhost:%d%s" % (self.gemini_port, url)
+        return gemini_fetch(url, port=self.gemini_port, **kw)
+
+    def gopher(self, selector, **kw):
+        return gopher_fetch(selector, port=self.gopher_port, **kw)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """One server on the seed archive, shared by the read-only tests."""
+    srv = Server(tmp_path_factory.mktemp("shared"))
+    srv.start()
+    yield srv
+    srv.stop()
+    srv.assert_clean_exits()
+
+
+@pytest.fixture
+def serai_factory(tmp_path):
+    """Makes Server objects (not started) in tmp_path; every one still
+    running at the end is stopped, and every exit must have been 0."""
+    servers = []
+
+    def make(**kw):
+        srv = Server(tmp_path / ("server%d" % len(servers)), **kw)
+        servers.append(srv)
+        return srv
+
+    yield make
+    for srv in servers:
+        srv.stop()
+    for srv in servers:
+        srv.assert_clean_exits()
+
+
+@pytest.fixture
+def content_copy(tmp_path):
+    """A private copy of the archive that a test may change."""
+    dst = tmp_path / "content"
+    shutil.copytree(CONTENT, dst)
+    return dst
+
+
+@pytest.fixture
+def lynx_env(tmp_path):
+    home = tmp_path / "lynx-home"
+    home.mkdir(exist_ok=True)
+    env = dict(os.environ)
+    env.update(TERM="dumb", HOME=str(home))
+    return env

@@ -1,0 +1,109 @@
+"""The access log: one line per request, on stderr."""
+
+import re
+
+import pytest
+
+from conftest import ACCESS_RE, IO_TIMEOUT, Server, poll_until
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory):
+    """A server of its own, so that its log holds only this module's
+    requests."""
+    srv = Server(tmp_path_factory.mktemp("log"))
+    srv.start()
+    yield srv
+    srv.stop()
+    srv.assert_clean_exits()
+
+
+def test_one_access_line_per_request(logged):
+    g = logged.gemini_port
+    art = "gemini://localhost:%d/news/beijing-declaration" % g
+    gemini = [
+        (art, "20"),
+        ("gemini://localhost:%d/news" % g, "31"),
+        ("gemini://localhost:%d/nope" % g, "51"),
+        ("gemini://example.org:%d/" % g, "53"),
+        ("hello", "59"),
+    ]
+    gopher = [
+        ("/", "1"),
+        ("/news/beijing-declaration", "0"),
+        ("/nope", "3"),
+    ]
+    sizes = {}
+    for url, status in gemini:
+        resp = logged.gemini(url)
+        assert resp.status_line.startswith(status)
+        sizes[("gemini", url)] = len(resp.status_line) + 2 + len(resp.body)
+    for sel, status in gopher:
+        sizes[("gopher", sel)] = len(logged.gopher(sel))
+
+    want = len(gemini) + len(gopher)
+    # A Gemini line may be written just after close_notify reaches us.
+    poll_until(lambda: len(logged.access_lines()) >= want, IO_TIMEOUT,
+               "%d access lines in:\n%s" % (want, logged.log()))
+    lines = logged.access_lines()
+    # Exactly one per request: the readiness probes and the TLS
+    # handshakes are not requests.
+    assert len(lines) == want, logged.log()
+
+    seen = {}
+    for m in lines:
+        key = (m["proto"], m["request"])
+        assert key not in seen, "logged twice: %r" % (key,)
+        seen[key] = m
+    for proto, reqs in (("gemini", gemini), ("gopher", gopher)):
+        for req, status in reqs:
+            m = seen.get((proto, req))
+            assert m is not None, "not logged: %s %r\n%s" % (
+                proto, req, logged.log())
+            assert m["peer"] == "127.0.0.1"
+            assert m["status"] == status
+            assert int(m["bytes"]) == sizes[(proto, req)], m.group(0)
+
+
+def test_control_bytes_in_requests_are_escaped(logged):
+    before = len(logged.access_lines())
+    body = logged.gopher(b"/x\x1b[31m")
+    assert body.startswith(b"3")
+    poll_until(lambda: len(logged.access_lines()) > before, IO_TIMEOUT,
+               "the access line")
+    log = logged.log()
+    assert "\x1b" not in log
+    line = logged.access_lines()[-1]
+    assert line["proto"] == "gopher" and line["status"] == "3"
+    assert line["request"].startswith("/x") and "[31m" in line["request"]
+
+
+def test_startup_lines(logged):
+    log = logged.log()
+    assert "gemini listening on 127.0.0.1:%d" % logged.gemini_port in log
+    assert "gopher listening on 127.0.0.1:%d" % logged.gopher_port in log
+    assert "ready: 2 worker(s)" in log
+    assert re.search(r"\b1 articles? in 2 sections?, 0 skipped", log), log
+
+
+def test_long_escaped_requests_keep_their_access_line(logged):
+    # Escaping can make a request four times longer; the access line must
+    # still end with status, bytes and time (the request may be cut).
+    before = logged.log().count("\n")
+    gopher_sel = b"/" + b'"' * 1000
+    assert logged.gopher(gopher_sel).startswith(b"3")
+    url = b"gemini://localhost:%d/" % logged.gemini_port + b"\x01" * 900
+    assert logged.gemini(url).status_line.startswith("59")
+
+    def new_lines():
+        lines = logged.log().splitlines()[before:]
+        return lines if len(lines) >= 2 else None
+
+    lines = poll_until(new_lines, IO_TIMEOUT, "two more log lines")
+    matches = [ACCESS_RE.match(ln) for ln in lines]
+    assert all(matches), "access lines without their fields:\n%s" % (
+        "\n".join(ln[:60] + " ... " + ln[-60:] for ln in lines))
+    got = sorted((m["proto"], m["status"]) for m in matches)
+    assert got == [("gemini", "59"), ("gopher", "3")]
+    for m in matches:
+        assert m["request"].startswith(("/\\\"", "gemini://localhost:"))
