@@ -493,18 +493,18 @@ render_node(struct loader *L, struct node *n)
 
 	buf_init(&b);
 	if (n->kind == NODE_SECTION)
-		render_gemini_section(&b, n);
+		render_gemini_section(&b, n, RENDER_LIVE);
 	else
-		render_gemini_article(&b, n, n->art);
+		render_gemini_article(&b, n, n->art, RENDER_LIVE);
 	if ((n->gemini.p = buf_release(&b, &n->gemini.len)) == NULL)
 		return false;
 	if (n->kind == NODE_SECTION)
-		render_gopher_section(&b, L->o, n);
+		render_gopher_section(&b, L->o, n, RENDER_LIVE);
 	else
 		render_gopher_article(&b, L->o, n, n->art);
 	if ((n->gopher.p = buf_release(&b, &n->gopher.len)) == NULL)
 		return false;
-	if (n->art) {
+	if (n->art && !L->o->keep_parsed) {
 		/* The parsed text lives on only in the rendered pages. */
 		article_free(n->art);
 		free(n->art);

@@ -10,6 +10,7 @@
 #define SERAI_ARCHIVE_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -40,7 +41,7 @@ struct node {
 	size_t narticles;
 	struct blob gemini;  /* pre-rendered gemtext body */
 	struct blob gopher;  /* pre-rendered menu or wrapped text */
-	struct article *art; /* loader only: parsed text until rendered */
+	struct article *art; /* parsed text: until rendered, or keep_parsed */
 };
 
 struct archive_opts {
@@ -52,6 +53,11 @@ struct archive_opts {
 	unsigned gopher_port;
 	size_t wrap;       /* Gopher text width in columns */
 	size_t menu_width; /* Gopher display string width */
+	/*
+	 * Keep every article's parsed text (node.art) after rendering, for
+	 * renderings beyond the live ones (--export); the server does not.
+	 */
+	bool keep_parsed;
 };
 
 struct snapshot {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "archive.h"
 #include "article.h"
@@ -18,7 +19,17 @@
 #include "serai.h"
 #include "util.h"
 
-enum ktype { K_STR, K_PATH, K_HOST, K_LANG, K_UINT, K_LISTEN };
+enum ktype {
+	K_STR,
+	K_PATH,
+	K_HOST,
+	K_LANG,
+	K_UINT,
+	K_BOOL,
+	K_LISTEN,
+	K_ERRLOG,
+	K_NAME
+};
 
 struct key {
 	const char *section;
@@ -34,13 +45,22 @@ static const struct key keys[] = {
     {"server", "hostname", K_HOST, F(hostname), 0, 0},
     {"server", "state_dir", K_PATH, F(state_dir), 0, 0},
     {"server", "workers", K_UINT, F(workers), 0, MAX_WORKERS},
+    {"server", "user", K_NAME, F(user), 0, 0},
+    {"server", "group", K_NAME, F(group), 0, 0},
+    {"server", "chroot", K_PATH, F(chroot), 0, 0},
+    {"server", "access_log", K_PATH, F(access_log), 0, 0},
+    {"server", "error_log", K_ERRLOG, F(error_log), 0, 0},
     {"archive", "root", K_PATH, F(archive_root), 0, 0},
     {"archive", "title", K_STR, F(archive_title), 0, 0},
     {"archive", "lang", K_LANG, F(archive_lang), 0, 0},
     {"gemini", "listen", K_LISTEN, F(gemini_listen), 0, 0},
     {"gemini", "cert", K_PATH, F(gemini_cert), 0, 0},
     {"gemini", "key", K_PATH, F(gemini_key), 0, 0},
+    {"gemini", "public_port", K_UINT, F(gemini_public_port), 1, 65535},
+    {"gemini", "proxy_protocol", K_BOOL, F(gemini_proxy), 0, 0},
     {"gopher", "listen", K_LISTEN, F(gopher_listen), 0, 0},
+    {"gopher", "public_port", K_UINT, F(gopher_public_port), 1, 65535},
+    {"gopher", "proxy_protocol", K_BOOL, F(gopher_proxy), 0, 0},
     {"gopher", "wrap", K_UINT, F(gopher_wrap), 20, 1000},
     {"gopher", "menu_width", K_UINT, F(gopher_menu_width), 20, 1000},
     {"limits", "request_timeout", K_UINT, F(request_timeout), 1, 3600},
@@ -86,7 +106,7 @@ config_free(struct config *c)
 
 		if (keys[i].type == K_LISTEN)
 			listen_free(p);
-		else if (keys[i].type != K_UINT) {
+		else if (keys[i].type != K_UINT && keys[i].type != K_BOOL) {
 			free(*(char **)p);
 			*(char **)p = NULL;
 		}
@@ -109,6 +129,26 @@ parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 		return -1;
 	*out = (unsigned)v;
 	return 0;
+}
+
+/* The spellings INI files use for a switch, in any case. */
+static int
+parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = {"yes", "true", "on", "1"};
+	static const char *const no[] = {"no", "false", "off", "0"};
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -1;
 }
 
 /* A name clients can type and Gopher menus can carry (no TAB, no space). */
@@ -334,6 +374,13 @@ set_key(
 			return -1;
 		}
 		return 0;
+	case K_BOOL:
+		if (parse_bool(value, p) == -1) {
+			inifile_error(f, "[%s] %s: '%s': want yes or no",
+			    section, name, value);
+			return -1;
+		}
+		return 0;
 	case K_LISTEN:
 		if (config_parse_listen(value, p, &why) == -1) {
 			inifile_error(
@@ -348,6 +395,20 @@ set_key(
 	case K_LANG:
 		if (!article_lang_valid(value))
 			why = "want a language tag such as en or zh-Hans";
+		break;
+	case K_ERRLOG:
+		if (strcmp(value, "stderr") != 0 &&
+		    strcmp(value, "syslog") != 0)
+			why = "want stderr or syslog";
+		break;
+	case K_NAME:
+		/* A user or group name, or a numeric id. */
+		if (value[0] == '\0' || strlen(value) > 32 ||
+		    strspn(value,
+		        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
+		        "QRSTUVWXYZ0123456789_-.") != strlen(value) ||
+		    value[0] == '-')
+			why = "want a user or group name";
 		break;
 	case K_PATH:
 	case K_STR:
@@ -435,6 +496,10 @@ config_finish(struct config *c)
 	    config_parse_listen(
 	        DEFAULT_GOPHER_LISTEN, &c->gopher_listen, &why) == -1)
 		return -1;
+	if (c->gemini_public_port == 0)
+		c->gemini_public_port = c->gemini_listen.port;
+	if (c->gopher_public_port == 0)
+		c->gopher_public_port = c->gopher_listen.port;
 	if ((c->gemini_cert == NULL) != (c->gemini_key == NULL)) {
 		log_warnx("%s: [gemini] %s: set cert and key together, or "
 		          "neither (a certificate is then generated)",
@@ -452,7 +517,9 @@ config_archive_opts(const struct config *c, struct archive_opts *o)
 	o->title = c->archive_title;
 	o->lang = c->archive_lang;
 	o->hostname = c->hostname;
-	o->gopher_port = c->gopher_listen.port;
+	/* Menus name the port clients use, a proxy's rather than ours. */
+	o->gopher_port = c->gopher_public_port ? c->gopher_public_port
+	                                       : c->gopher_listen.port;
 	o->wrap = c->gopher_wrap;
 	o->menu_width = c->gopher_menu_width;
 }

@@ -2,13 +2,13 @@
  * Connections: the only file that knows bufferevents.  A connection is a
  * small state machine:
  *
- *	C_HANDSHAKE (Gemini) -> C_REQUEST -> C_REPLY -> [C_SHUTDOWN] ->
- *	    [C_LINGER] -> closed
+ *	[C_PROXY] -> C_HANDSHAKE (Gemini) -> C_REQUEST -> C_REPLY ->
+ *	    [C_SHUTDOWN] -> [C_LINGER] -> closed
  *
- * One timer bounds each phase: accept to complete request (TLS handshake
- * included, an absolute deadline, not an idle timer, so a trickle of
- * bytes cannot hold a connection), then the reply.  Every request is
- * logged once, by conn_log, when its connection ends.
+ * One timer bounds each phase: accept to complete request (PROXY header
+ * and TLS handshake included, an absolute deadline, not an idle timer,
+ * so a trickle of bytes cannot hold a connection), then the reply.
+ * Every request is logged once, by conn_log, when its connection ends.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proxy.h"
 #include "render.h"
 #include "server.h"
 
@@ -40,15 +41,18 @@
 #define LINGER_SECONDS 2
 #define LINGER_MAX_BYTES (256 * 1024)
 
-enum cstate { C_HANDSHAKE, C_REQUEST, C_REPLY, C_SHUTDOWN, C_LINGER };
+enum cstate { C_PROXY, C_HANDSHAKE, C_REQUEST, C_REPLY, C_SHUTDOWN, C_LINGER };
 
 struct conn {
 	TAILQ_ENTRY(conn) entry;
 	struct worker *w;
 	enum proto proto;
 	enum cstate state;
-	struct bufferevent *bev;
+	struct bufferevent *bev; /* NULL until the PROXY header is read */
 	struct event *timer;
+	struct event *proxy_ev; /* C_PROXY: the raw fd, readable */
+	unsigned char *hdr;     /* C_PROXY: the header bytes taken so far */
+	size_t hdrlen;
 	struct event *shut; /* close_notify, then lingering: raw fd events */
 	size_t lingered;    /* bytes discarded while lingering */
 	evutil_socket_t fd;
@@ -104,7 +108,7 @@ conn_log(const struct conn *c, const char *why)
 		snprintf(status, sizeof(status), "%d", c->status);
 	else
 		snprintf(status, sizeof(status), "%c", c->status);
-	log_info("%s %s %s \"%s\" %s %zu %.1fms%s%s", ts, c->peer,
+	log_access("%s %s %s \"%s\" %s %zu %.1fms%s%s", ts, c->peer,
 	    proto_name(c), c->request ? c->request : "", status, c->bytes, ms,
 	    why ? " " : "", why ? why : "");
 }
@@ -124,8 +128,14 @@ conn_close(struct conn *c, const char *why)
 	server_release(w->srv, c->key, c->admit);
 	if (c->shut)
 		event_free(c->shut);
+	if (c->proxy_ev)
+		event_free(c->proxy_ev);
 	event_free(c->timer);
-	bufferevent_free(c->bev); /* closes the fd, frees the SSL */
+	if (c->bev != NULL)
+		bufferevent_free(c->bev); /* closes the fd, frees the SSL */
+	else if (c->fd != -1)
+		close(c->fd);
+	free(c->hdr);
 	free(c->request);
 	free(c);
 }
@@ -174,7 +184,7 @@ conn_request(struct conn *c, const char *line, size_t len)
 	reply_init(&r);
 	if (c->proto == PROTO_GEMINI) {
 		struct url_expect ex = {s->cfg->hostname, c->local,
-		    s->cfg->gemini_listen.port, c->local_port};
+		    s->cfg->gemini_public_port, c->local_port};
 
 		if (c->admit == ADMIT_OVER_CLIENT) {
 			/* 44: the client should wait this many seconds. */
@@ -418,6 +428,9 @@ timeout_cb(evutil_socket_t fd, short ev, void *arg)
 	(void)fd;
 	(void)ev;
 	switch (c->state) {
+	case C_PROXY:
+		conn_close(c, "PROXY header deadline passed");
+		break;
 	case C_HANDSHAKE:
 		conn_close(c, "TLS handshake deadline passed");
 		break;
@@ -440,13 +453,12 @@ timeout_cb(evutil_socket_t fd, short ev, void *arg)
  * is a FIN and not a reset that could destroy the line in flight.
  */
 static void
-refuse(struct listener *l, evutil_socket_t fd, enum admit a)
+refuse(struct server *s, enum proto p, evutil_socket_t fd, enum admit a)
 {
-	struct server *s = l->w->srv;
 	char scratch[GOPHER_LINE_MAX + 2];
 	struct buf b;
 
-	if (l->proto == PROTO_GOPHER) {
+	if (p == PROTO_GOPHER) {
 		buf_init(&b);
 		render_gopher_error(&b, s->gopher.hostname, s->gopher.port,
 		    a == ADMIT_OVER_TOTAL
@@ -464,81 +476,217 @@ refuse(struct listener *l, evutil_socket_t fd, enum admit a)
 	close(fd);
 }
 
-void
-conn_accept(
-    struct listener *l, evutil_socket_t fd, struct sockaddr *sa, int socklen)
+static void
+set_local(struct conn *c, const struct sockaddr *sa)
+{
+	addr_text(sa, c->local, sizeof(c->local));
+	c->local_port = ntohs(sa->sa_family == AF_INET6
+	        ? ((const struct sockaddr_in6 *)sa)->sin6_port
+	        : ((const struct sockaddr_in *)sa)->sin_port);
+}
+
+/*
+ * A connection on the worker's list, its deadline running; NULL (the fd
+ * still the caller's) when out of memory.  It counts against the caps
+ * only once c->admit says so: ADMIT_OVER_TOTAL releases nothing.
+ */
+static struct conn *
+conn_new(struct listener *l, evutil_socket_t fd, const char *peer,
+    const unsigned char key[16])
 {
 	struct worker *w = l->w;
-	struct server *s = w->srv;
 	struct sockaddr_storage ls;
 	socklen_t lslen = sizeof(ls);
-	unsigned char key[16];
-	char peer[INET6_ADDRSTRLEN];
-	enum admit a;
 	struct conn *c;
-	SSL *ssl;
 
-	(void)socklen;
-	addr_text(sa, peer, sizeof(peer));
-	addrcount_key(sa, key);
-	a = server_admit(s, key, peer);
-	if (a == ADMIT_OVER_TOTAL ||
-	    (a == ADMIT_OVER_CLIENT && l->proto == PROTO_GOPHER)) {
-		refuse(l, fd, a);
-		server_release(s, key, a);
-		return;
-	}
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		server_release(s, key, a);
-		close(fd);
-		return;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	if ((c->timer = evtimer_new(w->base, timeout_cb, c)) == NULL) {
+		free(c);
+		return NULL;
 	}
 	c->w = w;
 	c->fd = fd;
 	c->proto = l->proto;
-	c->admit = a;
-	memcpy(c->key, key, sizeof(key));
+	c->admit = ADMIT_OVER_TOTAL;
+	memcpy(c->key, key, sizeof(c->key));
 	clock_gettime(CLOCK_MONOTONIC, &c->t0);
-	memcpy(c->peer, peer, sizeof(peer));
-	if (getsockname(fd, (struct sockaddr *)&ls, &lslen) == 0) {
-		addr_text((struct sockaddr *)&ls, c->local, sizeof(c->local));
-		c->local_port = ntohs(ls.ss_family == AF_INET6
-		        ? ((struct sockaddr_in6 *)&ls)->sin6_port
-		        : ((struct sockaddr_in *)&ls)->sin_port);
-	}
-	if ((c->timer = evtimer_new(w->base, timeout_cb, c)) == NULL)
-		goto fail;
+	strlcpy_s(c->peer, peer, sizeof(c->peer));
+	if (getsockname(fd, (struct sockaddr *)&ls, &lslen) == 0)
+		set_local(c, (struct sockaddr *)&ls);
+	TAILQ_INSERT_TAIL(&w->conns, c, entry);
+	w->nconns++;
+	arm(c, w->srv->cfg->request_timeout);
+	return c;
+}
+
+/* Reading the request, through TLS for Gemini; 0, or -1 out of memory. */
+static int
+conn_start(struct conn *c)
+{
+	struct server *s = c->w->srv;
+	SSL *ssl;
+
 	if (c->proto == PROTO_GEMINI) {
 		c->state = C_HANDSHAKE;
 		if ((ssl = SSL_new(s->ssl)) == NULL)
-			goto fail;
+			return -1;
 		/* On failure this frees the SSL but leaves the fd to us. */
-		c->bev = bufferevent_openssl_socket_new(w->base, fd, ssl,
+		c->bev = bufferevent_openssl_socket_new(c->w->base, c->fd, ssl,
 		    BUFFEREVENT_SSL_ACCEPTING,
 		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 		if (c->bev != NULL)
 			bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
 	} else {
 		c->state = C_REQUEST;
-		c->bev = bufferevent_socket_new(w->base, fd,
+		c->bev = bufferevent_socket_new(c->w->base, c->fd,
 		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	}
 	if (c->bev == NULL)
-		goto fail;
-	TAILQ_INSERT_TAIL(&w->conns, c, entry);
-	w->nconns++;
-	arm(c, s->cfg->request_timeout);
+		return -1;
 	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
 	/* Stop reading a little past the longest request we would take. */
 	bufferevent_setwatermark(c->bev, EV_READ, 0,
 	    (c->proto == PROTO_GEMINI ? GEMINI_REQUEST_MAX : GOPHER_LINE_MAX) +
 	        3);
 	bufferevent_enable(c->bev, EV_READ);
-	return;
-fail:
-	server_release(s, key, a);
-	if (c->timer)
-		event_free(c->timer);
-	free(c);
-	close(fd);
+	return 0;
+}
+
+static void
+proxy_invalid(struct conn *c, const char *why)
+{
+	char msg[128];
+
+	snprintf(msg, sizeof(msg), "no valid PROXY header (%s)", why);
+	conn_close(c, msg);
+}
+
+/*
+ * The header is read off the raw socket before any TLS, and never a byte
+ * more: what follows it (with v2 the ClientHello often shares the
+ * segment) must stay in the socket for the bufferevent.  So each round
+ * peeks, and takes off only what the parser says is header.
+ */
+static void
+proxy_read_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct conn *c = arg;
+	struct server *s = c->w->srv;
+	struct proxy_header h;
+	const char *why = NULL;
+	size_t take;
+	ssize_t n;
+	enum admit a;
+
+	(void)ev;
+	n = recv(
+	    fd, c->hdr + c->hdrlen, PROXY_HEADER_MAX - c->hdrlen, MSG_PEEK);
+	if (n == -1 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0) {
+		proxy_invalid(
+		    c, n == 0 ? "connection closed" : strerror(errno));
+		return;
+	}
+	switch (proxy_parse(c->hdr, c->hdrlen + (size_t)n, &h, &why)) {
+	case PROXY_INVALID:
+		proxy_invalid(c, why);
+		return;
+	case PROXY_NEED_MORE:
+		/* All of it is header: take it, or the event fires forever. */
+		take = (size_t)n;
+		break;
+	case PROXY_OK:
+	default:
+		take = h.len - c->hdrlen;
+		break;
+	}
+	if (recv(fd, c->hdr + c->hdrlen, take, 0) != (ssize_t)take) {
+		proxy_invalid(c, "short read");
+		return;
+	}
+	c->hdrlen += take;
+	if (c->hdrlen < h.len || h.len == 0)
+		return;
+
+	event_free(c->proxy_ev);
+	c->proxy_ev = NULL;
+	free(c->hdr);
+	c->hdr = NULL;
+	/* LOCAL and UNKNOWN: the proxy speaks for itself; keep the socket's. */
+	if (!h.local) {
+		addr_text((struct sockaddr *)&h.src, c->peer, sizeof(c->peer));
+		addrcount_key((struct sockaddr *)&h.src, c->key);
+		set_local(c, (struct sockaddr *)&h.dst);
+	}
+	a = server_admit(s, c->key, c->peer);
+	c->admit = a;
+	if (a == ADMIT_OVER_TOTAL ||
+	    (a == ADMIT_OVER_CLIENT && c->proto == PROTO_GOPHER)) {
+		refuse(s, c->proto, c->fd, a);
+		c->fd = -1;
+		conn_close(c, NULL);
+		return;
+	}
+	if (conn_start(c) == -1)
+		conn_close(c, "out of memory");
+}
+
+/*
+ * Behind a proxy the client is known only from the header, so the caps
+ * are applied once it is read (proxy_read_cb), not here.
+ */
+static void
+proxy_accept(struct listener *l, evutil_socket_t fd, const char *peer,
+    const unsigned char key[16])
+{
+	struct conn *c;
+
+	if ((c = conn_new(l, fd, peer, key)) == NULL) {
+		close(fd);
+		return;
+	}
+	c->state = C_PROXY;
+	c->hdr = malloc(PROXY_HEADER_MAX);
+	c->proxy_ev =
+	    event_new(l->w->base, fd, EV_READ | EV_PERSIST, proxy_read_cb, c);
+	if (c->hdr == NULL || c->proxy_ev == NULL ||
+	    event_add(c->proxy_ev, NULL) == -1)
+		conn_close(c, "out of memory");
+}
+
+void
+conn_accept(
+    struct listener *l, evutil_socket_t fd, struct sockaddr *sa, int socklen)
+{
+	struct server *s = l->w->srv;
+	unsigned char key[16];
+	char peer[INET6_ADDRSTRLEN];
+	enum admit a;
+	struct conn *c;
+
+	(void)socklen;
+	addr_text(sa, peer, sizeof(peer));
+	addrcount_key(sa, key);
+	if (l->proxy) {
+		proxy_accept(l, fd, peer, key);
+		return;
+	}
+	a = server_admit(s, key, peer);
+	if (a == ADMIT_OVER_TOTAL ||
+	    (a == ADMIT_OVER_CLIENT && l->proto == PROTO_GOPHER)) {
+		refuse(s, l->proto, fd, a);
+		server_release(s, key, a);
+		return;
+	}
+	if ((c = conn_new(l, fd, peer, key)) == NULL) {
+		server_release(s, key, a);
+		close(fd);
+		return;
+	}
+	c->admit = a;
+	if (conn_start(c) == -1)
+		conn_close(c, NULL);
 }

@@ -1,14 +1,29 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
+
+enum dest { DEST_STDERR, DEST_SYSLOG, DEST_FILE };
+
+struct sink {
+	enum dest dest;
+	int fd;
+	char path[PATH_MAX]; /* DEST_FILE: reopened by log_access_reopen */
+	int reopenable;
+};
 
 static const char *prog = "serai";
 static int quiet;
+static int syslog_open;
+static struct sink errlog = {DEST_STDERR, STDERR_FILENO, "", 0};
+static struct sink acclog = {DEST_STDERR, STDERR_FILENO, "", 0};
 
 void
 log_init(const char *progname)
@@ -24,16 +39,136 @@ log_set_quiet(int q)
 }
 
 static void
-vlog(const char *prefix, const char *fmt, va_list ap, const char *suffix)
+open_syslog(void)
+{
+	/* LOG_NDELAY: connect now, while /dev/log is still reachable. */
+	if (!syslog_open)
+		openlog(prog, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	syslog_open = 1;
+}
+
+static int
+open_append(const char *path)
+{
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
+
+int
+log_error_open(const char *spec)
+{
+	if (strcmp(spec, "stderr") == 0) {
+		errlog.dest = DEST_STDERR;
+		return 0;
+	}
+	if (strcmp(spec, "syslog") == 0) {
+		open_syslog();
+		errlog.dest = DEST_SYSLOG;
+		return 0;
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+int
+log_access_open(const char *spec)
+{
+	int fd;
+
+	if (strcmp(spec, "stderr") == 0) {
+		acclog.dest = DEST_STDERR;
+		acclog.fd = STDERR_FILENO;
+		return 0;
+	}
+	if (strcmp(spec, "syslog") == 0) {
+		open_syslog();
+		acclog.dest = DEST_SYSLOG;
+		return 0;
+	}
+	if (strlen(spec) >= sizeof(acclog.path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((fd = open_append(spec)) == -1)
+		return -1;
+	if (acclog.dest == DEST_FILE)
+		close(acclog.fd);
+	acclog.dest = DEST_FILE;
+	acclog.fd = fd;
+	acclog.reopenable = 1;
+	memcpy(acclog.path, spec, strlen(spec) + 1);
+	return 0;
+}
+
+void
+log_chroot(const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (acclog.dest != DEST_FILE)
+		return;
+	/* Inside the chroot the file is reached by its path under it. */
+	if (acclog.path[0] == '/' && strncmp(acclog.path, dir, n) == 0 &&
+	    acclog.path[n] == '/')
+		memmove(
+		    acclog.path, acclog.path + n, strlen(acclog.path + n) + 1);
+	else
+		acclog.reopenable = 0;
+}
+
+int
+log_access_reopen(void)
+{
+	int fd;
+
+	if (acclog.dest != DEST_FILE)
+		return 0;
+	if (!acclog.reopenable) {
+		errno = ENOENT;
+		return -1;
+	}
+	if ((fd = open_append(acclog.path)) == -1)
+		return -1;
+	/*
+	 * dup2 swaps the file under the same descriptor in one step, so a
+	 * worker writing at this moment writes to the old file or the new.
+	 */
+	if (dup2(fd, acclog.fd) == -1) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static void
+emit(const struct sink *s, int prio, char *line, size_t n, size_t msgoff)
+{
+	if (s->dest == DEST_SYSLOG) {
+		line[n - 1] = '\0';
+		syslog(prio, "%s", line + msgoff);
+		return;
+	}
+	(void)!write(s->fd, line + (s->dest == DEST_FILE ? msgoff : 0),
+	    n - (s->dest == DEST_FILE ? msgoff : 0));
+}
+
+static void
+vlog_to(const struct sink *s, int prio, const char *prefix, const char *fmt,
+    va_list ap, const char *suffix)
 {
 	char line[8192]; /* an escaped 1 KiB request and the rest */
 	int n, m;
+	size_t msgoff;
 
 	if (quiet)
 		return;
-	n = snprintf(line, sizeof(line), "%s: %s", prog, prefix);
+	n = snprintf(line, sizeof(line), "%s: ", prog);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		n = 0;
+	msgoff = (size_t)n;
+	m = snprintf(line + n, sizeof(line) - (size_t)n, "%s", prefix);
+	if (m > 0)
+		n += m;
 	m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	if (m < 0)
 		m = 0;
@@ -49,7 +184,23 @@ vlog(const char *prefix, const char *fmt, va_list ap, const char *suffix)
 			n = (int)sizeof(line) - 2;
 	}
 	line[n++] = '\n';
-	(void)!write(STDERR_FILENO, line, (size_t)n);
+	emit(s, prio, line, (size_t)n, msgoff);
+}
+
+static void
+vlog(const char *prefix, const char *fmt, va_list ap, const char *suffix)
+{
+	vlog_to(&errlog, LOG_WARNING, prefix, fmt, ap, suffix);
+}
+
+void
+log_access(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog_to(&acclog, LOG_INFO, "", fmt, ap, NULL);
+	va_end(ap);
 }
 
 void

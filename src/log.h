@@ -10,6 +10,19 @@
 void log_init(const char *progname);
 /* Fuzzers and benchmarks: drop every message. */
 void log_set_quiet(int);
+
+/*
+ * Where lines go.  Errors: "stderr" or "syslog".  The access log also
+ * takes a file path, opened for appending (before any privilege drop) and
+ * reopened by log_access_reopen (SIGUSR1) for log rotation.  0 or -1.
+ */
+int log_error_open(const char *spec);
+int log_access_open(const char *spec);
+int log_access_reopen(void);
+/* After chroot(dir): reopen the access log by its path inside dir. */
+void log_chroot(const char *dir);
+/* One access line; files get no "serai: " prefix. */
+void log_access(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

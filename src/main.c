@@ -3,6 +3,7 @@
  * main: arguments, configuration, archive, TLS, then the server.
  */
 #include <event2/event.h>
+#include <getopt.h>
 #include <openssl/ssl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,9 +20,13 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: serai [-hnV] [-c file]\n"
+	    "usage: serai [-hnV] [-c file] [--export dir]\n"
 	    "  -c file  configuration file (default: built-in "
 	    "defaults)\n"
+	    "  --export dir\n"
+	    "           write the archive as static Gemini and Gopher trees "
+	    "into\n"
+	    "           dir/gemini and dir/gopher, then exit\n"
 	    "  -n       check the configuration and the archive, then "
 	    "exit\n"
 	    "  -V       print the version and exit\n"
@@ -59,22 +64,74 @@ raise_nofile(struct config *cfg)
 	}
 }
 
+/* Logs open as the starting user: files may be where the server user
+ * cannot create them. */
+static int
+open_logs(const struct config *cfg)
+{
+	const char *where = cfg->file ? cfg->file : "(built-in defaults)";
+
+	if (cfg->error_log && log_error_open(cfg->error_log) == -1) {
+		log_warn("%s: [server] error_log: %s", where, cfg->error_log);
+		return -1;
+	}
+	if (cfg->access_log && log_access_open(cfg->access_log) == -1) {
+		log_warn("%s: [server] access_log: %s", where, cfg->access_log);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * --export: a one-shot command run by whoever wants the mirror.  It binds
+ * nothing and needs no certificate, so it runs before logs are opened and
+ * privileges resolved: messages go to the terminal, files are the user's.
+ */
+static int
+export_mirror(const struct config *cfg, const char *dir)
+{
+	struct archive_opts ao;
+	struct snapshot *snap;
+	const char *why = NULL;
+	int rv;
+
+	config_archive_opts(cfg, &ao);
+	/* The export renders every article again, with file links. */
+	ao.keep_parsed = true;
+	if ((snap = archive_load(&ao, &why)) == NULL) {
+		log_warnx("archive root %s: %s", ao.root, why);
+		return 1;
+	}
+	rv = export_archive(snap, &ao, dir) == -1 ? 1 : 0;
+	snapshot_release(snap);
+	return rv;
+}
+
 int
 main(int argc, char **argv)
 {
+	/* --export has no letter: a rare command, spelled out in scripts. */
+	static const struct option longopts[] = {
+	    {"export", required_argument, NULL, 'E'},
+	    {NULL, 0, NULL, 0},
+	};
 	struct config cfg;
 	struct archive_opts ao;
 	struct snapshot *snap;
 	struct server *srv;
+	struct priv priv;
 	SSL_CTX *ssl;
-	const char *cfile = NULL, *why = NULL;
+	const char *cfile = NULL, *why = NULL, *export_dir = NULL;
 	int ch, check = 0, rv;
 
 	log_init("serai");
-	while ((ch = getopt(argc, argv, "c:hnV")) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:hnV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			cfile = optarg;
+			break;
+		case 'E':
+			export_dir = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -90,7 +147,7 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc) {
+	if (optind != argc || (check && export_dir != NULL)) {
 		usage(stderr);
 		return 2;
 	}
@@ -101,6 +158,16 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (config_finish(&cfg) == -1) {
+		config_free(&cfg);
+		return 1;
+	}
+	if (export_dir != NULL) {
+		rv = export_mirror(&cfg, export_dir);
+		config_free(&cfg);
+		return rv;
+	}
+	if (open_logs(&cfg) == -1 || priv_resolve(&cfg, &priv) == -1 ||
+	    (check && tls_check(&cfg) == -1)) {
 		config_free(&cfg);
 		return 1;
 	}
@@ -128,6 +195,7 @@ main(int argc, char **argv)
 	raise_nofile(&cfg);
 	ssl = tls_setup(&cfg);
 	srv = server_new(&cfg, ssl, snap);
+	priv_drop(&priv, &cfg);
 	rv = server_run(srv);
 	server_free(srv);
 	SSL_CTX_free(ssl);

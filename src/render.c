@@ -27,6 +27,51 @@ render_breadcrumb(struct buf *b, const struct node *n)
 }
 
 /*
+ * The target of a link, on a page of section `here` (a section's own page
+ * or an article's section), to `to`.  Exported links are relative to the
+ * directory of `here`: down by name, up by "../", "./" for `here` itself;
+ * article files end in `ext`.  Without `climb` (Gophernicus refuses any
+ * selector holding "..") a link up is the absolute path of the file.
+ */
+static void
+link_to(struct buf *b, const struct node *here, const struct node *to,
+    enum render_links links, const char *ext, bool climb)
+{
+	const char *h = here->path, *t = to->path;
+	size_t common = 0, start = b->len;
+
+	if (links == RENDER_LIVE) {
+		buf_adds(b, t);
+		return;
+	}
+	/* Both paths start with "/": the longest shared directory. */
+	for (size_t i = 0; h[i] != '\0' && h[i] == t[i]; i++)
+		if (h[i] == '/')
+			common = i + 1;
+	if (climb || strchr(h + common, '/') == NULL) {
+		for (const char *p = h + common; *p != '\0'; p++)
+			if (*p == '/')
+				buf_adds(b, "../");
+	} else
+		common = 0;
+	buf_adds(b, t + common);
+	if (to->kind == NODE_ARTICLE)
+		buf_adds(b, ext);
+	if (b->len == start)
+		buf_adds(b, "./");
+}
+
+/* "=> target ": the start of a gemtext link line. */
+static void
+gemini_link(struct buf *b, const struct node *here, const struct node *to,
+    enum render_links links)
+{
+	buf_adds(b, "=> ");
+	link_to(b, here, to, links, EXPORT_GEMINI_EXT, true);
+	buf_addc(b, ' ');
+}
+
+/*
  * A paragraph that happens to begin with gemtext markup ("=>", "#", "*",
  * ">", "```") would be read as a link, heading, list item, quote or a
  * preformatting toggle; one leading space keeps it a plain text line.
@@ -43,11 +88,11 @@ gemini_text_line(struct buf *b, const char *s)
 }
 
 void
-render_gemini_article(
-    struct buf *b, const struct node *n, const struct article *a)
+render_gemini_article(struct buf *b, const struct node *n,
+    const struct article *a, enum render_links links)
 {
 	buf_printf(b, "# %s\n", n->title);
-	buf_printf(b, "=> %s ", n->parent->path);
+	gemini_link(b, n->parent, n->parent, links);
 	render_breadcrumb(b, n->parent);
 	buf_addc(b, '\n');
 	if (n->date)
@@ -69,7 +114,8 @@ render_gemini_article(
  * Title"), so a client can subscribe to any section page as a feed.
  */
 void
-render_gemini_section(struct buf *b, const struct node *n)
+render_gemini_section(
+    struct buf *b, const struct node *n, enum render_links links)
 {
 	buf_printf(b, "# %s\n", n->title);
 	if (n->description) {
@@ -77,92 +123,116 @@ render_gemini_section(struct buf *b, const struct node *n)
 		gemini_text_line(b, n->description);
 	}
 	if (n->parent) {
-		buf_printf(b, "\n=> %s Up: ", n->parent->path);
+		buf_addc(b, '\n');
+		gemini_link(b, n, n->parent, links);
+		buf_adds(b, "Up: ");
 		render_breadcrumb(b, n->parent);
 		buf_addc(b, '\n');
 	}
 	if (n->nsections > 0) {
 		buf_adds(b, "\n## Sections\n\n");
-		for (size_t i = 0; i < n->nsections; i++)
-			buf_printf(b, "=> %s %s\n", n->sections[i]->path,
-			    n->sections[i]->title);
+		for (size_t i = 0; i < n->nsections; i++) {
+			gemini_link(b, n, n->sections[i], links);
+			buf_printf(b, "%s\n", n->sections[i]->title);
+		}
 	}
 	if (n->narticles > 0) {
 		buf_adds(b, "\n## Articles\n\n");
 		for (size_t i = 0; i < n->narticles; i++) {
 			const struct node *a = n->articles[i];
 
+			gemini_link(b, n, a, links);
 			if (a->date)
-				buf_printf(b, "=> %s %.10s %s\n", a->path,
-				    a->date, a->title);
-			else
-				buf_printf(b, "=> %s %s\n", a->path, a->title);
+				buf_printf(b, "%.10s ", a->date);
+			buf_printf(b, "%s\n", a->title);
 		}
 	}
 	if (n->nsections == 0 && n->narticles == 0)
 		buf_adds(b, "\nThis section is empty.\n");
 }
 
+/*
+ * A live menu, or a gophermap for Gophernicus (RENDER_EXPORT).  The map
+ * keeps info lines in the full "i text TAB TAB null.host TAB 1" form:
+ * Gophernicus makes a line without a TAB info text too, but reads one
+ * starting with '#', '!', '-', ':', '*', '.', '~', '%' or '=' (which runs
+ * a command) as a directive, and a title may start with any of them.
+ */
+struct menu {
+	struct buf *b;
+	const struct archive_opts *o;
+	const struct node *here;
+	enum render_links links;
+	const char *eol; /* live: CRLF (RFC 1436); map: a Unix text file */
+};
+
 static void
-gopher_info(struct buf *b, const char *s, size_t width)
+gopher_info(struct menu *m, const char *s)
 {
-	buf_addc(b, 'i');
-	text_truncate(b, s, strlen(s), width);
-	buf_adds(b, GOPHER_INFO_TAIL);
+	buf_addc(m->b, 'i');
+	text_truncate(m->b, s, strlen(s), m->o->menu_width);
+	buf_adds(m->b, GOPHER_INFO_FIELDS);
+	buf_adds(m->b, m->eol);
 }
 
 /* Long text in a menu: one info line per wrapped line. */
 static void
-gopher_info_wrapped(struct buf *b, const char *s, size_t width)
+gopher_info_wrapped(struct menu *m, const char *s)
 {
 	struct buf w;
 	char *p, *nl;
 
 	buf_init(&w);
-	text_wrap(&w, s, strlen(s), width, "\n");
+	text_wrap(&w, s, strlen(s), m->o->menu_width, "\n");
 	if (buf_failed(&w)) {
-		b->oom = true;
+		m->b->oom = true;
 		buf_free(&w);
 		return;
 	}
 	for (p = w.p; p != NULL && *p != '\0'; p = nl + 1) {
 		nl = strchr(p, '\n');
-		buf_addc(b, 'i');
-		buf_add(b, p, (size_t)(nl - p));
-		buf_adds(b, GOPHER_INFO_TAIL);
+		buf_addc(m->b, 'i');
+		buf_add(m->b, p, (size_t)(nl - p));
+		buf_adds(m->b, GOPHER_INFO_FIELDS);
+		buf_adds(m->b, m->eol);
 	}
 	buf_free(&w);
 }
 
+/* A map item leaves out host and port: Gophernicus fills in its own. */
 static void
-gopher_item(struct buf *b, const struct archive_opts *o, char type,
-    const char *display, const char *selector)
+gopher_item(
+    struct menu *m, char type, const char *display, const struct node *to)
 {
-	buf_addc(b, type);
-	text_truncate(b, display, strlen(display), o->menu_width);
-	buf_printf(
-	    b, "\t%s\t%s\t%u" CRLF, selector, o->hostname, o->gopher_port);
+	buf_addc(m->b, type);
+	text_truncate(m->b, display, strlen(display), m->o->menu_width);
+	buf_addc(m->b, '\t');
+	link_to(m->b, m->here, to, m->links, EXPORT_GOPHER_EXT, false);
+	if (m->links == RENDER_LIVE)
+		buf_printf(m->b, "\t%s\t%u", m->o->hostname, m->o->gopher_port);
+	buf_adds(m->b, m->eol);
 }
 
 void
-render_gopher_section(
-    struct buf *b, const struct archive_opts *o, const struct node *n)
+render_gopher_section(struct buf *b, const struct archive_opts *o,
+    const struct node *n, enum render_links links)
 {
+	struct menu m = {b, o, n, links, links == RENDER_LIVE ? CRLF : "\n"};
 	struct buf d;
 
-	gopher_info(b, n->title, o->menu_width);
+	gopher_info(&m, n->title);
 	if (n->description) {
-		buf_adds(b, "i" GOPHER_INFO_TAIL);
-		gopher_info_wrapped(b, n->description, o->menu_width);
+		gopher_info(&m, "");
+		gopher_info_wrapped(&m, n->description);
 	}
 	if (n->nsections > 0) {
-		buf_adds(b, "i" GOPHER_INFO_TAIL);
+		gopher_info(&m, "");
 		for (size_t i = 0; i < n->nsections; i++)
-			gopher_item(b, o, '1', n->sections[i]->title,
-			    n->sections[i]->path);
+			gopher_item(
+			    &m, '1', n->sections[i]->title, n->sections[i]);
 	}
 	if (n->narticles > 0) {
-		buf_adds(b, "i" GOPHER_INFO_TAIL);
+		gopher_info(&m, "");
 		buf_init(&d);
 		for (size_t i = 0; i < n->narticles; i++) {
 			const struct node *a = n->articles[i];
@@ -174,26 +244,28 @@ render_gopher_section(
 			if (buf_failed(&d))
 				b->oom = true;
 			else
-				gopher_item(b, o, '0', d.p, a->path);
+				gopher_item(&m, '0', d.p, a);
 		}
 		buf_free(&d);
 	}
 	if (n->nsections == 0 && n->narticles == 0) {
-		buf_adds(b, "i" GOPHER_INFO_TAIL);
-		gopher_info(b, "This section is empty.", o->menu_width);
+		gopher_info(&m, "");
+		gopher_info(&m, "This section is empty.");
 	}
 	if (n->parent) {
 		buf_init(&d);
 		buf_adds(&d, "Up: ");
 		render_breadcrumb(&d, n->parent);
-		buf_adds(b, "i" GOPHER_INFO_TAIL);
+		gopher_info(&m, "");
 		if (buf_failed(&d))
 			b->oom = true;
 		else
-			gopher_item(b, o, '1', d.p, n->parent->path);
+			gopher_item(&m, '1', d.p, n->parent);
 		buf_free(&d);
 	}
-	buf_adds(b, "." CRLF);
+	/* Gophernicus stops at the end of a map by itself. */
+	if (links == RENDER_LIVE)
+		buf_adds(b, "." CRLF);
 }
 
 /*

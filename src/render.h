@@ -14,16 +14,40 @@ struct buf;
 struct node;
 
 /* Gopher info lines carry this dummy selector/host/port (common form). */
-#define GOPHER_INFO_TAIL "\t\tnull.host\t1\r\n"
+#define GOPHER_INFO_FIELDS "\t\tnull.host\t1"
 
-void render_gemini_article(
-    struct buf *, const struct node *, const struct article *);
-void render_gemini_section(struct buf *, const struct node *);
+/* The files of a static export, named here because links name them. */
+#define EXPORT_GEMINI_INDEX "index.gmi"
+#define EXPORT_GEMINI_EXT ".gmi"
+#define EXPORT_GOPHERMAP "gophermap"
+#define EXPORT_GOPHER_EXT ".txt"
+
+/*
+ * What links name.  The live server answers archive paths ("/news/slug",
+ * "/news/"); a static export (serai --export) is a tree of files that a
+ * stock server maps from the URL, so its links name those files, relative
+ * to the page so the tree also works under a sub-path: gemtext
+ * "slug.gmi", "science/", "../"; gophermap "slug.txt", "science/".
+ */
+enum render_links {
+	RENDER_LIVE,   /* archive paths; Gopher menus with host and port */
+	RENDER_EXPORT, /* files: gemtext, and Gophernicus gophermaps */
+};
+
+void render_gemini_article(struct buf *, const struct node *,
+    const struct article *, enum render_links);
+void render_gemini_section(
+    struct buf *, const struct node *, enum render_links);
 
 void render_gopher_article(struct buf *, const struct archive_opts *,
     const struct node *, const struct article *);
-void render_gopher_section(
-    struct buf *, const struct archive_opts *, const struct node *);
+/*
+ * RENDER_EXPORT makes a gophermap in the Gophernicus format instead of a
+ * menu: LF lines, items as "Xdisplay TAB selector" (the server adds its
+ * own host and port), no "." terminator.
+ */
+void render_gopher_section(struct buf *, const struct archive_opts *,
+    const struct node *, enum render_links);
 /* A whole menu holding one type-3 line and the terminator. */
 void render_gopher_error(
     struct buf *, const char *hostname, unsigned port, const char *msg);

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "version.h"
 
@@ -50,7 +51,7 @@ struct listen_addr {
 struct listen_list {
 	struct listen_addr *v;
 	size_t n;
-	unsigned port; /* the first address's port: advertised to clients */
+	unsigned port; /* the first address's port: the default public port */
 };
 
 /* The whole configuration; built once, then read-only. */
@@ -59,6 +60,11 @@ struct config {
 	char *hostname;
 	char *state_dir;
 	unsigned workers; /* 0: one per CPU */
+	char *user;       /* drop to this user after binding; see main.c */
+	char *group;      /* default: the user's group */
+	char *chroot;
+	char *access_log; /* "stderr" (default), "syslog" or a file */
+	char *error_log;  /* "stderr" (default) or "syslog" */
 
 	char *archive_root;
 	char *archive_title; /* NULL: content/section.ini, else a default */
@@ -67,8 +73,16 @@ struct config {
 	struct listen_list gemini_listen;
 	char *gemini_cert;
 	char *gemini_key;
+	/*
+	 * The port clients use, which differs from the listening one behind
+	 * a proxy; 0 until config_finish makes it the first listen port.
+	 */
+	unsigned gemini_public_port;
+	bool gemini_proxy; /* every connection opens with a PROXY header */
 
 	struct listen_list gopher_listen;
+	unsigned gopher_public_port; /* as for Gemini; menus advertise it */
+	bool gopher_proxy;
 	unsigned gopher_wrap;
 	unsigned gopher_menu_width;
 
@@ -85,7 +99,7 @@ int config_load(struct config *, const char *path);
 /* The same on text already in memory; name stands for the file in messages. */
 int config_load_buf(
     struct config *, const char *name, const char *data, size_t len);
-/* Fills in what the file left unset (listen defaults); 0 or -1. */
+/* Fills in what the file left unset (listen, public ports); 0 or -1. */
 int config_finish(struct config *);
 void config_free(struct config *);
 int config_parse_listen(
@@ -93,9 +107,36 @@ int config_parse_listen(
 struct archive_opts;
 void config_archive_opts(const struct config *, struct archive_opts *);
 
+/* priv.c */
+struct priv {
+	int drop; /* started as root: setuid/setgid (and chroot) to come */
+	uid_t uid;
+	gid_t gid;
+	const char *name;
+	char chroot[4096];       /* resolved; "" for none */
+	char archive_root[4096]; /* the archive root as seen inside it */
+};
+/* Looks up user, group and chroot before anything is bound; 0 or -1. */
+int priv_resolve(struct config *, struct priv *);
+/* After binding and reading keys, before workers start. */
+void priv_drop(const struct priv *, struct config *);
+
+/* export.c */
+struct snapshot;
+/*
+ * Writes DIR/gemini and DIR/gopher, static trees for stock Gemini and
+ * Gopher (Gophernicus) servers, from a snapshot loaded with keep_parsed.
+ * Creates DIR if missing; refuses when either tree exists.  0, or -1 with
+ * the path named in the log.
+ */
+int export_archive(
+    const struct snapshot *, const struct archive_opts *, const char *dir);
+
 /* tls.c (OpenSSL) */
 struct ssl_ctx_st;
 struct ssl_ctx_st *tls_setup(const struct config *);
+/* -n: the configured (or kept) certificate and key load and match. */
+int tls_check(const struct config *);
 
 /* server.c: workers, listeners; conn.c: connections (libevent) */
 struct server;

@@ -190,6 +190,8 @@ add_listeners(
 		l = &w->listeners[w->nlisteners];
 		l->w = w;
 		l->proto = p;
+		l->proxy = p == PROTO_GEMINI ? w->srv->cfg->gemini_proxy
+		                             : w->srv->cfg->gopher_proxy;
 		memcpy(l->text, a->text, sizeof(l->text));
 		l->ev = evconnlistener_new(w->base, accept_cb, l,
 		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
@@ -207,8 +209,9 @@ add_listeners(
 		evconnlistener_set_error_cb(l->ev, accept_error_cb);
 		w->nlisteners++;
 		if (w->id == 0)
-			log_info("%s listening on %s",
-			    p == PROTO_GEMINI ? "gemini" : "gopher", a->text);
+			log_info("%s listening on %s%s",
+			    p == PROTO_GEMINI ? "gemini" : "gopher", a->text,
+			    l->proxy ? " (PROXY protocol)" : "");
 	}
 	return 0;
 }
@@ -223,6 +226,20 @@ stop_cb(evutil_socket_t sig, short ev, void *arg)
 	for (size_t i = 0; i < s->nworkers; i++)
 		event_base_loopexit(s->workers[i].base, NULL);
 	event_base_loopexit(s->base, NULL);
+}
+
+/* logrotate moved the access log away: write to a new file by its name. */
+static void
+reopen_cb(evutil_socket_t sig, short ev, void *arg)
+{
+	(void)sig;
+	(void)ev;
+	(void)arg;
+	if (log_access_reopen() == -1)
+		log_warn("SIGUSR1: cannot reopen the access log; still writing "
+		         "to the old file");
+	else
+		log_info("SIGUSR1: access log reopened");
 }
 
 /*
@@ -269,7 +286,7 @@ server_new(const struct config *cfg, SSL_CTX *ssl, struct snapshot *snap)
 	s->ssl = ssl;
 	s->snap = snap;
 	s->gopher.hostname = cfg->hostname;
-	s->gopher.port = cfg->gopher_listen.port;
+	s->gopher.port = cfg->gopher_public_port;
 	s->gopher.wrap = cfg->gopher_wrap;
 	pthread_mutex_init(&s->snap_lock, NULL);
 	pthread_mutex_init(&s->conn_lock, NULL);
@@ -322,13 +339,18 @@ worker_main(void *arg)
 int
 server_run(struct server *s)
 {
-	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1};
 	sigset_t all, old;
 	size_t started = 0;
 
-	for (size_t i = 0; i < 3; i++) {
-		s->sig[i] = evsignal_new(s->base, sigs[i],
-		    sigs[i] == SIGHUP ? reload_cb : stop_cb, s);
+	for (size_t i = 0; i < 4; i++) {
+		event_callback_fn fn = stop_cb;
+
+		if (sigs[i] == SIGHUP)
+			fn = reload_cb;
+		else if (sigs[i] == SIGUSR1)
+			fn = reopen_cb;
+		s->sig[i] = evsignal_new(s->base, sigs[i], fn, s);
 		if (s->sig[i] == NULL || evsignal_add(s->sig[i], NULL) == -1)
 			fatalx("cannot handle signal %d", sigs[i]);
 	}

@@ -23,6 +23,7 @@ struct conn;
 struct listener {
 	struct worker *w;
 	enum proto proto;
+	bool proxy; /* connections open with a PROXY protocol header */
 	struct evconnlistener *ev;
 	struct event *resume; /* re-arms accept after EMFILE */
 	char text[64];

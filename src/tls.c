@@ -239,3 +239,43 @@ tls_setup(const struct config *c)
 		fatalx("%s does not match %s: %s", key, cert, ssl_err());
 	return ctx;
 }
+
+int
+tls_check(const struct config *c)
+{
+	char certbuf[PATH_MAX], keybuf[PATH_MAX];
+	const char *cert = c->gemini_cert, *key = c->gemini_key;
+	SSL_CTX *ctx;
+	int rv = 0;
+
+	if (cert == NULL) {
+		snprintf(certbuf, sizeof(certbuf), "%s/%s.crt", c->state_dir,
+		    c->hostname);
+		snprintf(keybuf, sizeof(keybuf), "%s/%s.key", c->state_dir,
+		    c->hostname);
+		cert = certbuf;
+		key = keybuf;
+		if (access(cert, F_OK) == -1 && access(key, F_OK) == -1) {
+			log_info("no certificate yet: one will be made in %s",
+			    c->state_dir);
+			return 0;
+		}
+	}
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL)
+		return -1;
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		log_warnx(
+		    "%s: cannot load the certificate: %s", cert, ssl_err());
+		rv = -1;
+	} else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) !=
+	    1) {
+		log_warnx("%s: cannot load the key: %s", key, ssl_err());
+		rv = -1;
+	} else if (SSL_CTX_check_private_key(ctx) != 1) {
+		log_warnx("%s does not match %s", key, cert);
+		rv = -1;
+	}
+	ERR_clear_error();
+	SSL_CTX_free(ctx);
+	return rv;
+}

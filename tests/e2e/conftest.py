@@ -61,6 +61,11 @@ MAX_RESPONSE = 8 << 20  # no answer of this archive comes near this
 
 GEMINI_OK = "20 text/gemini; charset=utf-8; lang=en"
 
+# Started as root, serai wants to be told who serves: the suite's servers
+# read archives in private temporary directories, so they stay root
+# (test_privileges.py checks the drop itself).
+RUN_AS = "user = root\n" if os.geteuid() == 0 else ""
+
 # "serai: 2026-11-27T20:54:55Z 127.0.0.1 gopher "/" 1 77 0.3ms"
 ACCESS_RE = re.compile(
     r'^serai: (?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (?P<peer>\S+) '
@@ -428,14 +433,14 @@ class Server:
             "[server]\n"
             "hostname = localhost\n"
             "state_dir = %s\n"
-            "workers = 2\n"
+            "workers = 2\n%s"
             "\n[archive]\n"
             "root = %s\n"
             "\n[gemini]\n"
             "listen = 127.0.0.1:%d\n"
             "\n[gopher]\n"
             "listen = 127.0.0.1:%d\n%s"
-            % (self.state_dir, self.root, self.gemini_port,
+            % (self.state_dir, RUN_AS, self.root, self.gemini_port,
                self.gopher_port, self.extra),
             encoding="utf-8",
         )

@@ -193,7 +193,8 @@ def test_second_instance_on_the_same_ports_is_refused(serai_factory):
                                 stdout=err, stderr=err)
     try:
         def settled():
-            return proc.poll() is not None or "ready" in log.read_text()
+            # " ready: " and not "ready": "already in use" holds it too.
+            return proc.poll() is not None or " ready: " in log.read_text()
 
         poll_until(settled, RUN_TIMEOUT, "the second serai to exit")
         if proc.poll() is None:

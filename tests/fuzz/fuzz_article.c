@@ -31,6 +31,25 @@ check_gopher_text(const struct buf *b, size_t width)
 	}
 }
 
+/*
+ * Every gophermap line holds a TAB: Gophernicus reads a line without one
+ * as info text, or as a directive ('=' runs a command) by its first byte.
+ */
+static void
+check_gophermap(const struct buf *b)
+{
+	const char *p = b->p, *end = b->p + b->len;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+		if (nl == NULL || memchr(p, '\t', (size_t)(nl - p)) == NULL ||
+		    memchr(p, '\r', (size_t)(nl - p)) != NULL)
+			__builtin_trap();
+		p = nl + 1;
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
@@ -62,17 +81,28 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	sec.articles = arts;
 	sec.narticles = 1;
 	buf_init(&b);
-	render_gemini_article(&b, &art, &a);
+	render_gemini_article(&b, &art, &a, RENDER_LIVE);
 	if (!buf_failed(&b) && !utf8_valid(b.p, b.len))
 		__builtin_trap();
 	b.len = 0;
-	render_gemini_section(&b, &sec);
+	render_gemini_section(&b, &sec, RENDER_LIVE);
 	b.len = 0;
 	render_gopher_article(&b, fuzz_opts(), &art, &a);
 	if (!buf_failed(&b))
 		check_gopher_text(&b, fuzz_opts()->wrap);
 	b.len = 0;
-	render_gopher_section(&b, fuzz_opts(), &sec);
+	render_gopher_section(&b, fuzz_opts(), &sec, RENDER_LIVE);
+	/* The export's pages (--export) of the same article. */
+	b.len = 0;
+	render_gemini_article(&b, &art, &a, RENDER_EXPORT);
+	if (!buf_failed(&b) && !utf8_valid(b.p, b.len))
+		__builtin_trap();
+	b.len = 0;
+	render_gemini_section(&b, &sec, RENDER_EXPORT);
+	b.len = 0;
+	render_gopher_section(&b, fuzz_opts(), &sec, RENDER_EXPORT);
+	if (!buf_failed(&b))
+		check_gophermap(&b);
 	buf_free(&b);
 	article_free(&a);
 	return 0;

@@ -92,6 +92,7 @@ def main():
 hostname = localhost
 state_dir = {tmp}/state
 workers = 2
+{"user = root" if os.geteuid() == 0 else ""}
 [archive]
 root = {root}/content
 [gemini]

@@ -15,39 +15,12 @@
 #include <string.h>
 
 #include "article.h"
+#include "seed.h"
 #include "util.h"
 
 #define SEED_TITLE                                                             \
 	"Beijing Declaration: A New Chapter of Science and Technology "        \
 	"Cooperation Between China and Belt and Road Countries"
-
-static char *
-read_seed(size_t *lenp)
-{
-	const char *root = getenv("SERAI_SOURCE_ROOT");
-	char path[4096];
-	FILE *fp;
-	char *data;
-	long n;
-
-	if (root == NULL)
-		root = ".";
-	snprintf(path, sizeof(path), "%s/content/news/beijing-declaration.txt",
-	    root);
-	fp = fopen(path, "rb");
-	assert_non_null(fp);
-	assert_int_equal(fseek(fp, 0, SEEK_END), 0);
-	n = ftell(fp);
-	assert_true(n > 0);
-	rewind(fp);
-	data = malloc((size_t)n + 1);
-	assert_non_null(data);
-	assert_int_equal(fread(data, 1, (size_t)n, fp), (size_t)n);
-	data[n] = '\0';
-	fclose(fp);
-	*lenp = (size_t)n;
-	return data;
-}
 
 /* s with every "\n" as "\r\n". */
 static char *
@@ -187,6 +160,8 @@ test_seed(void **state)
 	size_t len;
 	char *data = read_seed(&len);
 
+	assert_non_null(data);
+
 	(void)state;
 	/* The seed as shipped has no final newline. */
 	assert_true(data[len - 1] != '\n');
@@ -202,6 +177,8 @@ test_seed_variants(void **state)
 	struct article ref, a;
 	size_t len, nlen, clen, cnlen, blen;
 	char *data = read_seed(&len);
+
+	assert_non_null(data);
 	char *nl = concat(data, len, "\n", 1, &nlen);
 	char *crlf = to_crlf(data, len, &clen);
 	char *crlfnl = to_crlf(nl, nlen, &cnlen);

@@ -143,10 +143,14 @@ test_full_file(void **state)
 	                           "listen = 127.0.0.1:1965, [::1]:1966\n"
 	                           "cert = /etc/serai/example.org.crt\n"
 	                           "key = /etc/serai/example.org.key\n"
+	                           "public_port = 1966\n"
+	                           "proxy_protocol = yes\n"
 	                           "\n"
 	                           "[gopher]\n"
 	                           "# a hash comment\n"
 	                           "listen = 127.0.0.1:7071\n"
+	                           "public_port = 70\n"
+	                           "proxy_protocol = Off\n"
 	                           "wrap = 72\n"
 	                           "menu_width = 60\n"
 	                           "\n"
@@ -183,7 +187,11 @@ test_full_file(void **state)
 	assert_string_equal(c.gemini_cert, "/etc/serai/example.org.crt");
 	assert_string_equal(c.gemini_key, "/etc/serai/example.org.key");
 	assert_int_equal(c.gopher_listen.n, 1);
+	assert_int_equal(c.gemini_public_port, 1966);
+	assert_true(c.gemini_proxy);
 	assert_int_equal(c.gopher_listen.port, 7071);
+	assert_int_equal(c.gopher_public_port, 70);
+	assert_false(c.gopher_proxy);
 	assert_int_equal(c.gopher_wrap, 72);
 	assert_int_equal(c.gopher_menu_width, 60);
 	assert_int_equal(c.request_timeout, 5);
@@ -197,13 +205,16 @@ test_full_file(void **state)
 	assert_string_equal(c.archive_root, "/srv/archive");
 	assert_int_equal(c.gemini_listen.n, 2);
 	assert_int_equal(c.gopher_listen.port, 7071);
+	assert_int_equal(c.gemini_public_port, 1966);
+	assert_int_equal(c.gopher_public_port, 70);
 
 	config_archive_opts(&c, &o);
 	assert_string_equal(o.root, "/srv/archive");
 	assert_string_equal(o.title, "My News Archive");
 	assert_string_equal(o.lang, "zh-Hans");
 	assert_string_equal(o.hostname, "example.org");
-	assert_int_equal(o.gopher_port, 7071);
+	/* Menus advertise the public port, not the listening one. */
+	assert_int_equal(o.gopher_port, 70);
 	assert_int_equal(o.wrap, 72);
 	assert_int_equal(o.menu_width, 60);
 	config_free(&c);
@@ -243,7 +254,11 @@ test_sample_file(void **state)
 	assert_int_equal(c.gopher_menu_width, 67);
 	assert_int_equal(c.request_timeout, 10);
 	assert_int_equal(c.write_timeout, 30);
+	assert_false(c.gemini_proxy);
+	assert_false(c.gopher_proxy);
 	assert_int_equal(config_finish(&c), 0);
+	assert_int_equal(c.gemini_public_port, 1965);
+	assert_int_equal(c.gopher_public_port, 7070);
 	config_free(&c);
 }
 
@@ -368,6 +383,14 @@ test_bad_files(void **state)
 	    {"[server]\nhostname = foo/bar\n", 2, "hostname"},
 	    {"[gemini]\nlisten = 1965\n", 2, "listen"},
 	    {"[gopher]\nlisten = *:0\n", 2, "listen"},
+	    {"[gemini]\npublic_port = 0\n", 2, "public_port"},
+	    {"[gopher]\npublic_port = 65536\n", 2, "public_port"},
+	    {"[gemini]\nproxy_protocol = maybe\n", 2, "proxy_protocol"},
+	    {"[gopher]\nproxy_protocol =\n", 2, "proxy_protocol"},
+	    {"[gopher]\nproxy_protocol = yes please\n", 2, "proxy_protocol"},
+	    {"[gopher]\nproxy_protocol = 2\n", 2, "proxy_protocol"},
+	    {"[gemini]\nproxy_protocol = no\nproxy_protocol = no\n", 3,
+	        "proxy_protocol"},
 	    {"[server]\nworkers = 1\nworkers = 2\n", 3, "workers"},
 	    {"[server]\nworkers = 1\n[archive]\nlang = en\n[server]\n"
 	     "workers = 2\n",
@@ -593,6 +616,11 @@ test_finish_defaults(void **state)
 	assert_int_equal(c.gemini_listen.n, 2);
 	assert_int_equal(c.gopher_listen.port, 7070);
 	assert_int_equal(c.gopher_listen.n, 2);
+	/* Unset public ports are the first listening ones. */
+	assert_int_equal(c.gemini_public_port, 1965);
+	assert_int_equal(c.gopher_public_port, 7070);
+	assert_false(c.gemini_proxy);
+	assert_false(c.gopher_proxy);
 	assert_true(c.gemini_listen.v[1].wildcard6);
 	assert_int_equal(c.gopher_wrap, 70);
 	assert_int_equal(c.gopher_menu_width, 67);
@@ -654,6 +682,46 @@ test_finish_cert_key(void **state)
 	config_free(&c);
 }
 
+static void
+test_bool_spellings(void **state)
+{
+	static const struct {
+		const char *value;
+		bool want;
+	} t[] = {
+	    {"yes", true},
+	    {"no", false},
+	    {"true", true},
+	    {"false", false},
+	    {"on", true},
+	    {"off", false},
+	    {"1", true},
+	    {"0", false},
+	    {"YES", true},
+	    {"False", false},
+	};
+	struct config c;
+	char conf[128], *msg;
+	int rv;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		snprintf(conf, sizeof(conf),
+		    "[gemini]\nproxy_protocol = %s\n"
+		    "[gopher]\nproxy_protocol = %s\n",
+		    t[i].value, t[i].value);
+		config_defaults(&c);
+		msg = load_captured(&c, write_conf(conf), &rv);
+		if (rv != 0)
+			print_error("%s", msg);
+		assert_int_equal(rv, 0);
+		free(msg);
+		assert_int_equal(c.gemini_proxy, t[i].want);
+		assert_int_equal(c.gopher_proxy, t[i].want);
+		config_free(&c);
+	}
+}
+
 int
 main(void)
 {
@@ -671,6 +739,7 @@ main(void)
 	    cmocka_unit_test(test_listen_trailing_comma),
 	    cmocka_unit_test(test_finish_defaults),
 	    cmocka_unit_test(test_finish_cert_key),
+	    cmocka_unit_test(test_bool_spellings),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -21,6 +21,7 @@
 #include "article.h"
 #include "proto.h"
 #include "render.h"
+#include "seed.h"
 #include "text.h"
 #include "util.h"
 
@@ -43,38 +44,6 @@ struct fixture {
 
 static const struct url_expect gex = {"localhost", "127.0.0.1", 1965, 0};
 static const struct gopher_ctx gctx = {HOST, 7070, 70};
-
-static char *
-read_seed(size_t *lenp)
-{
-	const char *root = getenv("SERAI_SOURCE_ROOT");
-	char path[4096];
-	FILE *fp;
-	char *data;
-	long n;
-
-	if (root == NULL)
-		root = ".";
-	snprintf(path, sizeof(path), "%s/content/news/beijing-declaration.txt",
-	    root);
-	if ((fp = fopen(path, "rb")) == NULL)
-		return NULL;
-	if (fseek(fp, 0, SEEK_END) != 0 || (n = ftell(fp)) <= 0) {
-		fclose(fp);
-		return NULL;
-	}
-	rewind(fp);
-	if ((data = malloc((size_t)n + 1)) == NULL ||
-	    fread(data, 1, (size_t)n, fp) != (size_t)n) {
-		free(data);
-		fclose(fp);
-		return NULL;
-	}
-	data[n] = '\0';
-	fclose(fp);
-	*lenp = (size_t)n;
-	return data;
-}
 
 static int
 put(const char *root, const char *rel, const char *data, size_t len)
@@ -1036,7 +1005,7 @@ test_render_escapes(void **state)
 	    .paras = paras,
 	    .npara = sizeof(paras) / sizeof(paras[0]),
 	    .copyright = "Copyright me"};
-	struct archive_opts o = {"/", NULL, "en", HOST, 7070, 70, 67};
+	struct archive_opts o = {"/", NULL, "en", HOST, 7070, 70, 67, false};
 	struct buf b;
 	struct blob bl;
 	char **v;
@@ -1047,7 +1016,7 @@ test_render_escapes(void **state)
 	sec.narticles = 1;
 
 	buf_init(&b);
-	render_gemini_article(&b, &art, &a);
+	render_gemini_article(&b, &art, &a, RENDER_LIVE);
 	assert_false(buf_failed(&b));
 	assert_string_equal(b.p,
 	    "# T\n=> /news/ Home > News\n2016-11-08\n"
@@ -1074,7 +1043,7 @@ test_render_escapes(void **state)
 	buf_free(&b);
 
 	buf_init(&b);
-	render_gopher_section(&b, &o, &sec);
+	render_gopher_section(&b, &o, &sec, RENDER_LIVE);
 	bl.p = b.p;
 	bl.len = b.len;
 	v = check_menu(&bl, 67, &n);
@@ -1089,9 +1058,126 @@ test_render_escapes(void **state)
 	buf_free(&b);
 
 	buf_init(&b);
-	render_gemini_section(&b, &sec);
+	render_gemini_section(&b, &sec, RENDER_LIVE);
 	must_find(b.p, "\n\n. A description");
 	must_find(b.p, "=> /news/x 2016-11-08 T\n");
+	buf_free(&b);
+}
+
+/*
+ * The export's renderings (serai --export): links name the files of the
+ * tree, relative to the page; Gophernicus maps leave out host and port.
+ */
+static void
+test_render_export(void **state)
+{
+	static char *paras[] = {"=> not a link", "plain"};
+	struct node root = {.kind = NODE_SECTION,
+	    .path = "/",
+	    .name = "",
+	    .title = "Home",
+	    .lang = "en"};
+	struct node news = {.kind = NODE_SECTION,
+	    .path = "/news/",
+	    .name = "news",
+	    .title = "News",
+	    .lang = "en",
+	    .parent = &root,
+	    .description = "=runs a command in a gophermap"};
+	struct node sci = {.kind = NODE_SECTION,
+	    .path = "/news/science/",
+	    .name = "science",
+	    .title = "#Science",
+	    .lang = "en",
+	    .parent = &news};
+	struct node x = {.kind = NODE_ARTICLE,
+	    .path = "/news/x",
+	    .name = "x",
+	    .title = "X",
+	    .date = "2016-11-08T10:00:00Z",
+	    .lang = "en",
+	    .parent = &news};
+	struct node y = {.kind = NODE_ARTICLE,
+	    .path = "/news/science/y",
+	    .name = "y",
+	    .title = "Y",
+	    .lang = "en",
+	    .parent = &sci};
+	struct node *rsecs[] = {&news}, *nsecs[] = {&sci}, *narts[] = {&x},
+	            *sarts[] = {&y};
+	struct article a = {.title = "X",
+	    .paras = paras,
+	    .npara = sizeof(paras) / sizeof(paras[0]),
+	    .editor = "(Editor: me)"};
+	struct archive_opts o = {"/", NULL, "en", HOST, 7070, 70, 67, false};
+	struct buf b;
+
+	(void)state;
+	root.sections = rsecs;
+	root.nsections = 1;
+	news.sections = nsecs;
+	news.nsections = 1;
+	news.articles = narts;
+	news.narticles = 1;
+	sci.articles = sarts;
+	sci.narticles = 1;
+
+	buf_init(&b);
+	render_gemini_section(&b, &root, RENDER_EXPORT);
+	assert_false(buf_failed(&b));
+	assert_string_equal(b.p, "# Home\n\n## Sections\n\n=> news/ News\n");
+	b.len = 0;
+	render_gemini_section(&b, &news, RENDER_EXPORT);
+	assert_false(buf_failed(&b));
+	assert_string_equal(b.p,
+	    "# News\n\n=runs a command in a gophermap\n"
+	    "\n=> ../ Up: Home\n"
+	    "\n## Sections\n\n=> science/ #Science\n"
+	    "\n## Articles\n\n=> x.gmi 2016-11-08 X\n");
+	b.len = 0;
+	render_gemini_section(&b, &sci, RENDER_EXPORT);
+	assert_false(buf_failed(&b));
+	assert_string_equal(b.p,
+	    "# #Science\n\n=> ../ Up: Home > News\n"
+	    "\n## Articles\n\n=> y.gmi Y\n");
+	b.len = 0;
+	render_gemini_article(&b, &x, &a, RENDER_EXPORT);
+	assert_false(buf_failed(&b));
+	assert_string_equal(b.p,
+	    "# X\n=> ./ Home > News\n2016-11-08\n"
+	    "\n => not a link\n\nplain\n\n(Editor: me)\n");
+	/* The live page of the same article, for contrast. */
+	b.len = 0;
+	render_gemini_article(&b, &x, &a, RENDER_LIVE);
+	must_find(b.p, "# X\n=> /news/ Home > News\n");
+
+	/*
+	 * Info lines keep their TABs (a title starting with '=' or '#' is a
+	 * Gophernicus directive otherwise); Gophernicus refuses "..", so the
+	 * way up is absolute.
+	 */
+	b.len = 0;
+	render_gopher_section(&b, &o, &news, RENDER_EXPORT);
+	assert_false(buf_failed(&b));
+	assert_string_equal(b.p,
+	    "iNews\t\tnull.host\t1\n"
+	    "i\t\tnull.host\t1\n"
+	    "i=runs a command in a gophermap\t\tnull.host\t1\n"
+	    "i\t\tnull.host\t1\n"
+	    "1#Science\tscience/\n"
+	    "i\t\tnull.host\t1\n"
+	    "02016-11-08 X\tx.txt\n"
+	    "i\t\tnull.host\t1\n"
+	    "1Up: Home\t/\n");
+	b.len = 0;
+	render_gopher_section(&b, &o, &sci, RENDER_EXPORT);
+	assert_false(buf_failed(&b));
+	assert_string_equal(b.p,
+	    "i#Science\t\tnull.host\t1\n"
+	    "i\t\tnull.host\t1\n"
+	    "0Y\ty.txt\n"
+	    "i\t\tnull.host\t1\n"
+	    "1Up: Home > News\t/news/\n");
 	buf_free(&b);
 }
 
@@ -1148,8 +1234,8 @@ test_snapshot_ref(void **state)
 static void
 test_load_missing_root(void **state)
 {
-	struct archive_opts o = {
-	    "/nonexistent/serai-test-root", NULL, "en", HOST, 7070, 70, 67};
+	struct archive_opts o = {"/nonexistent/serai-test-root", NULL, "en",
+	    HOST, 7070, 70, 67, false};
 	const char *err = NULL;
 
 	(void)state;
@@ -1176,6 +1262,7 @@ main(void)
 	    cmocka_unit_test(test_gopher_respond),
 	    cmocka_unit_test(test_gopher_plus),
 	    cmocka_unit_test(test_render_escapes),
+	    cmocka_unit_test(test_render_export),
 	    cmocka_unit_test(test_gopher_error_escapes),
 	    cmocka_unit_test(test_breadcrumb),
 	    cmocka_unit_test(test_snapshot_ref),

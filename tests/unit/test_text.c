@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "article.h"
+#include "seed.h"
 #include "text.h"
 #include "util.h"
 
@@ -26,40 +27,14 @@ w(const char *s)
 	return text_width(s, strlen(s));
 }
 
-static char *
-read_seed(size_t *lenp)
-{
-	const char *root = getenv("SERAI_SOURCE_ROOT");
-	char path[4096];
-	FILE *fp;
-	char *data;
-	long n;
-
-	if (root == NULL)
-		root = ".";
-	snprintf(path, sizeof(path), "%s/content/news/beijing-declaration.txt",
-	    root);
-	fp = fopen(path, "rb");
-	assert_non_null(fp);
-	assert_int_equal(fseek(fp, 0, SEEK_END), 0);
-	n = ftell(fp);
-	assert_true(n > 0);
-	rewind(fp);
-	data = malloc((size_t)n + 1);
-	assert_non_null(data);
-	assert_int_equal(fread(data, 1, (size_t)n, fp), (size_t)n);
-	data[n] = '\0';
-	fclose(fp);
-	*lenp = (size_t)n;
-	return data;
-}
-
 static void
 seed_article(struct article *a)
 {
 	const char *err = NULL;
 	size_t len;
 	char *data = read_seed(&len);
+
+	assert_non_null(data);
 
 	assert_int_equal(article_parse(data, len, a, &err), 0);
 	assert_int_equal(a->npara, 6);

@@ -1,0 +1,274 @@
+/*
+ * serai --export DIR: the archive as a static mirror for stock servers.
+ *
+ *   DIR/gemini/  a capsule: index.gmi per section, <slug>.gmi per article
+ *   DIR/gopher/  for Gophernicus: a gophermap per section, <slug>.txt per
+ *                article (the live server's wrapped text, byte for byte)
+ *
+ * Pure file writing from a snapshot loaded with keep_parsed: the pages are
+ * rendered again with links naming the files (RENDER_EXPORT).  Nothing is
+ * ever overwritten or deleted: both trees must be new, and every file and
+ * directory is created exclusively.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "archive.h"
+#include "log.h"
+#include "render.h"
+#include "serai.h"
+#include "util.h"
+
+struct exporter {
+	const struct archive_opts *o;
+	char gemini[PATH_MAX]; /* DIR/gemini */
+	char gopher[PATH_MAX]; /* DIR/gopher */
+	size_t narticles;
+	size_t nsections;
+};
+
+/* base + the node's path + suffix; -1 (logged) when it does not fit. */
+static int
+path_of(char *dst, const char *base, const struct node *n, const char *suffix)
+{
+	int len;
+
+	len = snprintf(dst, PATH_MAX, "%s%s%s", base, n->path, suffix);
+	if (len < 0 || len >= PATH_MAX) {
+		log_warnx("%s%s%s: path too long", base, n->path, suffix);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The trees are new (checked before the first write), so anything already
+ * there is another page of the archive mapped to the same name: an
+ * article "index" and index.gmi, a section "a.gmi" and an article "a".
+ */
+static void
+create_failed(const char *path)
+{
+	if (errno == EEXIST)
+		log_warnx("%s: exists already: two pages of the archive map "
+		          "to this name; export stopped",
+		    path);
+	else
+		log_warn("cannot create %s", path);
+}
+
+static int
+make_dir(const char *path)
+{
+	if (mkdir(path, 0755) == -1) {
+		create_failed(path);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+write_file(const char *path, const char *data, size_t len)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(
+	    path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd == -1) {
+		create_failed(path);
+		return -1;
+	}
+	while (len > 0) {
+		if ((n = write(fd, data, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_warn("cannot write %s", path);
+			close(fd);
+			return -1;
+		}
+		data += n;
+		len -= (size_t)n;
+	}
+	/* Delayed write errors (a full disk, NFS) surface only here. */
+	if (close(fd) == -1) {
+		log_warn("cannot write %s", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Writes a rendered buffer and empties it for the next page. */
+static int
+write_buf(const char *path, struct buf *b)
+{
+	int rv;
+
+	if (buf_failed(b)) {
+		log_warnx("%s: out of memory", path);
+		return -1;
+	}
+	rv = write_file(path, b->len > 0 ? b->p : "", b->len);
+	b->len = 0;
+	return rv;
+}
+
+static int
+export_article(struct exporter *E, const struct node *n, struct buf *b)
+{
+	char path[PATH_MAX];
+
+	if (n->art == NULL) {
+		log_warnx(
+		    "%s: the archive was loaded without keep_parsed", n->path);
+		return -1;
+	}
+	render_gemini_article(b, n, n->art, RENDER_EXPORT);
+	if (path_of(path, E->gemini, n, EXPORT_GEMINI_EXT) == -1 ||
+	    write_buf(path, b) == -1)
+		return -1;
+	if (path_of(path, E->gopher, n, EXPORT_GOPHER_EXT) == -1 ||
+	    write_file(path, n->gopher.p, n->gopher.len) == -1)
+		return -1;
+	E->narticles++;
+	return 0;
+}
+
+/* A section's directory and page, its articles, then its subsections. */
+static int
+export_section(struct exporter *E, const struct node *n, struct buf *b)
+{
+	char path[PATH_MAX];
+
+	/* The roots were made (exclusively) by export_archive. */
+	if (n->parent != NULL) {
+		if (path_of(path, E->gemini, n, "") == -1 ||
+		    make_dir(path) == -1)
+			return -1;
+		if (path_of(path, E->gopher, n, "") == -1 ||
+		    make_dir(path) == -1)
+			return -1;
+	}
+	render_gemini_section(b, n, RENDER_EXPORT);
+	if (path_of(path, E->gemini, n, EXPORT_GEMINI_INDEX) == -1 ||
+	    write_buf(path, b) == -1)
+		return -1;
+	render_gopher_section(b, E->o, n, RENDER_EXPORT);
+	if (path_of(path, E->gopher, n, EXPORT_GOPHERMAP) == -1 ||
+	    write_buf(path, b) == -1)
+		return -1;
+	E->nsections++;
+	for (size_t i = 0; i < n->narticles; i++)
+		if (export_article(E, n->articles[i], b) == -1)
+			return -1;
+	for (size_t i = 0; i < n->nsections; i++)
+		if (export_section(E, n->sections[i], b) == -1)
+			return -1;
+	return 0;
+}
+
+/*
+ * The archive is in memory already, but a mirror inside the archive root
+ * would be read as articles (its .txt files) on the next load.
+ */
+static int
+inside_archive(const char *dir, const char *root)
+{
+	char d[PATH_MAX], r[PATH_MAX];
+	size_t rlen;
+
+	if (realpath(dir, d) == NULL) {
+		log_warn("%s", dir);
+		return -1;
+	}
+	if (realpath(root, r) == NULL) {
+		log_warn("%s", root);
+		return -1;
+	}
+	rlen = strlen(r);
+	if (strncmp(d, r, rlen) == 0 &&
+	    (d[rlen] == '\0' || d[rlen] == '/' || strcmp(r, "/") == 0)) {
+		log_warnx("%s: inside the archive root %s; export elsewhere",
+		    dir, root);
+		return 1;
+	}
+	return 0;
+}
+
+static int
+refuse_existing(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == 0) {
+		log_warnx("%s exists; not touching it: remove it, or export "
+		          "to another directory",
+		    path);
+		return -1;
+	}
+	if (errno != ENOENT) {
+		log_warn("%s", path);
+		return -1;
+	}
+	return 0;
+}
+
+int
+export_archive(
+    const struct snapshot *s, const struct archive_opts *o, const char *dir)
+{
+	struct exporter E;
+	struct stat st;
+	struct buf b;
+	bool made = false;
+	size_t dlen = strlen(dir);
+	int rv, len;
+
+	memset(&E, 0, sizeof(E));
+	E.o = o;
+	/* "out/" names the same trees as "out": no "out//gemini" in paths. */
+	while (dlen > 1 && dir[dlen - 1] == '/')
+		dlen--;
+	len =
+	    snprintf(E.gemini, sizeof(E.gemini), "%.*s/gemini", (int)dlen, dir);
+	if (len < 0 || (size_t)len >= sizeof(E.gemini)) {
+		log_warnx("%s: path too long", dir);
+		return -1;
+	}
+	/* The same length: "gopher" is as long as "gemini". */
+	snprintf(E.gopher, sizeof(E.gopher), "%.*s/gopher", (int)dlen, dir);
+	if (mkdir(dir, 0755) == 0)
+		made = true;
+	else if (errno != EEXIST) {
+		log_warn("cannot create %s", dir);
+		return -1;
+	} else if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		log_warnx("%s: not a directory", dir);
+		return -1;
+	}
+	if ((rv = inside_archive(dir, o->root)) != 0) {
+		/* Only the empty directory made a moment ago goes again. */
+		if (made)
+			rmdir(dir);
+		return -1;
+	}
+	if (refuse_existing(E.gemini) == -1 || refuse_existing(E.gopher) == -1)
+		return -1;
+	if (make_dir(E.gemini) == -1 || make_dir(E.gopher) == -1)
+		return -1;
+	buf_init(&b);
+	rv = export_section(&E, s->root, &b);
+	buf_free(&b);
+	if (rv == -1)
+		return -1;
+	log_info("exported %zu articles in %zu sections to %s", E.narticles,
+	    E.nsections, dir);
+	return 0;
+}

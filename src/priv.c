@@ -1,0 +1,139 @@
+/*
+ * Privileges: sockets are bound, the certificate and key read and the
+ * logs opened as the starting user; then, started as root, serai drops to
+ * [server] user (and group), optionally inside [server] chroot, before
+ * any worker starts or any request is read.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "serai.h"
+#include "util.h"
+
+/* The account serai serves as when started as root with no user set. */
+#define DEFAULT_ROOT_USER "nobody"
+
+static int
+lookup_id(const char *s, unsigned long *id)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	*id = strtoul(s, &end, 10);
+	return errno == 0 && *end == '\0' ? 0 : -1;
+}
+
+int
+priv_resolve(struct config *c, struct priv *p)
+{
+	const char *where = c->file ? c->file : "(built-in defaults)";
+	const char *user = c->user;
+	struct passwd *pw;
+	struct group *gr;
+	unsigned long id;
+
+	memset(p, 0, sizeof(*p));
+	if (geteuid() != 0) {
+		if (c->user != NULL || c->chroot != NULL) {
+			log_warnx(
+			    "%s: [server] %s: needs serai started as root",
+			    where, c->user ? "user" : "chroot");
+			return -1;
+		}
+		return 0;
+	}
+	/*
+	 * Started as root, serai never keeps root unless told to (user =
+	 * root): without a user it serves as nobody.
+	 */
+	if (user == NULL)
+		user = DEFAULT_ROOT_USER;
+	if ((pw = getpwnam(user)) == NULL &&
+	    (lookup_id(user, &id) == -1 ||
+	        (pw = getpwuid((uid_t)id)) == NULL)) {
+		log_warnx("%s: [server] user: no such user '%s'", where, user);
+		return -1;
+	}
+	p->uid = pw->pw_uid;
+	p->gid = pw->pw_gid;
+	p->name = user;
+	if (c->group != NULL) {
+		if ((gr = getgrnam(c->group)) == NULL &&
+		    (lookup_id(c->group, &id) == -1 ||
+		        (gr = getgrgid((gid_t)id)) == NULL)) {
+			log_warnx("%s: [server] group: no such group '%s'",
+			    where, c->group);
+			return -1;
+		}
+		p->gid = gr->gr_gid;
+	}
+	if (c->chroot != NULL) {
+		char real[PATH_MAX], root[PATH_MAX];
+		size_t n;
+
+		if (realpath(c->chroot, p->chroot) == NULL) {
+			log_warn("%s: [server] chroot: %s", where, c->chroot);
+			return -1;
+		}
+		/* Reloads read the archive from inside the chroot. */
+		if (realpath(c->archive_root, real) == NULL) {
+			log_warn(
+			    "%s: [archive] root: %s", where, c->archive_root);
+			return -1;
+		}
+		n = strlen(p->chroot);
+		if (strcmp(p->chroot, "/") != 0 &&
+		    (strncmp(real, p->chroot, n) != 0 || real[n] != '/')) {
+			log_warnx("%s: [archive] root %s is outside [server] "
+			          "chroot %s: reloads could not read it",
+			    where, real, p->chroot);
+			return -1;
+		}
+		strlcpy_s(root, strcmp(p->chroot, "/") ? real + n : real,
+		    sizeof(root));
+		strlcpy_s(p->archive_root, root, sizeof(p->archive_root));
+	}
+	p->drop = !(strcmp(user, "root") == 0 || pw->pw_uid == 0) ||
+	    c->chroot != NULL;
+	return 0;
+}
+
+void
+priv_drop(const struct priv *p, struct config *c)
+{
+	if (geteuid() != 0)
+		return;
+	if (p->chroot[0] != '\0') {
+		if (chroot(p->chroot) == -1 || chdir("/") == -1)
+			fatalx("chroot %s: %s", p->chroot, strerror(errno));
+		log_chroot(p->chroot);
+		free(c->archive_root);
+		if ((c->archive_root = strdup(p->archive_root)) == NULL)
+			fatalx("out of memory");
+	}
+	if (!p->drop) {
+		log_warnx("serving as root ([server] user = root)");
+		return;
+	}
+	if (setgroups(1, &p->gid) == -1 ||
+	    setresgid(p->gid, p->gid, p->gid) == -1 ||
+	    setresuid(p->uid, p->uid, p->uid) == -1)
+		fatalx("cannot drop to user %s: %s", p->name, strerror(errno));
+	/* Belt and braces: there must be no way back. */
+	if (setuid(0) != -1 || seteuid(0) != -1)
+		fatalx("dropped to %s but could regain root", p->name);
+	log_info("serving as %s (uid %u, gid %u)%s%s", p->name,
+	    (unsigned)p->uid, (unsigned)p->gid, p->chroot[0] ? " in " : "",
+	    p->chroot[0] ? p->chroot : "");
+	if (access(c->archive_root, R_OK | X_OK) == -1)
+		log_warn("%s: not readable as %s: SIGHUP reloads will fail",
+		    c->archive_root, p->name);
+}

@@ -1,0 +1,587 @@
+"""serai --export: the archive as static trees for stock servers.
+
+The Gemini tree is served by molly-brown, the Gopher tree by Gophernicus
+(run inetd-style by systemd-socket-activate, as an unprivileged user when
+the suite runs as root: Gophernicus refuses root).  Both must hand out
+serai's own pages, and every link in them must lead to one.
+"""
+
+import contextlib
+import os
+import posixpath
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+from pathlib import Path
+from urllib.parse import urljoin
+
+import pytest
+
+from conftest import (CONTENT, RUN_TIMEOUT, STOP_TIMEOUT,
+                      assert_failed_cleanly, free_ports, gemini_fetch,
+                      gopher_fetch, gopher_lines, normalise, poll_until,
+                      port_open, require_tool, serai_command)
+
+ARTICLE = "/news/beijing-declaration"
+# molly-brown and Gophernicus are not under valgrind: no SLOW factor.
+PEER_STARTUP_TIMEOUT = 10
+LINK_RE = re.compile(r"^=>[ \t]*(\S+)(?:[ \t]+(.*))?$")
+# What the server may create (umask 022, as the export is run here).
+FILE_MODE, DIR_MODE = 0o644, 0o755
+
+SEED_TREE = [
+    "gemini/", "gemini/index.gmi", "gemini/news/",
+    "gemini/news/beijing-declaration.gmi", "gemini/news/index.gmi",
+    "gopher/", "gopher/gophermap", "gopher/news/",
+    "gopher/news/beijing-declaration.txt", "gopher/news/gophermap",
+]
+
+# A made-up archive: an article at the root, dated and undated articles,
+# a subsection two levels down.  Paths and their text.
+MADE_UP = {
+    "section.ini": "[section]\ntitle = Made-up archive\n",
+    "about.txt": "About this archive\n\nAn undated article at the root.\n",
+    "news/section.ini":
+        "[section]\ntitle = News\ndescription = What happened.\n",
+    "news/older.txt": "Date: 2016-11-08\nAn older story\n\n"
+                      "The first paragraph of the older story.\n\n"
+                      "Its second paragraph.\n",
+    "news/newer.txt": "Date: 2017-01-02\nA newer story\n\n"
+                      "The newer story in one paragraph.\n",
+    "news/undated.txt": "Undated notes\n\nNo date on these.\n",
+    "news/science/section.ini": "[section]\ntitle = Science\n",
+    "news/science/comet.txt": "Date: 2016-12-24\nA comet passes\n\n"
+                              "It was bright.\n",
+    "news/science/space/orbit.txt": "Date: 2016-12-25\nIn orbit\n\n"
+                                    "Two levels below the news.\n",
+}
+MADE_UP_PAGES = [  # (Gemini file, Gopher file) of every page
+    ("index.gmi", "gophermap"),
+    ("about.gmi", "about.txt"),
+    ("news/index.gmi", "news/gophermap"),
+    ("news/older.gmi", "news/older.txt"),
+    ("news/newer.gmi", "news/newer.txt"),
+    ("news/undated.gmi", "news/undated.txt"),
+    ("news/science/index.gmi", "news/science/gophermap"),
+    ("news/science/comet.gmi", "news/science/comet.txt"),
+    ("news/science/space/index.gmi", "news/science/space/gophermap"),
+    ("news/science/space/orbit.gmi", "news/science/space/orbit.txt"),
+]
+
+
+# --------------------------------------------------------------------------
+# Helpers
+
+
+def run_export(dest, workdir, root=CONTENT, *extra):
+    """serai -c (a configuration naming root) --export dest, with umask
+    022 so that the modes serai asks for are the ones on disk."""
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    conf = workdir / "export.ini"
+    conf.write_text("[archive]\nroot = %s\n" % root, encoding="utf-8")
+    return subprocess.run(
+        serai_command("-c", conf, *extra, "--export", dest),
+        cwd=workdir,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=RUN_TIMEOUT,
+        text=True,
+        errors="replace",
+        umask=0o022,
+    )
+
+
+def export_ok(dest, workdir, root=CONTENT):
+    proc = run_export(dest, workdir, root)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def tree(path):
+    """Every entry under path, relative, directories ending in "/"."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(path):
+        rel = Path(dirpath).relative_to(path)
+        for d in dirnames:
+            out.append((rel / d).as_posix() + "/")
+        for f in filenames:
+            out.append((rel / f).as_posix())
+    return sorted(out)
+
+
+def make_archive(root):
+    for rel, text in MADE_UP.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text, encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def public_dir():
+    """A fresh directory every user may enter: pytest's own temporary
+    tree is private to the user running the suite, and Gophernicus runs as
+    nobody when that user is root."""
+    d = Path(tempfile.mkdtemp(prefix="serai-export-"))
+    d.chmod(0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def gemini_links(text):
+    """(target, label) of every link line."""
+    return [m.groups() for m in map(LINK_RE.match, text.split("\n")) if m]
+
+
+def resolve_gemini(capsule, page, target):
+    """The file a stock server answers for target, linked from page (a
+    path relative to capsule): a directory answers with its index.gmi.
+    Fails for absolute links, links out of the capsule, missing files."""
+    assert "://" not in target and not target.startswith("/"), (
+        "%s: not a relative link: %s" % (page, target))
+    joined = posixpath.normpath(
+        posixpath.join(posixpath.dirname(page), target))
+    assert joined != ".." and not joined.startswith("../"), (
+        "%s: %s leaves the capsule" % (page, target))
+    path = capsule / joined
+    if target.endswith("/"):
+        path = path / "index.gmi"
+    assert path.is_file(), "%s: %s leads nowhere" % (page, target)
+    return path.relative_to(capsule).as_posix()
+
+
+def gophermap_items(path):
+    """(type, display, selector) of a gophermap's items; asserts that it
+    is made only of LF lines holding a TAB (Gophernicus reads a line
+    without one as info text or a directive) and full info lines."""
+    data = path.read_bytes().decode("utf-8")
+    assert data.endswith("\n") and "\r" not in data, path
+    items = []
+    for ln in data[:-1].split("\n"):
+        fields = ln.split("\t")
+        assert len(fields) >= 2, "%s: no TAB: %r" % (path, ln)
+        if ln.startswith("i"):
+            assert fields[1:] == ["", "null.host", "1"], ln
+            continue
+        # No host or port: Gophernicus fills in its own.
+        assert len(fields) == 2, "%s: %r" % (path, ln)
+        items.append((ln[0], fields[0][1:], fields[1]))
+    return items
+
+
+def resolve_gopher(root, mapfile, item_type, selector):
+    """The file Gophernicus serves for a selector in mapfile (relative
+    selectors are taken from the map's directory; it refuses "..")."""
+    assert ".." not in selector.split("/"), selector
+    if selector.startswith("/"):
+        path = root / selector.lstrip("/")
+    else:
+        path = (root / mapfile).parent / selector
+    if item_type == "1":
+        assert selector.endswith("/"), selector
+        path = path / "gophermap"
+    assert path.is_file(), "%s: %s leads nowhere" % (mapfile, selector)
+    return path.relative_to(root).as_posix()
+
+
+def gemini_join(base, target):
+    """RFC 3986 resolution (urljoin knows no gemini: scheme)."""
+    assert base.startswith("gemini://")
+    joined = urljoin("http" + base[len("gemini"):], target)
+    return "gemini" + joined[len("http"):]
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=STOP_TIMEOUT)
+
+
+@contextlib.contextmanager
+def listening(argv_for_port, workdir, name):
+    """Starts argv_for_port(port) on a free loopback port and waits until
+    it accepts; the port is yielded and the process stopped on exit.  A
+    port taken between the probe and the bind is retried (bounded)."""
+    log = Path(workdir) / ("%s.log" % name)
+    proc = None
+    try:
+        for attempt in range(3):
+            (port,) = free_ports(1)
+            with open(log, "ab") as out:
+                proc = subprocess.Popen(
+                    argv_for_port(port), cwd=workdir,
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+            poll_until(lambda: proc.poll() is not None or port_open(port),
+                       PEER_STARTUP_TIMEOUT, "%s to listen" % name)
+            if proc.poll() is None:
+                break
+            proc.wait(timeout=STOP_TIMEOUT)
+        else:
+            pytest.fail("%s did not come up:\n%s"
+                        % (name, log.read_text(errors="replace")))
+        yield port
+    finally:
+        if proc is not None:
+            stop(proc)
+
+
+@contextlib.contextmanager
+def molly_brown(docbase, workdir):
+    """molly-brown serving docbase as gemini://localhost:PORT/."""
+    exe = require_tool("molly-brown")
+    openssl = require_tool("openssl")
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    key, cert = workdir / "key.pem", workdir / "cert.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+         "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj",
+         "/CN=localhost", "-keyout", key, "-out", cert],
+        check=True, capture_output=True, timeout=RUN_TIMEOUT)
+
+    def argv(port):
+        conf = workdir / "molly.conf"
+        # "-" logs to stdout, which goes to molly-brown.log.
+        conf.write_text(
+            'Port = %d\nHostname = "localhost"\nCertPath = "%s"\n'
+            'KeyPath = "%s"\nDocBase = "%s"\nAccessLog = "-"\n'
+            'ErrorLog = "-"\n' % (port, cert, key, docbase),
+            encoding="utf-8")
+        return [exe, "-c", str(conf)]
+
+    with listening(argv, workdir, "molly-brown") as port:
+        yield port
+
+
+@contextlib.contextmanager
+def gophernicus(root, workdir):
+    """Gophernicus serving root on a loopback port, one process per
+    connection on the accepted socket, as inetd would run it."""
+    # /usr/sbin is not on every user's PATH.
+    exe = shutil.which("gophernicus") or "/usr/sbin/gophernicus"
+    if not os.access(exe, os.X_OK):
+        pytest.fail("gophernicus is not installed (the e2e suite needs it)")
+    activate = require_tool("systemd-socket-activate")
+    drop = []
+    if os.geteuid() == 0:
+        drop = [require_tool("setpriv"), "--reuid=nobody",
+                "--regid=nogroup", "--clear-groups"]
+
+    def argv(port):
+        # No footer, virtual hosts, home directories, executable maps,
+        # shared memory or syslog: the plain tree and nothing else.
+        return [activate, "-l", "127.0.0.1:%d" % port, "--inetd", "-a",
+                *drop, exe, "-h", "localhost", "-p", str(port),
+                "-r", str(root), "-nf", "-nv", "-nu", "-nx", "-nm", "-ns"]
+
+    with listening(argv, workdir, "gophernicus") as port:
+        yield port
+
+
+def menu_items(body):
+    """(type, display, selector, host, port) of a Gopher menu's items."""
+    lines = gopher_lines(body)
+    assert lines[-1] == ".", lines[-3:]
+    items = []
+    for ln in lines[:-1]:
+        t, rest = ln[0], ln[1:]
+        fields = rest.split("\t")
+        assert len(fields) == 4, ln
+        assert t != "3", "an error in a menu: %r" % ln
+        if t != "i":
+            items.append((t, fields[0], fields[1], fields[2],
+                          int(fields[3])))
+    return items
+
+
+def check_seed_text(text, seed):
+    joined = normalise(text)
+    assert joined.startswith(normalise(seed.title))
+    pos = 0
+    for para in seed.paragraphs + [seed.editor, seed.copyright]:
+        found = joined.find(normalise(para), pos)
+        assert found >= 0, "missing or out of order: %r" % para[:60]
+        pos = found + len(normalise(para))
+
+
+# --------------------------------------------------------------------------
+# The trees
+
+
+def test_seed_tree(tmp_path, server):
+    dest = tmp_path / "mirror"
+    proc = export_ok(dest, tmp_path)
+    assert ("exported 1 articles in 2 sections to %s" % dest) in proc.stderr
+    assert tree(dest) == SEED_TREE
+    for rel in SEED_TREE:
+        mode = stat.S_IMODE((dest / rel).stat().st_mode)
+        assert mode == (DIR_MODE if rel.endswith("/") else FILE_MODE), (
+            rel, oct(mode))
+    # No TLS, no listening: no certificate was made.
+    assert not (tmp_path / "state").exists()
+
+    # The Gopher text is serai's own answer, byte for byte (CRLF lines:
+    # Gophernicus sends them as they are, and so would a plain server).
+    live = server.gopher(ARTICLE)
+    assert (dest / "gopher/news/beijing-declaration.txt").read_bytes() == live
+
+    # The gemtext is serai's own page but for the link targets.
+    for page, path, links in [
+            ("news/beijing-declaration.gmi", ARTICLE, [("/news/", "./")]),
+            ("news/index.gmi", "/news/",
+             [("/", "../"),
+              (ARTICLE, "beijing-declaration.gmi")]),
+            ("index.gmi", "/", [("/news/", "news/")])]:
+        live = server.gemini(path).body.decode("utf-8")
+        for old, new in links:
+            live = re.sub(r"(?m)^=> %s " % re.escape(old),
+                          "=> %s " % new, live)
+        assert (dest / "gemini" / page).read_text("utf-8") == live, page
+
+
+def test_made_up_tree_and_links(tmp_path):
+    root = make_archive(tmp_path / "archive")
+    dest = tmp_path / "mirror"
+    proc = export_ok(dest, tmp_path, root)
+    assert "exported 6 articles in 4 sections" in proc.stderr
+    gem, gop = dest / "gemini", dest / "gopher"
+    assert [p for p in tree(gem) if not p.endswith("/")] == sorted(
+        g for g, _ in MADE_UP_PAGES)
+    assert [p for p in tree(gop) if not p.endswith("/")] == sorted(
+        g for _, g in MADE_UP_PAGES)
+
+    # Every gemtext link resolves inside the capsule, and every page is
+    # reached by one (the home by the way up from a section).
+    reached = set()
+    for page, _ in MADE_UP_PAGES:
+        for target, _label in gemini_links((gem / page).read_text("utf-8")):
+            reached.add(resolve_gemini(gem, page, target))
+    assert reached == {g for g, _ in MADE_UP_PAGES}
+
+    news = (gem / "news/index.gmi").read_text("utf-8").split("\n")
+    # Sections, then articles newest first in the subscription format.
+    assert news[:3] == ["# News", "", "What happened."]
+    assert "=> ../ Up: Home" in news
+    at = news.index("=> science/ Science")
+    assert news[at + 1:at + 7] == [
+        "", "## Articles", "",
+        "=> newer.gmi 2017-01-02 A newer story",
+        "=> older.gmi 2016-11-08 An older story",
+        "=> undated.gmi Undated notes"]
+    space = (gem / "news/science/space/index.gmi").read_text("utf-8")
+    assert "=> ../ Up: Home > News > Science\n" in space
+    assert "=> orbit.gmi 2016-12-25 In orbit\n" in space
+    orbit = (gem / "news/science/space/orbit.gmi").read_text("utf-8")
+    assert orbit.startswith(
+        "# In orbit\n=> ./ Home > News > Science > space\n"
+        "2016-12-25\n\nTwo levels below the news.\n")
+
+    # Every gophermap item leads to a file Gophernicus serves.
+    reached = set()
+    for _, page in MADE_UP_PAGES:
+        if page.endswith("gophermap"):
+            for t, _display, sel in gophermap_items(gop / page):
+                assert t in "01", (page, t)
+                reached.add(resolve_gopher(gop, page, t, sel))
+    assert reached == {g for _, g in MADE_UP_PAGES}
+    items = gophermap_items(gop / "news/gophermap")
+    assert items == [
+        ("1", "Science", "science/"),
+        ("0", "2017-01-02 A newer story", "newer.txt"),
+        ("0", "2016-11-08 An older story", "older.txt"),
+        ("0", "Undated notes", "undated.txt"),
+        ("1", "Up: Home", "/"),
+    ]
+
+
+# --------------------------------------------------------------------------
+# Refusals and errors
+
+
+def test_refuses_an_existing_tree(tmp_path):
+    dest = tmp_path / "mirror"
+    (dest / "gopher").mkdir(parents=True)
+    marker = dest / "gopher" / "mine.txt"
+    marker.write_text("not serai's\n")
+    proc = run_export(dest, tmp_path)
+    assert_failed_cleanly(proc)
+    assert proc.returncode == 1
+    assert str(dest / "gopher") in proc.stderr
+    # Nothing written, nothing removed.
+    assert tree(dest) == ["gopher/", "gopher/mine.txt"]
+    assert marker.read_text() == "not serai's\n"
+
+    # A second export over a first one is refused the same way.
+    dest2 = tmp_path / "again"
+    export_ok(dest2, tmp_path)
+    before = tree(dest2)
+    proc = run_export(dest2, tmp_path)
+    assert proc.returncode == 1
+    assert str(dest2 / "gemini") in proc.stderr
+    assert tree(dest2) == before
+
+
+def test_errors_name_the_path(tmp_path):
+    missing = tmp_path / "no" / "such" / "dir"
+    proc = run_export(missing, tmp_path)
+    assert_failed_cleanly(proc)
+    assert proc.returncode == 1
+    assert str(missing) in proc.stderr
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    proc = run_export(a_file, tmp_path)
+    assert proc.returncode == 1
+    assert str(a_file) in proc.stderr and "not a directory" in proc.stderr
+
+
+def test_refuses_the_archive_itself(tmp_path):
+    root = make_archive(tmp_path / "archive")
+    proc = run_export(root / "mirror", tmp_path, root)
+    assert_failed_cleanly(proc)
+    assert proc.returncode == 1
+    assert "inside the archive root" in proc.stderr
+    assert not (root / "mirror").exists()
+
+
+def test_two_pages_one_file(tmp_path):
+    # An article named "index" and the section page are both index.gmi:
+    # never overwritten, the export stops naming the file.
+    root = make_archive(tmp_path / "archive")
+    (root / "news" / "index.txt").write_text("Index\n\nA page.\n")
+    dest = tmp_path / "mirror"
+    proc = run_export(dest, tmp_path, root)
+    assert_failed_cleanly(proc)
+    assert proc.returncode == 1
+    assert str(dest / "gemini/news/index.gmi") in proc.stderr
+    assert "exported" not in proc.stderr
+
+
+def test_export_and_check_do_not_mix(tmp_path):
+    proc = run_export(tmp_path / "mirror", tmp_path, CONTENT, "-n")
+    assert proc.returncode == 2
+    assert "usage: serai" in proc.stderr
+    assert not (tmp_path / "mirror").exists()
+
+
+# --------------------------------------------------------------------------
+# Served by stock servers
+
+
+def test_capsule_served_by_molly_brown(tmp_path, public_dir, seed):
+    dest = public_dir / "mirror"
+    export_ok(dest, tmp_path)
+    with molly_brown(dest / "gemini", tmp_path / "molly") as port:
+        def fetch(url):
+            resp = gemini_fetch(url, port=port)
+            assert resp.status_line.startswith("20 text/gemini"), (
+                url, resp.status_line)
+            return resp.body.decode("utf-8")
+
+        home = "gemini://localhost:%d/" % port
+        links = dict(gemini_links(fetch(home)))
+        news = gemini_join(home, next(t for t, label in links.items()
+                                      if label == "News"))
+        assert news == home + "news/"
+        # The section lists the article; the link, followed, works.
+        links = gemini_links(fetch(news))
+        target = next(t for t, label in links if label == seed.title)
+        url = gemini_join(news, target)
+        assert url == home + "news/beijing-declaration.gmi"
+        lines = fetch(url).split("\n")
+        assert lines[0] == "# " + seed.title
+        where = []
+        for para in seed.paragraphs:
+            assert para in lines, "paragraph missing: %r" % para[:60]
+            where.append(lines.index(para))
+        assert where == sorted(where)
+        assert seed.editor in lines and seed.copyright in lines
+        # And back up to the section.
+        up = gemini_join(url, LINK_RE.match(lines[1]).group(1))
+        assert up == news
+        assert fetch(up).startswith("# News\n")
+
+
+def test_made_up_capsule_crawled_through_molly_brown(tmp_path, public_dir):
+    root = make_archive(tmp_path / "archive")
+    dest = public_dir / "mirror"
+    export_ok(dest, tmp_path, root)
+    with molly_brown(dest / "gemini", tmp_path / "molly") as port:
+        home = "gemini://localhost:%d/" % port
+        seen, todo = set(), [home]
+        while todo and len(seen) < 50:
+            url = todo.pop()
+            if url in seen:
+                continue
+            seen.add(url)
+            resp = gemini_fetch(url, port=port)
+            assert resp.status_line.startswith("20 text/gemini"), (
+                url, resp.status_line)
+            for target, _ in gemini_links(resp.body.decode("utf-8")):
+                todo.append(gemini_join(url, target))
+    pages = {home + (g[:-len("index.gmi")] if g.endswith("index.gmi")
+                     else g) for g, _ in MADE_UP_PAGES}
+    assert seen == pages
+
+
+def test_gopher_tree_served_by_gophernicus(tmp_path, public_dir, seed,
+                                           server):
+    dest = public_dir / "mirror"
+    export_ok(dest, tmp_path)
+    with gophernicus(dest / "gopher", tmp_path) as port:
+        def items(selector):
+            found = menu_items(gopher_fetch(selector, port=port))
+            for _, _, _, host, p in found:
+                assert (host, p) == ("localhost", port)
+            return found
+
+        home = items("")
+        assert [(t, d, s) for t, d, s, _, _ in home] == [
+            ("1", "News", "/news/")]
+        news = items("/news/")
+        article = [s for t, d, s, _, _ in news
+                   if t == "0" and seed.title.startswith(
+                       d.rstrip("\u2026"))]
+        assert article == [ARTICLE + ".txt"]
+        assert ("1", "Up: Home", "/") in [i[:3] for i in news]
+        # The same menu lines as serai's but for host, port and ".txt".
+        live = [(t, d, s) for t, d, s, _, _ in
+                menu_items(server.gopher("/news/"))]
+        assert [(t, d, s.replace(".txt", "")) for t, d, s, _, _ in news] \
+            == live
+
+        body = gopher_fetch(article[0], port=port)
+        assert body == server.gopher(ARTICLE)
+        check_seed_text(" ".join(gopher_lines(body)), seed)
+
+
+def test_made_up_tree_crawled_through_gophernicus(tmp_path, public_dir):
+    root = make_archive(tmp_path / "archive")
+    dest = public_dir / "mirror"
+    export_ok(dest, tmp_path, root)
+    with gophernicus(dest / "gopher", tmp_path) as port:
+        seen, todo, texts = set(), [("1", "/")], {}
+        while todo and len(seen) < 50:
+            t, sel = todo.pop()
+            if sel in seen:
+                continue
+            seen.add(sel)
+            body = gopher_fetch(sel, port=port)
+            if t == "1":
+                for it, _, isel, _, _ in menu_items(body):
+                    todo.append((it, isel))
+            else:
+                texts[sel] = gopher_lines(body)
+    assert seen == {"/" + (g[:-len("gophermap")] if g.endswith("gophermap")
+                           else g) for _, g in MADE_UP_PAGES}
+    assert texts["/news/science/space/orbit.txt"] == [
+        "In orbit", "Home > News > Science > space",
+        "2016-12-25", "", "Two levels below the news."]

@@ -1,0 +1,215 @@
+"""Privilege drop, chroot and the logs an operator points elsewhere.
+
+CI runs as root, which these tests need to start serai as root; started
+as another user, serai must refuse [server] user and chroot instead, and
+that is checked by running it under setpriv as nobody.
+"""
+
+import os
+import pwd
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import (CONTENT, GEMINI_OK, IO_TIMEOUT, RUN_TIMEOUT, Server,
+                      gemini_fetch, gopher_fetch, poll_until, serai_command)
+
+NOBODY = pwd.getpwnam("nobody")
+
+
+def require_root():
+    assert os.geteuid() == 0, "these tests start serai as root (CI does)"
+
+
+@pytest.fixture
+def public_dir():
+    """A world-readable directory: pytest's own are private to root."""
+    d = Path(tempfile.mkdtemp(prefix="serai-priv-"))
+    d.chmod(0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def ids(pid):
+    """The real, effective, saved and filesystem uid and gid of every
+    thread of pid."""
+    out = set()
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+            for line in f:
+                if line.startswith(("Uid:", "Gid:")):
+                    out.add((line.split(":")[0],) + tuple(line.split()[1:]))
+    return out
+
+
+def public_archive(public_dir):
+    root = public_dir / "content"
+    shutil.copytree(CONTENT, root)
+    for p in [root] + list(root.rglob("*")):
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    return root
+
+
+def add_article(root, name, title):
+    p = root / "news" / (name + ".txt")
+    p.write_text(title + "\n\nBody.\n", encoding="utf-8")
+    p.chmod(0o644)
+
+
+def test_drop_to_user_serves_and_reloads(public_dir):
+    require_root()
+    root = public_archive(public_dir)
+    srv = Server(public_dir / "srv", root=root)
+    text = srv.config.read_text().replace("user = root", "user = nobody")
+    srv.write_config = lambda: srv.config
+    srv.config.write_text(text)
+    srv.start()
+    try:
+        for kind, real, eff, saved, fs in ids(srv.proc.pid):
+            want = NOBODY.pw_uid if kind == "Uid" else NOBODY.pw_gid
+            assert {int(real), int(eff), int(saved), int(fs)} == {want}
+        assert "serving as nobody" in srv.log()
+        assert srv.gemini("/").status_line == GEMINI_OK
+        # Reloads read the archive as nobody.
+        add_article(root, "added", "Added after the drop")
+        srv.send_signal(signal.SIGHUP)
+        poll_until(lambda: srv.gemini("/news/added").status_line ==
+                   GEMINI_OK, IO_TIMEOUT, "the reload")
+    finally:
+        srv.stop()
+    srv.assert_clean_exits()
+
+
+def test_root_without_user_serves_as_nobody(public_dir):
+    require_root()
+    root = public_archive(public_dir)
+    srv = Server(public_dir / "srv", root=root)
+    text = srv.config.read_text().replace("user = root\n", "")
+    srv.write_config = lambda: srv.config
+    srv.config.write_text(text)
+    srv.start()
+    try:
+        uid = str(NOBODY.pw_uid)
+        assert ("Uid", uid, uid, uid, uid) in ids(srv.proc.pid)
+        assert "serving as nobody" in srv.log()
+        assert gopher_fetch("/", port=srv.gopher_port).endswith(b".\r\n")
+    finally:
+        srv.stop()
+    srv.assert_clean_exits()
+
+
+def test_chroot_serves_and_reloads_inside(public_dir):
+    require_root()
+    root = public_archive(public_dir)
+    srv = Server(public_dir / "srv", root=root)
+    text = srv.config.read_text().replace(
+        "user = root\n", "user = nobody\nchroot = %s\n" % public_dir)
+    srv.write_config = lambda: srv.config
+    srv.config.write_text(text)
+    srv.start()
+    try:
+        assert os.readlink("/proc/%d/root" % srv.proc.pid) == str(public_dir)
+        assert srv.gemini("/news/").status_line == GEMINI_OK
+        add_article(root, "inside", "Added inside the chroot")
+        srv.send_signal(signal.SIGHUP)
+        poll_until(lambda: srv.gemini("/news/inside").status_line ==
+                   GEMINI_OK, IO_TIMEOUT, "the reload inside the chroot")
+    finally:
+        srv.stop()
+    srv.assert_clean_exits()
+
+
+def test_chroot_must_hold_the_archive(tmp_path, public_dir):
+    require_root()
+    srv = Server(tmp_path / "srv")  # the archive is the source tree's
+    text = srv.config.read_text().replace(
+        "user = root\n", "user = nobody\nchroot = %s\n" % public_dir)
+    srv.config.write_text(text)
+    proc = subprocess.run(serai_command("-n", "-c", srv.config),
+                          capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT)
+    assert proc.returncode == 1
+    assert "outside [server] chroot" in proc.stderr
+
+
+def test_unknown_user_is_an_error(tmp_path):
+    require_root()
+    srv = Server(tmp_path / "srv")
+    srv.config.write_text(srv.config.read_text().replace(
+        "user = root", "user = no-such-user-here"))
+    proc = subprocess.run(serai_command("-n", "-c", srv.config),
+                          capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT)
+    assert proc.returncode == 1
+    assert "[server] user: no such user 'no-such-user-here'" in proc.stderr
+
+
+def test_user_needs_root(public_dir):
+    require_root()
+    conf = public_dir / "serai.ini"
+    conf.write_text("[server]\nuser = nobody\n[archive]\nroot = %s\n"
+                    % CONTENT)
+    conf.chmod(0o644)
+    proc = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+        + serai_command("-n", "-c", str(conf)),
+        capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert proc.returncode == 1, proc.stderr
+    assert "[server] user: needs serai started as root" in proc.stderr
+
+
+def test_access_log_file_and_sigusr1_reopen(tmp_path):
+    log = tmp_path / "access.log"
+    srv = Server(tmp_path / "srv")
+    text = srv.config.read_text().replace(
+        "[server]\n", "[server]\naccess_log = %s\n" % log, 1)
+    srv.write_config = lambda: srv.config
+    srv.config.write_text(text)
+    srv.start()
+    try:
+        srv.gemini("/")
+        srv.gopher("/news/")
+        poll_until(lambda: log.exists() and
+                   len(log.read_text().splitlines()) >= 2,
+                   IO_TIMEOUT, "two access lines")
+        lines = log.read_text().splitlines()
+        assert lines[0].split()[2] == "gemini" and lines[1].split()[2] == (
+            "gopher")
+        assert not lines[0].startswith("serai:")
+        assert stat.S_IMODE(log.stat().st_mode) == 0o640
+        # Requests no longer go to stderr.
+        assert not srv.access_lines()
+        # logrotate: move the file away, SIGUSR1, and a new one starts.
+        log.rename(tmp_path / "access.log.1")
+        srv.send_signal(signal.SIGUSR1)
+        poll_until(lambda: "access log reopened" in srv.log(), IO_TIMEOUT,
+                   "the reopen")
+        srv.gopher("/")
+        poll_until(lambda: log.exists() and log.read_text().strip(),
+                   IO_TIMEOUT, "a line in the new file")
+        assert '"/"' in log.read_text()
+        assert len((tmp_path / "access.log.1").read_text().splitlines()) == 2
+    finally:
+        srv.stop()
+    srv.assert_clean_exits()
+
+
+def test_bad_log_settings_are_errors(tmp_path):
+    srv = Server(tmp_path / "srv")
+    for line, words in [
+            ("error_log = /var/log/x", "want stderr or syslog"),
+            ("access_log = %s/no/such/dir/a.log" % tmp_path, "access_log")]:
+        srv.config.write_text(srv.config.read_text().replace(
+            "[server]\n", "[server]\n%s\n" % line, 1))
+        proc = subprocess.run(serai_command("-n", "-c", srv.config),
+                              capture_output=True, text=True,
+                              timeout=RUN_TIMEOUT)
+        assert proc.returncode == 1, proc.stderr
+        assert words in proc.stderr
+        srv.config.write_text(srv.config.read_text().replace(
+            "%s\n" % line, ""))
