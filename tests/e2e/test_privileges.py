@@ -7,8 +7,10 @@ that is checked by running it under setpriv as nobody.
 
 import os
 import pwd
+import re
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import tempfile
@@ -17,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from conftest import (CONTENT, GEMINI_OK, IO_TIMEOUT, RUN_TIMEOUT, Server,
-                      gemini_fetch, gopher_fetch, poll_until, serai_command)
+                      gopher_fetch, poll_until, port_open, require_tool,
+                      serai_command)
 
 NOBODY = pwd.getpwnam("nobody")
 
@@ -213,3 +216,57 @@ def test_bad_log_settings_are_errors(tmp_path):
         assert words in proc.stderr
         srv.config.write_text(srv.config.read_text().replace(
             "%s\n" % line, ""))
+
+
+def test_syslog_destinations(tmp_path):
+    """error_log and access_log = syslog, caught on a private /dev/log.
+
+    In a mount namespace of its own, serai's /dev is a directory of ours
+    holding /dev/null and a datagram socket as /dev/log; nothing outside
+    the namespace changes.
+    """
+    require_root()
+    require_tool("unshare")
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    (dev / "null").touch()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(dev / "log"))
+    sock.settimeout(IO_TIMEOUT)
+    srv = Server(tmp_path / "srv")
+    text = srv.config.read_text().replace(
+        "[server]\n", "[server]\nerror_log = syslog\naccess_log = syslog\n",
+        1)
+    srv.config.write_text(text)
+    inner = ("mount --bind /dev/null %s/null && mount --bind %s /dev && "
+             "exec \"$@\"" % (dev, dev))
+    proc = subprocess.Popen(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+         inner, "sh"] + serai_command("-c", str(srv.config)),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        got = []
+
+        def seen(word):
+            while not any(word in m for m in got):
+                got.append(sock.recv(65536).decode("utf-8", "replace"))
+            return True
+
+        assert seen("ready")
+        poll_until(lambda: port_open(srv.gemini_port), IO_TIMEOUT,
+                   "the gemini port")
+        assert srv.gemini("/").status_line == GEMINI_OK
+        assert seen('gemini "gemini://localhost:%d/" 20'
+                    % srv.gemini_port)
+        # syslog lines: "<priority>timestamp serai[pid]: message".
+        access = [m for m in got if '" 20 ' in m][0]
+        assert access.startswith("<30>")  # daemon.info
+        assert re.search(r"serai\[\d+\]: ", access)
+        assert [m for m in got if "ready" in m][0].startswith("<28>")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=RUN_TIMEOUT * 3)
+        sock.close()
+    assert proc.returncode == 0, err
+    # Nothing went to stderr: both logs were syslog.
+    assert b"ready" not in err and b'" 20 ' not in err
