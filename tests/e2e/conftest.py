@@ -596,3 +596,18 @@ def lynx_env(tmp_path):
     env = dict(os.environ)
     env.update(TERM="dumb", HOME=str(home))
     return env
+
+
+def read_until_closed(s):
+    """Everything the peer sends until it closes, a reset counting as a
+    close (bounded: 1000 reads)."""
+    data = b""
+    try:
+        for _ in range(1000):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except ConnectionResetError:
+        pass
+    return data

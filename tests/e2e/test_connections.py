@@ -11,7 +11,7 @@ import pytest
 
 from conftest import (GEMINI_OK, IO_TIMEOUT, RUN_TIMEOUT, SLOW, VALGRIND,
                       VALGRIND_ERROR, Server, client_context, gopher_lines,
-                      poll_until, serai_command)
+                      poll_until, read_until_closed, serai_command)
 
 # Short enough to wait for, long enough for a handshake under valgrind.
 REQUEST_TIMEOUT = 3 if VALGRIND else 1
@@ -220,20 +220,6 @@ def connect_from(source_ip, port):
     s.bind((source_ip, 0))
     s.connect(("127.0.0.1", port))
     return s
-
-
-def read_until_closed(s):
-    """What a refused Gopher client gets: the data, reset or not."""
-    data = b""
-    try:
-        for _ in range(1000):
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    except ConnectionResetError:
-        pass
-    return data
 
 
 def open_idle(source_ip, port):

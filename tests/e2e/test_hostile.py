@@ -187,20 +187,6 @@ def test_bare_lf_gemini_request_waits_then_closes_silently(srv):
     assert "request deadline passed" in srv.log()
 
 
-def test_plain_text_on_the_tls_port_gets_no_answer(srv):
-    with socket.create_connection(("127.0.0.1", srv.gemini_port),
-                                  timeout=IO_TIMEOUT + DEADLINE) as s:
-        s.sendall(b"gemini://localhost/\r\n")
-        data = b""
-        try:
-            while chunk := s.recv(4096):
-                data += chunk
-        except ConnectionResetError:
-            pass
-    # At most a TLS alert record (type 21), never a Gemini answer.
-    assert data == b"" or data[0] == 21
-
-
 def test_memory_does_not_grow_over_repeated_batteries(srv):
     run_tables(srv)  # warm: caches, arenas, TLS tickets
     before = rss_kib(srv.proc.pid)

@@ -64,13 +64,21 @@ def add_article(root, name, title):
     p.chmod(0o644)
 
 
+def rewritten(srv, old, new):
+    """srv with old replaced by new in its configuration, kept across
+    start() (which would write the template again)."""
+    text = srv.config.read_text()
+    assert old in text, old
+    srv.config.write_text(text.replace(old, new, 1))
+    srv.write_config = lambda: srv.config
+    return srv
+
+
 def test_drop_to_user_serves_and_reloads(public_dir):
     require_root()
     root = public_archive(public_dir)
-    srv = Server(public_dir / "srv", root=root)
-    text = srv.config.read_text().replace("user = root", "user = nobody")
-    srv.write_config = lambda: srv.config
-    srv.config.write_text(text)
+    srv = rewritten(Server(public_dir / "srv", root=root), "user = root",
+                    "user = nobody")
     srv.start()
     try:
         for kind, real, eff, saved, fs in ids(srv.proc.pid):
@@ -91,10 +99,8 @@ def test_drop_to_user_serves_and_reloads(public_dir):
 def test_root_without_user_serves_as_nobody(public_dir):
     require_root()
     root = public_archive(public_dir)
-    srv = Server(public_dir / "srv", root=root)
-    text = srv.config.read_text().replace("user = root\n", "")
-    srv.write_config = lambda: srv.config
-    srv.config.write_text(text)
+    srv = rewritten(Server(public_dir / "srv", root=root), "user = root\n",
+                    "")
     srv.start()
     try:
         uid = str(NOBODY.pw_uid)
@@ -109,11 +115,8 @@ def test_root_without_user_serves_as_nobody(public_dir):
 def test_chroot_serves_and_reloads_inside(public_dir):
     require_root()
     root = public_archive(public_dir)
-    srv = Server(public_dir / "srv", root=root)
-    text = srv.config.read_text().replace(
-        "user = root\n", "user = nobody\nchroot = %s\n" % public_dir)
-    srv.write_config = lambda: srv.config
-    srv.config.write_text(text)
+    srv = rewritten(Server(public_dir / "srv", root=root), "user = root\n",
+                    "user = nobody\nchroot = %s\n" % public_dir)
     srv.start()
     try:
         assert os.readlink("/proc/%d/root" % srv.proc.pid) == str(public_dir)
@@ -168,11 +171,8 @@ def test_user_needs_root(public_dir):
 
 def test_access_log_file_and_sigusr1_reopen(tmp_path):
     log = tmp_path / "access.log"
-    srv = Server(tmp_path / "srv")
-    text = srv.config.read_text().replace(
-        "[server]\n", "[server]\naccess_log = %s\n" % log, 1)
-    srv.write_config = lambda: srv.config
-    srv.config.write_text(text)
+    srv = rewritten(Server(tmp_path / "srv"), "[server]\n",
+                    "[server]\naccess_log = %s\n" % log)
     srv.start()
     try:
         srv.gemini("/")
