@@ -16,6 +16,7 @@
 #include "inifile.h"
 #include "log.h"
 #include "render.h"
+#include "search.h"
 #include "util.h"
 
 #define DEFAULT_HOME_TITLE "News archive"
@@ -34,6 +35,7 @@ struct loader {
 	} stack[ARCHIVE_MAX_DEPTH + 2];
 	size_t depth;
 	bool oom;
+	struct search *search; /* built while the parsed text is at hand */
 };
 
 static void
@@ -62,6 +64,7 @@ node_free(struct node *n)
 	free(n->lang);
 	free(n->gemini.p);
 	free(n->gopher.p);
+	free(n->feed.p);
 	if (n->art) {
 		article_free(n->art);
 		free(n->art);
@@ -281,6 +284,9 @@ reserved(const struct node *sec, const char *name, size_t len)
 	static const char *const names[] = {
 	    "search", "feed.xml", "robots.txt", "caps.txt", NULL};
 
+	/* Every section answers its own feed.xml. */
+	if (len == strlen(FEED_NAME) && strncmp(name, FEED_NAME, len) == 0)
+		return true;
 	if (sec->parent != NULL)
 		return false;
 	for (const char *const *n = names; *n; n++)
@@ -328,7 +334,9 @@ load_entry(
 	    strcmp(name + nlen - 4, ".txt") == 0)
 		base = nlen - 4;
 	if (reserved(sec, name, base)) {
-		skip(L, path, "reserved name at the archive root");
+		skip(L, path,
+		    sec->parent != NULL ? "reserved name (each section's feed)"
+		                        : "reserved name at the archive root");
 		return;
 	}
 	if (S_ISDIR(st.st_mode)) {
@@ -504,6 +512,19 @@ render_node(struct loader *L, struct node *n)
 		render_gopher_article(&b, L->o, n, n->art);
 	if ((n->gopher.p = buf_release(&b, &n->gopher.len)) == NULL)
 		return false;
+	if (n->kind == NODE_SECTION) {
+		render_atom_feed(&b, L->o, n, RENDER_LIVE);
+		if ((n->feed.p = buf_release(&b, &n->feed.len)) == NULL)
+			return false;
+	}
+	/* A failed index costs search only, not the archive. */
+	if (n->art && L->search &&
+	    search_add(L->search, n->path, n->title, n->date, n->parent->title,
+	        n->art->paras, n->art->npara) == -1) {
+		log_warnx("search disabled: the index could not be built");
+		search_free(L->search);
+		L->search = NULL;
+	}
 	if (n->art && !L->o->keep_parsed) {
 		/* The parsed text lives on only in the rendered pages. */
 		article_free(n->art);
@@ -561,6 +582,7 @@ finish(struct loader *L, struct node *sec, const char *inherited_lang)
 			return false;
 		if (a->title == NULL)
 			return false;
+		a->pos = i; /* for its page's previous and next links */
 		if (a->art->location)
 			check_location(L, a);
 		if (!render_node(L, a) || !index_add(L, a))
@@ -593,7 +615,9 @@ archive_load(const struct archive_opts *o, const char **errstr)
 	struct snapshot *s;
 	struct node *root;
 	struct stat st;
+	struct timespec t0, t1;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(&L, 0, sizeof(L));
 	L.o = o;
 	if (realpath(o->root, L.rootreal) == NULL) {
@@ -617,6 +641,8 @@ archive_load(const struct archive_opts *o, const char **errstr)
 	L.stack[0].dev = st.st_dev;
 	L.stack[0].ino = st.st_ino;
 	L.depth = 1;
+	if ((L.search = search_new()) == NULL)
+		log_warnx("search disabled: no index database");
 	load_dir(&L, L.rootreal, root);
 	if (o->title && o->title[0] != '\0') {
 		free(root->title);
@@ -627,6 +653,7 @@ archive_load(const struct archive_opts *o, const char **errstr)
 		node_free(root);
 		free(L.all);
 		free(s);
+		search_free(L.search);
 		*errstr = "out of memory";
 		return NULL;
 	}
@@ -641,6 +668,16 @@ archive_load(const struct archive_opts *o, const char **errstr)
 	s->nskipped = L.nskipped;
 	s->nwarnings = L.nwarnings;
 	s->loaded = time(NULL);
+	if (L.search && search_finish(L.search) == -1) {
+		log_warnx("search disabled: the index could not be built");
+		search_free(L.search);
+		L.search = NULL;
+	}
+	s->search = L.search;
+	s->menu_width = o->menu_width;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	s->load_ms = (unsigned long)((t1.tv_sec - t0.tv_sec) * 1000 +
+	    (t1.tv_nsec - t0.tv_nsec) / 1000000);
 	return s;
 }
 
@@ -660,6 +697,7 @@ snapshot_release(struct snapshot *s)
 		return;
 	node_free(s->root);
 	free(s->index);
+	search_free(s->search);
 	free(s);
 }
 
@@ -684,4 +722,17 @@ archive_lookup(const struct snapshot *s, const char *path, size_t len)
 			hi = mid;
 	}
 	return NULL;
+}
+
+const struct node *
+archive_lookup_feed(const struct snapshot *s, const char *path, size_t len)
+{
+	const size_t flen = strlen(FEED_NAME);
+	const struct node *n;
+
+	if (len <= flen || path[len - flen - 1] != '/' ||
+	    memcmp(path + len - flen, FEED_NAME, flen) != 0)
+		return NULL;
+	n = archive_lookup(s, path, len - flen);
+	return n != NULL && n->kind == NODE_SECTION ? n : NULL;
 }

@@ -41,6 +41,8 @@ struct node {
 	size_t narticles;
 	struct blob gemini;  /* pre-rendered gemtext body */
 	struct blob gopher;  /* pre-rendered menu or wrapped text */
+	struct blob feed;    /* sections: the Atom feed of the subtree */
+	size_t pos;          /* articles: index in parent->articles */
 	struct article *art; /* parsed text: until rendered, or keep_parsed */
 };
 
@@ -51,8 +53,9 @@ struct archive_opts {
 	const char *lang; /* default language */
 	const char *hostname;
 	unsigned gopher_port;
-	size_t wrap;       /* Gopher text width in columns */
-	size_t menu_width; /* Gopher display string width */
+	unsigned gemini_port; /* public; feeds link gemini:// URLs */
+	size_t wrap;          /* Gopher text width in columns */
+	size_t menu_width;    /* Gopher display string width */
 	/*
 	 * Keep every article's parsed text (node.art) after rendering, for
 	 * renderings beyond the live ones (--export); the server does not.
@@ -70,6 +73,9 @@ struct snapshot {
 	size_t nskipped;  /* files warned about and not served */
 	size_t nwarnings; /* other problems reported while loading */
 	time_t loaded;
+	struct search *search; /* NULL when the index could not be built */
+	size_t menu_width;     /* of the menus, for those made per request */
+	unsigned long load_ms; /* archive_load's time, search index included */
 };
 
 /*
@@ -83,6 +89,9 @@ void snapshot_release(struct snapshot *);
 
 /* Exact lookup of a canonical path; NULL when absent. */
 const struct node *archive_lookup(
+    const struct snapshot *, const char *path, size_t len);
+/* The section whose feed "<section path>feed.xml" names; NULL if none. */
+const struct node *archive_lookup_feed(
     const struct snapshot *, const char *path, size_t len);
 
 #endif

@@ -520,6 +520,9 @@ config_archive_opts(const struct config *c, struct archive_opts *o)
 	/* Menus name the port clients use, a proxy's rather than ours. */
 	o->gopher_port = c->gopher_public_port ? c->gopher_public_port
 	                                       : c->gopher_listen.port;
+	/* Feeds link gemini:// URLs: the port clients use, too. */
+	o->gemini_port = c->gemini_public_port ? c->gemini_public_port
+	                                       : c->gemini_listen.port;
 	o->wrap = c->gopher_wrap;
 	o->menu_width = c->gopher_menu_width;
 }

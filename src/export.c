@@ -4,6 +4,7 @@
  *   DIR/gemini/  a capsule: index.gmi per section, <slug>.gmi per article
  *   DIR/gopher/  for Gophernicus: a gophermap per section, <slug>.txt per
  *                article (the live server's wrapped text, byte for byte)
+ *   both:        feed.xml per section, the live Atom feed byte for byte
  *
  * Pure file writing from a snapshot loaded with keep_parsed: the pages are
  * rendered again with links naming the files (RENDER_EXPORT).  Nothing is
@@ -162,6 +163,18 @@ export_section(struct exporter *E, const struct node *n, struct buf *b)
 		return -1;
 	render_gopher_section(b, E->o, n, RENDER_EXPORT);
 	if (path_of(path, E->gopher, n, EXPORT_GOPHERMAP) == -1 ||
+	    write_buf(path, b) == -1)
+		return -1;
+	/*
+	 * The feed names the capsule by its gemini:// URLs, as live, but its
+	 * entries link to the exported .gmi files.
+	 */
+	render_atom_feed(b, E->o, n, RENDER_EXPORT);
+	if (path_of(path, E->gemini, n, FEED_NAME) == -1 ||
+	    write_buf(path, b) == -1)
+		return -1;
+	render_atom_feed(b, E->o, n, RENDER_EXPORT);
+	if (path_of(path, E->gopher, n, FEED_NAME) == -1 ||
 	    write_buf(path, b) == -1)
 		return -1;
 	E->nsections++;

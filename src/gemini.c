@@ -1,7 +1,9 @@
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto.h"
+#include "search.h"
 
 void
 reply_init(struct reply *r)
@@ -27,6 +29,121 @@ status(struct reply *r, int code, const char *meta)
 	strlcpy_s(r->meta, meta, sizeof(r->meta));
 }
 
+/* A line of user text: no control byte, and never read as markup. */
+static void
+search_text(struct buf *b, const char *s)
+{
+	if (strncmp(s, "=>", 2) == 0 || s[0] == '#' ||
+	    strncmp(s, "* ", 2) == 0 || s[0] == '>' ||
+	    strncmp(s, "```", 3) == 0)
+		buf_addc(b, ' ');
+	for (; *s; s++)
+		buf_addc(b, (unsigned char)*s < ' ' ? ' ' : *s);
+}
+
+/*
+ * "/search?QUERY", and "/search/N?QUERY" for page N: a Gemini query is
+ * the whole query string, so the page cannot be a "&page=" parameter.
+ * Errors a user can fix by rewording are pages (20), not statuses.
+ */
+static void
+search(const struct snapshot *snap, const struct gemini_url *u, struct reply *r)
+{
+	char q[GEMINI_URL_MAX + 1];
+	const char *p = u->path + strlen("/search");
+	struct search_result res;
+	enum search_status st;
+	struct buf *b = &r->dyn;
+	size_t qlen, page = 1, pages;
+
+	if (*p == '/') {
+		char *end;
+
+		page = strtoul(p + 1, &end, 10);
+		if (p[1] < '1' || p[1] > '9' || *end != '\0') {
+			status(r, 51, "not found");
+			return;
+		}
+	}
+	if (!u->has_query || u->query[0] == '\0') {
+		status(r, 10, "Search the archive");
+		return;
+	}
+	/* '+' stays a '+': Gemini clients encode a space as %20. */
+	if (url_pct_decode(u->query, strlen(u->query), q, sizeof(q), &qlen) ==
+	        -1 ||
+	    !utf8_valid(q, qlen)) {
+		status(r, 59, "bad query: not percent-encoded UTF-8");
+		return;
+	}
+	if (qlen > SEARCH_QUERY_MAX) {
+		status(r, 59, "query longer than 256 bytes");
+		return;
+	}
+	status(r, 20, "text/gemini; charset=utf-8");
+	buf_adds(b, "# Search: ");
+	search_text(b, q);
+	buf_adds(b, "\n\n");
+	if (snap->search == NULL) {
+		buf_adds(b, "Search is not available now.\n");
+		goto links;
+	}
+	st = search_query(snap->search, q, qlen, page, &res);
+	switch (st) {
+	case SEARCH_OK:
+		break;
+	case SEARCH_EMPTY:
+		buf_adds(b,
+		    "Nothing to search for: use words, \"phrases\" "
+		    "or prefixes*.\n");
+		goto links;
+	case SEARCH_TOO_BROAD:
+		buf_adds(b,
+		    "The query is too broad: add words, or make "
+		    "prefixes longer.\n");
+		goto links;
+	case SEARCH_TOO_LONG:
+	case SEARCH_FAILED:
+		buf_adds(b, "The search failed; try other words.\n");
+		goto links;
+	}
+	pages = (res.total + SEARCH_PAGE_SIZE - 1) / SEARCH_PAGE_SIZE;
+	if (res.total == 0)
+		buf_adds(b, "No article matches.\n");
+	else if (res.nhits == 0)
+		buf_printf(b, "%zu hits; no page %zu.\n", res.total, page);
+	else
+		buf_printf(b, "%zu hit%s, page %zu of %zu.\n", res.total,
+		    res.total == 1 ? "" : "s", page, pages);
+	for (size_t i = 0; i < res.nhits; i++) {
+		const struct search_hit *h = &res.hits[i];
+
+		buf_printf(b, "\n=> %s ", h->path);
+		if (h->date)
+			buf_printf(b, "%.10s ", h->date);
+		buf_printf(b, "%s\n", h->title);
+		search_text(b, h->section);
+		buf_adds(b, ": ");
+		buf_adds(b, h->snippet);
+		buf_addc(b, '\n');
+	}
+	if (res.nhits > 0 && (page > 1 || page < pages))
+		buf_addc(b, '\n');
+	if (page > 1 && page <= pages + 1) {
+		if (page == 2)
+			buf_printf(b, "=> /search?%s", u->query);
+		else
+			buf_printf(b, "=> /search/%zu?%s", page - 1, u->query);
+		buf_printf(b, " Previous page\n");
+	}
+	if (res.nhits > 0 && page < pages && page < SEARCH_PAGE_MAX)
+		buf_printf(
+		    b, "=> /search/%zu?%s Next page\n", page + 1, u->query);
+	search_result_free(&res);
+links:
+	buf_adds(b, "\n=> /search Search again\n=> / Home\n");
+}
+
 void
 gemini_respond(const struct url_expect *ex, const struct snapshot *snap,
     const char *line, size_t len, struct reply *r)
@@ -44,6 +161,17 @@ gemini_respond(const struct url_expect *ex, const struct snapshot *snap,
 	if (strcmp(u.path, "/robots.txt") == 0) {
 		status(r, 20, "text/plain; charset=utf-8");
 		r->body = &robots;
+		return;
+	}
+	if (strcmp(u.path, "/search") == 0 ||
+	    strncmp(u.path, "/search/", 8) == 0) {
+		search(snap, &u, r);
+		return;
+	}
+	/* Pre-rendered in the snapshot: feeds stay zero-copy too. */
+	if ((n = archive_lookup_feed(snap, u.path, u.pathlen)) != NULL) {
+		status(r, 20, "application/atom+xml");
+		r->body = &n->feed;
 		return;
 	}
 	if ((n = archive_lookup(snap, u.path, u.pathlen)) != NULL) {

@@ -7,6 +7,7 @@
  * (the h-type convention) and Floodgap's /caps.txt.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -14,6 +15,8 @@
 #include "log.h"
 #include "proto.h"
 #include "render.h"
+#include "search.h"
+#include "text.h"
 #include "version.h"
 
 #define CRLF "\r\n"
@@ -240,15 +243,137 @@ gopher_plus(const struct gopher_ctx *g, const struct snapshot *snap,
 	buf_adds(&r->dyn, "." CRLF);
 }
 
+/* A section's feed: type-0 text holding the Gemini side's XML. */
+static void
+gopher_feed(const struct gopher_ctx *g, const struct snapshot *snap,
+    const struct node *n, enum plus plus, struct reply *r)
+{
+	struct buf line;
+
+	r->status = '0';
+	if (plus == PLUS_NONE) {
+		r->body = &n->feed;
+		return;
+	}
+	if (plus == PLUS_ITEM) {
+		buf_adds(&r->dyn, "+-2" CRLF);
+		buf_add(&r->dyn, n->feed.p, n->feed.len);
+		return;
+	}
+	buf_init(&line);
+	buf_printf(&line, "0Atom feed (gemini links)\t%s%s\t%s\t%u", n->path,
+	    FEED_NAME, g->hostname, g->port);
+	buf_adds(&r->dyn, "+-1" CRLF);
+	if (buf_failed(&line))
+		r->dyn.oom = true;
+	else
+		attr_block(&r->dyn, snap, line.p, line.len);
+	buf_adds(&r->dyn, "." CRLF);
+	buf_free(&line);
+}
+
+/* An info line of user-supplied text: no TAB, CR or LF can split it. */
+static void
+search_info(struct buf *b, const char *s, size_t width)
+{
+	struct buf t;
+
+	buf_init(&t);
+	text_truncate(&t, s, strlen(s), width);
+	buf_addc(b, 'i');
+	for (size_t i = 0; i < t.len; i++)
+		buf_addc(b, (unsigned char)t.p[i] < ' ' ? ' ' : t.p[i]);
+	if (buf_failed(&t))
+		b->oom = true;
+	buf_free(&t);
+	buf_adds(b, GOPHER_INFO_FIELDS CRLF);
+}
+
+/* "/search TAB QUERY": a menu of hits (type 7, RFC 1436). */
+static void
+search(const struct gopher_ctx *g, const struct snapshot *snap, const char *q,
+    size_t qlen, struct reply *r)
+{
+	struct search_result res;
+	struct buf d;
+	const char *msg = NULL;
+
+	if (qlen == 0) {
+		error_menu(
+		    g, r, "search needs a query (a type-7 item)", NULL, 0);
+		return;
+	}
+	if (qlen > SEARCH_QUERY_MAX || !utf8_valid(q, qlen)) {
+		error_menu(
+		    g, r, "query not UTF-8 or longer than 256 bytes", NULL, 0);
+		return;
+	}
+	if (snap->search == NULL) {
+		error_menu(g, r, "search is not available now", NULL, 0);
+		return;
+	}
+	r->status = '1';
+	switch (search_query(snap->search, q, qlen, 1, &res)) {
+	case SEARCH_OK:
+		break;
+	case SEARCH_EMPTY:
+		msg = "Nothing to search for: use words, \"phrases\", prefix*";
+		break;
+	case SEARCH_TOO_BROAD:
+		msg = "The query is too broad: add words";
+		break;
+	case SEARCH_TOO_LONG:
+	case SEARCH_FAILED:
+		msg = "The search failed; try other words";
+		break;
+	}
+	if (msg != NULL) {
+		search_info(&r->dyn, msg, snap->menu_width);
+		buf_adds(&r->dyn, "." CRLF);
+		return;
+	}
+	buf_init(&d);
+	if (res.total == 0)
+		buf_adds(&d, "No article matches");
+	else if (res.total > res.nhits)
+		buf_printf(
+		    &d, "%zu hits; the first %zu:", res.total, res.nhits);
+	else
+		buf_printf(
+		    &d, "%zu hit%s:", res.total, res.total == 1 ? "" : "s");
+	search_info(&r->dyn, buf_failed(&d) ? "" : d.p, snap->menu_width);
+	for (size_t i = 0; i < res.nhits; i++) {
+		const struct search_hit *h = &res.hits[i];
+
+		d.len = 0;
+		if (h->date)
+			buf_printf(&d, "%.10s ", h->date);
+		buf_adds(&d, h->title);
+		buf_addc(&d, '\0');
+		if (buf_failed(&d))
+			break;
+		buf_addc(&r->dyn, '0');
+		text_truncate(&r->dyn, d.p, strlen(d.p), snap->menu_width);
+		buf_printf(&r->dyn, "\t%s\t%s\t%u" CRLF, h->path, g->hostname,
+		    g->port);
+		search_info(&r->dyn, h->snippet, snap->menu_width);
+	}
+	if (buf_failed(&d))
+		r->dyn.oom = true;
+	buf_free(&d);
+	search_result_free(&res);
+	buf_adds(&r->dyn, "." CRLF);
+}
+
 void
 gopher_respond(const struct gopher_ctx *g, const struct snapshot *snap,
     const char *line, size_t len, struct reply *r)
 {
 	char sel[GOPHER_SELECTOR_MAX + 2], clean[GOPHER_SELECTOR_MAX + 3];
-	const char *tab;
+	const char *tab, *q = NULL;
 	const struct node *n;
 	enum plus plus = PLUS_NONE;
-	size_t slen, clen;
+	size_t slen, clen, qlen = 0;
 
 	/*
 	 * A TAB ends the selector; then a search string and/or a Gopher+
@@ -265,10 +390,32 @@ gopher_respond(const struct gopher_ctx *g, const struct snapshot *snap,
 			plus = PLUS_ATTR;
 		else if (last < end && *last == '$')
 			plus = PLUS_DIRATTR;
+		/* The search string: up to a Gopher+ marker, if any. */
+		q = tab + 1;
+		qlen = (t = memchr(q, '\t', (size_t)(end - q))) != NULL
+		    ? (size_t)(t - q)
+		    : (size_t)(end - q);
+		if (t == NULL && plus != PLUS_NONE && qlen == 1)
+			qlen = 0;
 		len = (size_t)(tab - line);
 	}
 	if (memchr(line, '\0', len) != NULL) {
 		error_menu(g, r, "NUL in selector", NULL, 0);
+		return;
+	}
+	/*
+	 * curl (7.88) sends gopher://host/7/search?q as "/search?q", not
+	 * with a TAB: no archive name holds a '?', so take it as a search.
+	 */
+	if (len > 8 && strncmp(line, "/search?", 8) == 0 && q == NULL) {
+		char dq[GOPHER_LINE_MAX + 1];
+		size_t dlen;
+
+		if (url_pct_decode(line + 8, len - 8, dq, sizeof(dq), &dlen) ==
+		    -1)
+			search(g, snap, line + 8, len - 8, r);
+		else
+			search(g, snap, dq, dlen, r);
 		return;
 	}
 	if (len > 4 && strncmp(line, "URL:", 4) == 0) {
@@ -295,6 +442,14 @@ gopher_respond(const struct gopher_ctx *g, const struct snapshot *snap,
 	}
 	if (strcmp(clean, "/caps.txt") == 0) {
 		caps(g, r);
+		return;
+	}
+	if (strcmp(clean, "/search") == 0) {
+		search(g, snap, q, qlen, r);
+		return;
+	}
+	if ((n = archive_lookup_feed(snap, clean, clen)) != NULL) {
+		gopher_feed(g, snap, n, plus, r);
 		return;
 	}
 	n = archive_lookup(snap, clean, clen);

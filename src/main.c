@@ -178,9 +178,9 @@ main(int argc, char **argv)
 		return 1;
 	}
 	log_info("archive %s: %zu articles in %zu sections, %zu skipped, "
-	         "%zu other warnings",
+	         "%zu other warnings, loaded in %lu ms",
 	    ao.root, snap->narticles, snap->nsections, snap->nskipped,
-	    snap->nwarnings);
+	    snap->nwarnings, snap->load_ms);
 	if (check) {
 		rv = snap->nskipped > 0 || snap->nwarnings > 0 ? 1 : 0;
 		log_info("%s: configuration OK%s",

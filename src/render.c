@@ -1,6 +1,7 @@
 #include "render.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "archive.h"
 #include "article.h"
@@ -71,6 +72,64 @@ gemini_link(struct buf *b, const struct node *here, const struct node *to,
 	buf_addc(b, ' ');
 }
 
+/* "=> target ": a section's feed, beside its page in either tree. */
+static void
+feed_link(struct buf *b, const struct node *sec, enum render_links links)
+{
+	buf_adds(b, "=> ");
+	if (links == RENDER_LIVE)
+		buf_adds(b, sec->path);
+	buf_adds(b, FEED_NAME " ");
+}
+
+/*
+ * Newest first by date, then title and path: a total order, so a feed
+ * lists the same entries in the same order on every load.  Within one
+ * section it agrees with archive.c's order of articles.
+ */
+static int
+cmp_newest(const struct node *x, const struct node *y)
+{
+	int c;
+
+	if ((c = strcmp(y->date, x->date)) != 0)
+		return c;
+	if ((c = strcasecmp(x->title, y->title)) != 0)
+		return c;
+	return strcmp(x->path, y->path);
+}
+
+/* Keeps top[0..*n) the max newest dated articles under sec, in order. */
+static void
+collect_newest(
+    const struct node *sec, const struct node **top, size_t *n, size_t max)
+{
+	for (size_t i = 0; i < sec->narticles; i++) {
+		const struct node *a = sec->articles[i];
+		size_t j;
+
+		/* Sorted newest first, undated last: the rest cannot win. */
+		if (a->date == NULL ||
+		    (*n == max && cmp_newest(a, top[max - 1]) >= 0))
+			break;
+		j = *n < max ? (*n)++ : max - 1;
+		for (; j > 0 && cmp_newest(a, top[j - 1]) < 0; j--)
+			top[j] = top[j - 1];
+		top[j] = a;
+	}
+	for (size_t i = 0; i < sec->nsections; i++)
+		collect_newest(sec->sections[i], top, n, max);
+}
+
+static size_t
+newest(const struct node *sec, const struct node **top, size_t max)
+{
+	size_t n = 0;
+
+	collect_newest(sec, top, &n, max);
+	return n;
+}
+
 /*
  * A paragraph that happens to begin with gemtext markup ("=>", "#", "*",
  * ">", "```") would be read as a link, heading, list item, quote or a
@@ -85,6 +144,40 @@ gemini_text_line(struct buf *b, const char *s)
 		buf_addc(b, ' ');
 	buf_adds(b, s);
 	buf_addc(b, '\n');
+}
+
+/*
+ * The way on from an article: a link per section up the breadcrumb, then
+ * its neighbours in the section's order (newest first), so a reader can
+ * walk the archive without going back to the index.
+ */
+static void
+render_gemini_nav(struct buf *b, const struct node *n, enum render_links links)
+{
+	const struct node *chain[ARCHIVE_MAX_DEPTH + 2], *sec = n->parent;
+	size_t k = 0;
+
+	buf_addc(b, '\n');
+	for (const struct node *s = sec;
+	     s != NULL && k < sizeof(chain) / sizeof(chain[0]); s = s->parent)
+		chain[k++] = s;
+	while (k-- > 0) {
+		gemini_link(b, sec, chain[k], links);
+		buf_printf(b, "%s\n",
+		    chain[k]->parent == NULL ? HOME_CRUMB : chain[k]->title);
+	}
+	/* pos is trusted only when it does name n (hand-made trees). */
+	if (n->pos >= sec->narticles || sec->articles[n->pos] != n)
+		return;
+	if (n->pos > 0) {
+		gemini_link(b, sec, sec->articles[n->pos - 1], links);
+		buf_printf(
+		    b, "Previous: %s\n", sec->articles[n->pos - 1]->title);
+	}
+	if (n->pos + 1 < sec->narticles) {
+		gemini_link(b, sec, sec->articles[n->pos + 1], links);
+		buf_printf(b, "Next: %s\n", sec->articles[n->pos + 1]->title);
+	}
 }
 
 void
@@ -107,6 +200,7 @@ render_gemini_article(struct buf *b, const struct node *n,
 		gemini_text_line(b, a->editor);
 	if (a->copyright)
 		gemini_text_line(b, a->copyright);
+	render_gemini_nav(b, n, links);
 }
 
 /*
@@ -129,11 +223,29 @@ render_gemini_section(
 		render_breadcrumb(b, n->parent);
 		buf_addc(b, '\n');
 	}
+	buf_addc(b, '\n');
+	feed_link(b, n, links);
+	buf_adds(b, "Atom feed\n");
+	/* Live only: a static export has no server to ask. */
+	if (links == RENDER_LIVE)
+		buf_adds(b, "=> /search Search the archive\n");
 	if (n->nsections > 0) {
 		buf_adds(b, "\n## Sections\n\n");
 		for (size_t i = 0; i < n->nsections; i++) {
 			gemini_link(b, n, n->sections[i], links);
 			buf_printf(b, "%s\n", n->sections[i]->title);
+		}
+	}
+	if (n->parent == NULL) {
+		const struct node *top[HOME_NEWEST];
+		size_t k = newest(n, top, HOME_NEWEST);
+
+		if (k > 0)
+			buf_adds(b, "\n## Newest\n\n");
+		for (size_t i = 0; i < k; i++) {
+			gemini_link(b, n, top[i], links);
+			buf_printf(
+			    b, "%.10s %s\n", top[i]->date, top[i]->title);
 		}
 	}
 	if (n->narticles > 0) {
@@ -213,6 +325,44 @@ gopher_item(
 	buf_adds(m->b, m->eol);
 }
 
+/* The feed's item: the same XML bytes, as text a client can save. */
+static void
+gopher_feed_item(struct menu *m)
+{
+	gopher_info(m, "");
+	buf_adds(m->b, "0Atom feed (gemini links)\t");
+	if (m->links == RENDER_LIVE)
+		buf_adds(m->b, m->here->path);
+	buf_adds(m->b, FEED_NAME);
+	if (m->links == RENDER_LIVE)
+		buf_printf(m->b, "\t%s\t%u", m->o->hostname, m->o->gopher_port);
+	buf_adds(m->b, m->eol);
+}
+
+/* The home menu's newest articles of the whole archive, as on Gemini. */
+static void
+gopher_newest(struct menu *m)
+{
+	const struct node *top[HOME_NEWEST];
+	size_t k = newest(m->here, top, HOME_NEWEST);
+	struct buf d;
+
+	if (k == 0)
+		return;
+	gopher_info(m, "");
+	gopher_info(m, "Newest");
+	buf_init(&d);
+	for (size_t i = 0; i < k; i++) {
+		d.len = 0;
+		buf_printf(&d, "%.10s %s", top[i]->date, top[i]->title);
+		if (buf_failed(&d))
+			m->b->oom = true;
+		else
+			gopher_item(m, '0', d.p, top[i]);
+	}
+	buf_free(&d);
+}
+
 void
 render_gopher_section(struct buf *b, const struct archive_opts *o,
     const struct node *n, enum render_links links)
@@ -231,6 +381,8 @@ render_gopher_section(struct buf *b, const struct archive_opts *o,
 			gopher_item(
 			    &m, '1', n->sections[i]->title, n->sections[i]);
 	}
+	if (n->parent == NULL)
+		gopher_newest(&m);
 	if (n->narticles > 0) {
 		gopher_info(&m, "");
 		buf_init(&d);
@@ -252,6 +404,11 @@ render_gopher_section(struct buf *b, const struct archive_opts *o,
 		gopher_info(&m, "");
 		gopher_info(&m, "This section is empty.");
 	}
+	gopher_feed_item(&m);
+	/* Live only: a static export has no server to ask. */
+	if (links == RENDER_LIVE)
+		buf_printf(b, "7Search the archive\t/search\t%s\t%u" CRLF,
+		    o->hostname, o->gopher_port);
 	if (n->parent) {
 		buf_init(&d);
 		buf_adds(&d, "Up: ");
@@ -298,6 +455,141 @@ render_gopher_article(struct buf *b, const struct archive_opts *o,
 		text_wrap(b, a->editor, strlen(a->editor), o->wrap, CRLF);
 	if (a->copyright)
 		text_wrap(b, a->copyright, strlen(a->copyright), o->wrap, CRLF);
+}
+
+/* XML text or attribute value; C0 controls are not XML 1.0 characters. */
+static void
+xml_escape(struct buf *b, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		switch (*s) {
+		case '&':
+			buf_adds(b, "&amp;");
+			break;
+		case '<':
+			buf_adds(b, "&lt;");
+			break;
+		case '>':
+			buf_adds(b, "&gt;");
+			break;
+		case '"':
+			buf_adds(b, "&quot;");
+			break;
+		case '\'':
+			buf_adds(b, "&apos;");
+			break;
+		default:
+			if ((unsigned char)*s >= 0x20)
+				buf_addc(b, *s);
+		}
+	}
+}
+
+/* gemini://host[:port]path, the port left out when it is Gemini's own. */
+static void
+gemini_url(struct buf *b, const struct archive_opts *o, const char *path,
+    const char *suffix)
+{
+	buf_adds(b, "gemini://");
+	if (strchr(o->hostname, ':') != NULL) {
+		buf_addc(b, '[');
+		xml_escape(b, o->hostname);
+		buf_addc(b, ']');
+	} else
+		xml_escape(b, o->hostname);
+	if (o->gemini_port != 0 && o->gemini_port != 1965)
+		buf_printf(b, ":%u", o->gemini_port);
+	xml_escape(b, path);
+	buf_adds(b, suffix);
+}
+
+/*
+ * A Date: as RFC 3339, which Atom requires: a date alone is taken as
+ * midnight UTC, missing seconds are zero, a time without a zone is UTC.
+ * The date was checked by article_date_valid.
+ */
+static void
+rfc3339(struct buf *b, const char *date)
+{
+	const char *t = date + 10;
+
+	buf_add(b, date, 10);
+	if (*t == '\0') {
+		buf_adds(b, "T00:00:00Z");
+		return;
+	}
+	buf_addc(b, 'T');
+	buf_add(b, t + 1, 5);
+	t += 6;
+	if (*t == ':') {
+		buf_add(b, t, 3);
+		t += 3;
+	} else
+		buf_adds(b, ":00");
+	buf_adds(b, *t == '\0' ? "Z" : t);
+}
+
+void
+render_atom_feed(struct buf *b, const struct archive_opts *o,
+    const struct node *n, enum render_links style)
+{
+	const struct node *top[FEED_ENTRIES], *root = n;
+	size_t k = newest(n, top, FEED_ENTRIES);
+
+	while (root->parent != NULL)
+		root = root->parent;
+	buf_adds(b,
+	    "<?xml version=\"1.0\" encoding=\"utf-8\"?>" CRLF
+	    "<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:lang=\"");
+	xml_escape(b, n->lang);
+	buf_adds(b, "\">" CRLF "  <title>");
+	xml_escape(b, n->title);
+	buf_adds(b, "</title>" CRLF);
+	if (n->description) {
+		buf_adds(b, "  <subtitle>");
+		xml_escape(b, n->description);
+		buf_adds(b, "</subtitle>" CRLF);
+	}
+	buf_adds(b,
+	    "  <link rel=\"self\" type=\"application/atom+xml\" "
+	    "href=\"");
+	gemini_url(b, o, n->path, FEED_NAME);
+	buf_adds(b,
+	    "\"/>" CRLF "  <link rel=\"alternate\" "
+	    "type=\"text/gemini\" href=\"");
+	gemini_url(b, o, n->path, "");
+	/* The feed's URL names it for good: nothing here depends on a load. */
+	buf_adds(b, "\"/>" CRLF "  <id>");
+	gemini_url(b, o, n->path, FEED_NAME);
+	/* No dated article yet: a fixed date keeps the bytes stable too. */
+	buf_adds(b, "</id>" CRLF "  <updated>");
+	rfc3339(b, k > 0 ? top[0]->date : "1970-01-01");
+	buf_adds(b, "</updated>" CRLF "  <author><name>");
+	xml_escape(b, root->title);
+	buf_adds(
+	    b, "</name></author>" CRLF "  <generator>serai</generator>" CRLF);
+	for (size_t i = 0; i < k; i++) {
+		const struct node *a = top[i];
+
+		buf_adds(b, "  <entry");
+		if (a->lang && n->lang && strcmp(a->lang, n->lang) != 0) {
+			buf_adds(b, " xml:lang=\"");
+			xml_escape(b, a->lang);
+			buf_addc(b, '"');
+		}
+		buf_adds(b, ">" CRLF "    <title>");
+		xml_escape(b, a->title);
+		buf_adds(b,
+		    "</title>" CRLF "    <link rel=\"alternate\" "
+		    "type=\"text/gemini\" href=\"");
+		gemini_url(b, o, a->path, style == RENDER_EXPORT ? ".gmi" : "");
+		buf_adds(b, "\"/>" CRLF "    <id>");
+		gemini_url(b, o, a->path, "");
+		buf_adds(b, "</id>" CRLF "    <updated>");
+		rfc3339(b, a->date);
+		buf_adds(b, "</updated>" CRLF "  </entry>" CRLF);
+	}
+	buf_adds(b, "</feed>" CRLF);
 }
 
 void

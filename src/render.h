@@ -52,6 +52,22 @@ void render_gopher_section(struct buf *, const struct archive_opts *,
 void render_gopher_error(
     struct buf *, const char *hostname, unsigned port, const char *msg);
 
+/* Every section's Atom feed, "/news/feed.xml", reserved in each one. */
+#define FEED_NAME "feed.xml"
+/* Entries in a feed, and the home page's "Newest" list. */
+#define FEED_ENTRIES 50
+#define HOME_NEWEST 10
+
+/*
+ * The Atom 1.0 feed of a section: its subtree's FEED_ENTRIES newest dated
+ * articles, linked by gemini:// URLs (o->hostname, o->gemini_port), CRLF
+ * lines so that Gopher can serve the same bytes as text.  For an export,
+ * entries link to the exported .gmi files; ids stay the live URLs, so a
+ * reader sees the same entries from the capsule and its mirror.
+ */
+void render_atom_feed(struct buf *, const struct archive_opts *,
+    const struct node *, enum render_links);
+
 /* "Home > News > Science": the titles from the root down to n. */
 void render_breadcrumb(struct buf *, const struct node *n);
 

@@ -267,8 +267,9 @@ reload_cb(evutil_socket_t sig, short ev, void *arg)
 	s->snap = snap;
 	pthread_mutex_unlock(&s->snap_lock);
 	snapshot_release(old);
-	log_info("reloaded: %zu articles in %zu sections, %zu skipped",
-	    snap->narticles, snap->nsections, snap->nskipped);
+	log_info("reloaded: %zu articles in %zu sections, %zu skipped, "
+	         "loaded in %lu ms",
+	    snap->narticles, snap->nsections, snap->nskipped, snap->load_ms);
 }
 
 struct server *

@@ -3,7 +3,9 @@
 The Gemini tree is served by molly-brown, the Gopher tree by Gophernicus
 (run inetd-style by systemd-socket-activate, as an unprivileged user when
 the suite runs as root: Gophernicus refuses root).  Both must hand out
-serai's own pages, and every link in them must lead to one.
+serai's own pages, and every link in them must lead to one.  Each
+section also gets serai's Atom feed (feed.xml, in both trees): a file,
+not a page, linked from the section's page and map.
 """
 
 import contextlib
@@ -15,6 +17,7 @@ import signal
 import stat
 import subprocess
 import tempfile
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -32,12 +35,22 @@ LINK_RE = re.compile(r"^=>[ \t]*(\S+)(?:[ \t]+(.*))?$")
 # What the server may create (umask 022, as the export is run here).
 FILE_MODE, DIR_MODE = 0o644, 0o755
 
+FEED = "feed.xml"
+ATOM = "{http://www.w3.org/2005/Atom}"
+FEED_ITEM = "Atom feed (gemini links)"
+# The live search link and item: a static export has no server to ask.
+SEARCH_LINK_RE = re.compile(r"(?m)^=> /search(?:[ \t][^\n]*)?\n")
+SEARCH_ITEM = ("7", "Search the archive", "/search")
+
 SEED_TREE = [
-    "gemini/", "gemini/index.gmi", "gemini/news/",
-    "gemini/news/beijing-declaration.gmi", "gemini/news/index.gmi",
-    "gopher/", "gopher/gophermap", "gopher/news/",
-    "gopher/news/beijing-declaration.txt", "gopher/news/gophermap",
+    "gemini/", "gemini/feed.xml", "gemini/index.gmi", "gemini/news/",
+    "gemini/news/beijing-declaration.gmi", "gemini/news/feed.xml",
+    "gemini/news/index.gmi",
+    "gopher/", "gopher/feed.xml", "gopher/gophermap", "gopher/news/",
+    "gopher/news/beijing-declaration.txt", "gopher/news/feed.xml",
+    "gopher/news/gophermap",
 ]
+SEED_FEEDS = [("feed.xml", "/feed.xml"), ("news/feed.xml", "/news/feed.xml")]
 
 # A made-up archive: an article at the root, dated and undated articles,
 # a subsection two levels down.  Paths and their text.
@@ -70,6 +83,16 @@ MADE_UP_PAGES = [  # (Gemini file, Gopher file) of every page
     ("news/science/space/index.gmi", "news/science/space/gophermap"),
     ("news/science/space/orbit.gmi", "news/science/space/orbit.txt"),
 ]
+# The feed of every section, at the same place in both trees, and the
+# titles of its entries (the dated articles below it, newest first).
+MADE_UP_FEEDS = {
+    "feed.xml": ["A newer story", "In orbit", "A comet passes",
+                 "An older story"],
+    "news/feed.xml": ["A newer story", "In orbit", "A comet passes",
+                      "An older story"],
+    "news/science/feed.xml": ["In orbit", "A comet passes"],
+    "news/science/space/feed.xml": ["In orbit"],
+}
 
 
 # --------------------------------------------------------------------------
@@ -130,6 +153,57 @@ def public_dir():
     d.chmod(0o755)
     yield d
     shutil.rmtree(d, ignore_errors=True)
+
+
+def atom_feed(data):
+    """The root of an exported feed, asserting that it is well-formed
+    XML, an Atom feed, with the elements Atom requires."""
+    root = ET.fromstring(data)
+    assert root.tag == ATOM + "feed", root.tag
+    for name in ("title", "id", "updated"):
+        assert root.find(ATOM + name) is not None, name
+    for entry in root.findall(ATOM + "entry"):
+        for name in ("title", "id", "updated"):
+            assert entry.find(ATOM + name) is not None, name
+    return root
+
+
+# An entry's link (indented deeper than the feed's own links).
+ENTRY_LINK_RE = re.compile(
+    rb'(\n    <link rel="alternate" type="text/gemini" href="[^"]*)"')
+
+
+def feed_titles(data):
+    return [e.findtext(ATOM + "title")
+            for e in atom_feed(data).findall(ATOM + "entry")]
+
+
+def live_feed(server, path, exported=False):
+    """A live feed with the server's Gemini port taken out of its URLs
+    (the export's configuration leaves the port at 1965); exported: with
+    its entries linking to the exported .gmi files, ids unchanged."""
+    resp = server.gemini(path)
+    assert resp.status_line == "20 application/atom+xml", resp.status_line
+    url = b"gemini://localhost:%d/" % server.gemini_port
+    assert url in resp.body
+    body = resp.body.replace(url, b"gemini://localhost/")
+    if exported:
+        body, n = ENTRY_LINK_RE.subn(rb'\1.gmi"', body)
+        assert n == body.count(b"<entry"), body
+    return body
+
+
+def as_exported(live, links, searches):
+    """A live gemtext page with its link targets rewritten to the
+    export's (links: (live target, exported target), each present) and
+    its search link, expected `searches` times, left out."""
+    live, n = SEARCH_LINK_RE.subn("", live)
+    assert n == searches, (n, live)
+    for old, new in links:
+        live, n = re.subn(r"(?m)^=> %s " % re.escape(old),
+                          "=> %s " % new, live)
+        assert n > 0, "no link to %s: %r" % (old, live)
+    return live
 
 
 def gemini_links(text):
@@ -333,17 +407,27 @@ def test_seed_tree(tmp_path, server):
     live = server.gopher(ARTICLE)
     assert (dest / "gopher/news/beijing-declaration.txt").read_bytes() == live
 
-    # The gemtext is serai's own page but for the link targets.
-    for page, path, links in [
-            ("news/beijing-declaration.gmi", ARTICLE, [("/news/", "./")]),
+    # The feeds are the live ones (but for the port), in both trees, and
+    # the same bytes over Gopher.
+    for rel, path in SEED_FEEDS:
+        live = live_feed(server, path, exported=True)
+        atom_feed(live)
+        assert (dest / "gemini" / rel).read_bytes() == live, rel
+        assert (dest / "gopher" / rel).read_bytes() == live, rel
+        assert server.gopher(path) == server.gemini(path).body, path
+
+    # The gemtext is serai's own page but for the link targets and the
+    # live search link.
+    for page, path, links, searches in [
+            ("news/beijing-declaration.gmi", ARTICLE,
+             [("/news/", "./"), ("/", "../")], 0),
             ("news/index.gmi", "/news/",
-             [("/", "../"),
-              (ARTICLE, "beijing-declaration.gmi")]),
-            ("index.gmi", "/", [("/news/", "news/")])]:
-        live = server.gemini(path).body.decode("utf-8")
-        for old, new in links:
-            live = re.sub(r"(?m)^=> %s " % re.escape(old),
-                          "=> %s " % new, live)
+             [("/", "../"), ("/news/feed.xml", "feed.xml"),
+              (ARTICLE, "beijing-declaration.gmi")], 1),
+            ("index.gmi", "/",
+             [("/feed.xml", "feed.xml"), ("/news/", "news/")], 1)]:
+        live = as_exported(server.gemini(path).body.decode("utf-8"),
+                           links, searches)
         assert (dest / "gemini" / page).read_text("utf-8") == live, page
 
 
@@ -354,22 +438,40 @@ def test_made_up_tree_and_links(tmp_path):
     assert "exported 6 articles in 4 sections" in proc.stderr
     gem, gop = dest / "gemini", dest / "gopher"
     assert [p for p in tree(gem) if not p.endswith("/")] == sorted(
-        g for g, _ in MADE_UP_PAGES)
+        [g for g, _ in MADE_UP_PAGES] + list(MADE_UP_FEEDS))
     assert [p for p in tree(gop) if not p.endswith("/")] == sorted(
-        g for _, g in MADE_UP_PAGES)
+        [g for _, g in MADE_UP_PAGES] + list(MADE_UP_FEEDS))
 
-    # Every gemtext link resolves inside the capsule, and every page is
-    # reached by one (the home by the way up from a section).
+    # One feed per section, the same bytes in both trees.
+    for rel, titles in MADE_UP_FEEDS.items():
+        data = (gem / rel).read_bytes()
+        assert (gop / rel).read_bytes() == data, rel
+        assert feed_titles(data) == titles, rel
+
+    # Every gemtext link resolves inside the capsule, and every page and
+    # feed is reached by one (the home by the way up from a section).
     reached = set()
     for page, _ in MADE_UP_PAGES:
         for target, _label in gemini_links((gem / page).read_text("utf-8")):
             reached.add(resolve_gemini(gem, page, target))
-    assert reached == {g for g, _ in MADE_UP_PAGES}
+    assert reached == {g for g, _ in MADE_UP_PAGES} | set(MADE_UP_FEEDS)
+
+    home = (gem / "index.gmi").read_text("utf-8")
+    assert home == (
+        "# Made-up archive\n\n=> feed.xml Atom feed\n\n"
+        "## Sections\n\n=> news/ News\n\n"
+        "## Newest\n\n"
+        "=> news/newer.gmi 2017-01-02 A newer story\n"
+        "=> news/science/space/orbit.gmi 2016-12-25 In orbit\n"
+        "=> news/science/comet.gmi 2016-12-24 A comet passes\n"
+        "=> news/older.gmi 2016-11-08 An older story\n\n"
+        "## Articles\n\n=> about.gmi About this archive\n")
 
     news = (gem / "news/index.gmi").read_text("utf-8").split("\n")
     # Sections, then articles newest first in the subscription format.
     assert news[:3] == ["# News", "", "What happened."]
     assert "=> ../ Up: Home" in news
+    assert "=> feed.xml Atom feed" in news
     at = news.index("=> science/ Science")
     assert news[at + 1:at + 7] == [
         "", "## Articles", "",
@@ -380,9 +482,19 @@ def test_made_up_tree_and_links(tmp_path):
     assert "=> ../ Up: Home > News > Science\n" in space
     assert "=> orbit.gmi 2016-12-25 In orbit\n" in space
     orbit = (gem / "news/science/space/orbit.gmi").read_text("utf-8")
-    assert orbit.startswith(
+    assert orbit == (
         "# In orbit\n=> ./ Home > News > Science > space\n"
-        "2016-12-25\n\nTwo levels below the news.\n")
+        "2016-12-25\n\nTwo levels below the news.\n\n"
+        "=> ../../../ Home\n=> ../../ News\n=> ../ Science\n"
+        "=> ./ space\n")
+    # The way on: up the breadcrumb, then the neighbours in the section.
+    older = (gem / "news/older.gmi").read_text("utf-8")
+    assert older.endswith(
+        "\n\n=> ../ Home\n=> ./ News\n"
+        "=> newer.gmi Previous: A newer story\n"
+        "=> undated.gmi Next: Undated notes\n")
+    about = (gem / "about.gmi").read_text("utf-8")
+    assert about.endswith("\n\n=> ./ Home\n")
 
     # Every gophermap item leads to a file Gophernicus serves.
     reached = set()
@@ -391,15 +503,62 @@ def test_made_up_tree_and_links(tmp_path):
             for t, _display, sel in gophermap_items(gop / page):
                 assert t in "01", (page, t)
                 reached.add(resolve_gopher(gop, page, t, sel))
-    assert reached == {g for _, g in MADE_UP_PAGES}
+    assert reached == {g for _, g in MADE_UP_PAGES} | set(MADE_UP_FEEDS)
     items = gophermap_items(gop / "news/gophermap")
     assert items == [
         ("1", "Science", "science/"),
         ("0", "2017-01-02 A newer story", "newer.txt"),
         ("0", "2016-11-08 An older story", "older.txt"),
         ("0", "Undated notes", "undated.txt"),
+        ("0", FEED_ITEM, "feed.xml"),
         ("1", "Up: Home", "/"),
     ]
+    assert gophermap_items(gop / "gophermap") == [
+        ("1", "News", "news/"),
+        ("0", "2017-01-02 A newer story", "news/newer.txt"),
+        ("0", "2016-12-25 In orbit", "news/science/space/orbit.txt"),
+        ("0", "2016-12-24 A comet passes", "news/science/comet.txt"),
+        ("0", "2016-11-08 An older story", "news/older.txt"),
+        ("0", "About this archive", "about.txt"),
+        ("0", FEED_ITEM, "feed.xml"),
+    ]
+
+
+def test_made_up_pages_are_the_live_ones(tmp_path, serai_factory):
+    # The Newest list, the way on from an article and the feeds: the
+    # exported pages are the live ones but for the link targets.
+    root = make_archive(tmp_path / "archive")
+    dest = tmp_path / "mirror"
+    export_ok(dest, tmp_path, root)
+    gem, gop = dest / "gemini", dest / "gopher"
+    srv = serai_factory(root=root).start()
+    for page, path, links, searches in [
+            ("index.gmi", "/",
+             [("/feed.xml", "feed.xml"), ("/news/", "news/"),
+              ("/news/newer", "news/newer.gmi"),
+              ("/news/science/space/orbit", "news/science/space/orbit.gmi"),
+              ("/news/science/comet", "news/science/comet.gmi"),
+              ("/news/older", "news/older.gmi"),
+              ("/about", "about.gmi")], 1),
+            ("about.gmi", "/about", [("/", "./")], 0),
+            ("news/older.gmi", "/news/older",
+             [("/news/", "./"), ("/", "../"),
+              ("/news/newer", "newer.gmi"),
+              ("/news/undated", "undated.gmi")], 0),
+            ("news/science/space/index.gmi", "/news/science/space/",
+             [("/news/science/", "../"),
+              ("/news/science/space/feed.xml", "feed.xml"),
+              ("/news/science/space/orbit", "orbit.gmi")], 1),
+            ("news/science/space/orbit.gmi", "/news/science/space/orbit",
+             [("/news/science/space/", "./"), ("/news/science/", "../"),
+              ("/news/", "../../"), ("/", "../../../")], 0)]:
+        live = as_exported(srv.gemini(path).body.decode("utf-8"),
+                           links, searches)
+        assert (gem / page).read_text("utf-8") == live, page
+    for rel in MADE_UP_FEEDS:
+        live = live_feed(srv, "/" + rel, exported=True)
+        assert (gem / rel).read_bytes() == live, rel
+        assert (gop / rel).read_bytes() == live, rel
 
 
 # --------------------------------------------------------------------------
@@ -508,6 +667,19 @@ def test_capsule_served_by_molly_brown(tmp_path, public_dir, seed):
         up = gemini_join(url, LINK_RE.match(lines[1]).group(1))
         assert up == news
         assert fetch(up).startswith("# News\n")
+        # The breadcrumb at the end leads home and to the section.
+        assert [gemini_join(url, t) for t, _ in
+                gemini_links("\n".join(lines[-3:]))] == [home, news]
+        # The section's feed is served as the file it is.
+        feed = gemini_join(news, dict(
+            (label, t) for t, label in gemini_links(fetch(news)))[
+                "Atom feed"])
+        assert feed == news + FEED
+        resp = gemini_fetch(feed, port=port)
+        assert resp.status_line.split(";")[0] in (
+            "20 text/xml", "20 application/xml"), resp.status_line
+        assert resp.body == (dest / "gemini/news/feed.xml").read_bytes()
+        atom_feed(resp.body)
 
 
 def test_made_up_capsule_crawled_through_molly_brown(tmp_path, public_dir):
@@ -523,13 +695,30 @@ def test_made_up_capsule_crawled_through_molly_brown(tmp_path, public_dir):
                 continue
             seen.add(url)
             resp = gemini_fetch(url, port=port)
+            if url.endswith("/" + FEED):
+                # A file, not a page: XML, and nothing to crawl into.
+                assert resp.status_line.split(";")[0] in (
+                    "20 text/xml", "20 application/xml"), (
+                        url, resp.status_line)
+                rel = url[len(home):]
+                assert resp.body == (dest / "gemini" / rel).read_bytes()
+                assert feed_titles(resp.body) == MADE_UP_FEEDS[rel], url
+                # Its entries open on the mirror (the mirror answers for
+                # the capsule's host: only the port differs here).
+                for e in atom_feed(resp.body).findall(ATOM + "entry"):
+                    href = e.find(ATOM + "link").get("href")
+                    assert href.startswith("gemini://localhost/"), href
+                    entry = home + href[len("gemini://localhost/"):]
+                    assert gemini_fetch(entry, port=port).status_line \
+                        .startswith("20 text/gemini"), entry
+                continue
             assert resp.status_line.startswith("20 text/gemini"), (
                 url, resp.status_line)
             for target, _ in gemini_links(resp.body.decode("utf-8")):
                 todo.append(gemini_join(url, target))
     pages = {home + (g[:-len("index.gmi")] if g.endswith("index.gmi")
                      else g) for g, _ in MADE_UP_PAGES}
-    assert seen == pages
+    assert seen == pages | {home + f for f in MADE_UP_FEEDS}
 
 
 def test_gopher_tree_served_by_gophernicus(tmp_path, public_dir, seed,
@@ -545,18 +734,28 @@ def test_gopher_tree_served_by_gophernicus(tmp_path, public_dir, seed,
 
         home = items("")
         assert [(t, d, s) for t, d, s, _, _ in home] == [
-            ("1", "News", "/news/")]
+            ("1", "News", "/news/"), ("0", FEED_ITEM, "/feed.xml")]
         news = items("/news/")
         article = [s for t, d, s, _, _ in news
                    if t == "0" and seed.title.startswith(
                        d.rstrip("\u2026"))]
         assert article == [ARTICLE + ".txt"]
         assert ("1", "Up: Home", "/") in [i[:3] for i in news]
-        # The same menu lines as serai's but for host, port and ".txt".
-        live = [(t, d, s) for t, d, s, _, _ in
-                menu_items(server.gopher("/news/"))]
-        assert [(t, d, s.replace(".txt", "")) for t, d, s, _, _ in news] \
-            == live
+        assert ("0", FEED_ITEM, "/news/feed.xml") in [i[:3] for i in news]
+        # The same menu lines as serai's but for host, port, ".txt" and
+        # the live search item.
+        for selector, served in [("/", home), ("/news/", news)]:
+            live = [(t, d, s) for t, d, s, _, _ in
+                    menu_items(server.gopher(selector))]
+            assert live.count(SEARCH_ITEM) == 1, live
+            live.remove(SEARCH_ITEM)
+            assert [(t, d, s.replace(".txt", ""))
+                    for t, d, s, _, _ in served] == live, selector
+        # The feeds are the exported files, byte for byte.
+        for rel, path in SEED_FEEDS:
+            body = gopher_fetch(path, port=port)
+            assert body == (dest / "gopher" / rel).read_bytes(), path
+            atom_feed(body)
 
         body = gopher_fetch(article[0], port=port)
         assert body == server.gopher(ARTICLE)
@@ -579,9 +778,16 @@ def test_made_up_tree_crawled_through_gophernicus(tmp_path, public_dir):
                 for it, _, isel, _, _ in menu_items(body):
                     todo.append((it, isel))
             else:
-                texts[sel] = gopher_lines(body)
+                texts[sel] = body
     assert seen == {"/" + (g[:-len("gophermap")] if g.endswith("gophermap")
-                           else g) for _, g in MADE_UP_PAGES}
+                           else g) for _, g in MADE_UP_PAGES} | {
+        "/" + f for f in MADE_UP_FEEDS}
+    # The feeds (type 0, like the articles) are the files, byte for byte.
+    for rel, titles in MADE_UP_FEEDS.items():
+        body = texts.pop("/" + rel)
+        assert body == (dest / "gopher" / rel).read_bytes(), rel
+        assert feed_titles(body) == titles, rel
+    texts = {sel: gopher_lines(body) for sel, body in texts.items()}
     assert texts["/news/science/space/orbit.txt"] == [
         "In orbit", "Home > News > Science > space",
         "2016-12-25", "", "Two levels below the news."]

@@ -40,7 +40,14 @@ def assert_menu(body):
 
 def assert_news_menu(body, server, seed):
     lines, items = assert_menu(body)
-    arts = [it for it in items if it[0] == "0"]
+    port = str(server.gopher_port)
+    # The section's Atom feed and the search are items of their own.
+    assert ("0", "Atom feed (gemini links)", "/news/feed.xml", "localhost",
+            port) in items
+    assert ("7", "Search the archive", "/search", "localhost",
+            port) in items
+    arts = [it for it in items
+            if it[0] == "0" and not it[2].endswith("/feed.xml")]
     assert len(arts) == 1, arts
     kind, display, selector, host, port = arts[0]
     assert display.startswith("Beijing Declaration")

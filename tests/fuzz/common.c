@@ -10,6 +10,7 @@ static struct archive_opts opts = {
     .lang = "en",
     .hostname = "localhost",
     .gopher_port = 7070,
+    .gemini_port = 1965,
     .wrap = 70,
     .menu_width = 67,
 };

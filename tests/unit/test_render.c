@@ -171,6 +171,7 @@ setup(void **state)
 	f->opts.lang = "en";
 	f->opts.hostname = HOST;
 	f->opts.gopher_port = 7070;
+	f->opts.gemini_port = 1965;
 	f->opts.wrap = 70;
 	f->opts.menu_width = 67;
 	f->snap = archive_load(&f->opts, &f->err);
@@ -588,7 +589,13 @@ test_gopher_section(void **state)
 		assert_non_null(copy);
 		if (copy[0] != 'i') {
 			assert_int_equal(tab_fields(copy, fld, 4), 4);
-			if (copy[0] == '0') {
+			if (copy[0] == '0' &&
+			    strcmp(fld[1], "/news/" FEED_NAME) == 0)
+				assert_string_equal(
+				    fld[0], "0Atom feed (gemini links)");
+			else if (copy[0] == '7')
+				assert_string_equal(fld[1], "/search");
+			else if (copy[0] == '0') {
 				assert_true(starts_with(fld[1], "/news/"));
 				assert_true(fld[1][strlen(fld[1]) - 1] != '/');
 				assert_non_null(lookup(f, fld[1]));
@@ -1005,7 +1012,8 @@ test_render_escapes(void **state)
 	    .paras = paras,
 	    .npara = sizeof(paras) / sizeof(paras[0]),
 	    .copyright = "Copyright me"};
-	struct archive_opts o = {"/", NULL, "en", HOST, 7070, 70, 67, false};
+	struct archive_opts o = {
+	    "/", NULL, "en", HOST, 7070, 1965, 70, 67, false};
 	struct buf b;
 	struct blob bl;
 	char **v;
@@ -1029,7 +1037,8 @@ test_render_escapes(void **state)
 	    "\n.dot para\n"
 	    "\n.\n"
 	    "\nplain\n"
-	    "\nCopyright me\n");
+	    "\nCopyright me\n"
+	    "\n=> / Home\n=> /news/ News\n");
 	buf_free(&b);
 
 	buf_init(&b);
@@ -1109,7 +1118,8 @@ test_render_export(void **state)
 	    .paras = paras,
 	    .npara = sizeof(paras) / sizeof(paras[0]),
 	    .editor = "(Editor: me)"};
-	struct archive_opts o = {"/", NULL, "en", HOST, 7070, 70, 67, false};
+	struct archive_opts o = {
+	    "/", NULL, "en", HOST, 7070, 1965, 70, 67, false};
 	struct buf b;
 
 	(void)state;
@@ -1125,13 +1135,17 @@ test_render_export(void **state)
 	buf_init(&b);
 	render_gemini_section(&b, &root, RENDER_EXPORT);
 	assert_false(buf_failed(&b));
-	assert_string_equal(b.p, "# Home\n\n## Sections\n\n=> news/ News\n");
+	assert_string_equal(b.p,
+	    "# Home\n\n=> feed.xml Atom feed\n"
+	    "\n## Sections\n\n=> news/ News\n"
+	    "\n## Newest\n\n=> news/x.gmi 2016-11-08 X\n");
 	b.len = 0;
 	render_gemini_section(&b, &news, RENDER_EXPORT);
 	assert_false(buf_failed(&b));
 	assert_string_equal(b.p,
 	    "# News\n\n=runs a command in a gophermap\n"
 	    "\n=> ../ Up: Home\n"
+	    "\n=> feed.xml Atom feed\n"
 	    "\n## Sections\n\n=> science/ #Science\n"
 	    "\n## Articles\n\n=> x.gmi 2016-11-08 X\n");
 	b.len = 0;
@@ -1139,13 +1153,15 @@ test_render_export(void **state)
 	assert_false(buf_failed(&b));
 	assert_string_equal(b.p,
 	    "# #Science\n\n=> ../ Up: Home > News\n"
+	    "\n=> feed.xml Atom feed\n"
 	    "\n## Articles\n\n=> y.gmi Y\n");
 	b.len = 0;
 	render_gemini_article(&b, &x, &a, RENDER_EXPORT);
 	assert_false(buf_failed(&b));
 	assert_string_equal(b.p,
 	    "# X\n=> ./ Home > News\n2016-11-08\n"
-	    "\n => not a link\n\nplain\n\n(Editor: me)\n");
+	    "\n => not a link\n\nplain\n\n(Editor: me)\n"
+	    "\n=> ../ Home\n=> ./ News\n");
 	/* The live page of the same article, for contrast. */
 	b.len = 0;
 	render_gemini_article(&b, &x, &a, RENDER_LIVE);
@@ -1168,6 +1184,8 @@ test_render_export(void **state)
 	    "i\t\tnull.host\t1\n"
 	    "02016-11-08 X\tx.txt\n"
 	    "i\t\tnull.host\t1\n"
+	    "0Atom feed (gemini links)\tfeed.xml\n"
+	    "i\t\tnull.host\t1\n"
 	    "1Up: Home\t/\n");
 	b.len = 0;
 	render_gopher_section(&b, &o, &sci, RENDER_EXPORT);
@@ -1177,8 +1195,257 @@ test_render_export(void **state)
 	    "i\t\tnull.host\t1\n"
 	    "0Y\ty.txt\n"
 	    "i\t\tnull.host\t1\n"
+	    "0Atom feed (gemini links)\tfeed.xml\n"
+	    "i\t\tnull.host\t1\n"
 	    "1Up: Home > News\t/news/\n");
 	buf_free(&b);
+}
+
+static size_t
+count_of(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+/* Well-formed enough: every '&' an entity, tags balanced, CRLF lines. */
+static void
+check_xml(const char *x)
+{
+	static const char *const ents[] = {
+	    "&amp;", "&lt;", "&gt;", "&quot;", "&apos;", NULL};
+	static const char *const tags[] = {"feed", "entry", "title", "id",
+	    "updated", "author", "name", "generator", NULL};
+	char open[32], close[32];
+
+	assert_true(starts_with(x,
+	    "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
+	    "\r\n<feed xmlns=\"http://www.w3.org/2005/"
+	    "Atom\" xml:lang=\""));
+	assert_true(strlen(x) > 9);
+	assert_string_equal(x + strlen(x) - 9, "</feed>\r\n");
+	for (const char *p = strchr(x, '&'); p != NULL;
+	     p = strchr(p + 1, '&')) {
+		const char *const *e;
+
+		for (e = ents; *e != NULL && !starts_with(p, *e); e++)
+			;
+		if (*e == NULL) {
+			print_error("bare '&' at '%.20s'\n", p);
+			fail();
+		}
+	}
+	for (const char *const *t = tags; *t != NULL; t++) {
+		snprintf(open, sizeof(open), "<%s", *t);
+		snprintf(close, sizeof(close), "</%s>", *t);
+		/* "<id" would also match "<id..." of nothing else here. */
+		assert_int_equal(count_of(x, open), count_of(x, close));
+	}
+	for (const char *p = x; *p != '\0'; p++) {
+		assert_true(*p != '\n' || (p > x && p[-1] == '\r'));
+		assert_true(
+		    (unsigned char)*p >= 0x20 || *p == '\r' || *p == '\n');
+	}
+}
+
+static void
+test_atom_feed(void **state)
+{
+	struct fixture *f = *state;
+	char root[64] = "/tmp/serai-test-feed-XXXXXX", rel[64], text[256];
+	struct archive_opts o = {
+	    root, NULL, "en", "feeds.example", 7070, 1966, 70, 67, false};
+	struct snapshot *s1, *s2;
+	const struct node *a, *n;
+	const char *err = NULL, *prev;
+	char *x, *y;
+	int rv = 0;
+
+	assert_non_null(mkdtemp(root));
+	rv |= mkdir_in(root, "a");
+	rv |= mkdir_in(root, "a/b");
+	/* 60 dated stories, each a day apart, with XML's special bytes. */
+	for (int i = 0; i < 60; i++) {
+		snprintf(rel, sizeof(rel), "a/n%02d.txt", i);
+		snprintf(text, sizeof(text),
+		    "Date: 2001-%02d-%02d\nStory %02d & <b> \"q\" 'a'\n\n"
+		    "Body.\n",
+		    1 + i / 28, 1 + i % 28, i);
+		rv |= puts_file(root, rel, text);
+	}
+	rv |= puts_file(root, "a/undated.txt", "Undated & old\n\nBody.\n");
+	rv |= puts_file(root, "a/b/late.txt",
+	    "Date: 2002-01-01T10:30Z\nLate <one>\n\nBody.\n");
+	rv |= puts_file(root, "a/b/timed.txt",
+	    "Date: 2001-06-01T08:00:00+02:00\nTimed\n\nBody.\n");
+	assert_int_equal(rv, 0);
+	s1 = archive_load(&o, &err);
+	s2 = archive_load(&o, &err);
+	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	assert_non_null(s1);
+	assert_non_null(s2);
+
+	a = archive_lookup(s1, "/a/", 3);
+	assert_non_null(a);
+	x = blob_str(&a->feed);
+	check_xml(x);
+	/* The cap, nested sections included, undated left out. */
+	assert_int_equal(count_of(x, "<entry>"), 50);
+	assert_null(strstr(x, "Undated"));
+	must_find(x, "  <title>a</title>\r\n");
+	must_find(x,
+	    "<link rel=\"self\" type=\"application/atom+xml\" "
+	    "href=\"gemini://feeds.example:1966/a/feed.xml\"/>");
+	must_find(x, "<id>gemini://feeds.example:1966/a/feed.xml</id>");
+	must_find(x,
+	    "<title>Story 59 &amp; &lt;b&gt; &quot;q&quot; "
+	    "&apos;a&apos;</title>");
+	must_find(x, "<title>Late &lt;one&gt;</title>");
+	/* The feed's updated is its newest entry's, a time made RFC 3339. */
+	assert_ptr_equal(strstr(x, "<updated>"),
+	    strstr(x, "<updated>2002-01-01T10:30:00Z</updated>"));
+	must_find(x, "<updated>2001-06-01T08:00:00+02:00</updated>");
+	must_find(x, "<updated>2001-01-13T00:00:00Z</updated>");
+	/* Newest first: late, timed, n59 ... n12; n11 and older cut. */
+	prev = must_find(x, "<id>gemini://feeds.example:1966/a/b/late</id>");
+	prev =
+	    must_find(prev, "<id>gemini://feeds.example:1966/a/b/timed</id>");
+	for (int i = 59; i >= 12; i--) {
+		snprintf(text, sizeof(text),
+		    "<link rel=\"alternate\" type=\"text/gemini\" "
+		    "href=\"gemini://feeds.example:1966/a/n%02d\"/>\r\n"
+		    "    <id>gemini://feeds.example:1966/a/n%02d</id>",
+		    i, i);
+		prev = must_find(prev, text);
+	}
+	assert_null(strstr(x, "/a/n11"));
+	/* Ids and bytes are the same on every load. */
+	y = blob_str(&archive_lookup(s2, "/a/", 3)->feed);
+	assert_string_equal(x, y);
+	free(x);
+	free(y);
+
+	/* The root's feed covers the whole archive; a leaf's its own. */
+	x = blob_str(&s1->root->feed);
+	check_xml(x);
+	assert_int_equal(count_of(x, "<entry>"), 50);
+	must_find(x, "<title>News archive</title>");
+	must_find(x, "href=\"gemini://feeds.example:1966/feed.xml\"");
+	free(x);
+	x = blob_str(&archive_lookup(s1, "/a/b/", 5)->feed);
+	check_xml(x);
+	assert_int_equal(count_of(x, "<entry>"), 2);
+	free(x);
+	snapshot_release(s1);
+	snapshot_release(s2);
+
+	/* The fixture: port 1965 is left out; a section of no dated news. */
+	n = must_lookup(f, "/news/");
+	x = blob_str(&n->feed);
+	check_xml(x);
+	assert_int_equal(count_of(x, "<entry>"), 2);
+	prev = must_find(x, "<id>gemini://" HOST "/news/dated-b</id>");
+	must_find(prev, "<id>gemini://" HOST "/news/dated-a</id>");
+	assert_null(strstr(x, ":1965"));
+	free(x);
+	x = blob_str(&must_lookup(f, "/news/science/")->feed);
+	check_xml(x);
+	assert_int_equal(count_of(x, "<entry>"), 0);
+	must_find(x, "<updated>1970-01-01T00:00:00Z</updated>");
+	free(x);
+}
+
+static void
+test_feed_respond(void **state)
+{
+	struct fixture *f = *state;
+	const struct node *n = must_lookup(f, "/news/");
+	const char *line = "gemini://localhost/news/feed.xml\r\n";
+	struct reply r;
+
+	reply_init(&r);
+	gemini_respond(&gex, f->snap, line, strlen(line) - 2, &r);
+	assert_int_equal(r.status, 20);
+	assert_string_equal(r.meta, "application/atom+xml");
+	assert_ptr_equal(r.body, &n->feed);
+	reply_free(&r);
+	reply_init(&r);
+	line = "gemini://localhost/feed.xml";
+	gemini_respond(&gex, f->snap, line, strlen(line), &r);
+	assert_ptr_equal(r.body, &f->snap->root->feed);
+	reply_free(&r);
+	/* An article has no feed; nor has a section that is not there. */
+	reply_init(&r);
+	line = "gemini://localhost/news/dated-a/feed.xml";
+	gemini_respond(&gex, f->snap, line, strlen(line), &r);
+	assert_int_equal(r.status, 51);
+	reply_free(&r);
+	reply_init(&r);
+	line = "gemini://localhost/nope/feed.xml";
+	gemini_respond(&gex, f->snap, line, strlen(line), &r);
+	assert_int_equal(r.status, 51);
+	reply_free(&r);
+
+	reply_init(&r);
+	gopher_respond(&gctx, f->snap, "news/feed.xml", 13, &r);
+	assert_int_equal(r.status, '0');
+	assert_ptr_equal(r.body, &n->feed);
+	reply_free(&r);
+}
+
+/* Home's newest list, and every article's way up, back and on. */
+static void
+test_navigation(void **state)
+{
+	struct fixture *f = *state;
+	char *g = blob_str(&f->snap->root->gemini);
+	size_t nl;
+	char **v;
+
+	must_find(g,
+	    "\n## Newest\n\n=> /news/dated-b 2021-05-06 Dated B\n"
+	    "=> /news/dated-a 2020-01-02 Dated A\n");
+	assert_true(strstr(g, "## Sections") < strstr(g, "## Newest"));
+	/* Live pages only: the export tests above have no search link. */
+	must_find(g,
+	    "\n=> /feed.xml Atom feed\n"
+	    "=> /search Search the archive\n");
+	free(g);
+	g = blob_str(&must_lookup(f, "/news/")->gemini);
+	must_find(g,
+	    "\n=> /news/feed.xml Atom feed\n"
+	    "=> /search Search the archive\n");
+	free(g);
+
+	g = blob_str(&must_lookup(f, "/news/dated-b")->gemini);
+	must_find(g,
+	    "\n\n=> / Home\n=> /news/ News\n"
+	    "=> /news/dated-a Next: Dated A\n");
+	assert_null(strstr(g, "Previous:"));
+	assert_null(strstr(g, "=> /search"));
+	free(g);
+	g = blob_str(&must_lookup(f, "/news/dated-a")->gemini);
+	must_find(g,
+	    "=> /news/dated-b Previous: Dated B\n"
+	    "=> /news/beijing-declaration Next: " SEED_TITLE "\n");
+	free(g);
+	g = blob_str(&must_lookup(f, "/news/science/cjk")->gemini);
+	must_find(g,
+	    "\n\n=> / Home\n=> /news/ News\n=> /news/science/ "
+	    "science\n");
+	assert_null(strstr(g, "Previous:"));
+	assert_null(strstr(g, "Next:"));
+	free(g);
+
+	v = check_menu(&f->snap->root->gopher, 67, &nl);
+	assert_true(starts_with(
+	    menu_item(v, nl, '0', "/news/dated-b"), "02021-05-06 Dated B\t"));
+	assert_non_null(menu_item(v, nl, '0', "/news/dated-a"));
+	assert_non_null(menu_item(v, nl, '0', "/feed.xml"));
+	free_lines(v, nl);
 }
 
 static void
@@ -1235,7 +1502,7 @@ static void
 test_load_missing_root(void **state)
 {
 	struct archive_opts o = {"/nonexistent/serai-test-root", NULL, "en",
-	    HOST, 7070, 70, 67, false};
+	    HOST, 7070, 1965, 70, 67, false};
 	const char *err = NULL;
 
 	(void)state;
@@ -1263,6 +1530,9 @@ main(void)
 	    cmocka_unit_test(test_gopher_plus),
 	    cmocka_unit_test(test_render_escapes),
 	    cmocka_unit_test(test_render_export),
+	    cmocka_unit_test(test_atom_feed),
+	    cmocka_unit_test(test_feed_respond),
+	    cmocka_unit_test(test_navigation),
 	    cmocka_unit_test(test_gopher_error_escapes),
 	    cmocka_unit_test(test_breadcrumb),
 	    cmocka_unit_test(test_snapshot_ref),

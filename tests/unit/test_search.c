@@ -1,0 +1,342 @@
+/*
+ * Full-text search on a temporary archive: folding, prefixes, phrases,
+ * Chinese substrings, ranking, the query sanitiser and the work budget;
+ * then the Gemini and Gopher answers built on it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "archive.h"
+#include "proto.h"
+#include "search.h"
+#include "seed.h"
+#include "util.h"
+
+/* 中国科学院与沿线国家的科研机构发表了《北京宣言》。 */
+#define ZH_PARA                                                                \
+	"\xe4\xb8\xad\xe5\x9b\xbd\xe7\xa7\x91\xe5\xad\xa6\xe9\x99\xa2"         \
+	"\xe4\xb8\x8e\xe6\xb2\xbf\xe7\xba\xbf\xe5\x9b\xbd\xe5\xae\xb6"         \
+	"\xe7\x9a\x84\xe7\xa7\x91\xe7\xa0\x94\xe6\x9c\xba\xe6\x9e\x84"         \
+	"\xe5\x8f\x91\xe8\xa1\xa8\xe4\xba\x86\xe3\x80\x8a\xe5\x8c\x97"         \
+	"\xe4\xba\xac\xe5\xae\xa3\xe8\xa8\x80\xe3\x80\x8b\xe3\x80\x82"
+/* 科学院 */
+#define ZH_QUERY "\xe7\xa7\x91\xe5\xad\xa6\xe9\x99\xa2"
+/* 文章 */
+#define ZH_TITLE "\xe4\xb8\xad\xe6\x96\x87\xe6\x96\x87\xe7\xab\xa0"
+#define NFILLER 300
+
+struct fixture {
+	char root[64];
+	struct archive_opts opts;
+	struct snapshot *snap;
+};
+
+static int
+put(const char *root, const char *rel, const char *data)
+{
+	char path[512];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	if ((fp = fopen(path, "wb")) == NULL)
+		return -1;
+	fputs(data, fp);
+	return fclose(fp);
+}
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	const char *err = NULL;
+	char *seed, path[512], name[64], text[512];
+	size_t seedlen;
+	int rv = 0;
+
+	if (f == NULL)
+		return -1;
+	strcpy(f->root, "/tmp/serai-test-search-XXXXXX");
+	if (mkdtemp(f->root) == NULL || (seed = read_seed(&seedlen)) == NULL) {
+		free(f);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "%s/news", f->root);
+	rv |= mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/filler", f->root);
+	rv |= mkdir(path, 0755);
+	rv |= put(f->root, "news/section.ini", "[section]\ntitle = News\n");
+	rv |= put(f->root, "news/beijing-declaration.txt", seed);
+	rv |= put(f->root, "news/cafe.txt",
+	    "Date: 2022-03-04\nOpening of a new caf\xc3\xa9\n\n"
+	    "The caf\xc3\xa9 serves coffee to the institute.\n");
+	rv |= put(
+	    f->root, "news/zh.txt", "Lang: zh\n" ZH_TITLE "\n\n" ZH_PARA "\n");
+	/* "quantum" in the title of one, in the body only of the other. */
+	rv |= put(f->root, "news/title-hit.txt",
+	    "Quantum results\n\nA short note about physics.\n");
+	rv |= put(f->root, "news/body-hit.txt",
+	    "Physics notes\n\nThe quantum lab, the quantum team and the "
+	    "quantum computer were all mentioned in this long article.\n");
+	/* A corpus for the work budget: many words sharing prefixes. */
+	for (int i = 0; i < NFILLER && rv == 0; i++) {
+		snprintf(name, sizeof(name), "filler/f%03d.txt", i);
+		snprintf(text, sizeof(text),
+		    "Filler %d\n\nalpha%d alpine%d alto%d amber%d anchor%d "
+		    "angle%d apple%d arrow%d aspen%d atlas%d atom%d\n",
+		    i, i, i, i, i, i, i, i, i, i, i, i);
+		rv |= put(f->root, name, text);
+	}
+	free(seed);
+	f->opts.root = f->root;
+	f->opts.lang = "en";
+	f->opts.hostname = "gopher.example";
+	f->opts.gopher_port = 7070;
+	f->opts.wrap = 70;
+	f->opts.menu_width = 67;
+	if (rv == 0)
+		f->snap = archive_load(&f->opts, &err);
+	*state = f;
+	return f->snap != NULL && f->snap->search != NULL ? 0 : -1;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	snapshot_release(f->snap);
+	nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(f);
+	return 0;
+}
+
+/* The total of a query, and its first hit's path in *first. */
+static size_t
+hits(void **state, const char *q, const char *first)
+{
+	struct fixture *f = *state;
+	struct search_result r;
+	size_t total;
+
+	assert_int_equal(
+	    search_query(f->snap->search, q, strlen(q), 1, &r), SEARCH_OK);
+	total = r.total;
+	if (first != NULL) {
+		assert_true(r.nhits > 0);
+		assert_string_equal(r.hits[0].path, first);
+	}
+	for (size_t i = 0; i < r.nhits; i++) {
+		assert_null(strpbrk(r.hits[i].snippet, "\t\r\n"));
+		assert_non_null(r.hits[i].section);
+	}
+	search_result_free(&r);
+	return total;
+}
+
+static void
+test_word(void **state)
+{
+	assert_int_equal(
+	    hits(state, "declaration", "/news/beijing-declaration"), 1);
+	assert_int_equal(
+	    hits(state, "SCIENCE", "/news/beijing-declaration"), 1);
+	assert_int_equal(hits(state, "nosuchwordanywhere", NULL), 0);
+}
+
+static void
+test_accents(void **state)
+{
+	assert_int_equal(hits(state, "cafe", "/news/cafe"), 1);
+	assert_int_equal(hits(state, "CAF\xc3\x89", "/news/cafe"), 1);
+}
+
+static void
+test_prefix_phrase(void **state)
+{
+	assert_int_equal(
+	    hits(state, "declar*", "/news/beijing-declaration"), 1);
+	assert_int_equal(
+	    hits(state, "\"belt and road\"", "/news/beijing-declaration"), 1);
+	/* The words are all there, but not as this phrase. */
+	assert_int_equal(hits(state, "\"road and belt\"", NULL), 0);
+}
+
+static void
+test_chinese(void **state)
+{
+	assert_true(search_has_cjk(ZH_QUERY, strlen(ZH_QUERY)));
+	assert_false(search_has_cjk("caf\xc3\xa9", 5));
+	assert_int_equal(hits(state, ZH_QUERY, "/news/zh"), 1);
+	/* A Latin substring falls back on the trigram index. */
+	assert_int_equal(
+	    hits(state, "eclarati", "/news/beijing-declaration"), 1);
+}
+
+static void
+test_ranking(void **state)
+{
+	assert_int_equal(hits(state, "quantum", "/news/title-hit"), 2);
+}
+
+static void
+test_sanitiser(void **state)
+{
+	static const char *const bad[] = {"title:x", "\"unbalanced", "NEAR(",
+	    "*", "a OR", "-x", "x AND", "NOT", "(", ")", "^x", "\"\"", "\"",
+	    "{title body}: x", "x + y", "***x**", "col:\"a b\"*", "\\", "a\tb",
+	    "title : declaration", "NEAR(a b, 2)", "'", "x -y", NULL};
+	struct fixture *f = *state;
+	struct search_result r;
+	struct buf b;
+
+	for (const char *const *q = bad; *q; q++) {
+		enum search_status st =
+		    search_query(f->snap->search, *q, strlen(*q), 1, &r);
+
+		assert_true(st == SEARCH_OK || st == SEARCH_EMPTY);
+		search_result_free(&r);
+	}
+	/* A column filter is only a word. */
+	assert_int_equal(hits(state, "title:declaration", NULL), 0);
+	buf_init(&b);
+	assert_int_equal(search_sanitise("title:x \"a b\"* c* *", 19, &b), 3);
+	assert_string_equal(b.p, "\"title:x\" \"a b\"* \"c\"*");
+	buf_free(&b);
+	buf_init(&b);
+	assert_int_equal(search_sanitise("* \"\" ** ", 8, &b), 0);
+	buf_free(&b);
+}
+
+static void
+test_bounds(void **state)
+{
+	struct fixture *f = *state;
+	struct search_result r;
+	char longq[SEARCH_QUERY_MAX + 2];
+	const char *q = "a* al* alp* an* ap* ar* as* at* am*";
+
+	memset(longq, 'x', sizeof(longq) - 1);
+	longq[sizeof(longq) - 1] = '\0';
+	assert_int_equal(
+	    search_query(f->snap->search, longq, strlen(longq), 1, &r),
+	    SEARCH_TOO_LONG);
+	/* Within the budget: 300 filler articles hold "alpin*". */
+	assert_int_equal(hits(state, "alpin*", NULL), NFILLER);
+	search_set_budget(f->snap->search, 2 * SEARCH_BUDGET_STEP);
+	assert_int_equal(search_query(f->snap->search, q, strlen(q), 1, &r),
+	    SEARCH_TOO_BROAD);
+	assert_int_equal(r.nhits, 0);
+	search_set_budget(f->snap->search, SEARCH_BUDGET);
+	/* Pages: 10 a page, the last partial, none past the end. */
+	assert_int_equal(
+	    search_query(f->snap->search, "alpin*", 6, 30, &r), SEARCH_OK);
+	assert_int_equal(r.nhits, SEARCH_PAGE_SIZE);
+	search_result_free(&r);
+	assert_int_equal(
+	    search_query(f->snap->search, "alpin*", 6, 31, &r), SEARCH_OK);
+	assert_int_equal(r.total, NFILLER);
+	assert_int_equal(r.nhits, 0);
+	search_result_free(&r);
+}
+
+static void
+test_gemini(void **state)
+{
+	static const struct url_expect ex = {"localhost", "127.0.0.1", 1965, 0};
+	struct fixture *f = *state;
+	struct reply r;
+	char line[512];
+
+#define GEMINI(path)                                                           \
+	do {                                                                   \
+		reply_init(&r);                                                \
+		snprintf(line, sizeof(line), "gemini://localhost%s", path);    \
+		gemini_respond(&ex, f->snap, line, strlen(line), &r);          \
+		buf_addc(&r.dyn, '\0');                                        \
+	} while (0)
+
+	GEMINI("/search");
+	assert_int_equal(r.status, 10);
+	reply_free(&r);
+	GEMINI("/search?%22belt%20and%20road%22");
+	assert_int_equal(r.status, 20);
+	assert_non_null(strstr(r.dyn.p, "# Search: \"belt and road\"\n"));
+	assert_non_null(strstr(r.dyn.p, "=> /news/beijing-declaration "));
+	reply_free(&r);
+	GEMINI("/search/2?alpin*");
+	assert_int_equal(r.status, 20);
+	assert_non_null(strstr(r.dyn.p, "=> /search?alpin* Previous page\n"));
+	assert_non_null(strstr(r.dyn.p, "=> /search/3?alpin* Next page\n"));
+	reply_free(&r);
+	GEMINI("/search/0?x");
+	assert_int_equal(r.status, 51);
+	reply_free(&r);
+	GEMINI("/search?%0A%23%20x%0D");
+	assert_int_equal(r.status, 20);
+	assert_non_null(strstr(r.dyn.p, "# Search:  # x \n"));
+	reply_free(&r);
+#undef GEMINI
+}
+
+static void
+test_gopher(void **state)
+{
+	static const struct gopher_ctx g = {"gopher.example", 7070, 70};
+	static const char *const reqs[] = {
+	    "/search\tbeijing", "/search?beijing", "search\tbeijing\t+"};
+	struct fixture *f = *state;
+	struct reply r;
+
+	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		reply_init(&r);
+		gopher_respond(&g, f->snap, reqs[i], strlen(reqs[i]), &r);
+		buf_addc(&r.dyn, '\0');
+		assert_int_equal(r.status, '1');
+		assert_non_null(strstr(r.dyn.p,
+		    "\t/news/beijing-declaration\tgopher.example\t7070\r\n"));
+		assert_string_equal(r.dyn.p + r.dyn.len - 4, ".\r\n");
+		reply_free(&r);
+	}
+	reply_init(&r);
+	gopher_respond(&g, f->snap, "/search", 7, &r);
+	assert_int_equal(r.status, '3');
+	reply_free(&r);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_word),
+	    cmocka_unit_test(test_accents),
+	    cmocka_unit_test(test_prefix_phrase),
+	    cmocka_unit_test(test_chinese),
+	    cmocka_unit_test(test_ranking),
+	    cmocka_unit_test(test_sanitiser),
+	    cmocka_unit_test(test_bounds),
+	    cmocka_unit_test(test_gemini),
+	    cmocka_unit_test(test_gopher),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
