@@ -309,8 +309,11 @@ def test_direct_connection_without_header_is_closed(cluster):
 def test_caps_count_the_client_from_the_header(serai_factory):
     """max_per_client counts the address in the header: every connection
     here comes from 127.0.0.1, but the header names two clients."""
+    # The held connection must outlive the whole test, even on a loaded
+    # machine under valgrind: a long request deadline.
     srv = serai_factory(extra="proxy_protocol = yes\n"
-                              "\n[limits]\nmax_per_client = 1\n")
+                              "\n[limits]\nmax_per_client = 1\n"
+                              "request_timeout = 300\n")
     srv.start()
 
     def header(client):
