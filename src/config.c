@@ -53,6 +53,7 @@ static const struct key keys[] = {
     {"archive", "root", K_PATH, F(archive_root), 0, 0},
     {"archive", "title", K_STR, F(archive_title), 0, 0},
     {"archive", "lang", K_LANG, F(archive_lang), 0, 0},
+    {"archive", "watch", K_BOOL, F(archive_watch), 0, 0},
     {"gemini", "listen", K_LISTEN, F(gemini_listen), 0, 0},
     {"gemini", "cert", K_PATH, F(gemini_cert), 0, 0},
     {"gemini", "key", K_PATH, F(gemini_key), 0, 0},

@@ -36,6 +36,19 @@
 #define DEFAULT_MAX_PER_CLIENT 32
 /* Descriptors kept back from the connection cap: listeners, logs, files. */
 #define FD_RESERVE 64
+/*
+ * [archive] watch: a reload once the tree has been quiet this long, so a
+ * cp -r or rsync of many files costs one; and at most this long after the
+ * first change, so a file rewritten without pause cannot hold it off.
+ */
+#define WATCH_QUIET_MS 300
+#define WATCH_MAX_DELAY_MS 5000
+/*
+ * Directories watched at most: each inotify watch costs ~1 KB of kernel
+ * memory out of a per-user budget (fs.inotify.max_user_watches) shared
+ * with every other program of the user.
+ */
+#define WATCH_MAX 10000
 /* Threads beyond this buy nothing on the machines serai runs on. */
 #define MAX_WORKERS 64
 /* Kernel accept queue; small backlogs drop SYNs under bursts (gmid: 16). */
@@ -69,6 +82,7 @@ struct config {
 	char *archive_root;
 	char *archive_title; /* NULL: content/section.ini, else a default */
 	char *archive_lang;
+	bool archive_watch; /* reload on changes (inotify) */
 
 	struct listen_list gemini_listen;
 	char *gemini_cert;
@@ -131,6 +145,25 @@ struct snapshot;
  */
 int export_archive(
     const struct snapshot *, const struct archive_opts *, const char *dir);
+
+/* watch.c: [archive] watch (Linux inotify) */
+struct event_base;
+struct watch;
+/*
+ * Watches every directory under root from base's loop and calls
+ * changed(arg) once the tree has been quiet for WATCH_QUIET_MS after a
+ * change.  NULL (logged) when inotify or the root is not available.
+ */
+struct watch *watch_start(
+    struct event_base *, const char *root, void (*changed)(void *), void *arg);
+/*
+ * Before each load: drops the queued events (the load sees their
+ * changes), watches new directories and forgets gone ones.  root as named
+ * now (a chroot renames it).  0, or -1 with errno when the root is gone:
+ * only its coming back is then watched.
+ */
+int watch_rescan(struct watch *, const char *root);
+void watch_stop(struct watch *);
 
 /* tls.c (OpenSSL) */
 struct ssl_ctx_st;

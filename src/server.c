@@ -2,7 +2,7 @@
  * Workers and listeners.  Sockets are bound in the main thread (before
  * any privilege drop), one per worker and address with SO_REUSEPORT so
  * the kernel spreads connections over the workers.  The main thread's
- * event_base only handles signals.
+ * event_base only handles signals and the archive watcher (reloads).
  */
 #include <errno.h>
 #include <event2/thread.h>
@@ -245,18 +245,22 @@ reopen_cb(evutil_socket_t sig, short ev, void *arg)
 /*
  * The new snapshot is built beside the old one; requests in flight keep
  * their reference to the old one, which goes when its last reply does.
+ * SIGHUP and the watcher share this, on the main thread's loop.
  */
 static void
-reload_cb(evutil_socket_t sig, short ev, void *arg)
+reload(struct server *s)
 {
-	struct server *s = arg;
 	struct archive_opts o;
 	struct snapshot *snap, *old;
 	const char *why = NULL;
 
-	(void)sig;
-	(void)ev;
 	config_archive_opts(s->cfg, &o);
+	/*
+	 * Watches first, then the read: a file written into a new directory
+	 * after the load has read it is then an event, never missed.
+	 */
+	if (s->watch != NULL && watch_rescan(s->watch, o.root) == -1)
+		log_warn("watch: %s", o.root);
 	if ((snap = archive_load(&o, &why)) == NULL) {
 		log_warnx("reload: %s: %s; still serving the old archive",
 		    o.root, why);
@@ -270,6 +274,22 @@ reload_cb(evutil_socket_t sig, short ev, void *arg)
 	log_info("reloaded: %zu articles in %zu sections, %zu skipped, "
 	         "loaded in %lu ms",
 	    snap->narticles, snap->nsections, snap->nskipped, snap->load_ms);
+}
+
+static void
+reload_cb(evutil_socket_t sig, short ev, void *arg)
+{
+	(void)sig;
+	(void)ev;
+	reload(arg);
+}
+
+/* The tree has been quiet for WATCH_QUIET_MS since a change. */
+static void
+watch_cb(void *arg)
+{
+	log_info("archive changed: reloading");
+	reload(arg);
 }
 
 struct server *
@@ -295,6 +315,13 @@ server_new(const struct config *cfg, SSL_CTX *ssl, struct snapshot *snap)
 		fatalx("out of memory");
 	if ((s->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
+	/*
+	 * Before the privilege drop, like everything else that opens; later
+	 * rescans need only read access.  Without inotify, serve anyway:
+	 * SIGHUP still reloads.
+	 */
+	if (cfg->archive_watch)
+		s->watch = watch_start(s->base, cfg->archive_root, watch_cb, s);
 
 	n = cfg->workers;
 	if (n == 0) {
@@ -397,6 +424,7 @@ server_free(struct server *s)
 	for (size_t i = 0; i < 4; i++)
 		if (s->sig[i])
 			event_free(s->sig[i]);
+	watch_stop(s->watch);
 	if (s->base)
 		event_base_free(s->base);
 	snapshot_release(s->snap);

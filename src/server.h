@@ -46,8 +46,9 @@ struct server {
 	pthread_mutex_t snap_lock;
 	struct snapshot *snap; /* current; guarded by snap_lock */
 	struct gopher_ctx gopher;
-	struct event_base *base; /* main thread: signals only */
+	struct event_base *base; /* main thread: signals, watcher */
 	struct event *sig[4];
+	struct watch *watch; /* [archive] watch; NULL when off */
 	struct worker *workers;
 	size_t nworkers;
 	int status;

@@ -1,0 +1,458 @@
+/*
+ * [archive] watch: inotify on every directory of the archive tree, so a
+ * publish (cp -r, rsync, git pull) reloads the archive without a SIGHUP.
+ *
+ * Events only say "something changed": which file does not matter, since
+ * a reload reads the whole tree anyway.  So the watch table is just the
+ * set of watch descriptors, kept sorted to sweep the ones a rescan no
+ * longer reaches.  A change arms a timer that every further change
+ * re-arms: the callback runs once the tree has been quiet for
+ * WATCH_QUIET_MS, so a copy of a thousand files costs one reload.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "serai.h"
+
+#ifdef __linux__
+
+#include <dirent.h>
+#include <limits.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "archive.h"
+#include "util.h"
+
+/*
+ * What can change what a load reads.  IN_ATTRIB: a chmod can make a file
+ * (un)readable.  IN_MOVE_SELF and IN_DELETE_SELF: a directory renamed or
+ * removed under us, the root included.  No IN_OPEN or IN_ACCESS: the
+ * reload's own reads must not trigger another reload.
+ */
+#define DIR_MASK                                                               \
+	(IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_FROM |  \
+	    IN_MOVED_TO | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF |          \
+	    IN_ONLYDIR)
+/* The root's parent: only the root's own name coming back matters. */
+#define PARENT_MASK (IN_CREATE | IN_MOVED_TO | IN_ONLYDIR)
+
+struct watch {
+	struct event_base *base;
+	int fd;
+	struct event *ev;      /* fd readable */
+	struct event *quiet;   /* the debounce timer */
+	struct timespec first; /* first change since the last callback */
+	void (*changed)(void *);
+	void *arg;
+	int *wds; /* sorted */
+	size_t nwds, capwds;
+	int parent_wd;  /* -1: none */
+	char *rootname; /* the root's last path component, for parent_wd */
+};
+
+/* The walk's state: the wds reached so far, unsorted. */
+struct scan {
+	struct watch *w;
+	int *wds;
+	size_t n, cap;
+	bool full;    /* WATCH_MAX reached */
+	bool nospace; /* the kernel's max_user_watches reached */
+	bool oom;
+};
+
+static int
+cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int *
+find_wd(const struct watch *w, int wd)
+{
+	return bsearch(&wd, w->wds, w->nwds, sizeof(*w->wds), cmp_int);
+}
+
+/* The kernel dropped a watch (IN_IGNORED): forget it. */
+static void
+forget_wd(struct watch *w, int wd)
+{
+	int *p;
+
+	if (wd == w->parent_wd) {
+		w->parent_wd = -1;
+		return;
+	}
+	if ((p = find_wd(w, wd)) == NULL)
+		return;
+	memmove(p, p + 1, (size_t)(w->wds + w->nwds - p - 1) * sizeof(*p));
+	w->nwds--;
+}
+
+static long
+ms_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)(now.tv_sec - t->tv_sec) * 1000 +
+	    (now.tv_nsec - t->tv_nsec) / 1000000;
+}
+
+/*
+ * Debounce: re-arm the timer on each change, but not past
+ * WATCH_MAX_DELAY_MS after the first, or a file written to every few
+ * hundred milliseconds would hold the reload off forever.
+ */
+static void
+note_change(struct watch *w)
+{
+	struct timeval tv = {
+	    WATCH_QUIET_MS / 1000, (WATCH_QUIET_MS % 1000) * 1000};
+
+	if (!evtimer_pending(w->quiet, NULL))
+		clock_gettime(CLOCK_MONOTONIC, &w->first);
+	else if (ms_since(&w->first) >= WATCH_MAX_DELAY_MS)
+		return;
+	evtimer_add(w->quiet, &tv);
+}
+
+/*
+ * Reads every queued event.  With notify false (a rescan is about to read
+ * the tree again) changes are dropped: the coming load sees them.
+ */
+static void
+drain(struct watch *w, bool notify)
+{
+	/* inotify returns whole events; align the buffer for them. */
+	char buf[8192]
+	    __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool changed = false;
+	ssize_t n;
+
+	for (int reads = 0; reads < 1024; reads++) {
+		if ((n = read(w->fd, buf, sizeof(buf))) == -1) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				log_warn("watch: read");
+			break;
+		}
+		if (n == 0)
+			break;
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *e = (const void *)p;
+
+			p += sizeof(*e) + e->len;
+			if (e->mask & IN_Q_OVERFLOW) {
+				/* Events were lost: the whole tree may
+				 * have changed. */
+				changed = true;
+				continue;
+			}
+			if (e->mask & IN_IGNORED) {
+				/* Our own rm_watch, or the directory is
+				 * gone (that came with its own event). */
+				forget_wd(w, e->wd);
+				continue;
+			}
+			if (e->wd == w->parent_wd) {
+				if (e->len > 0 &&
+				    strcmp(e->name, w->rootname) == 0)
+					changed = true;
+				continue;
+			}
+			/*
+			 * The loader serves no name starting with '.':
+			 * rsync's and editors' temporary files change
+			 * nothing until renamed into place, which is an
+			 * event of its own.
+			 */
+			if (e->len > 0 && e->name[0] == '.')
+				continue;
+			changed = true;
+		}
+	}
+	if (changed && notify)
+		note_change(w);
+}
+
+static void
+readable_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	drain(arg, true);
+}
+
+static void
+quiet_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct watch *w = arg;
+
+	(void)fd;
+	(void)ev;
+	w->changed(w->arg);
+}
+
+static void
+scan_add(struct scan *sc, const char *path, bool top)
+{
+	int wd, *nv;
+
+	if (sc->n >= WATCH_MAX) {
+		sc->full = true;
+		return;
+	}
+	/* Symlinks are not followed below the root: the loader only serves
+	 * what they lead to inside the root, which is watched already. */
+	wd = inotify_add_watch(
+	    sc->w->fd, path, DIR_MASK | (top ? 0 : IN_DONT_FOLLOW));
+	if (wd == -1) {
+		if (errno == ENOSPC)
+			sc->nospace = true;
+		else if (errno != ENOENT && errno != ENOTDIR)
+			/* Gone since readdir is fine; anything else the
+			 * load will name too, but say why it is unwatched. */
+			log_warn("watch: %s", path);
+		return;
+	}
+	if (sc->n == sc->cap) {
+		size_t cap = sc->cap ? sc->cap * 2 : 64;
+
+		if ((nv = reallocarray(sc->wds, cap, sizeof(*nv))) == NULL) {
+			sc->oom = true;
+			return;
+		}
+		sc->wds = nv;
+		sc->cap = cap;
+	}
+	sc->wds[sc->n++] = wd;
+}
+
+/* path is a PATH_MAX buffer, extended and restored in place. */
+static void
+scan_dir(struct scan *sc, char *path, size_t depth)
+{
+	size_t len = strlen(path);
+	struct dirent *de;
+	DIR *d;
+
+	if ((d = opendir(path)) == NULL)
+		return; /* the load names the problem */
+	while ((de = readdir(d)) != NULL && !sc->full && !sc->oom) {
+		size_t nlen = strlen(de->d_name);
+		bool dir = de->d_type == DT_DIR;
+
+		/* ".", "..", and hidden directories the loader skips. */
+		if (de->d_name[0] == '.')
+			continue;
+		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+			continue;
+		if (len + 1 + nlen >= PATH_MAX)
+			continue;
+		path[len] = '/';
+		memcpy(path + len + 1, de->d_name, nlen + 1);
+		if (de->d_type == DT_UNKNOWN) {
+			struct stat st;
+
+			dir = lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+		}
+		if (dir) {
+			size_t before = sc->n;
+
+			scan_add(sc, path, false);
+			/* Deeper than the loader goes is not worth a watch. */
+			if (sc->n > before && depth < ARCHIVE_MAX_DEPTH)
+				scan_dir(sc, path, depth + 1);
+		}
+		path[len] = '\0';
+	}
+	closedir(d);
+}
+
+/* The root's parent, so that a root renamed away and back is noticed. */
+static void
+watch_parent(struct watch *w, const char *root)
+{
+	char parent[PATH_MAX], *slash;
+	size_t n = strlen(root);
+	int wd = -1;
+
+	while (n > 1 && root[n - 1] == '/')
+		n--;
+	if (n == 0 || n >= sizeof(parent))
+		return;
+	memcpy(parent, root, n);
+	parent[n] = '\0';
+	free(w->rootname);
+	w->rootname = NULL;
+	if ((slash = strrchr(parent, '/')) == NULL) {
+		w->rootname = strdup(parent);
+		strlcpy_s(parent, ".", sizeof(parent));
+	} else if (slash[1] != '\0') {
+		w->rootname = strdup(slash + 1);
+		if (slash == parent)
+			slash++; /* "/x": the parent is "/" */
+		*slash = '\0';
+	}
+	/* Best effort: the parent may be unreadable after the drop. */
+	if (w->rootname != NULL)
+		wd = inotify_add_watch(w->fd, parent, PARENT_MASK);
+	if (w->parent_wd != -1 && w->parent_wd != wd)
+		inotify_rm_watch(w->fd, w->parent_wd);
+	w->parent_wd = wd;
+}
+
+int
+watch_rescan(struct watch *w, const char *root)
+{
+	struct scan sc;
+	char path[PATH_MAX];
+	size_t keep = 0, j = 0;
+	int rv = 0, saved = 0;
+
+	if (w == NULL)
+		return 0;
+	/* Whatever is queued happened before the load that follows. */
+	drain(w, false);
+	evtimer_del(w->quiet);
+	watch_parent(w, root);
+
+	memset(&sc, 0, sizeof(sc));
+	sc.w = w;
+	strlcpy_s(path, root, sizeof(path));
+	scan_add(&sc, path, true);
+	if (sc.n == 0) {
+		saved = errno;
+		rv = -1;
+	} else
+		scan_dir(&sc, path, 1);
+	if (sc.oom) {
+		/* Keep what is watched; the next rescan tries again. */
+		log_warnx("watch: out of memory");
+		free(sc.wds);
+		return -1;
+	}
+	if (sc.full)
+		log_warnx("watch: %s: more than %d directories; changes "
+		          "below the others wait for SIGHUP",
+		    root, WATCH_MAX);
+	if (sc.nospace)
+		log_warnx("watch: %s: the kernel's inotify watch limit "
+		          "(fs.inotify.max_user_watches) is reached; some "
+		          "changes wait for SIGHUP",
+		    root);
+	if (sc.n > 1)
+		qsort(sc.wds, sc.n, sizeof(*sc.wds), cmp_int);
+	/* Hard links and bind mounts give one directory two paths. */
+	for (size_t i = 0; i < sc.n; i++)
+		if (keep == 0 || sc.wds[i] != sc.wds[keep - 1])
+			sc.wds[keep++] = sc.wds[i];
+	/*
+	 * Sweep the watches no longer reached (a directory moved out of
+	 * the tree, or the whole tree when the root went): both sorted.
+	 */
+	for (size_t i = 0; i < w->nwds; i++) {
+		while (j < keep && sc.wds[j] < w->wds[i])
+			j++;
+		if (j == keep || sc.wds[j] != w->wds[i])
+			inotify_rm_watch(w->fd, w->wds[i]);
+	}
+	free(w->wds);
+	w->wds = sc.wds;
+	w->nwds = keep;
+	w->capwds = sc.cap;
+	if (rv == -1)
+		errno = saved;
+	return rv;
+}
+
+struct watch *
+watch_start(struct event_base *base, const char *root, void (*changed)(void *),
+    void *arg)
+{
+	struct watch *w;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		log_warnx("watch: out of memory");
+		return NULL;
+	}
+	w->base = base;
+	w->changed = changed;
+	w->arg = arg;
+	w->parent_wd = -1;
+	if ((w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1) {
+		log_warn("watch: inotify_init1");
+		free(w);
+		return NULL;
+	}
+	w->ev = event_new(base, w->fd, EV_READ | EV_PERSIST, readable_cb, w);
+	w->quiet = evtimer_new(base, quiet_cb, w);
+	if (w->ev == NULL || w->quiet == NULL || event_add(w->ev, NULL)) {
+		log_warnx("watch: cannot set up the event");
+		watch_stop(w);
+		return NULL;
+	}
+	if (watch_rescan(w, root) == -1) {
+		log_warn("watch: %s", root);
+		watch_stop(w);
+		return NULL;
+	}
+	log_info("watching %s: %zu directories", root, w->nwds);
+	return w;
+}
+
+void
+watch_stop(struct watch *w)
+{
+	if (w == NULL)
+		return;
+	if (w->ev)
+		event_free(w->ev);
+	if (w->quiet)
+		event_free(w->quiet);
+	/* Closing the descriptor drops every watch with it. */
+	close(w->fd);
+	free(w->wds);
+	free(w->rootname);
+	free(w);
+}
+
+#else /* !__linux__ */
+
+struct watch *
+watch_start(struct event_base *base, const char *root, void (*changed)(void *),
+    void *arg)
+{
+	(void)base;
+	(void)changed;
+	(void)arg;
+	log_warnx("watch: %s: not supported on this system (Linux inotify "
+	          "only); reload with SIGHUP",
+	    root);
+	return NULL;
+}
+
+int
+watch_rescan(struct watch *w, const char *root)
+{
+	(void)w;
+	(void)root;
+	return 0;
+}
+
+void
+watch_stop(struct watch *w)
+{
+	(void)w;
+}
+
+#endif
