@@ -8,7 +8,6 @@ server log.  Not part of the test suite: run it by hand.
 (/usr/bin/python3: the e2e harness imports pytest, from Debian.)
 """
 
-import os
 import random
 import re
 import sys
@@ -19,24 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
 from conftest import Server  # noqa: E402
 
-WORDS = ("science technology cooperation declaration forum research "
-         "innovation mechanism platform climate energy health ocean "
-         "satellite genome quantum robot river mountain harvest market "
-         "policy education museum festival railway bridge harbour").split()
-
-
-def generate(root, n, rng):
-    news = root / "news"
-    for k in range(n // 1000 + 1):
-        (news / ("s%03d" % k)).mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        title = " ".join(rng.choice(WORDS) for _ in range(6)).capitalize()
-        paras = ["%s %d." % (" ".join(rng.choice(WORDS) for _ in range(60)),
-                             i) for _ in range(5)]
-        text = "Date: %04d-%02d-%02d\n%s\n\n%s\n" % (
-            2000 + i % 25, 1 + i % 12, 1 + i % 28, title, "\n\n".join(paras))
-        (news / ("s%03d" % (i // 1000)) / ("a%06d.txt" % i)).write_text(
-            text, encoding="utf-8")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from gen_archive import WORDS, generate  # noqa: E402
 
 
 def main():
@@ -45,7 +28,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         t0 = time.monotonic()
-        generate(tmp / "archive", n, rng)
+        generate(tmp / "archive", n, seed=1, broken=False)
         print("generated %d articles in %.1f s" % (n, time.monotonic() - t0))
         srv = Server(tmp / "srv", root=tmp / "archive")
         import conftest
