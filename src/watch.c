@@ -77,6 +77,9 @@ cmp_int(const void *a, const void *b)
 static int *
 find_wd(const struct watch *w, int wd)
 {
+	/* bsearch's base may not be NULL, even for no elements. */
+	if (w->nwds == 0)
+		return NULL;
 	return bsearch(&wd, w->wds, w->nwds, sizeof(*w->wds), cmp_int);
 }
 
