@@ -53,32 +53,6 @@ plus_error(struct reply *r, const char *what)
 	buf_printf(&r->dyn, "--1" CRLF "1 serai" CRLF "%s" CRLF "." CRLF, what);
 }
 
-static void
-html_escape(struct buf *b, const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		switch (s[i]) {
-		case '&':
-			buf_adds(b, "&amp;");
-			break;
-		case '<':
-			buf_adds(b, "&lt;");
-			break;
-		case '>':
-			buf_adds(b, "&gt;");
-			break;
-		case '"':
-			buf_adds(b, "&quot;");
-			break;
-		case '\'':
-			buf_adds(b, "&#39;");
-			break;
-		default:
-			buf_addc(b, s[i]);
-		}
-	}
-}
-
 /*
  * "URL:" selectors: the HTML page that sends a Gopher client's user on
  * to the web.  Only well-known schemes (a "javascript:" URL would run in
@@ -113,14 +87,14 @@ url_redirect(
 	buf_adds(&r->dyn,
 	    "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8"
 	    "\">\n<meta http-equiv=\"refresh\" content=\"2; url=");
-	html_escape(&r->dyn, url, len);
+	render_escape(&r->dyn, url, len);
 	buf_adds(&r->dyn,
 	    "\">\n<title>Leaving Gopherspace</title></head>\n"
 	    "<body><p>You are leaving Gopherspace for:</p>\n"
 	    "<p><a href=\"");
-	html_escape(&r->dyn, url, len);
+	render_escape(&r->dyn, url, len);
 	buf_adds(&r->dyn, "\">");
-	html_escape(&r->dyn, url, len);
+	render_escape(&r->dyn, url, len);
 	buf_adds(&r->dyn, "</a></p></body></html>\n");
 }
 

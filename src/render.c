@@ -457,11 +457,11 @@ render_gopher_article(struct buf *b, const struct archive_opts *o,
 		text_wrap(b, a->copyright, strlen(a->copyright), o->wrap, CRLF);
 }
 
-/* XML text or attribute value; C0 controls are not XML 1.0 characters. */
-static void
-xml_escape(struct buf *b, const char *s)
+/* XML or HTML text or attribute value; C0 controls are not XML 1.0. */
+void
+render_escape(struct buf *b, const char *s, size_t len)
 {
-	for (; *s != '\0'; s++) {
+	for (const char *end = s + len; s < end; s++) {
 		switch (*s) {
 		case '&':
 			buf_adds(b, "&amp;");
@@ -483,6 +483,12 @@ xml_escape(struct buf *b, const char *s)
 				buf_addc(b, *s);
 		}
 	}
+}
+
+static void
+xml_escape(struct buf *b, const char *s)
+{
+	render_escape(b, s, strlen(s));
 }
 
 /* gemini://host[:port]path, the port left out when it is Gemini's own. */

@@ -68,6 +68,9 @@ void render_gopher_error(
 void render_atom_feed(struct buf *, const struct archive_opts *,
     const struct node *, enum render_links);
 
+/* &, <, >, " and ' as entities, C0 controls dropped: XML and HTML. */
+void render_escape(struct buf *, const char *, size_t);
+
 /* "Home > News > Science": the titles from the root down to n. */
 void render_breadcrumb(struct buf *, const struct node *n);
 
