@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "proto.h"
+#include "render.h"
 #include "search.h"
 
 void
@@ -33,10 +34,7 @@ status(struct reply *r, int code, const char *meta)
 static void
 search_text(struct buf *b, const char *s)
 {
-	if (strncmp(s, "=>", 2) == 0 || s[0] == '#' ||
-	    strncmp(s, "* ", 2) == 0 || s[0] == '>' ||
-	    strncmp(s, "```", 3) == 0)
-		buf_addc(b, ' ');
+	render_text_guard(b, s);
 	for (; *s; s++)
 		buf_addc(b, (unsigned char)*s < ' ' ? ' ' : *s);
 }

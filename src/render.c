@@ -135,13 +135,19 @@ newest(const struct node *sec, const struct node **top, size_t max)
  * ">", "```") would be read as a link, heading, list item, quote or a
  * preformatting toggle; one leading space keeps it a plain text line.
  */
-static void
-gemini_text_line(struct buf *b, const char *s)
+void
+render_text_guard(struct buf *b, const char *s)
 {
 	if (strncmp(s, "=>", 2) == 0 || s[0] == '#' ||
 	    strncmp(s, "* ", 2) == 0 || s[0] == '>' ||
 	    strncmp(s, "```", 3) == 0)
 		buf_addc(b, ' ');
+}
+
+static void
+gemini_text_line(struct buf *b, const char *s)
+{
+	render_text_guard(b, s);
 	buf_adds(b, s);
 	buf_addc(b, '\n');
 }

@@ -68,6 +68,9 @@ void render_gopher_error(
 void render_atom_feed(struct buf *, const struct archive_opts *,
     const struct node *, enum render_links);
 
+/* Before a gemtext text line: a space if it would read as markup. */
+void render_text_guard(struct buf *, const char *);
+
 /* &, <, >, " and ' as entities, C0 controls dropped: XML and HTML. */
 void render_escape(struct buf *, const char *, size_t);
 
