@@ -107,16 +107,23 @@ write_file(const char *path, const char *data, size_t len)
 }
 
 /* Writes a rendered buffer and empties it for the next page. */
+/* The rendered bytes to path; the buffer is kept (see write_buf). */
 static int
-write_buf(const char *path, struct buf *b)
+write_rendered(const char *path, const struct buf *b)
 {
-	int rv;
-
 	if (buf_failed(b)) {
 		log_warnx("%s: out of memory", path);
 		return -1;
 	}
-	rv = write_file(path, b->len > 0 ? b->p : "", b->len);
+	return write_file(path, b->len > 0 ? b->p : "", b->len);
+}
+
+/* The same, the buffer emptied for the next page. */
+static int
+write_buf(const char *path, struct buf *b)
+{
+	int rv = write_rendered(path, b);
+
 	b->len = 0;
 	return rv;
 }
@@ -171,9 +178,8 @@ export_section(struct exporter *E, const struct node *n, struct buf *b)
 	 */
 	render_atom_feed(b, E->o, n, RENDER_EXPORT);
 	if (path_of(path, E->gemini, n, FEED_NAME) == -1 ||
-	    write_buf(path, b) == -1)
+	    write_rendered(path, b) == -1)
 		return -1;
-	render_atom_feed(b, E->o, n, RENDER_EXPORT);
 	if (path_of(path, E->gopher, n, FEED_NAME) == -1 ||
 	    write_buf(path, b) == -1)
 		return -1;
