@@ -114,6 +114,16 @@ buf_release(struct buf *b, size_t *lenp)
 		return NULL;
 	p = b->p;
 	p[b->len] = '\0';
+	/*
+	 * Doubling leaves up to half the block unused, and released buffers
+	 * live as long as a snapshot: give the slack back.
+	 */
+	if (b->cap > b->len + 1) {
+		char *np = realloc(p, b->len + 1);
+
+		if (np != NULL)
+			p = np;
+	}
 	if (lenp)
 		*lenp = b->len;
 	buf_init(b);
