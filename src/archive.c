@@ -494,44 +494,36 @@ index_add(struct loader *L, struct node *n)
 	return true;
 }
 
+/* Sections only: their pages are few, and asked for most. */
 static bool
-render_node(struct loader *L, struct node *n)
+render_section(struct loader *L, struct node *n)
 {
 	struct buf b;
 
 	buf_init(&b);
-	if (n->kind == NODE_SECTION)
-		render_gemini_section(&b, n, RENDER_LIVE);
-	else
-		render_gemini_article(&b, n, n->art, RENDER_LIVE);
+	render_gemini_section(&b, n, RENDER_LIVE);
 	if ((n->gemini.p = buf_release(&b, &n->gemini.len)) == NULL)
 		return false;
-	if (n->kind == NODE_SECTION)
-		render_gopher_section(&b, L->o, n, RENDER_LIVE);
-	else
-		render_gopher_article(&b, L->o, n, n->art);
+	render_gopher_section(&b, L->o, n, RENDER_LIVE);
 	if ((n->gopher.p = buf_release(&b, &n->gopher.len)) == NULL)
 		return false;
-	if (n->kind == NODE_SECTION) {
-		render_atom_feed(&b, L->o, n, RENDER_LIVE);
-		if ((n->feed.p = buf_release(&b, &n->feed.len)) == NULL)
-			return false;
-	}
+	render_atom_feed(&b, L->o, n, RENDER_LIVE);
+	if ((n->feed.p = buf_release(&b, &n->feed.len)) == NULL)
+		return false;
+	return true;
+}
+
+static void
+index_article(struct loader *L, struct node *n)
+{
 	/* A failed index costs search only, not the archive. */
-	if (n->art && L->search &&
+	if (L->search &&
 	    search_add(L->search, n->path, n->title, n->date, n->parent->title,
 	        n->art->paras, n->art->npara) == -1) {
 		log_warnx("search disabled: the index could not be built");
 		search_free(L->search);
 		L->search = NULL;
 	}
-	if (n->art && !L->o->keep_parsed) {
-		/* The parsed text lives on only in the rendered pages. */
-		article_free(n->art);
-		free(n->art);
-		n->art = NULL;
-	}
-	return true;
 }
 
 /* Sorts, inherits, checks; then renders children before their section. */
@@ -585,10 +577,11 @@ finish(struct loader *L, struct node *sec, const char *inherited_lang)
 		a->pos = i; /* for its page's previous and next links */
 		if (a->art->location)
 			check_location(L, a);
-		if (!render_node(L, a) || !index_add(L, a))
+		index_article(L, a);
+		if (!index_add(L, a))
 			return false;
 	}
-	return render_node(L, sec) && index_add(L, sec);
+	return render_section(L, sec) && index_add(L, sec);
 }
 
 static int
@@ -674,7 +667,13 @@ archive_load(const struct archive_opts *o, const char **errstr)
 		L.search = NULL;
 	}
 	s->search = L.search;
-	s->menu_width = o->menu_width;
+	s->opts = *o;
+	s->opts.root = s->opts.title = s->opts.lang = NULL;
+	if ((s->opts.hostname = strdup(o->hostname)) == NULL) {
+		snapshot_release(s);
+		*errstr = "out of memory";
+		return NULL;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	s->load_ms = (unsigned long)((t1.tv_sec - t0.tv_sec) * 1000 +
 	    (t1.tv_nsec - t0.tv_nsec) / 1000000);
@@ -698,6 +697,7 @@ snapshot_release(struct snapshot *s)
 	node_free(s->root);
 	free(s->index);
 	search_free(s->search);
+	free((char *)s->opts.hostname);
 	free(s);
 }
 

@@ -1,8 +1,10 @@
 /*
  * The archive snapshot: content/ loaded once into an immutable tree of
- * sections and articles with every page pre-rendered for both protocols.
- * Requests read it and never open a file, so no request can reach outside
- * the archive.  A snapshot is shared read-only by all workers and freed
+ * sections and parsed articles.  Section pages, menus and feeds are
+ * pre-rendered for both protocols; an article page is rendered when asked
+ * for, from its parsed text (one copy of the archive in memory instead of
+ * three).  Requests read the snapshot and never open a file, so no request
+ * can reach outside the archive.  A snapshot is shared read-only by all workers and freed
  * by the last release, so a reload can swap in a new one while replies
  * still reference the old one.
  */
@@ -39,11 +41,11 @@ struct node {
 	size_t nsections;
 	struct node **articles; /* newest first, undated last by title */
 	size_t narticles;
-	struct blob gemini;  /* pre-rendered gemtext body */
-	struct blob gopher;  /* pre-rendered menu or wrapped text */
+	struct blob gemini;  /* sections: pre-rendered gemtext */
+	struct blob gopher;  /* sections: pre-rendered menu */
 	struct blob feed;    /* sections: the Atom feed of the subtree */
 	size_t pos;          /* articles: index in parent->articles */
-	struct article *art; /* parsed text: until rendered, or keep_parsed */
+	struct article *art; /* articles: the parsed text */
 };
 
 struct archive_opts {
@@ -56,11 +58,6 @@ struct archive_opts {
 	unsigned gemini_port; /* public; feeds link gemini:// URLs */
 	size_t wrap;          /* Gopher text width in columns */
 	size_t menu_width;    /* Gopher display string width */
-	/*
-	 * Keep every article's parsed text (node.art) after rendering, for
-	 * renderings beyond the live ones (--export); the server does not.
-	 */
-	bool keep_parsed;
 };
 
 struct snapshot {
@@ -74,7 +71,8 @@ struct snapshot {
 	size_t nwarnings; /* other problems reported while loading */
 	time_t loaded;
 	struct search *search; /* NULL when the index could not be built */
-	size_t menu_width;     /* of the menus, for those made per request */
+	/* What pages rendered per request need; strings owned. */
+	struct archive_opts opts;
 	unsigned long load_ms; /* archive_load's time, search index included */
 };
 

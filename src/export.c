@@ -6,8 +6,7 @@
  *                article (the live server's wrapped text, byte for byte)
  *   both:        feed.xml per section, the live Atom feed byte for byte
  *
- * Pure file writing from a snapshot loaded with keep_parsed: the pages are
- * rendered again with links naming the files (RENDER_EXPORT).  Nothing is
+ * Pure file writing from a snapshot: the pages are rendered again with links naming the files (RENDER_EXPORT).  Nothing is
  * ever overwritten or deleted: both trees must be new, and every file and
  * directory is created exclusively.
  */
@@ -133,17 +132,14 @@ export_article(struct exporter *E, const struct node *n, struct buf *b)
 {
 	char path[PATH_MAX];
 
-	if (n->art == NULL) {
-		log_warnx(
-		    "%s: the archive was loaded without keep_parsed", n->path);
-		return -1;
-	}
 	render_gemini_article(b, n, n->art, RENDER_EXPORT);
 	if (path_of(path, E->gemini, n, EXPORT_GEMINI_EXT) == -1 ||
 	    write_buf(path, b) == -1)
 		return -1;
+	/* The live server's text, byte for byte. */
+	render_gopher_article(b, E->o, n, n->art);
 	if (path_of(path, E->gopher, n, EXPORT_GOPHER_EXT) == -1 ||
-	    write_file(path, n->gopher.p, n->gopher.len) == -1)
+	    write_buf(path, b) == -1)
 		return -1;
 	E->narticles++;
 	return 0;

@@ -176,7 +176,10 @@ gemini_respond(const struct url_expect *ex, const struct snapshot *snap,
 		r->status = 20;
 		snprintf(r->meta, sizeof(r->meta),
 		    "text/gemini; charset=utf-8; lang=%s", n->lang);
-		r->body = &n->gemini;
+		if (n->kind == NODE_SECTION)
+			r->body = &n->gemini;
+		else
+			render_gemini_article(&r->dyn, n, n->art, RENDER_LIVE);
 		return;
 	}
 	/* A section named without its slash: send the client to it. */

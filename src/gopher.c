@@ -131,6 +131,28 @@ mod_date(struct buf *b, const struct snapshot *snap)
  * One Gopher+ attribute block for a menu line ("Xdisplay\tsel\thost\t
  * port", no CRLF): +INFO, and for real items +ADMIN and +VIEWS.
  */
+/* An article's text is rendered when asked for (see archive.h). */
+static void
+article_text(struct buf *b, const struct snapshot *snap, const struct node *n)
+{
+	render_gopher_article(b, &snap->opts, n, n->art);
+}
+
+static size_t
+page_size(const struct snapshot *snap, const struct node *n)
+{
+	struct buf b;
+	size_t len;
+
+	if (n->kind == NODE_SECTION)
+		return n->gopher.len;
+	buf_init(&b);
+	article_text(&b, snap, n);
+	len = b.len;
+	buf_free(&b);
+	return len;
+}
+
 static void
 attr_block(
     struct buf *b, const struct snapshot *snap, const char *line, size_t len)
@@ -155,7 +177,7 @@ attr_block(
 		buf_printf(b, "+VIEWS:" CRLF " %s: <%zuk>" CRLF,
 		    n->kind == NODE_SECTION ? "application/gopher+-menu"
 		                            : "text/plain",
-		    (n->gopher.len + 1023) / 1024);
+		    (page_size(snap, n) + 1023) / 1024);
 }
 
 /* Calls fn for each line of a pre-rendered menu, "." excluded. */
@@ -194,7 +216,7 @@ gopher_plus(const struct gopher_ctx *g, const struct snapshot *snap,
 	if (plus == PLUS_ITEM && n->kind == NODE_ARTICLE) {
 		/* -2: the text runs to the close, as plain Gopher text does. */
 		buf_adds(&r->dyn, "+-2" CRLF);
-		buf_add(&r->dyn, n->gopher.p, n->gopher.len);
+		article_text(&r->dyn, snap, n);
 		return;
 	}
 	buf_adds(&r->dyn, "+-1" CRLF);
@@ -302,7 +324,7 @@ search(const struct gopher_ctx *g, const struct snapshot *snap, const char *q,
 		break;
 	}
 	if (msg != NULL) {
-		search_info(&r->dyn, msg, snap->menu_width);
+		search_info(&r->dyn, msg, snap->opts.menu_width);
 		buf_adds(&r->dyn, "." CRLF);
 		return;
 	}
@@ -315,7 +337,7 @@ search(const struct gopher_ctx *g, const struct snapshot *snap, const char *q,
 	else
 		buf_printf(
 		    &d, "%zu hit%s:", res.total, res.total == 1 ? "" : "s");
-	search_info(&r->dyn, buf_failed(&d) ? "" : d.p, snap->menu_width);
+	search_info(&r->dyn, buf_failed(&d) ? "" : d.p, snap->opts.menu_width);
 	for (size_t i = 0; i < res.nhits; i++) {
 		const struct search_hit *h = &res.hits[i];
 
@@ -327,10 +349,10 @@ search(const struct gopher_ctx *g, const struct snapshot *snap, const char *q,
 		if (buf_failed(&d))
 			break;
 		buf_addc(&r->dyn, '0');
-		text_truncate(&r->dyn, d.p, strlen(d.p), snap->menu_width);
+		text_truncate(&r->dyn, d.p, strlen(d.p), snap->opts.menu_width);
 		buf_printf(&r->dyn, "\t%s\t%s\t%u" CRLF, h->path, g->hostname,
 		    g->port);
-		search_info(&r->dyn, h->snippet, snap->menu_width);
+		search_info(&r->dyn, h->snippet, snap->opts.menu_width);
 	}
 	if (buf_failed(&d))
 		r->dyn.oom = true;
@@ -443,6 +465,11 @@ gopher_respond(const struct gopher_ctx *g, const struct snapshot *snap,
 		gopher_plus(g, snap, n, plus, r);
 		return;
 	}
-	r->status = n->kind == NODE_SECTION ? '1' : '0';
-	r->body = &n->gopher;
+	if (n->kind == NODE_SECTION) {
+		r->status = '1';
+		r->body = &n->gopher;
+	} else {
+		r->status = '0';
+		article_text(&r->dyn, snap, n);
+	}
 }

@@ -96,8 +96,6 @@ export_mirror(const struct config *cfg, const char *dir)
 	int rv;
 
 	config_archive_opts(cfg, &ao);
-	/* The export renders every article again, with file links. */
-	ao.keep_parsed = true;
 	if ((snap = archive_load(&ao, &why)) == NULL) {
 		log_warnx("archive root %s: %s", ao.root, why);
 		return 1;

@@ -227,6 +227,49 @@ blob_str(const struct blob *b)
 	return s;
 }
 
+/* A page as served: pre-rendered for sections, rendered for articles. */
+static char *
+page(const struct fixture *f, const struct node *n, bool gopher)
+{
+	struct buf b;
+	char *s;
+
+	if (n->kind == NODE_SECTION)
+		return blob_str(gopher ? &n->gopher : &n->gemini);
+	buf_init(&b);
+	if (gopher)
+		render_gopher_article(&b, &f->snap->opts, n, n->art);
+	else
+		render_gemini_article(&b, n, n->art, RENDER_LIVE);
+	s = buf_release(&b, NULL);
+	assert_non_null(s);
+	return s;
+}
+
+static char *
+gemini_page(const struct fixture *f, const struct node *n)
+{
+	return page(f, n, false);
+}
+
+static char *
+gopher_page(const struct fixture *f, const struct node *n)
+{
+	return page(f, n, true);
+}
+
+/* The body of a reply, whichever way it was made. */
+static char *
+reply_str(const struct reply *r)
+{
+	if (r->body != NULL) {
+		assert_int_equal(r->dyn.len, 0);
+		return blob_str(r->body);
+	}
+	assert_non_null(r->dyn.p);
+	return strdup(r->dyn.p);
+}
+
 static const char *
 must_find(const char *hay, const char *needle)
 {
@@ -402,7 +445,7 @@ test_gemini_section(void **state)
 {
 	struct fixture *f = *state;
 	const struct node *n = must_lookup(f, "/news/");
-	char *g = blob_str(&n->gemini);
+	char *g = gemini_page(f, n);
 	const char *b, *a, *seed, *z;
 
 	assert_true(starts_with(g, "# News\n"));
@@ -427,13 +470,13 @@ test_gemini_section(void **state)
 	assert_true(g[strlen(g) - 1] == '\n');
 	free(g);
 
-	g = blob_str(&f->snap->root->gemini);
+	g = gemini_page(f, f->snap->root);
 	assert_true(starts_with(g, "# Home Title\n"));
 	must_find(g, "=> /news/ News\n");
 	free(g);
 
 	/* The empty section says so. */
-	g = blob_str(&must_lookup(f, "/news/clash/")->gemini);
+	g = gemini_page(f, must_lookup(f, "/news/clash/"));
 	assert_true(starts_with(g, "# clash\n"));
 	must_find(g, "=> /news/ Up: Home > News\n");
 	must_find(g, "empty");
@@ -445,7 +488,7 @@ test_gemini_article(void **state)
 {
 	struct fixture *f = *state;
 	const struct node *n = must_lookup(f, "/news/beijing-declaration");
-	char *g = blob_str(&n->gemini);
+	char *g = gemini_page(f, n);
 	const char *nl, *p = g;
 	char line[256];
 
@@ -471,7 +514,7 @@ test_gemini_article(void **state)
 	free(g);
 
 	n = must_lookup(f, "/news/dated-b");
-	g = blob_str(&n->gemini);
+	g = gemini_page(f, n);
 	assert_true(starts_with(g,
 	    "# Dated B\n=> /news/ Home > News\n"
 	    "2021-05-06\n"));
@@ -479,7 +522,7 @@ test_gemini_article(void **state)
 	free(g);
 
 	n = must_lookup(f, "/news/science/cjk");
-	g = blob_str(&n->gemini);
+	g = gemini_page(f, n);
 	assert_true(starts_with(g,
 	    "# " ZH_TITLE "\n"
 	    "=> /news/science/ Home > News > science\n"));
@@ -677,10 +720,10 @@ test_gopher_article(void **state)
 {
 	struct fixture *f = *state;
 	const struct node *n = must_lookup(f, "/news/beijing-declaration");
-	char *text = blob_str(&n->gopher), **tw;
+	char *text = gopher_page(f, n), **tw;
 	size_t ntw, pos = 0;
 
-	check_gopher_text(&n->gopher, 70);
+	check_gopher_text(&(struct blob){text, strlen(text)}, 70);
 	/* Every word of every paragraph, in order and contiguous. */
 	tw = split_words(text, &ntw);
 	for (size_t i = 0; i < f->seed.npara; i++) {
@@ -714,14 +757,14 @@ test_gopher_article(void **state)
 
 	/* The CJK article: wide lines still fit 70 columns. */
 	n = must_lookup(f, "/news/science/cjk");
-	check_gopher_text(&n->gopher, 70);
-	text = blob_str(&n->gopher);
+	text = gopher_page(f, n);
+	check_gopher_text(&(struct blob){text, strlen(text)}, 70);
 	assert_true(starts_with(text, ZH_TITLE "\r\n"));
 	free(text);
 
 	n = must_lookup(f, "/news/dated-a");
-	check_gopher_text(&n->gopher, 70);
-	text = blob_str(&n->gopher);
+	text = gopher_page(f, n);
+	check_gopher_text(&(struct blob){text, strlen(text)}, 70);
 	assert_string_equal(text,
 	    "Dated A\r\nHome > News\r\n2020-01-02\r\n"
 	    "\r\nBody of a.\r\n");
@@ -735,14 +778,18 @@ test_gemini_respond(void **state)
 	const struct node *n = must_lookup(f, "/news/beijing-declaration");
 	struct reply r;
 	const char *s;
+	char *g;
 
 	reply_init(&r);
 	s = "gemini://localhost/news/beijing-declaration";
 	gemini_respond(&gex, f->snap, s, strlen(s), &r);
 	assert_int_equal(r.status, 20);
 	assert_string_equal(r.meta, "text/gemini; charset=utf-8; lang=en");
-	assert_ptr_equal(r.body, &n->gemini);
-	assert_int_equal(r.dyn.len, 0);
+	/* Articles are rendered per request, sections borrowed. */
+	assert_null(r.body);
+	g = gemini_page(f, n);
+	assert_string_equal(r.dyn.p, g);
+	free(g);
 	reply_free(&r);
 
 	reply_init(&r);
@@ -750,7 +797,9 @@ test_gemini_respond(void **state)
 	gemini_respond(&gex, f->snap, s, strlen(s), &r);
 	assert_int_equal(r.status, 20);
 	assert_string_equal(r.meta, "text/gemini; charset=utf-8; lang=zh");
-	assert_ptr_equal(r.body, &must_lookup(f, "/news/science/cjk")->gemini);
+	g = gemini_page(f, must_lookup(f, "/news/science/cjk"));
+	assert_string_equal(r.dyn.p, g);
+	free(g);
 	reply_free(&r);
 
 	reply_init(&r);
@@ -900,7 +949,9 @@ test_gopher_respond(void **state)
 	    "/news/bad-utf8",
 	    "/news/.hidden",
 	};
+	const struct node *n;
 	struct reply r;
+	char *got, *want;
 
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		gopher(f, ok[i].sel, strlen(ok[i].sel), &r);
@@ -908,8 +959,14 @@ test_gopher_respond(void **state)
 			print_error("'%s': status %d\n", ok[i].sel, r.status);
 			fail();
 		}
-		assert_ptr_equal(r.body, &must_lookup(f, ok[i].path)->gopher);
-		assert_int_equal(r.dyn.len, 0);
+		n = must_lookup(f, ok[i].path);
+		got = reply_str(&r);
+		want = gopher_page(f, n);
+		assert_string_equal(got, want);
+		if (n->kind == NODE_SECTION)
+			assert_ptr_equal(r.body, &n->gopher);
+		free(got);
+		free(want);
 		reply_free(&r);
 	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -945,6 +1002,7 @@ test_gopher_plus(void **state)
 	struct fixture *f = *state;
 	struct reply r;
 	const char *s;
+	char *want;
 
 	s = "/news/\t$";
 	gopher(f, s, strlen(s), &r);
@@ -960,8 +1018,10 @@ test_gopher_plus(void **state)
 	gopher(f, s, strlen(s), &r);
 	assert_int_equal(r.status, '0');
 	assert_memory_equal(r.dyn.p, "+-2\r\n", 5);
-	assert_int_equal(r.dyn.len,
-	    5 + must_lookup(f, "/news/beijing-declaration")->gopher.len);
+	want = gopher_page(f, must_lookup(f, "/news/beijing-declaration"));
+	assert_int_equal(r.dyn.len, 5 + strlen(want));
+	assert_string_equal(r.dyn.p + 5, want);
+	free(want);
 	reply_free(&r);
 
 	s = "/nope\t+";
@@ -1013,7 +1073,7 @@ test_render_escapes(void **state)
 	    .npara = sizeof(paras) / sizeof(paras[0]),
 	    .copyright = "Copyright me"};
 	struct archive_opts o = {
-	    "/", NULL, "en", HOST, 7070, 1965, 70, 67, false};
+	    "/", NULL, "en", HOST, 7070, 1965, 70, 67};
 	struct buf b;
 	struct blob bl;
 	char **v;
@@ -1119,7 +1179,7 @@ test_render_export(void **state)
 	    .npara = sizeof(paras) / sizeof(paras[0]),
 	    .editor = "(Editor: me)"};
 	struct archive_opts o = {
-	    "/", NULL, "en", HOST, 7070, 1965, 70, 67, false};
+	    "/", NULL, "en", HOST, 7070, 1965, 70, 67};
 	struct buf b;
 
 	(void)state;
@@ -1257,7 +1317,7 @@ test_atom_feed(void **state)
 	struct fixture *f = *state;
 	char root[64] = "/tmp/serai-test-feed-XXXXXX", rel[64], text[256];
 	struct archive_opts o = {
-	    root, NULL, "en", "feeds.example", 7070, 1966, 70, 67, false};
+	    root, NULL, "en", "feeds.example", 7070, 1966, 70, 67};
 	struct snapshot *s1, *s2;
 	const struct node *a, *n;
 	const char *err = NULL, *prev;
@@ -1401,7 +1461,7 @@ static void
 test_navigation(void **state)
 {
 	struct fixture *f = *state;
-	char *g = blob_str(&f->snap->root->gemini);
+	char *g = gemini_page(f, f->snap->root);
 	size_t nl;
 	char **v;
 
@@ -1414,25 +1474,25 @@ test_navigation(void **state)
 	    "\n=> /feed.xml Atom feed\n"
 	    "=> /search Search the archive\n");
 	free(g);
-	g = blob_str(&must_lookup(f, "/news/")->gemini);
+	g = gemini_page(f, must_lookup(f, "/news/"));
 	must_find(g,
 	    "\n=> /news/feed.xml Atom feed\n"
 	    "=> /search Search the archive\n");
 	free(g);
 
-	g = blob_str(&must_lookup(f, "/news/dated-b")->gemini);
+	g = gemini_page(f, must_lookup(f, "/news/dated-b"));
 	must_find(g,
 	    "\n\n=> / Home\n=> /news/ News\n"
 	    "=> /news/dated-a Next: Dated A\n");
 	assert_null(strstr(g, "Previous:"));
 	assert_null(strstr(g, "=> /search"));
 	free(g);
-	g = blob_str(&must_lookup(f, "/news/dated-a")->gemini);
+	g = gemini_page(f, must_lookup(f, "/news/dated-a"));
 	must_find(g,
 	    "=> /news/dated-b Previous: Dated B\n"
 	    "=> /news/beijing-declaration Next: " SEED_TITLE "\n");
 	free(g);
-	g = blob_str(&must_lookup(f, "/news/science/cjk")->gemini);
+	g = gemini_page(f, must_lookup(f, "/news/science/cjk"));
 	must_find(g,
 	    "\n\n=> / Home\n=> /news/ News\n=> /news/science/ "
 	    "science\n");
@@ -1502,7 +1562,7 @@ static void
 test_load_missing_root(void **state)
 {
 	struct archive_opts o = {"/nonexistent/serai-test-root", NULL, "en",
-	    HOST, 7070, 1965, 70, 67, false};
+	    HOST, 7070, 1965, 70, 67};
 	const char *err = NULL;
 
 	(void)state;
