@@ -35,7 +35,6 @@ struct loader {
 	} stack[ARCHIVE_MAX_DEPTH + 2];
 	size_t depth;
 	bool oom;
-	struct search *search; /* built while the parsed text is at hand */
 };
 
 static void
@@ -513,19 +512,6 @@ render_section(struct loader *L, struct node *n)
 	return true;
 }
 
-static void
-index_article(struct loader *L, struct node *n)
-{
-	/* A failed index costs search only, not the archive. */
-	if (L->search &&
-	    search_add(L->search, n->path, n->title, n->date, n->parent->title,
-	        n->art->paras, n->art->npara) == -1) {
-		log_warnx("search disabled: the index could not be built");
-		search_free(L->search);
-		L->search = NULL;
-	}
-}
-
 /* Sorts, inherits, checks; then renders children before their section. */
 static bool
 finish(struct loader *L, struct node *sec, const char *inherited_lang)
@@ -577,7 +563,6 @@ finish(struct loader *L, struct node *sec, const char *inherited_lang)
 		a->pos = i; /* for its page's previous and next links */
 		if (a->art->location)
 			check_location(L, a);
-		index_article(L, a);
 		if (!index_add(L, a))
 			return false;
 	}
@@ -589,6 +574,76 @@ cmp_path(const void *a, const void *b)
 {
 	return strcmp(
 	    (*(struct node *const *)a)->path, (*(struct node *const *)b)->path);
+}
+
+/* Newest first over the whole archive; the path settles ties. */
+static int
+cmp_recency(const void *a, const void *b)
+{
+	int c = cmp_article(a, b);
+
+	return c ? c : cmp_path(a, b);
+}
+
+/*
+ * Ids number the articles from the oldest (1) to the newest, so that the
+ * search index can list the hits of a broad query newest first.
+ */
+static bool
+number_articles(struct snapshot *s)
+{
+	size_t k = 0;
+
+	if (s->narticles == 0)
+		return true;
+	if ((s->byid = reallocarray(NULL, s->narticles, sizeof(*s->byid))) ==
+	    NULL)
+		return false;
+	for (size_t i = 0; i < s->nindex; i++)
+		if (s->index[i]->kind == NODE_ARTICLE)
+			s->byid[k++] = s->index[i];
+	qsort(s->byid, s->narticles, sizeof(*s->byid), cmp_recency);
+	for (size_t i = 0; i < s->narticles / 2; i++) {
+		struct node *t = s->byid[i];
+
+		s->byid[i] = s->byid[s->narticles - 1 - i];
+		s->byid[s->narticles - 1 - i] = t;
+	}
+	return true;
+}
+
+/* A failed index costs search only, not the archive. */
+static struct search *
+build_search(const struct snapshot *s)
+{
+	struct search *se;
+
+	if ((se = search_new()) == NULL) {
+		log_warnx("search disabled: no index database");
+		return NULL;
+	}
+	for (size_t i = 0; i < s->narticles; i++) {
+		const struct node *n = s->byid[i];
+
+		if (search_add(se, (long long)i + 1, n->title, n->art->paras,
+		        n->art->npara) == -1)
+			goto fail;
+	}
+	if (search_finish(se) == -1)
+		goto fail;
+	return se;
+fail:
+	log_warnx("search disabled: the index could not be built");
+	search_free(se);
+	return NULL;
+}
+
+const struct node *
+archive_by_id(const struct snapshot *s, long long id)
+{
+	if (id < 1 || (unsigned long long)id > s->narticles)
+		return NULL;
+	return s->byid[id - 1];
 }
 
 static size_t
@@ -634,8 +689,6 @@ archive_load(const struct archive_opts *o, const char **errstr)
 	L.stack[0].dev = st.st_dev;
 	L.stack[0].ino = st.st_ino;
 	L.depth = 1;
-	if ((L.search = search_new()) == NULL)
-		log_warnx("search disabled: no index database");
 	load_dir(&L, L.rootreal, root);
 	if (o->title && o->title[0] != '\0') {
 		free(root->title);
@@ -646,7 +699,6 @@ archive_load(const struct archive_opts *o, const char **errstr)
 		node_free(root);
 		free(L.all);
 		free(s);
-		search_free(L.search);
 		*errstr = "out of memory";
 		return NULL;
 	}
@@ -661,12 +713,12 @@ archive_load(const struct archive_opts *o, const char **errstr)
 	s->nskipped = L.nskipped;
 	s->nwarnings = L.nwarnings;
 	s->loaded = time(NULL);
-	if (L.search && search_finish(L.search) == -1) {
-		log_warnx("search disabled: the index could not be built");
-		search_free(L.search);
-		L.search = NULL;
+	if (!number_articles(s)) {
+		snapshot_release(s);
+		*errstr = "out of memory";
+		return NULL;
 	}
-	s->search = L.search;
+	s->search = build_search(s);
 	s->opts = *o;
 	s->opts.root = s->opts.title = s->opts.lang = NULL;
 	if ((s->opts.hostname = strdup(o->hostname)) == NULL) {
@@ -696,6 +748,7 @@ snapshot_release(struct snapshot *s)
 		return;
 	node_free(s->root);
 	free(s->index);
+	free(s->byid);
 	search_free(s->search);
 	free((char *)s->opts.hostname);
 	free(s);

@@ -65,6 +65,7 @@ struct snapshot {
 	struct node *root;
 	struct node **index; /* sorted by path, for lookup */
 	size_t nindex;
+	struct node **byid; /* articles, oldest first: search ids - 1 */
 	size_t narticles;
 	size_t nsections;
 	size_t nskipped;  /* files warned about and not served */
@@ -88,6 +89,8 @@ void snapshot_release(struct snapshot *);
 /* Exact lookup of a canonical path; NULL when absent. */
 const struct node *archive_lookup(
     const struct snapshot *, const char *path, size_t len);
+/* The article a search hit names; NULL if none. */
+const struct node *archive_by_id(const struct snapshot *, long long id);
 /* The section whose feed "<section path>feed.xml" names; NULL if none. */
 const struct node *archive_lookup_feed(
     const struct snapshot *, const char *path, size_t len);

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "article.h"
 #include "proto.h"
 #include "render.h"
 #include "search.h"
@@ -108,24 +109,32 @@ search(const struct snapshot *snap, const struct gemini_url *u, struct reply *r)
 	pages = (res.total + SEARCH_PAGE_SIZE - 1) / SEARCH_PAGE_SIZE;
 	if (res.total == 0)
 		buf_adds(b, "No article matches.\n");
-	else if (res.nhits == 0)
-		buf_printf(b, "%zu hits; no page %zu.\n", res.total, page);
+	else if (res.nids == 0)
+		buf_printf(b, "%s%zu hits; no page %zu.\n",
+		    res.newest ? "Over " : "", res.total, page);
+	else if (res.newest)
+		buf_printf(b,
+		    "Over %zu hits, newest first (add words to rank them by "
+		    "relevance), page %zu of %zu.\n",
+		    res.total, page, pages);
 	else
 		buf_printf(b, "%zu hit%s, page %zu of %zu.\n", res.total,
 		    res.total == 1 ? "" : "s", page, pages);
-	for (size_t i = 0; i < res.nhits; i++) {
-		const struct search_hit *h = &res.hits[i];
+	for (size_t i = 0; i < res.nids; i++) {
+		const struct node *n = archive_by_id(snap, res.ids[i]);
 
-		buf_printf(b, "\n=> %s ", h->path);
-		if (h->date)
-			buf_printf(b, "%.10s ", h->date);
-		buf_printf(b, "%s\n", h->title);
-		search_text(b, h->section);
+		if (n == NULL)
+			continue;
+		buf_printf(b, "\n=> %s ", n->path);
+		if (n->date)
+			buf_printf(b, "%.10s ", n->date);
+		buf_printf(b, "%s\n", n->title);
+		search_text(b, n->parent->title);
 		buf_adds(b, ": ");
-		buf_adds(b, h->snippet);
+		search_snippet(b, q, qlen, n->art->paras, n->art->npara);
 		buf_addc(b, '\n');
 	}
-	if (res.nhits > 0 && (page > 1 || page < pages))
+	if (res.nids > 0 && (page > 1 || page < pages))
 		buf_addc(b, '\n');
 	if (page > 1 && page <= pages + 1) {
 		if (page == 2)
@@ -134,10 +143,9 @@ search(const struct snapshot *snap, const struct gemini_url *u, struct reply *r)
 			buf_printf(b, "=> /search/%zu?%s", page - 1, u->query);
 		buf_printf(b, " Previous page\n");
 	}
-	if (res.nhits > 0 && page < pages && page < SEARCH_PAGE_MAX)
+	if (res.nids > 0 && page < pages && page < SEARCH_PAGE_MAX)
 		buf_printf(
 		    b, "=> /search/%zu?%s Next page\n", page + 1, u->query);
-	search_result_free(&res);
 links:
 	buf_adds(b, "\n=> /search Search again\n=> / Home\n");
 }

@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "article.h"
 #include "log.h"
 #include "proto.h"
 #include "render.h"
@@ -331,33 +332,41 @@ search(const struct gopher_ctx *g, const struct snapshot *snap, const char *q,
 	buf_init(&d);
 	if (res.total == 0)
 		buf_adds(&d, "No article matches");
-	else if (res.total > res.nhits)
+	else if (res.newest)
 		buf_printf(
-		    &d, "%zu hits; the first %zu:", res.total, res.nhits);
+		    &d, "Over %zu hits; the newest %zu:", res.total, res.nids);
+	else if (res.total > res.nids)
+		buf_printf(&d, "%zu hits; the first %zu:", res.total, res.nids);
 	else
 		buf_printf(
 		    &d, "%zu hit%s:", res.total, res.total == 1 ? "" : "s");
 	search_info(&r->dyn, buf_failed(&d) ? "" : d.p, snap->opts.menu_width);
-	for (size_t i = 0; i < res.nhits; i++) {
-		const struct search_hit *h = &res.hits[i];
+	for (size_t i = 0; i < res.nids; i++) {
+		const struct node *n = archive_by_id(snap, res.ids[i]);
 
+		if (n == NULL)
+			continue;
 		d.len = 0;
-		if (h->date)
-			buf_printf(&d, "%.10s ", h->date);
-		buf_adds(&d, h->title);
+		if (n->date)
+			buf_printf(&d, "%.10s ", n->date);
+		buf_adds(&d, n->title);
 		buf_addc(&d, '\0');
 		if (buf_failed(&d))
 			break;
 		buf_addc(&r->dyn, '0');
 		text_truncate(&r->dyn, d.p, strlen(d.p), snap->opts.menu_width);
-		buf_printf(&r->dyn, "\t%s\t%s\t%u" CRLF, h->path, g->hostname,
+		buf_printf(&r->dyn, "\t%s\t%s\t%u" CRLF, n->path, g->hostname,
 		    g->port);
-		search_info(&r->dyn, h->snippet, snap->opts.menu_width);
+		d.len = 0;
+		search_snippet(&d, q, qlen, n->art->paras, n->art->npara);
+		buf_addc(&d, '\0');
+		if (buf_failed(&d))
+			break;
+		search_info(&r->dyn, d.p, snap->opts.menu_width);
 	}
 	if (buf_failed(&d))
 		r->dyn.oom = true;
 	buf_free(&d);
-	search_result_free(&res);
 	buf_adds(&r->dyn, "." CRLF);
 }
 

@@ -1,22 +1,30 @@
 /*
  * Full-text search over one snapshot with SQLite FTS5.
  *
- * The text is stored once, in a plain table "docs", and indexed twice
- * through external-content FTS5 tables: "fts_word" (unicode61 with
- * remove_diacritics 2: case and accent folding, prefixes) and "fts_tri"
- * (trigram: substrings, so Chinese text, written without spaces, is
- * findable).
+ * One contentless FTS5 table (unicode61 with remove_diacritics 2: case
+ * and accent folding, prefixes, phrases) holds the index and nothing
+ * else: the text itself is already in the snapshot, and the snippets are
+ * cut from it here.  Storing it again in SQLite, as an external-content
+ * table does, doubled the memory of the archive.
+ *
+ * Chinese, Japanese and Korean are written without spaces, and unicode61
+ * would take a whole run of ideographs as one token.  Each such character
+ * is made a token of its own, in the indexed text and in the query, and a
+ * query's run of them becomes a phrase: "科学院" finds the three
+ * characters next to each other anywhere in a longer run.  That replaces
+ * a second (trigram) index, which was three times the size of the text.
+ *
+ * Rowids are the caller's ids, larger for newer articles.  A query with
+ * more than SEARCH_RANK_MAX hits is not ranked (bm25 would score every
+ * hit): its hits come newest first, which FTS5 reads straight off its
+ * doclists and stops after the page.  Counting stops there too.
  *
  * Threads: the snapshot is shared by the workers, and an SQLite
  * connection must not be used by two threads at once.  One connection
  * guarded by our own mutex is enough: a query is short and bounded by
- * the progress handler, and statements are prepared once.  Per-worker
- * connections on a shared-cache in-memory database would add
- * shared-cache locking (which SQLite discourages), a unique name per
- * snapshot and a connection per worker to close; the mutex keeps one
- * connection to open and close with the snapshot.  So the connection is
- * opened with SQLITE_OPEN_NOMUTEX: SQLite's own mutex would be a second
- * lock around the same thing.
+ * the progress handler, and statements are prepared once.  So the
+ * connection is opened with SQLITE_OPEN_NOMUTEX: SQLite's own mutex
+ * would be a second lock around the same thing.
  */
 #include "search.h"
 
@@ -26,30 +34,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <utf8proc.h>
+
 #include "log.h"
 #include "util.h"
 
 /* Terms after the first ones are dropped: each is a doclist to merge. */
 #define SEARCH_TERMS_MAX 16
-/* Snippet length, in tokens (a trigram table's tokens are characters). */
-#define SNIPPET_WORDS 16
-#define SNIPPET_CHARS 48
-
-enum { TBL_WORD, TBL_TRI, NTBL };
-static const char *const tables[NTBL] = {"fts_word", "fts_tri"};
-static const char *const tokenizers[NTBL] = {
-    "unicode61 remove_diacritics 2", "trigram"};
-static const int snippet_tokens[NTBL] = {SNIPPET_WORDS, SNIPPET_CHARS};
+/* A snippet: bytes of context before the first match, and in all. */
+#define SNIPPET_BEFORE 60
+#define SNIPPET_BYTES 200
 
 struct search {
 	sqlite3 *db;
 	pthread_mutex_t lock;
 	sqlite3_stmt *add;
-	sqlite3_stmt *count[NTBL];
-	sqlite3_stmt *page[NTBL];
+	sqlite3_stmt *count;
+	sqlite3_stmt *ranked;
+	sqlite3_stmt *newest;
 	unsigned long budget; /* progress callbacks allowed per query */
 	unsigned long ticks;  /* used by the query running now */
-	long long nextid;
+	struct buf text;      /* search_add's scratch */
 };
 
 static void
@@ -71,6 +76,17 @@ exec(struct search *s, const char *sql)
 	return 0;
 }
 
+static int
+prepare(struct search *s, const char *sql, sqlite3_stmt **st)
+{
+	if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st,
+	        NULL) != SQLITE_OK) {
+		db_warn(s, "prepare");
+		return -1;
+	}
+	return 0;
+}
+
 /* Non-zero ends the statement with SQLITE_INTERRUPT. */
 static int
 progress(void *arg)
@@ -84,7 +100,6 @@ struct search *
 search_new(void)
 {
 	struct search *s;
-	char sql[512];
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
@@ -92,6 +107,7 @@ search_new(void)
 		free(s);
 		return NULL;
 	}
+	buf_init(&s->text);
 	s->budget = SEARCH_BUDGET / SEARCH_BUDGET_STEP;
 	if (sqlite3_open_v2(":memory:", &s->db,
 	        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -102,111 +118,136 @@ search_new(void)
 		return NULL;
 	}
 	if (exec(s,
-	        "PRAGMA journal_mode = OFF; BEGIN; CREATE TABLE docs("
-	        "id INTEGER PRIMARY KEY, title, body, section, path, "
-	        "date)") == -1)
-		goto fail;
-	for (int t = 0; t < NTBL; t++) {
-		snprintf(sql, sizeof(sql),
-		    "CREATE VIRTUAL TABLE %s USING fts5(title, body, section, "
-		    "path, date UNINDEXED, content = 'docs', content_rowid = "
-		    "'id', tokenize = '%s')",
-		    tables[t], tokenizers[t]);
-		if (exec(s, sql) == -1)
-			goto fail;
-	}
-	if (sqlite3_prepare_v2(s->db,
-	        "INSERT INTO docs(id, title, body, section, path, date) "
-	        "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-	        -1, &s->add, NULL) != SQLITE_OK) {
-		db_warn(s, "prepare");
-		goto fail;
+	        "PRAGMA journal_mode = OFF; BEGIN; "
+	        "CREATE VIRTUAL TABLE fts USING fts5(title, body, "
+	        "content = '', tokenize = 'unicode61 remove_diacritics 2'); "
+	        "INSERT INTO fts(fts, rank) VALUES('rank', 'bm25(10.0, "
+	        "1.0)')") == -1 ||
+	    prepare(s, "INSERT INTO fts(rowid, title, body) VALUES(?1, ?2, ?3)",
+	        &s->add) == -1) {
+		search_free(s);
+		return NULL;
 	}
 	return s;
-fail:
-	search_free(s);
-	return NULL;
+}
+
+/* The UTF-8 sequence at p (n bytes left): its length, and *cp. */
+static size_t
+utf8_next(const char *p, size_t n, unsigned *cp)
+{
+	const unsigned char *u = (const unsigned char *)p;
+
+	if (u[0] < 0x80 || n < 2) {
+		*cp = u[0];
+		return 1;
+	}
+	if (u[0] < 0xe0) {
+		*cp = (u[0] & 0x1fu) << 6 | (u[1] & 0x3fu);
+		return 2;
+	}
+	if (u[0] < 0xf0 || n < 4) {
+		if (n < 3) {
+			*cp = u[0];
+			return 1;
+		}
+		*cp =
+		    (u[0] & 0x0fu) << 12 | (u[1] & 0x3fu) << 6 | (u[2] & 0x3fu);
+		return 3;
+	}
+	*cp = (u[0] & 0x07u) << 18 | (u[1] & 0x3fu) << 12 |
+	    (u[2] & 0x3fu) << 6 | (u[3] & 0x3fu);
+	return 4;
+}
+
+/* Kana, CJK ideographs (and extensions), Hangul. */
+static bool
+cjk(unsigned cp)
+{
+	return (cp >= 0x3040 && cp <= 0x30ff) ||
+	    (cp >= 0x3400 && cp <= 0x9fff) || (cp >= 0xac00 && cp <= 0xd7af) ||
+	    (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0x20000 && cp <= 0x3ffff);
+}
+
+/* Text as FTS5 should see it: every CJK character a word of its own. */
+static void
+add_segmented(struct buf *b, const char *p, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned cp;
+		size_t k;
+
+		if ((unsigned char)p[i] < 0x80) {
+			buf_addc(b, p[i++]);
+			continue;
+		}
+		k = utf8_next(p + i, len - i, &cp);
+		if (cjk(cp)) {
+			buf_addc(b, ' ');
+			buf_add(b, p + i, k);
+			buf_addc(b, ' ');
+		} else
+			buf_add(b, p + i, k);
+		i += k;
+	}
 }
 
 int
-search_add(struct search *s, const char *path, const char *title,
-    const char *date, const char *section, char *const *paras, size_t npara)
+search_add(struct search *s, long long id, const char *title,
+    char *const *paras, size_t npara)
 {
-	struct buf body;
+	struct buf *t = &s->text;
+	size_t body;
 	int rv = 0;
 
-	buf_init(&body);
+	t->len = 0;
+	add_segmented(t, title, strlen(title));
+	buf_addc(t, '\0');
+	body = t->len;
 	for (size_t i = 0; i < npara; i++) {
 		if (i > 0)
-			buf_addc(&body, '\n');
-		buf_adds(&body, paras[i]);
+			buf_addc(t, '\n');
+		add_segmented(t, paras[i], strlen(paras[i]));
 	}
-	buf_addc(&body, '\0');
-	if (buf_failed(&body)) {
-		buf_free(&body);
+	buf_addc(t, '\0');
+	if (buf_failed(t))
 		return -1;
-	}
-	sqlite3_bind_int64(s->add, 1, ++s->nextid);
-	sqlite3_bind_text(s->add, 2, title, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s->add, 3, body.p, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s->add, 4, section, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s->add, 5, path, -1, SQLITE_STATIC);
-	if (date != NULL)
-		sqlite3_bind_text(s->add, 6, date, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(s->add, 6);
+	sqlite3_bind_int64(s->add, 1, id);
+	sqlite3_bind_text(s->add, 2, t->p, (int)body - 1, SQLITE_STATIC);
+	sqlite3_bind_text(
+	    s->add, 3, t->p + body, (int)(t->len - body - 1), SQLITE_STATIC);
 	if (sqlite3_step(s->add) != SQLITE_DONE) {
 		db_warn(s, "insert");
 		rv = -1;
 	}
 	sqlite3_reset(s->add);
-	sqlite3_clear_bindings(s->add);
-	buf_free(&body);
 	return rv;
 }
 
 int
 search_finish(struct search *s)
 {
-	char sql[512];
-
-	/* One rebuild per index: faster than indexing row by row. */
-	for (int t = 0; t < NTBL; t++) {
-		snprintf(sql, sizeof(sql),
-		    "INSERT INTO %s(%s) VALUES('rebuild'); "
-		    "INSERT INTO %s(%s, rank) VALUES('rank', "
-		    "'bm25(10.0, 1.0, 2.0, 1.0, 0.0)')",
-		    tables[t], tables[t], tables[t], tables[t]);
-		if (exec(s, sql) == -1)
-			return -1;
-	}
+	buf_free(&s->text);
+	sqlite3_finalize(s->add);
+	s->add = NULL;
 	if (exec(s, "COMMIT") == -1)
 		return -1;
-	for (int t = 0; t < NTBL; t++) {
-		snprintf(sql, sizeof(sql),
-		    "SELECT count(*) FROM %s WHERE %s MATCH ?1", tables[t],
-		    tables[t]);
-		if (sqlite3_prepare_v2(s->db, sql, -1, &s->count[t], NULL) !=
-		    SQLITE_OK) {
-			db_warn(s, "prepare");
-			return -1;
-		}
-		/*
-		 * ORDER BY rank (the bm25 weights above: title first) is
-		 * sorted inside FTS5, so only the rows of the page get a
-		 * snippet; ORDER BY bm25() would make one for every hit.
-		 */
-		snprintf(sql, sizeof(sql),
-		    "SELECT path, title, date, section, snippet(%s, 1, '', "
-		    "'', '...', %d) FROM %s WHERE %s MATCH ?1 ORDER BY rank "
-		    "LIMIT ?2 OFFSET ?3",
-		    tables[t], snippet_tokens[t], tables[t], tables[t]);
-		if (sqlite3_prepare_v2(s->db, sql, -1, &s->page[t], NULL) !=
-		    SQLITE_OK) {
-			db_warn(s, "prepare");
-			return -1;
-		}
-	}
+	/* The LIMIT stops the count at the first rows past the rank cap. */
+	if (prepare(s,
+	        "SELECT count(*) FROM (SELECT rowid FROM fts WHERE fts "
+	        "MATCH ?1 LIMIT ?2)",
+	        &s->count) == -1 ||
+	    /* ORDER BY rank is sorted inside FTS5, by the bm25 set above. */
+	    prepare(s,
+	        "SELECT rowid FROM fts WHERE fts MATCH ?1 ORDER BY rank "
+	        "LIMIT ?2 OFFSET ?3",
+	        &s->ranked) == -1 ||
+	    prepare(s,
+	        "SELECT rowid FROM fts WHERE fts MATCH ?1 ORDER BY rowid "
+	        "DESC LIMIT ?2 OFFSET ?3",
+	        &s->newest) == -1)
+		return -1;
 	sqlite3_progress_handler(s->db, SEARCH_BUDGET_STEP, progress, s);
 	return 0;
 }
@@ -217,12 +258,12 @@ search_free(struct search *s)
 	if (s == NULL)
 		return;
 	sqlite3_finalize(s->add);
-	for (int t = 0; t < NTBL; t++) {
-		sqlite3_finalize(s->count[t]);
-		sqlite3_finalize(s->page[t]);
-	}
+	sqlite3_finalize(s->count);
+	sqlite3_finalize(s->ranked);
+	sqlite3_finalize(s->newest);
 	sqlite3_close(s->db);
 	pthread_mutex_destroy(&s->lock);
+	buf_free(&s->text);
 	free(s);
 }
 
@@ -238,11 +279,15 @@ is_space(unsigned char c)
 	return c <= ' ' || c == 0x7f;
 }
 
-/* A quoted term: '"' cannot occur inside, the caller splits on it. */
+/*
+ * A quoted term: '"' cannot occur inside, the caller splits on it.  CJK
+ * characters are spaced out as in the index, which makes a run of them
+ * a phrase.
+ */
 static void
 add_term(struct buf *out, size_t *n, const char *p, size_t len, bool prefix)
 {
-	size_t start;
+	size_t start, i = 0;
 	bool any = false;
 
 	if (*n >= SEARCH_TERMS_MAX)
@@ -251,13 +296,25 @@ add_term(struct buf *out, size_t *n, const char *p, size_t len, bool prefix)
 	if (*n > 0)
 		buf_addc(out, ' ');
 	buf_addc(out, '"');
-	for (size_t i = 0; i < len; i++) {
+	while (i < len) {
+		unsigned cp;
+		size_t k = utf8_next(p + i, len - i, &cp);
+
 		/* '*' only counts at the end; controls become spaces. */
 		if (p[i] == '*')
-			continue;
-		buf_addc(out, is_space((unsigned char)p[i]) ? ' ' : p[i]);
-		if (!is_space((unsigned char)p[i]))
+			;
+		else if (is_space((unsigned char)p[i]))
+			buf_addc(out, ' ');
+		else if (cjk(cp)) {
+			buf_addc(out, ' ');
+			buf_add(out, p + i, k);
+			buf_addc(out, ' ');
 			any = true;
+		} else {
+			buf_add(out, p + i, k);
+			any = true;
+		}
+		i += k;
 	}
 	if (!any) {
 		out->len = start;
@@ -311,58 +368,16 @@ search_sanitise(const char *q, size_t len, struct buf *out)
 bool
 search_has_cjk(const char *s, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
 
-	for (size_t i = 0; i < len; i++) {
+	while (i < len) {
 		unsigned cp;
 
-		if (p[i] < 0xe0 || p[i] >= 0xf8)
-			continue;
-		if (p[i] < 0xf0) {
-			if (i + 2 >= len)
-				break;
-			cp = (p[i] & 0x0fu) << 12 | (p[i + 1] & 0x3fu) << 6 |
-			    (p[i + 2] & 0x3fu);
-		} else {
-			if (i + 3 >= len)
-				break;
-			cp = (p[i] & 0x07u) << 18 | (p[i + 1] & 0x3fu) << 12 |
-			    (p[i + 2] & 0x3fu) << 6 | (p[i + 3] & 0x3fu);
-		}
-		/* Kana, CJK ideographs (and extensions), Hangul. */
-		if ((cp >= 0x3040 && cp <= 0x30ff) ||
-		    (cp >= 0x3400 && cp <= 0x9fff) ||
-		    (cp >= 0xac00 && cp <= 0xd7af) ||
-		    (cp >= 0xf900 && cp <= 0xfaff) ||
-		    (cp >= 0x20000 && cp <= 0x3ffff))
+		i += utf8_next(s + i, len - i, &cp);
+		if (cjk(cp))
 			return true;
 	}
 	return false;
-}
-
-static size_t
-utf8_chars(const char *s, size_t len)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < len; i++)
-		n += ((unsigned char)s[i] & 0xc0) != 0x80;
-	return n;
-}
-
-static char *
-column(sqlite3_stmt *st, int i, bool oneline)
-{
-	const unsigned char *t = sqlite3_column_text(st, i);
-	char *s;
-
-	if (t == NULL)
-		return NULL;
-	if ((s = strdup((const char *)t)) != NULL && oneline)
-		for (char *p = s; *p; p++)
-			if (is_space((unsigned char)*p))
-				*p = ' ';
-	return s;
 }
 
 /* 1 when the budget ran out, -1 on another failure. */
@@ -376,12 +391,13 @@ failed(struct search *s, int rc)
 }
 
 static int
-run_count(struct search *s, int t, const char *expr, size_t *total)
+run_count(struct search *s, const char *expr, size_t *total)
 {
-	sqlite3_stmt *st = s->count[t];
+	sqlite3_stmt *st = s->count;
 	int rc;
 
 	sqlite3_bind_text(st, 1, expr, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, SEARCH_RANK_MAX + 1);
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		*total = (size_t)sqlite3_column_int64(st, 0);
 		rc = SQLITE_OK;
@@ -392,32 +408,18 @@ run_count(struct search *s, int t, const char *expr, size_t *total)
 }
 
 static int
-run_page(struct search *s, int t, const char *expr, struct search_result *r)
+run_page(struct search *s, const char *expr, struct search_result *r)
 {
-	sqlite3_stmt *st = s->page[t];
+	sqlite3_stmt *st = r->newest ? s->newest : s->ranked;
 	int rc;
 
-	if ((r->hits = calloc(SEARCH_PAGE_SIZE, sizeof(*r->hits))) == NULL)
-		return -1;
 	sqlite3_bind_text(st, 1, expr, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, SEARCH_PAGE_SIZE);
 	sqlite3_bind_int64(
 	    st, 3, (sqlite3_int64)(r->page - 1) * SEARCH_PAGE_SIZE);
-	while (r->nhits < SEARCH_PAGE_SIZE &&
-	    (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct search_hit *h = &r->hits[r->nhits++];
-
-		h->path = column(st, 0, true);
-		h->title = column(st, 1, true);
-		h->date = column(st, 2, true);
-		h->section = column(st, 3, true);
-		h->snippet = column(st, 4, true);
-		if (h->path == NULL || h->title == NULL || h->section == NULL ||
-		    h->snippet == NULL) {
-			rc = SQLITE_NOMEM;
-			break;
-		}
-	}
+	while (
+	    r->nids < SEARCH_PAGE_SIZE && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		r->ids[r->nids++] = sqlite3_column_int64(st, 0);
 	if (rc == SQLITE_ROW)
 		rc = SQLITE_DONE;
 	sqlite3_reset(st);
@@ -430,7 +432,7 @@ search_query(struct search *s, const char *q, size_t len, size_t page,
     struct search_result *r)
 {
 	struct buf expr;
-	int t, rv;
+	int rv;
 
 	memset(r, 0, sizeof(*r));
 	r->page = page < 1 ? 1 : page;
@@ -442,38 +444,232 @@ search_query(struct search *s, const char *q, size_t len, size_t page,
 		buf_free(&expr);
 		return rv == 0 ? SEARCH_EMPTY : SEARCH_FAILED;
 	}
-	t = search_has_cjk(q, len) ? TBL_TRI : TBL_WORD;
 	pthread_mutex_lock(&s->lock);
 	s->ticks = 0;
-	rv = run_count(s, t, expr.p, &r->total);
-	/* No whole word matched: a substring may (trigrams need three). */
-	if (rv == 0 && r->total == 0 && t == TBL_WORD &&
-	    utf8_chars(q, len) >= 3) {
-		t = TBL_TRI;
-		rv = run_count(s, t, expr.p, &r->total);
+	rv = run_count(s, expr.p, &r->total);
+	if (r->total > SEARCH_RANK_MAX) {
+		r->total = SEARCH_RANK_MAX;
+		r->newest = true;
 	}
 	if (rv == 0 && r->total > 0 && r->page <= SEARCH_PAGE_MAX)
-		rv = run_page(s, t, expr.p, r);
+		rv = run_page(s, expr.p, r);
 	pthread_mutex_unlock(&s->lock);
 	buf_free(&expr);
 	if (rv != 0) {
-		search_result_free(r);
+		r->nids = 0;
 		return rv > 0 ? SEARCH_TOO_BROAD : SEARCH_FAILED;
 	}
 	return SEARCH_OK;
 }
 
-void
-search_result_free(struct search_result *r)
+/*
+ * Snippets.  A word of the text matches a term when their folded forms
+ * (utf8proc: case folded, accents stripped, as unicode61 with
+ * remove_diacritics does) are equal, or begin alike for a prefix term;
+ * a CJK term matches where its characters stand in the text.  A phrase
+ * is looked for by its first word.
+ */
+struct needle {
+	char *folded; /* Latin: the folded first word; CJK: the characters */
+	bool prefix;
+	bool cjk;
+};
+
+static char *
+fold(const char *p, size_t len)
 {
-	for (size_t i = 0; i < r->nhits; i++) {
-		free(r->hits[i].path);
-		free(r->hits[i].title);
-		free(r->hits[i].date);
-		free(r->hits[i].section);
-		free(r->hits[i].snippet);
+	utf8proc_uint8_t *out = NULL;
+	char *s;
+
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)p[i] >= 0x80) {
+			if (utf8proc_map((const utf8proc_uint8_t *)p,
+			        (utf8proc_ssize_t)len, &out,
+			        UTF8PROC_STABLE | UTF8PROC_COMPOSE |
+			            UTF8PROC_CASEFOLD | UTF8PROC_STRIPMARK) < 0)
+				return NULL;
+			return (char *)out;
+		}
+	if ((s = malloc(len + 1)) == NULL)
+		return NULL;
+	for (size_t i = 0; i < len; i++)
+		s[i] = (p[i] >= 'A' && p[i] <= 'Z') ? (char)(p[i] + 32) : p[i];
+	s[len] = '\0';
+	return s;
+}
+
+/* unicode61's token characters: letters, numbers and marks. */
+static bool
+word_char(const char *p, size_t n, size_t *k)
+{
+	unsigned cp;
+	utf8proc_category_t c;
+
+	*k = utf8_next(p, n, &cp);
+	if (cp < 0x80)
+		return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') ||
+		    (cp >= '0' && cp <= '9');
+	if (cjk(cp))
+		return false;
+	c = utf8proc_category((utf8proc_int32_t)cp);
+	return (c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_ND) ||
+	    c == UTF8PROC_CATEGORY_NL || c == UTF8PROC_CATEGORY_NO;
+}
+
+static size_t
+needles(const char *q, size_t len, struct needle *v)
+{
+	struct buf expr;
+	size_t n = 0;
+	const char *p, *end;
+
+	/* The sanitiser's terms: each is "...", maybe followed by '*'. */
+	buf_init(&expr);
+	search_sanitise(q, len, &expr);
+	if (buf_failed(&expr))
+		return 0;
+	p = expr.p;
+	end = expr.p + strlen(expr.p);
+	while (p < end && n < SEARCH_TERMS_MAX) {
+		const char *t, *te, *w, *we;
+		size_t k;
+
+		if ((t = memchr(p, '"', (size_t)(end - p))) == NULL)
+			break;
+		t++;
+		if ((te = memchr(t, '"', (size_t)(end - t))) == NULL)
+			break;
+		p = te + 1;
+		v[n].prefix = p < end && *p == '*';
+		v[n].cjk = search_has_cjk(t, (size_t)(te - t));
+		if (v[n].cjk) {
+			/* The characters without the spaces put between. */
+			struct buf c;
+
+			buf_init(&c);
+			for (const char *x = t; x < te; x++)
+				if (*x != ' ')
+					buf_addc(&c, *x);
+			buf_addc(&c, '\0');
+			v[n].folded = buf_release(&c, NULL);
+		} else {
+			for (w = t;
+			     w < te && !word_char(w, (size_t)(te - w), &k);
+			     w += k)
+				;
+			for (we = w;
+			     we < te && word_char(we, (size_t)(te - we), &k);
+			     we += k)
+				;
+			if (we == w)
+				continue;
+			/* A phrase's first word is whole, not a prefix. */
+			if (we < te)
+				v[n].prefix = false;
+			v[n].folded = fold(w, (size_t)(we - w));
+		}
+		if (v[n].folded != NULL && v[n].folded[0] != '\0')
+			n++;
+		else
+			free(v[n].folded);
 	}
-	free(r->hits);
-	r->hits = NULL;
-	r->nhits = 0;
+	buf_free(&expr);
+	return n;
+}
+
+/* Where in p the first word matching a needle starts, or NULL. */
+static const char *
+find_match(const char *p, size_t len, const struct needle *v, size_t nv)
+{
+	const char *best = NULL;
+	size_t i = 0, k;
+
+	for (size_t j = 0; j < nv; j++)
+		if (v[j].cjk) {
+			const char *m =
+			    memmem(p, len, v[j].folded, strlen(v[j].folded));
+
+			if (m != NULL && (best == NULL || m < best))
+				best = m;
+		}
+	while (i < len && (best == NULL || p + i < best)) {
+		size_t start;
+		char *f;
+
+		if (!word_char(p + i, len - i, &k)) {
+			i += k;
+			continue;
+		}
+		start = i;
+		while (i < len && word_char(p + i, len - i, &k))
+			i += k;
+		if ((f = fold(p + start, i - start)) == NULL)
+			continue;
+		for (size_t j = 0; j < nv; j++) {
+			size_t fl = strlen(v[j].folded);
+
+			if (v[j].cjk)
+				continue;
+			if (v[j].prefix ? strncmp(f, v[j].folded, fl) == 0
+			                : strcmp(f, v[j].folded) == 0) {
+				best = p + start;
+				break;
+			}
+		}
+		free(f);
+	}
+	return best;
+}
+
+/* Back to the start of a UTF-8 sequence. */
+static size_t
+char_start(const char *p, size_t i)
+{
+	while (i > 0 && ((unsigned char)p[i] & 0xc0) == 0x80)
+		i--;
+	return i;
+}
+
+void
+search_snippet(struct buf *out, const char *q, size_t qlen, char *const *paras,
+    size_t npara)
+{
+	struct needle v[SEARCH_TERMS_MAX];
+	size_t nv = needles(q, qlen, v), pi = 0, len, from, to;
+	const char *p = npara > 0 ? paras[0] : "", *m = NULL;
+
+	for (size_t i = 0; i < npara && m == NULL; i++)
+		if ((m = find_match(paras[i], strlen(paras[i]), v, nv)) != NULL)
+			pi = i;
+	for (size_t j = 0; j < nv; j++)
+		free(v[j].folded);
+	if (m != NULL)
+		p = paras[pi];
+	len = strlen(p);
+	from = m == NULL || (size_t)(m - p) <= SNIPPET_BEFORE
+	    ? 0
+	    : char_start(p, (size_t)(m - p) - SNIPPET_BEFORE);
+	/* Start on a word where a space is at hand. */
+	if (from > 0) {
+		const char *sp = memchr(p + from, ' ', (size_t)(m - p) - from);
+
+		if (sp != NULL)
+			from = (size_t)(sp - p) + 1;
+	}
+	to = len - from <= SNIPPET_BYTES ? len
+	                                 : char_start(p, from + SNIPPET_BYTES);
+	if (to < len) {
+		const char *sp = p + to;
+
+		while (sp > p + from && *sp != ' ')
+			sp--;
+		if (sp > p + from && (m == NULL || sp > m))
+			to = (size_t)(sp - p);
+	}
+	if (from > 0)
+		buf_adds(out, "...");
+	for (size_t i = from; i < to; i++)
+		buf_addc(out, is_space((unsigned char)p[i]) ? ' ' : p[i]);
+	if (to < len)
+		buf_adds(out, "...");
 }

@@ -4,8 +4,8 @@
  *
  * The index lives in an in-memory database (":memory:", one per
  * snapshot), rebuilt at every load: a reload is then a swap like the
- * rest of the snapshot.  A cache file in state_dir, to skip the rebuild
- * of an unchanged archive, is left for later.
+ * rest of the snapshot.  It holds no text, only the index: hits are the
+ * caller's ids, and snippets are cut from the caller's text.
  */
 #ifndef SERAI_SEARCH_H
 #define SERAI_SEARCH_H
@@ -23,6 +23,12 @@ struct search;
 /* Pages beyond this are not served: an OFFSET costs the rows it skips. */
 #define SEARCH_PAGE_MAX 100
 /*
+ * Queries with more hits are not ranked but listed newest first, and
+ * their count stops here: ranking scores every hit, and a common word
+ * hits most of the archive.  The pages cover exactly these hits.
+ */
+#define SEARCH_RANK_MAX (SEARCH_PAGE_MAX * SEARCH_PAGE_SIZE)
+/*
  * Default work budget per query, in SQLite VM instructions (checked by
  * the progress handler every SEARCH_BUDGET_STEP of them).
  */
@@ -37,27 +43,24 @@ enum search_status {
 	SEARCH_FAILED,    /* SQLite refused it: reported, never fatal */
 };
 
-struct search_hit {
-	char *path;
-	char *title;
-	char *date; /* NULL when undated */
-	char *section;
-	char *snippet; /* one line: no TAB, CR or LF */
-};
-
 struct search_result {
-	size_t total; /* hits over all pages */
+	size_t total; /* hits over all pages, at most SEARCH_RANK_MAX */
+	bool newest;  /* over SEARCH_RANK_MAX: newest first, not ranked */
 	size_t page;  /* 1-based, as asked */
-	struct search_hit *hits;
-	size_t nhits;
+	long long ids[SEARCH_PAGE_SIZE]; /* this page's hits, best first */
+	size_t nids;
 };
 
 /* NULL on failure: the snapshot is then served without search. */
 struct search *search_new(void);
-/* paras: the article's paragraphs; returns -1 on failure. */
-int search_add(struct search *, const char *path, const char *title,
-    const char *date, const char *section, char *const *paras, size_t npara);
-/* Ends loading: builds the indexes and prepares the statements. */
+/*
+ * id: the caller's, > 0 and larger for newer articles (the order of hits
+ * past SEARCH_RANK_MAX).  Adding in increasing id order is fastest.
+ * Returns -1 on failure.
+ */
+int search_add(struct search *, long long id, const char *title,
+    char *const *paras, size_t npara);
+/* Ends loading and prepares the statements. */
 int search_finish(struct search *);
 void search_free(struct search *);
 /* Instructions per query; tests set a tiny one. */
@@ -65,11 +68,18 @@ void search_set_budget(struct search *, unsigned long);
 
 /*
  * q: UTF-8, not NUL-terminated.  Safe to call from any thread: one
- * connection, serialised by the search's own mutex.
+ * connection, serialised by the search's own mutex.  Nothing to free.
  */
 enum search_status search_query(struct search *, const char *q, size_t len,
     size_t page, struct search_result *);
-void search_result_free(struct search_result *);
+
+/*
+ * Appends one line (no TAB, CR or LF) of the paragraphs around the first
+ * word the query matches, "..." marking cuts; the start of the text when
+ * only the title matched.
+ */
+void search_snippet(
+    struct buf *, const char *q, size_t qlen, char *const *paras, size_t npara);
 
 /*
  * The user's query as an FTS5 expression that cannot be a syntax error

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "archive.h"
+#include "article.h"
 #include "proto.h"
 #include "search.h"
 #include "seed.h"
@@ -34,7 +35,11 @@
 #define ZH_QUERY "\xe7\xa7\x91\xe5\xad\xa6\xe9\x99\xa2"
 /* 文章 */
 #define ZH_TITLE "\xe4\xb8\xad\xe6\x96\x87\xe6\x96\x87\xe7\xab\xa0"
-#define NFILLER 300
+/* Over SEARCH_RANK_MAX: the broad queries are listed newest first. */
+/* 中 and 院: both in ZH_PARA, not next to each other. */
+#define ZH_APART "\"\xe4\xb8\xad\xe9\x99\xa2\""
+#define ZH_APART_TERMS "\xe4\xb8\xad \xe9\x99\xa2"
+#define NFILLER 1005
 
 struct fixture {
 	char root[64];
@@ -101,9 +106,10 @@ setup(void **state)
 	for (int i = 0; i < NFILLER && rv == 0; i++) {
 		snprintf(name, sizeof(name), "filler/f%03d.txt", i);
 		snprintf(text, sizeof(text),
-		    "Filler %d\n\nalpha%d alpine%d alto%d amber%d anchor%d "
+		    "Date: %04d-01-01\nFiller %d\n\nalpha%d alpine%d alto%d "
+		    "amber%d anchor%d "
 		    "angle%d apple%d arrow%d aspen%d atlas%d atom%d\n",
-		    i, i, i, i, i, i, i, i, i, i, i, i);
+		    1000 + i, i, i, i, i, i, i, i, i, i, i, i, i);
 		rv |= put(f->root, name, text);
 	}
 	free(seed);
@@ -136,21 +142,37 @@ hits(void **state, const char *q, const char *first)
 {
 	struct fixture *f = *state;
 	struct search_result r;
-	size_t total;
 
 	assert_int_equal(
 	    search_query(f->snap->search, q, strlen(q), 1, &r), SEARCH_OK);
-	total = r.total;
 	if (first != NULL) {
-		assert_true(r.nhits > 0);
-		assert_string_equal(r.hits[0].path, first);
+		assert_true(r.nids > 0);
+		assert_non_null(archive_by_id(f->snap, r.ids[0]));
+		assert_string_equal(
+		    archive_by_id(f->snap, r.ids[0])->path, first);
 	}
-	for (size_t i = 0; i < r.nhits; i++) {
-		assert_null(strpbrk(r.hits[i].snippet, "\t\r\n"));
-		assert_non_null(r.hits[i].section);
-	}
-	search_result_free(&r);
-	return total;
+	for (size_t i = 0; i < r.nids; i++)
+		assert_non_null(archive_by_id(f->snap, r.ids[i]));
+	return r.total;
+}
+
+/* The snippet of path's article for q, as a string to free. */
+static char *
+snippet(void **state, const char *q, const char *path)
+{
+	struct fixture *f = *state;
+	const struct node *n = archive_lookup(f->snap, path, strlen(path));
+	struct buf b;
+	char *s;
+
+	assert_non_null(n);
+	buf_init(&b);
+	search_snippet(&b, q, strlen(q), n->art->paras, n->art->npara);
+	buf_addc(&b, '\0');
+	s = buf_release(&b, NULL);
+	assert_non_null(s);
+	assert_null(strpbrk(s, "\t\r\n"));
+	return s;
 }
 
 static void
@@ -186,10 +208,43 @@ test_chinese(void **state)
 {
 	assert_true(search_has_cjk(ZH_QUERY, strlen(ZH_QUERY)));
 	assert_false(search_has_cjk("caf\xc3\xa9", 5));
+	/* Three characters from the middle of a run, and one alone. */
 	assert_int_equal(hits(state, ZH_QUERY, "/news/zh"), 1);
-	/* A Latin substring falls back on the trigram index. */
-	assert_int_equal(
-	    hits(state, "eclarati", "/news/beijing-declaration"), 1);
+	assert_int_equal(hits(state, "\xe5\xad\xa6", "/news/zh"), 1);
+	/* The same characters, not next to each other: no hit. */
+	assert_int_equal(hits(state, ZH_APART, NULL), 0);
+	/* Both, as separate terms: a hit. */
+	assert_int_equal(hits(state, ZH_APART_TERMS, "/news/zh"), 1);
+}
+
+static void
+test_snippet(void **state)
+{
+	char *s;
+
+	s = snippet(state, "declaration", "/news/beijing-declaration");
+	assert_non_null(strstr(s, "issued a declaration during"));
+	free(s);
+	/* Folded: case and accents, and a prefix. */
+	s = snippet(state, "CAFE", "/news/cafe");
+	assert_string_equal(
+	    s, "The caf\xc3\xa9 serves coffee to the institute.");
+	free(s);
+	s = snippet(state, "instit*", "/news/cafe");
+	assert_non_null(strstr(s, "institute"));
+	free(s);
+	s = snippet(state, ZH_QUERY, "/news/zh");
+	assert_non_null(strstr(s, ZH_QUERY));
+	free(s);
+	/* A title-only hit: the start of the text. */
+	s = snippet(state, "quantum", "/news/title-hit");
+	assert_string_equal(s, "A short note about physics.");
+	free(s);
+	/* Deep in a long paragraph: cut on both sides, the word kept. */
+	s = snippet(state, "\"belt and road\"", "/news/beijing-declaration");
+	assert_non_null(strstr(s, "Belt and Road"));
+	assert_true(strlen(s) < 220);
+	free(s);
 }
 
 static void
@@ -214,7 +269,6 @@ test_sanitiser(void **state)
 		    search_query(f->snap->search, *q, strlen(*q), 1, &r);
 
 		assert_true(st == SEARCH_OK || st == SEARCH_EMPTY);
-		search_result_free(&r);
 	}
 	/* A column filter is only a word. */
 	assert_int_equal(hits(state, "title:declaration", NULL), 0);
@@ -234,29 +288,55 @@ test_bounds(void **state)
 	struct search_result r;
 	char longq[SEARCH_QUERY_MAX + 2];
 	const char *q = "a* al* alp* an* ap* ar* as* at* am*";
+	const struct node *n;
 
 	memset(longq, 'x', sizeof(longq) - 1);
 	longq[sizeof(longq) - 1] = '\0';
 	assert_int_equal(
 	    search_query(f->snap->search, longq, strlen(longq), 1, &r),
 	    SEARCH_TOO_LONG);
-	/* Within the budget: 300 filler articles hold "alpin*". */
-	assert_int_equal(hits(state, "alpin*", NULL), NFILLER);
 	search_set_budget(f->snap->search, 2 * SEARCH_BUDGET_STEP);
 	assert_int_equal(search_query(f->snap->search, q, strlen(q), 1, &r),
 	    SEARCH_TOO_BROAD);
-	assert_int_equal(r.nhits, 0);
+	assert_int_equal(r.nids, 0);
 	search_set_budget(f->snap->search, SEARCH_BUDGET);
-	/* Pages: 10 a page, the last partial, none past the end. */
+
+	/* alpine1, alpine10-19, alpine100-199, alpine1000-1004: ranked. */
+	assert_int_equal(hits(state, "alpine1*", NULL), 116);
 	assert_int_equal(
-	    search_query(f->snap->search, "alpin*", 6, 30, &r), SEARCH_OK);
-	assert_int_equal(r.nhits, SEARCH_PAGE_SIZE);
-	search_result_free(&r);
+	    search_query(f->snap->search, "alpine1*", 8, 1, &r), SEARCH_OK);
+	assert_false(r.newest);
+	assert_int_equal(r.nids, SEARCH_PAGE_SIZE);
 	assert_int_equal(
-	    search_query(f->snap->search, "alpin*", 6, 31, &r), SEARCH_OK);
-	assert_int_equal(r.total, NFILLER);
-	assert_int_equal(r.nhits, 0);
-	search_result_free(&r);
+	    search_query(f->snap->search, "alpine1*", 8, 12, &r), SEARCH_OK);
+	assert_int_equal(r.nids, 6);
+	assert_int_equal(
+	    search_query(f->snap->search, "alpine1*", 8, 13, &r), SEARCH_OK);
+	assert_int_equal(r.total, 116);
+	assert_int_equal(r.nids, 0);
+
+	/* Every filler: too many to rank, so the newest first. */
+	assert_int_equal(
+	    search_query(f->snap->search, "alpin*", 6, 1, &r), SEARCH_OK);
+	assert_true(r.newest);
+	assert_int_equal(r.total, SEARCH_RANK_MAX);
+	assert_int_equal(r.nids, SEARCH_PAGE_SIZE);
+	n = archive_by_id(f->snap, r.ids[0]);
+	assert_non_null(n);
+	assert_string_equal(n->path, "/filler/f1004");
+	n = archive_by_id(f->snap, r.ids[1]);
+	assert_string_equal(n->path, "/filler/f1003");
+	/* The last page is the hundredth; none after. */
+	assert_int_equal(
+	    search_query(f->snap->search, "alpin*", 6, SEARCH_PAGE_MAX, &r),
+	    SEARCH_OK);
+	assert_int_equal(r.nids, SEARCH_PAGE_SIZE);
+	assert_string_equal(
+	    archive_by_id(f->snap, r.ids[9])->path, "/filler/f005");
+	assert_int_equal(
+	    search_query(f->snap->search, "alpin*", 6, SEARCH_PAGE_MAX + 1, &r),
+	    SEARCH_OK);
+	assert_int_equal(r.nids, 0);
 }
 
 static void
@@ -283,10 +363,18 @@ test_gemini(void **state)
 	assert_non_null(strstr(r.dyn.p, "# Search: \"belt and road\"\n"));
 	assert_non_null(strstr(r.dyn.p, "=> /news/beijing-declaration "));
 	reply_free(&r);
-	GEMINI("/search/2?alpin*");
+	GEMINI("/search/2?alpine1*");
 	assert_int_equal(r.status, 20);
-	assert_non_null(strstr(r.dyn.p, "=> /search?alpin* Previous page\n"));
-	assert_non_null(strstr(r.dyn.p, "=> /search/3?alpin* Next page\n"));
+	assert_non_null(strstr(r.dyn.p, "116 hits, page 2 of 12.\n"));
+	assert_non_null(strstr(r.dyn.p, "=> /search?alpine1* Previous page\n"));
+	assert_non_null(strstr(r.dyn.p, "=> /search/3?alpine1* Next page\n"));
+	reply_free(&r);
+	GEMINI("/search?alpin*");
+	assert_int_equal(r.status, 20);
+	assert_non_null(strstr(r.dyn.p, "Over 1000 hits, newest first"));
+	assert_non_null(strstr(r.dyn.p,
+	    "\n=> /filler/f1004 2004-01-01 Filler "
+	    "1004\nfiller: alpha1004 alpine1004"));
 	reply_free(&r);
 	GEMINI("/search/0?x");
 	assert_int_equal(r.status, 51);
@@ -331,6 +419,7 @@ main(void)
 	    cmocka_unit_test(test_accents),
 	    cmocka_unit_test(test_prefix_phrase),
 	    cmocka_unit_test(test_chinese),
+	    cmocka_unit_test(test_snippet),
 	    cmocka_unit_test(test_ranking),
 	    cmocka_unit_test(test_sanitiser),
 	    cmocka_unit_test(test_bounds),
