@@ -172,25 +172,28 @@ cjk(unsigned cp)
 static void
 add_segmented(struct buf *b, const char *p, size_t len)
 {
-	size_t i = 0;
+	size_t i = 0, run = 0;
 
 	while (i < len) {
 		unsigned cp;
 		size_t k;
 
-		if ((unsigned char)p[i] < 0x80) {
-			buf_addc(b, p[i++]);
+		/* Every CJK letter is 3 or 4 bytes, led by 0xe3 or above. */
+		if ((unsigned char)p[i] < 0xe3) {
+			i++;
 			continue;
 		}
 		k = utf8_next(p + i, len - i, &cp);
 		if (cjk(cp)) {
+			buf_add(b, p + run, i - run);
 			buf_addc(b, ' ');
 			buf_add(b, p + i, k);
 			buf_addc(b, ' ');
-		} else
-			buf_add(b, p + i, k);
+			run = i + k;
+		}
 		i += k;
 	}
+	buf_add(b, p + run, len - run);
 }
 
 int
