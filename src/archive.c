@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -612,12 +613,24 @@ number_articles(struct snapshot *s)
 	return true;
 }
 
+static unsigned long
+ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (unsigned long)((t1.tv_sec - t0->tv_sec) * 1000 +
+	    (t1.tv_nsec - t0->tv_nsec) / 1000000);
+}
+
 /* A failed index costs search only, not the archive. */
 static struct search *
-build_search(const struct snapshot *s)
+build_search(struct snapshot *s)
 {
 	struct search *se;
+	struct timespec t0;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if ((se = search_new()) == NULL) {
 		log_warnx("search disabled: no index database");
 		return NULL;
@@ -625,17 +638,62 @@ build_search(const struct snapshot *s)
 	for (size_t i = 0; i < s->narticles; i++) {
 		const struct node *n = s->byid[i];
 
+		if (atomic_load_explicit(&s->stop_index, memory_order_relaxed))
+			goto stop;
 		if (search_add(se, (long long)i + 1, n->title, n->art->paras,
 		        n->art->npara) == -1)
 			goto fail;
 	}
 	if (search_finish(se) == -1)
 		goto fail;
+	s->index_ms = ms_since(&t0);
 	return se;
 fail:
 	log_warnx("search disabled: the index could not be built");
+stop:
 	search_free(se);
 	return NULL;
+}
+
+static void *
+indexer_main(void *arg)
+{
+	struct snapshot *s = arg;
+	struct search *se = build_search(s);
+
+	atomic_store_explicit(&s->search, se, memory_order_release);
+	atomic_store_explicit(&s->indexing, false, memory_order_release);
+	if (se != NULL)
+		log_info("search index: %zu articles in %lu ms", s->narticles,
+		    s->index_ms);
+	return NULL;
+}
+
+int
+archive_index_start(struct snapshot *s)
+{
+	sigset_t all, old;
+	int rv;
+
+	/* Signals are the main thread's. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	atomic_store(&s->indexing, true);
+	rv = pthread_create(&s->indexer, NULL, indexer_main, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rv != 0) {
+		atomic_store(&s->indexing, false);
+		log_warnx("search disabled: cannot start the indexing thread");
+		return -1;
+	}
+	s->has_indexer = true;
+	return 0;
+}
+
+struct search *
+archive_search(const struct snapshot *s)
+{
+	return atomic_load_explicit(&s->search, memory_order_acquire);
 }
 
 const struct node *
@@ -663,7 +721,7 @@ archive_load(const struct archive_opts *o, const char **errstr)
 	struct snapshot *s;
 	struct node *root;
 	struct stat st;
-	struct timespec t0, t1;
+	struct timespec t0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(&L, 0, sizeof(L));
@@ -718,7 +776,11 @@ archive_load(const struct archive_opts *o, const char **errstr)
 		*errstr = "out of memory";
 		return NULL;
 	}
-	s->search = build_search(s);
+	atomic_init(&s->search, NULL);
+	atomic_init(&s->indexing, false);
+	atomic_init(&s->stop_index, false);
+	if (o->index == ARCHIVE_INDEX_NOW)
+		atomic_init(&s->search, build_search(s));
 	s->opts = *o;
 	s->opts.root = s->opts.title = s->opts.lang = NULL;
 	if ((s->opts.hostname = strdup(o->hostname)) == NULL) {
@@ -726,9 +788,7 @@ archive_load(const struct archive_opts *o, const char **errstr)
 		*errstr = "out of memory";
 		return NULL;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	s->load_ms = (unsigned long)((t1.tv_sec - t0.tv_sec) * 1000 +
-	    (t1.tv_nsec - t0.tv_nsec) / 1000000);
+	s->load_ms = ms_since(&t0);
 	return s;
 }
 
@@ -746,10 +806,14 @@ snapshot_release(struct snapshot *s)
 		return;
 	if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
 		return;
+	if (s->has_indexer) {
+		atomic_store(&s->stop_index, true);
+		pthread_join(s->indexer, NULL);
+	}
 	node_free(s->root);
 	free(s->index);
 	free(s->byid);
-	search_free(s->search);
+	search_free(atomic_load(&s->search));
 	free((char *)s->opts.hostname);
 	free(s);
 }

@@ -11,6 +11,7 @@
 #ifndef SERAI_ARCHIVE_H
 #define SERAI_ARCHIVE_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -48,6 +49,12 @@ struct node {
 	struct article *art; /* articles: the parsed text */
 };
 
+enum archive_index {
+	ARCHIVE_INDEX_NOW,   /* archive_load builds the search index */
+	ARCHIVE_INDEX_LATER, /* archive_index_start builds it in a thread */
+	ARCHIVE_INDEX_NONE,  /* no search (-n, --export) */
+};
+
 struct archive_opts {
 	const char *root;
 	const char
@@ -58,6 +65,7 @@ struct archive_opts {
 	unsigned gemini_port; /* public; feeds link gemini:// URLs */
 	size_t wrap;          /* Gopher text width in columns */
 	size_t menu_width;    /* Gopher display string width */
+	enum archive_index index;
 };
 
 struct snapshot {
@@ -71,7 +79,16 @@ struct snapshot {
 	size_t nskipped;  /* files warned about and not served */
 	size_t nwarnings; /* other problems reported while loading */
 	time_t loaded;
-	struct search *search; /* NULL when the index could not be built */
+	/*
+	 * NULL until built (ARCHIVE_INDEX_LATER: set once, by the indexing
+	 * thread) or when it could not be.  Read it with archive_search.
+	 */
+	struct search *_Atomic search;
+	atomic_bool indexing;   /* the indexing thread has not finished */
+	atomic_bool stop_index; /* the snapshot is going: stop indexing */
+	bool has_indexer;       /* the thread is to be joined */
+	pthread_t indexer;
+	unsigned long index_ms; /* the search index's own time */
 	/* What pages rendered per request need; strings owned. */
 	struct archive_opts opts;
 	unsigned long load_ms; /* archive_load's time, search index included */
@@ -85,6 +102,15 @@ struct snapshot {
 struct snapshot *archive_load(const struct archive_opts *, const char **errstr);
 struct snapshot *snapshot_ref(struct snapshot *);
 void snapshot_release(struct snapshot *);
+
+/*
+ * Builds a snapshot's index in a thread of its own (the snapshot is
+ * served meanwhile, without search); logs the outcome.  A release of the
+ * snapshot stops and joins the thread.  -1 if it cannot start.
+ */
+int archive_index_start(struct snapshot *);
+/* The search index, or NULL (not built yet: see indexing; or failed). */
+struct search *archive_search(const struct snapshot *);
 
 /* Exact lookup of a canonical path; NULL when absent. */
 const struct node *archive_lookup(

@@ -51,6 +51,7 @@ search(const struct snapshot *snap, const struct gemini_url *u, struct reply *r)
 	char q[GEMINI_URL_MAX + 1];
 	const char *p = u->path + strlen("/search");
 	struct search_result res;
+	struct search *se;
 	enum search_status st;
 	struct buf *b = &r->dyn;
 	size_t qlen, page = 1, pages;
@@ -83,11 +84,15 @@ search(const struct snapshot *snap, const struct gemini_url *u, struct reply *r)
 	buf_adds(b, "# Search: ");
 	search_text(b, q);
 	buf_adds(b, "\n\n");
-	if (snap->search == NULL) {
-		buf_adds(b, "Search is not available now.\n");
+	if ((se = archive_search(snap)) == NULL) {
+		buf_adds(b,
+		    atomic_load(&snap->indexing)
+		        ? "The search index is being built: try again in a "
+		          "moment.\n"
+		        : "Search is not available now.\n");
 		goto links;
 	}
-	st = search_query(snap->search, q, qlen, page, &res);
+	st = search_query(se, q, qlen, page, &res);
 	switch (st) {
 	case SEARCH_OK:
 		break;

@@ -292,6 +292,7 @@ search(const struct gopher_ctx *g, const struct snapshot *snap, const char *q,
     size_t qlen, struct reply *r)
 {
 	struct search_result res;
+	struct search *se;
 	struct buf d;
 	const char *msg = NULL;
 
@@ -305,12 +306,16 @@ search(const struct gopher_ctx *g, const struct snapshot *snap, const char *q,
 		    g, r, "query not UTF-8 or longer than 256 bytes", NULL, 0);
 		return;
 	}
-	if (snap->search == NULL) {
-		error_menu(g, r, "search is not available now", NULL, 0);
+	if ((se = archive_search(snap)) == NULL) {
+		error_menu(g, r,
+		    atomic_load(&snap->indexing)
+		        ? "the search index is being built: try again soon"
+		        : "search is not available now",
+		    NULL, 0);
 		return;
 	}
 	r->status = '1';
-	switch (search_query(snap->search, q, qlen, 1, &res)) {
+	switch (search_query(se, q, qlen, 1, &res)) {
 	case SEARCH_OK:
 		break;
 	case SEARCH_EMPTY:

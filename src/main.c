@@ -96,6 +96,7 @@ export_mirror(const struct config *cfg, const char *dir)
 	int rv;
 
 	config_archive_opts(cfg, &ao);
+	ao.index = ARCHIVE_INDEX_NONE;
 	if ((snap = archive_load(&ao, &why)) == NULL) {
 		log_warnx("archive root %s: %s", ao.root, why);
 		return 1;
@@ -170,6 +171,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	config_archive_opts(&cfg, &ao);
+	/* Serve at once; search joins when its index is built. */
+	ao.index = check ? ARCHIVE_INDEX_NONE : ARCHIVE_INDEX_LATER;
 	if ((snap = archive_load(&ao, &why)) == NULL) {
 		log_warnx("archive root %s: %s", ao.root, why);
 		config_free(&cfg);
@@ -194,6 +197,7 @@ main(int argc, char **argv)
 	ssl = tls_setup(&cfg);
 	srv = server_new(&cfg, ssl, snap);
 	priv_drop(&priv, &cfg);
+	archive_index_start(snap);
 	rv = server_run(srv);
 	server_free(srv);
 	SSL_CTX_free(ssl);

@@ -499,7 +499,10 @@ class Server:
             if self.proc.poll() is not None:
                 return False
             pending = {p for p in pending if not port_open(p)}
-            if not pending:
+            # Search joins once its index is built, in a thread of its
+            # own after the ports open: the tests want all of it.
+            if not pending and ("search index:" in self.log()
+                                or "search disabled" in self.log()):
                 return True
             if time.monotonic() >= deadline:
                 return False

@@ -339,6 +339,60 @@ test_bounds(void **state)
 	assert_int_equal(r.nids, 0);
 }
 
+/* Served at once, searchable when the index thread is done. */
+static void
+test_index_later(void **state)
+{
+	static const struct url_expect ex = {"localhost", "127.0.0.1", 1965, 0};
+	static const char req[] = "gemini://localhost/search?declaration";
+	struct fixture *f = *state;
+	struct archive_opts o = f->opts;
+	struct snapshot *s;
+	const char *err = NULL;
+	struct reply r;
+
+	o.index = ARCHIVE_INDEX_LATER;
+	assert_non_null(s = archive_load(&o, &err));
+	assert_null(archive_search(s));
+	assert_false(atomic_load(&s->indexing));
+	assert_int_equal(archive_index_start(s), 0);
+	/* Until it is built, the page says so; bounded wait. */
+	for (int i = 0; i < 3000 && atomic_load(&s->indexing); i++) {
+		reply_init(&r);
+		gemini_respond(&ex, s, req, strlen(req), &r);
+		buf_addc(&r.dyn, '\0');
+		assert_int_equal(r.status, 20);
+		assert_true(strstr(r.dyn.p, "being built") != NULL ||
+		    strstr(r.dyn.p, "=> /news/beijing-declaration ") != NULL);
+		reply_free(&r);
+		usleep(1000);
+	}
+	assert_false(atomic_load(&s->indexing));
+	assert_non_null(archive_search(s));
+	reply_init(&r);
+	gemini_respond(&ex, s, req, strlen(req), &r);
+	buf_addc(&r.dyn, '\0');
+	assert_non_null(strstr(r.dyn.p, "=> /news/beijing-declaration "));
+	reply_free(&r);
+	snapshot_release(s);
+
+	/* Released while indexing: the thread is stopped and joined. */
+	assert_non_null(s = archive_load(&o, &err));
+	assert_int_equal(archive_index_start(s), 0);
+	snapshot_release(s);
+
+	/* No index at all (-n, --export). */
+	o.index = ARCHIVE_INDEX_NONE;
+	assert_non_null(s = archive_load(&o, &err));
+	assert_null(archive_search(s));
+	reply_init(&r);
+	gemini_respond(&ex, s, req, strlen(req), &r);
+	buf_addc(&r.dyn, '\0');
+	assert_non_null(strstr(r.dyn.p, "Search is not available now."));
+	reply_free(&r);
+	snapshot_release(s);
+}
+
 static void
 test_gemini(void **state)
 {
@@ -423,6 +477,7 @@ main(void)
 	    cmocka_unit_test(test_ranking),
 	    cmocka_unit_test(test_sanitiser),
 	    cmocka_unit_test(test_bounds),
+	    cmocka_unit_test(test_index_later),
 	    cmocka_unit_test(test_gemini),
 	    cmocka_unit_test(test_gopher),
 	};
