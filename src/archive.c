@@ -5,6 +5,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -816,6 +819,14 @@ snapshot_release(struct snapshot *s)
 	search_free(atomic_load(&s->search));
 	free((char *)s->opts.hostname);
 	free(s);
+#ifdef __GLIBC__
+	/*
+	 * A snapshot is most of the process, and glibc keeps freed heap
+	 * for reuse: without this, RSS after a reload stays at two
+	 * archives' worth until the next one.
+	 */
+	malloc_trim(0);
+#endif
 }
 
 const struct node *
