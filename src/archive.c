@@ -39,6 +39,25 @@ struct loader {
 	} stack[ARCHIVE_MAX_DEPTH + 2];
 	size_t depth;
 	bool oom;
+	/* Article files found by the walk, read and parsed after it. */
+	struct job *jobs;
+	size_t njobs, capjobs;
+	atomic_size_t next; /* the next job a parsing thread takes */
+};
+
+/*
+ * An article file to read and parse.  The walk only lists them: reading
+ * and parsing is most of a load, and the files are independent, so
+ * threads share the list; the results are then taken in the walk's
+ * order, so nodes and warnings come out as a serial load's would.
+ */
+struct job {
+	char *path;
+	char *slug;
+	struct node *sec;
+	struct article *art; /* the result, or NULL */
+	const char *why;     /* why not, or NULL with err */
+	int err;
 };
 
 static void
@@ -172,8 +191,9 @@ read_section_ini(struct loader *L, const char *dir, struct node *n)
 	}
 }
 
+/* NULL with *why, or with *why NULL and *err an errno value. */
 static char *
-read_file(const char *path, size_t *lenp, const char **why)
+read_file(const char *path, size_t *lenp, const char **why, int *err)
 {
 	struct stat st;
 	char *data;
@@ -181,8 +201,9 @@ read_file(const char *path, size_t *lenp, const char **why)
 	ssize_t r;
 	int fd;
 
+	*why = NULL;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1) {
-		*why = strerror(errno);
+		*err = errno;
 		return NULL;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
@@ -210,14 +231,115 @@ read_file(const char *path, size_t *lenp, const char **why)
 }
 
 static void
+parse_job(struct job *j)
+{
+	size_t len;
+	char *data;
+
+	if ((data = read_file(j->path, &len, &j->why, &j->err)) == NULL)
+		return;
+	if ((j->art = malloc(sizeof(*j->art))) == NULL)
+		j->why = "out of memory";
+	else if (article_parse(data, len, j->art, &j->why) == -1) {
+		free(j->art);
+		j->art = NULL;
+	}
+	free(data);
+}
+
+static void *
+parser_main(void *arg)
+{
+	struct loader *L = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&L->next, 1)) < L->njobs)
+		parse_job(&L->jobs[i]);
+	return NULL;
+}
+
+/* Below this many files, threads cost more than they save. */
+#define PARSE_THREADS_MIN_JOBS 256
+#define PARSE_THREADS_MAX 8
+
+static void
+parse_jobs(struct loader *L)
+{
+	pthread_t t[PARSE_THREADS_MAX];
+	size_t nt = 0, want = 1;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	sigset_t all, old;
+
+	if (L->njobs >= PARSE_THREADS_MIN_JOBS && ncpu > 1)
+		want =
+		    ncpu > PARSE_THREADS_MAX ? PARSE_THREADS_MAX : (size_t)ncpu;
+	atomic_init(&L->next, 0);
+	/* Signals stay the main thread's. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (; nt + 1 < want; nt++)
+		if (pthread_create(&t[nt], NULL, parser_main, L) != 0)
+			break;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	parser_main(L);
+	for (size_t i = 0; i < nt; i++)
+		pthread_join(t[i], NULL);
+}
+
+static void
+free_jobs(struct loader *L)
+{
+	for (size_t i = 0; i < L->njobs; i++) {
+		free(L->jobs[i].path);
+		free(L->jobs[i].slug);
+		if (L->jobs[i].art) {
+			article_free(L->jobs[i].art);
+			free(L->jobs[i].art);
+		}
+	}
+	free(L->jobs);
+	L->jobs = NULL;
+	L->njobs = L->capjobs = 0;
+}
+
+/* The parsed articles join their sections, in the walk's order. */
+static void
+adopt_jobs(struct loader *L)
+{
+	for (size_t i = 0; i < L->njobs && !L->oom; i++) {
+		struct job *j = &L->jobs[i];
+		struct article *a = j->art;
+		struct node *n;
+
+		if (a == NULL) {
+			skip(L, j->path, j->why ? j->why : strerror(j->err));
+			continue;
+		}
+		if ((n = node_new(NODE_ARTICLE, j->sec, j->slug)) == NULL) {
+			L->oom = true;
+			break;
+		}
+		j->art = NULL;
+		n->art = a;
+		n->title = strdup(a->title);
+		if (a->date)
+			n->date = strdup(a->date);
+		if (a->lang)
+			n->lang = strdup(a->lang);
+		if (!push(&j->sec->articles, &j->sec->narticles, n)) {
+			node_free(n);
+			L->oom = true;
+		}
+	}
+	free_jobs(L);
+}
+
+static void
 load_article(
     struct loader *L, struct node *sec, const char *path, const char *name)
 {
-	size_t nlen = strlen(name) - 4, len;
-	const char *why;
-	struct article *a;
-	struct node *n;
-	char *slug, *data;
+	size_t nlen = strlen(name) - 4;
+	struct job *j;
 
 	if (!name_is_safe(name, nlen)) {
 		skip(L, path,
@@ -229,41 +351,26 @@ load_article(
 		skip(L, path, "path longer than a Gopher selector may be");
 		return;
 	}
-	if ((data = read_file(path, &len, &why)) == NULL) {
-		skip(L, path, why);
-		return;
+	if (L->njobs == L->capjobs) {
+		size_t cap = L->capjobs ? L->capjobs * 2 : 256;
+
+		if ((j = reallocarray(L->jobs, cap, sizeof(*j))) == NULL) {
+			L->oom = true;
+			return;
+		}
+		L->jobs = j;
+		L->capjobs = cap;
 	}
-	if ((a = malloc(sizeof(*a))) == NULL) {
-		free(data);
+	j = &L->jobs[L->njobs];
+	memset(j, 0, sizeof(*j));
+	j->sec = sec;
+	if ((j->path = strdup(path)) == NULL ||
+	    (j->slug = xstrndup(name, nlen)) == NULL) {
+		free(j->path);
 		L->oom = true;
 		return;
 	}
-	if (article_parse(data, len, a, &why) == -1) {
-		free(data);
-		free(a);
-		skip(L, path, why);
-		return;
-	}
-	free(data);
-	if ((slug = xstrndup(name, nlen)) == NULL ||
-	    (n = node_new(NODE_ARTICLE, sec, slug)) == NULL) {
-		free(slug);
-		article_free(a);
-		free(a);
-		L->oom = true;
-		return;
-	}
-	free(slug);
-	n->art = a;
-	n->title = strdup(a->title);
-	if (a->date)
-		n->date = strdup(a->date);
-	if (a->lang)
-		n->lang = strdup(a->lang);
-	if (!push(&sec->articles, &sec->narticles, n)) {
-		node_free(n);
-		L->oom = true;
-	}
+	L->njobs++;
 }
 
 /* realpath-based containment: a component boundary, not a mere prefix. */
@@ -751,6 +858,9 @@ archive_load(const struct archive_opts *o, const char **errstr)
 	L.stack[0].ino = st.st_ino;
 	L.depth = 1;
 	load_dir(&L, L.rootreal, root);
+	if (!L.oom)
+		parse_jobs(&L);
+	adopt_jobs(&L);
 	if (o->title && o->title[0] != '\0') {
 		free(root->title);
 		root->title = strdup(o->title);
