@@ -78,12 +78,15 @@ node_free(struct node *n)
 		node_free(n->articles[i]);
 	free(n->sections);
 	free(n->articles);
+	/* An article's strings are its text's, its path's and section's. */
+	if (n->kind == NODE_SECTION) {
+		free(n->name);
+		free(n->title);
+		free(n->date);
+		free(n->lang);
+	}
 	free(n->path);
-	free(n->name);
-	free(n->title);
 	free(n->description);
-	free(n->date);
-	free(n->lang);
 	free(n->gemini.p);
 	free(n->gopher.p);
 	free(n->feed.p);
@@ -110,7 +113,14 @@ node_new(enum node_kind kind, struct node *parent, const char *name)
 	if (kind == NODE_SECTION && name[0] != '\0')
 		buf_addc(&p, '/');
 	n->path = buf_release(&p, NULL);
-	n->name = strdup(name);
+	/*
+	 * An article's slug is the end of its path: one string less for
+	 * each of a hundred thousand articles.
+	 */
+	if (kind == NODE_ARTICLE && n->path != NULL)
+		n->name = n->path + strlen(n->path) - strlen(name);
+	else
+		n->name = strdup(name);
 	if (n->path == NULL || n->name == NULL) {
 		node_free(n);
 		return NULL;
@@ -321,11 +331,9 @@ adopt_jobs(struct loader *L)
 		}
 		j->art = NULL;
 		n->art = a;
-		n->title = strdup(a->title);
-		if (a->date)
-			n->date = strdup(a->date);
-		if (a->lang)
-			n->lang = strdup(a->lang);
+		n->title = a->title;
+		n->date = a->date;
+		n->lang = a->lang;
 		if (!push(&j->sec->articles, &j->sec->narticles, n)) {
 			node_free(n);
 			L->oom = true;
@@ -667,8 +675,8 @@ finish(struct loader *L, struct node *sec, const char *inherited_lang)
 	for (size_t i = 0; i < sec->narticles; i++) {
 		struct node *a = sec->articles[i];
 
-		if (a->lang == NULL && (a->lang = strdup(sec->lang)) == NULL)
-			return false;
+		if (a->lang == NULL)
+			a->lang = sec->lang;
 		if (a->title == NULL)
 			return false;
 		a->pos = i; /* for its page's previous and next links */

@@ -31,6 +31,10 @@ struct blob {
 
 struct node {
 	enum node_kind kind;
+	/*
+	 * An article's name, title, date and lang point into its path, its
+	 * parsed text (art) or its section: they are not its own.
+	 */
 	char *path;  /* "/", "/news/", "/news/slug" */
 	char *name;  /* directory name or slug; "" for the root */
 	char *title; /* never NULL */
