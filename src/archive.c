@@ -741,14 +741,60 @@ ms_since(const struct timespec *t0)
 	    (t1.tv_nsec - t0->tv_nsec) / 1000000);
 }
 
+/*
+ * The search index cache (archive_set_search_cache): one file for the
+ * process, used by the start-up indexer and by reloads, which may
+ * overlap.
+ */
+static int cache_fd = -1;
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void
+archive_set_search_cache(int fd)
+{
+	cache_fd = fd;
+}
+
+/* What the index holds: the same key, the same index. */
+static uint64_t
+index_key(const struct snapshot *s)
+{
+	static const char version[] = "fts5 unicode61 rd2, cjk split, v1";
+	uint64_t h = search_key(0, version, sizeof(version));
+
+	h = search_key(h, &s->narticles, sizeof(s->narticles));
+	for (size_t i = 0; i < s->narticles; i++) {
+		const struct node *n = s->byid[i];
+
+		h = search_key(h, n->title, strlen(n->title));
+		h = search_key(h, &n->art->npara, sizeof(n->art->npara));
+		for (size_t k = 0; k < n->art->npara; k++)
+			h = search_key(
+			    h, n->art->paras[k], strlen(n->art->paras[k]));
+	}
+	return h;
+}
+
 /* A failed index costs search only, not the archive. */
 static struct search *
 build_search(struct snapshot *s)
 {
-	struct search *se;
+	struct search *se = NULL;
 	struct timespec t0;
+	uint64_t key = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (cache_fd != -1) {
+		key = index_key(s);
+		pthread_mutex_lock(&cache_lock);
+		se = search_load_cache(cache_fd, key);
+		pthread_mutex_unlock(&cache_lock);
+		if (se != NULL) {
+			s->index_cached = true;
+			s->index_ms = ms_since(&t0);
+			return se;
+		}
+	}
 	if ((se = search_new()) == NULL) {
 		log_warnx("search disabled: no index database");
 		return NULL;
@@ -765,6 +811,12 @@ build_search(struct snapshot *s)
 	if (search_finish(se) == -1)
 		goto fail;
 	s->index_ms = ms_since(&t0);
+	if (cache_fd != -1) {
+		pthread_mutex_lock(&cache_lock);
+		if (search_save_cache(se, cache_fd, key) == -1)
+			log_warn("search index cache: cannot write");
+		pthread_mutex_unlock(&cache_lock);
+	}
 	return se;
 fail:
 	log_warnx("search disabled: the index could not be built");
@@ -782,8 +834,8 @@ indexer_main(void *arg)
 	atomic_store_explicit(&s->search, se, memory_order_release);
 	atomic_store_explicit(&s->indexing, false, memory_order_release);
 	if (se != NULL)
-		log_info("search index: %zu articles in %lu ms", s->narticles,
-		    s->index_ms);
+		log_info("search index: %zu articles in %lu ms%s", s->narticles,
+		    s->index_ms, s->index_cached ? " (from the cache)" : "");
 	return NULL;
 }
 

@@ -93,6 +93,7 @@ struct snapshot {
 	bool has_indexer;       /* the thread is to be joined */
 	pthread_t indexer;
 	unsigned long index_ms; /* the search index's own time */
+	bool index_cached;      /* read from the cache, not built */
 	/* What pages rendered per request need; strings owned. */
 	struct archive_opts opts;
 	unsigned long load_ms; /* archive_load's time, search index included */
@@ -113,6 +114,11 @@ void snapshot_release(struct snapshot *);
  * snapshot stops and joins the thread.  -1 if it cannot start.
  */
 int archive_index_start(struct snapshot *);
+/*
+ * A file (open for reading and writing) to keep the search index in:
+ * an unchanged archive is then indexed by reading it back.  -1: none.
+ */
+void archive_set_search_cache(int fd);
 /* The search index, or NULL (not built yet: see indexing; or failed). */
 struct search *archive_search(const struct snapshot *);
 

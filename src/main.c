@@ -2,14 +2,18 @@
  * serai: a Gemini and Gopher server for a news archive.
  * main: arguments, configuration, archive, TLS, then the server.
  */
+#include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <openssl/ssl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "archive.h"
@@ -106,6 +110,33 @@ export_mirror(const struct config *cfg, const char *dir)
 	return rv;
 }
 
+/*
+ * Opened before privileges are dropped (and the root changed), so the
+ * server can keep its search index in state_dir whoever it runs as.
+ */
+static void
+open_search_cache(const struct config *cfg)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/search.cache",
+	        cfg->state_dir) >= sizeof(path))
+		return;
+	if (mkdir(cfg->state_dir, 0700) == -1 && errno != EEXIST) {
+		log_warn("%s: the search index will be built at every start",
+		    cfg->state_dir);
+		return;
+	}
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+	         0600)) == -1) {
+		log_warn(
+		    "%s: the search index will be built at every start", path);
+		return;
+	}
+	archive_set_search_cache(fd);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -195,6 +226,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile(&cfg);
 	ssl = tls_setup(&cfg);
+	open_search_cache(&cfg);
 	srv = server_new(&cfg, ssl, snap);
 	priv_drop(&priv, &cfg);
 	archive_index_start(snap);

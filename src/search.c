@@ -30,9 +30,11 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <utf8proc.h>
 
@@ -96,8 +98,10 @@ progress(void *arg)
 	return ++s->ticks > s->budget;
 }
 
-struct search *
-search_new(void)
+static int prepare_queries(struct search *);
+
+static struct search *
+open_db(void)
 {
 	struct search *s;
 
@@ -117,6 +121,16 @@ search_new(void)
 		search_free(s);
 		return NULL;
 	}
+	return s;
+}
+
+struct search *
+search_new(void)
+{
+	struct search *s;
+
+	if ((s = open_db()) == NULL)
+		return NULL;
 	if (exec(s,
 	        "PRAGMA journal_mode = OFF; BEGIN; "
 	        "CREATE VIRTUAL TABLE fts USING fts5(title, body, "
@@ -129,6 +143,132 @@ search_new(void)
 		return NULL;
 	}
 	return s;
+}
+
+/*
+ * The cache file: a header, then the database as sqlite3_serialize
+ * makes it.  The header is written last and names the payload's length
+ * and checksum, so a file cut short by a crash is only a miss.
+ */
+#define CACHE_MAGIC "serai search 1\n"
+
+struct cache_header {
+	char magic[16];
+	uint64_t key; /* search_key over what was indexed */
+	uint64_t len; /* of the payload */
+	uint64_t sum; /* search_key over the payload */
+};
+
+uint64_t
+search_key(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint64_t w;
+
+	/* Not cryptographic: it tells an unchanged archive from a changed
+	 * one, written by the archive's own keeper. */
+	h ^= len * 0x9e3779b97f4a7c15ULL;
+	for (; len >= 8; p += 8, len -= 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0x100000001b3ULL;
+		h ^= h >> 29;
+	}
+	w = 0;
+	memcpy(&w, p, len);
+	h = (h ^ w) * 0x100000001b3ULL;
+	return h ^ (h >> 32);
+}
+
+static int
+read_all(int fd, void *buf, size_t len, off_t off)
+{
+	char *p = buf;
+
+	while (len > 0) {
+		ssize_t r = pread(fd, p, len, off);
+
+		if (r <= 0)
+			return -1;
+		p += r;
+		len -= (size_t)r;
+		off += r;
+	}
+	return 0;
+}
+
+static int
+write_all(int fd, const void *buf, size_t len, off_t off)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t r = pwrite(fd, p, len, off);
+
+		if (r <= 0)
+			return -1;
+		p += r;
+		len -= (size_t)r;
+		off += r;
+	}
+	return 0;
+}
+
+struct search *
+search_load_cache(int fd, uint64_t key)
+{
+	struct cache_header h;
+	struct search *s;
+	unsigned char *db;
+
+	if (read_all(fd, &h, sizeof(h), 0) == -1 ||
+	    memcmp(h.magic, CACHE_MAGIC, sizeof(h.magic)) != 0 ||
+	    h.key != key || h.len == 0 || h.len > (uint64_t)INT64_MAX)
+		return NULL;
+	if ((db = sqlite3_malloc64(h.len)) == NULL)
+		return NULL;
+	if (read_all(fd, db, (size_t)h.len, sizeof(h)) == -1 ||
+	    search_key(0, db, (size_t)h.len) != h.sum) {
+		sqlite3_free(db);
+		return NULL;
+	}
+	if ((s = open_db()) == NULL) {
+		sqlite3_free(db);
+		return NULL;
+	}
+	/* SQLite owns db from here, even on failure. */
+	if (sqlite3_deserialize(s->db, "main", db, (sqlite3_int64)h.len,
+	        (sqlite3_int64)h.len,
+	        SQLITE_DESERIALIZE_FREEONCLOSE |
+	            SQLITE_DESERIALIZE_RESIZEABLE) != SQLITE_OK ||
+	    prepare_queries(s) == -1) {
+		search_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+int
+search_save_cache(struct search *s, int fd, uint64_t key)
+{
+	struct cache_header h;
+	sqlite3_int64 len;
+	unsigned char *db;
+	int rv = -1;
+
+	if ((db = sqlite3_serialize(s->db, "main", &len, 0)) == NULL)
+		return -1;
+	memset(&h, 0, sizeof(h));
+	memcpy(h.magic, CACHE_MAGIC, sizeof(h.magic));
+	h.key = key;
+	h.len = (uint64_t)len;
+	h.sum = search_key(0, db, (size_t)len);
+	if (ftruncate(fd, 0) == 0 &&
+	    write_all(fd, db, (size_t)len, sizeof(h)) == 0 &&
+	    fdatasync(fd) == 0 && write_all(fd, &h, sizeof(h), 0) == 0 &&
+	    fdatasync(fd) == 0)
+		rv = 0;
+	sqlite3_free(db);
+	return rv;
 }
 
 /* The UTF-8 sequence at p (n bytes left): its length, and *cp. */
@@ -228,14 +368,9 @@ search_add(struct search *s, long long id, const char *title,
 	return rv;
 }
 
-int
-search_finish(struct search *s)
+static int
+prepare_queries(struct search *s)
 {
-	buf_free(&s->text);
-	sqlite3_finalize(s->add);
-	s->add = NULL;
-	if (exec(s, "COMMIT") == -1)
-		return -1;
 	/* The LIMIT stops the count at the first rows past the rank cap. */
 	if (prepare(s,
 	        "SELECT count(*) FROM (SELECT rowid FROM fts WHERE fts "
@@ -253,6 +388,17 @@ search_finish(struct search *s)
 		return -1;
 	sqlite3_progress_handler(s->db, SEARCH_BUDGET_STEP, progress, s);
 	return 0;
+}
+
+int
+search_finish(struct search *s)
+{
+	buf_free(&s->text);
+	sqlite3_finalize(s->add);
+	s->add = NULL;
+	if (exec(s, "COMMIT") == -1)
+		return -1;
+	return prepare_queries(s);
 }
 
 void

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf;
 struct search;
@@ -62,6 +63,17 @@ int search_add(struct search *, long long id, const char *title,
     char *const *paras, size_t npara);
 /* Ends loading and prepares the statements. */
 int search_finish(struct search *);
+
+/*
+ * A cache of the index in a file (fd, open for reading and writing), to
+ * skip the build when nothing indexed changed: key is search_key over
+ * all that is indexed (the caller's choice; the same key, the same
+ * index).  search_load_cache returns NULL on any mismatch or damage;
+ * search_save_cache -1 when the file cannot be written.
+ */
+uint64_t search_key(uint64_t h, const void *, size_t);
+struct search *search_load_cache(int fd, uint64_t key);
+int search_save_cache(struct search *, int fd, uint64_t key);
 void search_free(struct search *);
 /* Instructions per query; tests set a tiny one. */
 void search_set_budget(struct search *, unsigned long);

@@ -86,3 +86,44 @@ def test_gopher_curl(server):
          "gopher://127.0.0.1:%d/7/search?beijing" % server.gopher_port],
         capture_output=True, timeout=IO_TIMEOUT * 2, check=True)
     assert b"\t/news/beijing-declaration\t" in out.stdout
+
+
+def test_index_cache(serai_factory, tmp_path):
+    """The index is kept in state_dir and read back at the next start
+    while nothing indexed changed; a change rebuilds it."""
+    root = tmp_path / "archive"
+    (root / "news").mkdir(parents=True)
+    for i in range(40):
+        (root / "news" / ("n%02d.txt" % i)).write_text(
+            "Date: 2020-02-%02d\nReport %d on rivers\n\nThe river %s "
+            "floods.\n" % (i % 28 + 1, i, "wide" if i else "narrow"),
+            encoding="utf-8")
+    srv = serai_factory(root=root)
+
+    def run():
+        srv.start()
+        try:
+            line = [x for x in srv.log().splitlines()
+                    if "search index:" in x][-1]
+            body = srv.gemini("/search?narrow").body.decode("utf-8")
+            return line, body
+        finally:
+            assert srv.stop() == 0
+
+    line, body = run()
+    assert "40 articles" in line and "cache" not in line
+    assert "=> /news/n00 " in body
+    cache = srv.state_dir / "search.cache"
+    assert cache.stat().st_size > 0
+    assert cache.stat().st_mode & 0o777 == 0o600
+
+    line, body = run()
+    assert line.endswith("(from the cache)")
+    assert "=> /news/n00 " in body
+
+    (root / "news" / "n05.txt").write_text(
+        "Date: 2020-02-06\nReport 5 on rivers\n\nThe river narrow "
+        "floods.\n", encoding="utf-8")
+    line, body = run()
+    assert "cache" not in line
+    assert "2 hits" in body and "=> /news/n05 " in body

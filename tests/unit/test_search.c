@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -393,6 +394,92 @@ test_index_later(void **state)
 	snapshot_release(s);
 }
 
+static struct snapshot *
+load_cached(struct fixture *f, bool *cached)
+{
+	const char *err = NULL;
+	struct snapshot *s = archive_load(&f->opts, &err);
+
+	assert_non_null(s);
+	assert_non_null(archive_search(s));
+	*cached = s->index_cached;
+	f->snap = s;
+	/* Whichever way it came, it answers. */
+	assert_int_equal(
+	    hits((void **)&f, "declaration", "/news/beijing-declaration"), 1);
+	return s;
+}
+
+/* The index kept in a file: reused while nothing indexed changes. */
+static void
+test_cache(void **state)
+{
+	struct fixture *f = *state;
+	struct snapshot *keep = f->snap, *s;
+	char path[128];
+	bool cached;
+	int fd;
+	off_t size;
+
+	snprintf(path, sizeof(path), "%s.cache", f->root);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd != -1);
+	archive_set_search_cache(fd);
+
+	/* Empty file: built, then written. */
+	f->snap = s = load_cached(f, &cached);
+	assert_false(cached);
+	snapshot_release(s);
+	size = lseek(fd, 0, SEEK_END);
+	assert_true(size > 1000);
+	/* Unchanged: read back. */
+	f->snap = s = load_cached(f, &cached);
+	assert_true(cached);
+	assert_int_equal(hits((void **)&f, ZH_QUERY, "/news/zh"), 1);
+	snapshot_release(s);
+
+	/* A byte of the payload damaged: a miss, built and rewritten. */
+	assert_int_equal(pwrite(fd, "\xff", 1, size / 2), 1);
+	f->snap = s = load_cached(f, &cached);
+	assert_false(cached);
+	snapshot_release(s);
+	f->snap = s = load_cached(f, &cached);
+	assert_true(cached);
+	snapshot_release(s);
+	/* Cut short: a miss. */
+	assert_int_equal(ftruncate(fd, size - 100), 0);
+	f->snap = s = load_cached(f, &cached);
+	assert_false(cached);
+	snapshot_release(s);
+
+	/* An article changed: a miss, and the change is found. */
+	assert_int_equal(
+	    put(f->root, "news/cafe.txt",
+	        "Date: 2022-03-04\nOpening of a new caf\xc3\xa9\n\n"
+	        "The caf\xc3\xa9 serves tea now.\n"),
+	    0);
+	f->snap = s = load_cached(f, &cached);
+	assert_false(cached);
+	assert_int_equal(hits((void **)&f, "tea", "/news/cafe"), 1);
+	snapshot_release(s);
+	f->snap = s = load_cached(f, &cached);
+	assert_true(cached);
+	assert_int_equal(hits((void **)&f, "tea", "/news/cafe"), 1);
+	assert_int_equal(hits((void **)&f, "coffee", NULL), 0);
+	snapshot_release(s);
+	assert_int_equal(
+	    put(f->root, "news/cafe.txt",
+	        "Date: 2022-03-04\nOpening of a new caf\xc3\xa9\n\n"
+	        "The caf\xc3\xa9 serves coffee to the "
+	        "institute.\n"),
+	    0);
+
+	archive_set_search_cache(-1);
+	close(fd);
+	unlink(path);
+	f->snap = keep;
+}
+
 static void
 test_gemini(void **state)
 {
@@ -478,6 +565,7 @@ main(void)
 	    cmocka_unit_test(test_sanitiser),
 	    cmocka_unit_test(test_bounds),
 	    cmocka_unit_test(test_index_later),
+	    cmocka_unit_test(test_cache),
 	    cmocka_unit_test(test_gemini),
 	    cmocka_unit_test(test_gopher),
 	};
