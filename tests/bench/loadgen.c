@@ -860,7 +860,8 @@ main(int argc, char **argv)
 		pids_lost = server_ticks(&sv1, &sc1) < 0;
 	}
 
-	qsort(g.lat_us, g.nlat, sizeof(*g.lat_us), cmp_u32);
+	if (g.nlat)
+		qsort(g.lat_us, g.nlat, sizeof(*g.lat_us), cmp_u32);
 	long errors = 0;
 	for (int k = 0; k < E_KINDS; k++)
 		errors += g.errors[k];
