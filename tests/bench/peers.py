@@ -337,43 +337,52 @@ SERVERS = [
 ]
 
 
+MODES = {"gemini": ("full", "resumed"), "gopher": ("plain",)}
+
+
 def run_all(ctx):
-    rows = []
+    """Every server is started first and the runs are interleaved (each
+    configuration on serai, then on each peer): on a shared machine,
+    drift in the background load then hits all servers alike."""
+    rows, live = [], []
     for name, protos, start in SERVERS:
-        modes = [(p, m) for p in protos
-                 for m in (("full", "resumed") if p == "gemini"
-                           else ("plain",))]
+        first = len(RUNNING)
         try:
             started = start(ctx)
         except Broken as e:
-            stop_all()
+            while len(RUNNING) > first:
+                stop(RUNNING.pop())
             print("%s: %s" % (name, e), file=sys.stderr)
-            for p, m in modes:
-                rows.append(dict(server=name, proto=p, mode=m,
-                                 note="did not start"))
-            continue
+            started = "did not start"
         if started == "skip":
             continue
         if started is None:
-            for p, m in modes:
-                rows.append(dict(server=name, proto=p, mode=m,
-                                 note="not installed"))
+            started = "not installed"
+        if isinstance(started, str):
+            rows += [dict(server=name, proto=p, mode=m, note=started)
+                     for p in protos for m in MODES[p]]
             continue
-        proc, pids, urls = started
-        try:
-            for p, m in modes:
-                for c in ctx.concurrencies:
+        live.append((name, *started))
+    for p in ("gemini", "gopher"):
+        for m in MODES[p]:
+            for c in ctx.concurrencies:
+                for name, proc, pids, urls in live:
+                    if p not in urls:
+                        continue
                     print("%s %s %s c=%d ..." % (name, p, m, c),
                           file=sys.stderr, flush=True)
                     res = loadgen(ctx, urls[p], c, m == "resumed", pids)
                     rows.append(dict(server=name, proto=p, mode=m, c=c,
                                      res=res))
-        finally:
-            rc = stop(proc)
-            stop_all()
-            if name == "serai" and rc != 0:
-                rows.append(dict(server=name, proto="-", mode="-",
-                                 note="exited %s" % rc))
+    for name, proc, pids, urls in live:
+        rc = stop(proc)
+        if name == "serai" and rc != 0:
+            rows.append(dict(server=name, proto="-", mode="-",
+                             note="exited %s" % rc))
+    stop_all()
+    order = [s[0] for s in SERVERS]
+    rows.sort(key=lambda r: (order.index(r["server"]), r["proto"],
+                             r["mode"], r.get("c", 0)))
     return rows
 
 
@@ -485,6 +494,7 @@ def main():
     ctx.serai_log = None
     ctx.cert = ctx.key = None
 
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="serai-peers-") as tmp:
         ctx.work = Path(tmp)
         # The forking peers run as nobody: their tree and log must be
@@ -504,9 +514,11 @@ def main():
             stop_all()
         problems = serai_problems(rows, ctx.serai_log)
 
-    print("%s, %g s per run, %d CPU(s)" % (
-        time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), ctx.seconds,
-        os.cpu_count()))
+    # The load average tells whether something else shared the machine.
+    print("%s, %g s per run, %d CPU(s), load average %.2f before, %.2f "
+          "after" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                     ctx.seconds, os.cpu_count(), load_before,
+                     os.getloadavg()[0]))
     print(fmt_rows(rows))
     if args.json:
         for r in rows:
