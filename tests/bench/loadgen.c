@@ -22,6 +22,14 @@
  * children they have reaped: inetd-style servers fork one per
  * connection) are read from /proc before and after the run.
  *
+ * -n ends the run after that many requests, if it comes before -d.
+ * --expect: the prefix a good answer starts with ("20 " for Gemini, none
+ * for Gopher); other answers count as "status" errors.  --timeout
+ * (default 10 s) bounds every wait for the server, and the last requests
+ * after -d.  --addr connects there instead of to the URL's host (the
+ * Gemini request and SNI still name the host).  Latency percentiles are
+ * of the successful requests, from connect() to EOF.
+ *
  * Output: human-readable lines on stderr and one JSON line on stdout.
  * Exit status: 0 when at least one request succeeded, 1 when none did,
  * 2 on a usage error.
