@@ -308,12 +308,17 @@ def same_page(ctx, proto, body, name):
 # --------------------------------------------------------------------------
 
 
-def loadgen(ctx, url, c, resume, pids):
+def loadgen(ctx, url, proto, c, resume, pids):
     # --timeout 30: a forking peer at c=64 queues connections for
     # seconds; slow is a figure here, not an error.
     argv = [str(ctx.loadgen), "-c", str(c), "-d", str(ctx.seconds),
             "--timeout", "30",
             "--pids", ",".join(map(str, pids)), url]
+    if proto == "gopher":
+        # A Gopher error is an answer too (serai's connection cap sends
+        # one): only the article's first line counts as success.
+        first = ctx.page["gopher"].split(b"\r\n")[0][:40]
+        argv[1:1] = ["--expect", os.fsdecode(first)]
     if resume:
         argv.insert(1, "--resume")
     r = subprocess.run(argv, capture_output=True, text=True,
@@ -371,7 +376,8 @@ def run_all(ctx):
                         continue
                     print("%s %s %s c=%d ..." % (name, p, m, c),
                           file=sys.stderr, flush=True)
-                    res = loadgen(ctx, urls[p], c, m == "resumed", pids)
+                    res = loadgen(ctx, urls[p], p, c, m == "resumed",
+                                  pids)
                     rows.append(dict(server=name, proto=p, mode=m, c=c,
                                      res=res))
     for name, proc, pids, urls in live:
