@@ -8,16 +8,20 @@ loopback:
           and resumed ones (TLS 1.3 session tickets)
   Gopher  serai, Gophernicus (one process per connection, forked by
           systemd-socket-activate as inetd would) and, when installed,
-          pygopherd (its forking server), on the same article as text
+          pygopherd (its forking server), on the same article as text.
+          Where lsb_release is installed, Gophernicus runs it twice per
+          connection; a second row (root only) hides it.
 
 Every request is a new connection, read to EOF, from tests/bench/
 loadgen.c (built with the tests) at each concurrency for --seconds.  The
 figure compared is requests per second of *server* CPU (utime + stime of
 every thread, plus the reaped children of forking servers, from /proc):
 the load generator shares the cores, so wall-clock req/s would measure
-the machine.  Latency is the client's, connect to EOF.  Every server
-logs its requests to a file (serai, molly-brown, Gophernicus), as it
-would in production.
+the machine.  Latency is the client's, connect to EOF, and on a busy
+machine it says more about the scheduler than about the server.  Serai,
+molly-brown and Gophernicus log every request to a file, as they would
+in production (pygopherd logs nothing).  All servers run at once and
+the runs are interleaved, each configuration on every server in turn.
 
 Not part of the test suite: run it by hand,
 
@@ -121,7 +125,9 @@ def as_nobody():
 
 # --------------------------------------------------------------------------
 # The servers.  Each start() returns (proc, pids to measure, {protocol:
-# (url, expected body)}); each is stopped with stop(proc).
+# url}), None when it is not installed or "skip" when its row would say
+# nothing here, and raises Broken when it fails.  Each peer's page is
+# checked against serai's before it is measured.
 
 
 def serai_config(work, gemini_port, gopher_port):
