@@ -8,13 +8,35 @@
 
 #define ELLIPSIS "\xe2\x80\xa6"
 
+/*
+ * ASCII is one column a byte but for the C0 controls and DEL, which
+ * utf8proc gives none; deciding that here keeps English text off the
+ * per-character utf8proc calls.
+ */
+static inline size_t
+ascii_width(unsigned char c)
+{
+	return c >= 0x20 && c != 0x7f;
+}
+
+/* A printable ASCII byte other than space: one column, never a break. */
+static inline bool
+is_ascii_word(char c)
+{
+	return c > ' ' && c < 0x7f;
+}
+
 /* Decodes one character; invalid bytes count as one column, one byte. */
-static size_t
+static inline size_t
 next_char(const char *s, size_t len, size_t i, size_t *width)
 {
 	utf8proc_int32_t cp;
 	utf8proc_ssize_t n;
 
+	if ((unsigned char)s[i] < 0x80) {
+		*width = ascii_width((unsigned char)s[i]);
+		return 1;
+	}
 	n = utf8proc_iterate(
 	    (const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &cp);
 	if (n <= 0) {
@@ -31,6 +53,10 @@ text_width(const char *s, size_t len)
 	size_t i = 0, w, total = 0;
 
 	while (i < len) {
+		if ((unsigned char)s[i] < 0x80) {
+			total += ascii_width((unsigned char)s[i++]);
+			continue;
+		}
 		i += next_char(s, len, i, &w);
 		total += w;
 	}
@@ -38,14 +64,14 @@ text_width(const char *s, size_t len)
 }
 
 static void
-emit(struct buf *b, const char *s, size_t len, const char *eol)
+emit(struct buf *b, const char *s, size_t len, const char *eol, size_t eollen)
 {
 	while (len > 0 && s[len - 1] == ' ')
 		len--;
 	if (len > 0 && s[0] == '.')
 		buf_addc(b, ' ');
 	buf_add(b, s, len);
-	buf_adds(b, eol);
+	buf_add(b, eol, eollen);
 }
 
 void
@@ -55,6 +81,7 @@ text_wrap(
 	size_t start = 0, i = 0, col = 0;
 	size_t brk = 0, brk_col = 0, brk_skip = 0;
 	bool have_brk = false, prev_wide = false;
+	size_t eollen = strlen(eol);
 
 	if (width < 2)
 		width = 2;
@@ -79,6 +106,23 @@ text_wrap(
 			prev_wide = false;
 			continue;
 		}
+		if (col < width && is_ascii_word(s[i])) {
+			/*
+			 * The run of one-column bytes that surely fits: what
+			 * the loop below would do a byte at a time.  A byte
+			 * past it goes that way, to break the line.
+			 */
+			size_t lim =
+			    width - col < len - i ? i + width - col : len;
+			size_t j = i + 1;
+
+			while (j < lim && is_ascii_word(s[j]))
+				j++;
+			col += j - i;
+			i = j;
+			prev_wide = false;
+			continue;
+		}
 		n = next_char(s, len, i, &w);
 		if (w == 2 && i > start && !prev_wide) {
 			brk = i;
@@ -88,11 +132,11 @@ text_wrap(
 		}
 		if (col + w > width && i > start) {
 			if (have_brk && brk > start) {
-				emit(b, s + start, brk - start, eol);
+				emit(b, s + start, brk - start, eol, eollen);
 				col -= brk_col + brk_skip;
 				start = brk + brk_skip;
 			} else {
-				emit(b, s + start, i - start, eol);
+				emit(b, s + start, i - start, eol, eollen);
 				col = 0;
 				start = i;
 			}
@@ -113,7 +157,7 @@ text_wrap(
 		}
 	}
 	if (start < len)
-		emit(b, s + start, len - start, eol);
+		emit(b, s + start, len - start, eol, eollen);
 }
 
 void
