@@ -1,6 +1,7 @@
 #include "text.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 #include <utf8proc.h>
 
@@ -19,11 +20,43 @@ ascii_width(unsigned char c)
 	return c >= 0x20 && c != 0x7f;
 }
 
-/* A printable ASCII byte other than space: one column, never a break. */
+/* Printable ASCII, space to '~': one column each. */
+static inline bool
+is_ascii_print(char c)
+{
+	return (unsigned char)c - 0x20u < 0x5fu;
+}
+
+/* The same but for space, which may end a line. */
 static inline bool
 is_ascii_word(char c)
 {
 	return c > ' ' && c < 0x7f;
+}
+
+/*
+ * The length of the run of printable ASCII (space to '~') s starts with.
+ * Eight bytes at a time: a word passes when no byte has the high bit set,
+ * is below 0x20 or is DEL (each test exact for "any byte").
+ */
+static size_t
+ascii_span(const char *s, size_t len)
+{
+	const uint64_t ones = 0x0101010101010101u, high = ones * 0x80;
+	size_t i = 0;
+
+	for (; len - i >= 8; i += 8) {
+		uint64_t x, del;
+
+		memcpy(&x, s + i, 8);
+		del = x ^ (ones * 0x7f);
+		if ((x | ((x - ones * 0x20) & ~x) | ((del - ones) & ~del)) &
+		    high)
+			break;
+	}
+	while (i < len && is_ascii_print(s[i]))
+		i++;
+	return i;
 }
 
 /* Decodes one character; invalid bytes count as one column, one byte. */
@@ -81,7 +114,7 @@ text_wrap(
 	size_t start = 0, i = 0, col = 0;
 	size_t brk = 0, brk_col = 0, brk_skip = 0;
 	bool have_brk = false, prev_wide = false;
-	size_t eollen = strlen(eol);
+	size_t eollen = strlen(eol), ascii_end = 0;
 
 	if (width < 2)
 		width = 2;
@@ -90,38 +123,64 @@ text_wrap(
 	while (i < len) {
 		size_t w, n;
 
-		if (s[i] == ' ') {
-			if (i == start && start != 0) {
-				/* A wrapped line does not begin with spaces. */
-				start = ++i;
-				col = (i < len && s[i] == '.') ? 1 : 0;
+		if (is_ascii_print(s[i])) {
+			/* The ASCII fast path: no utf8proc, one column a byte. */
+			size_t k =
+			    width - col < len - i ? i + width - col : len;
+
+			if (ascii_end <= i)
+				ascii_end = i + ascii_span(s + i, len - i);
+			if (col < width && k <= ascii_end &&
+			    !(s[i] == ' ' && i == start && start != 0)) {
+				/*
+				 * Printable ASCII up to the last column: the
+				 * steps below would take it all a byte at a
+				 * time, each space noted as the break.  Only
+				 * the byte at k, which may end the line, is
+				 * left to them.
+				 */
+				const char *sp = memrchr(s + i, ' ', k - i);
+
+				if (sp != NULL) {
+					brk = (size_t)(sp - s);
+					brk_col = col + (brk - i);
+					brk_skip = 1;
+					have_brk = true;
+				}
+				col += k - i;
+				i = k;
+				prev_wide = false;
 				continue;
 			}
-			brk = i;
-			brk_col = col;
-			brk_skip = 1;
-			have_brk = true;
-			col++;
-			i++;
-			prev_wide = false;
-			continue;
-		}
-		if (col < width && is_ascii_word(s[i])) {
-			/*
-			 * The run of one-column bytes that surely fits: what
-			 * the loop below would do a byte at a time.  A byte
-			 * past it goes that way, to break the line.
-			 */
-			size_t lim =
-			    width - col < len - i ? i + width - col : len;
-			size_t j = i + 1;
+			if (s[i] == ' ') {
+				if (i == start && start != 0) {
+					/* A wrapped line does not begin with
+					 * spaces. */
+					start = ++i;
+					col = (i < len && s[i] == '.') ? 1 : 0;
+					continue;
+				}
+				brk = i;
+				brk_col = col;
+				brk_skip = 1;
+				have_brk = true;
+				col++;
+				i++;
+				prev_wide = false;
+				continue;
+			}
+			if (col < width) {
+				/* A run of word bytes that fits, up to the
+				 * byte that may end the line. */
+				size_t j = i + 1;
 
-			while (j < lim && is_ascii_word(s[j]))
-				j++;
-			col += j - i;
-			i = j;
-			prev_wide = false;
-			continue;
+				while (j < k && is_ascii_word(s[j]))
+					j++;
+				col += j - i;
+				i = j;
+				prev_wide = false;
+				continue;
+			}
 		}
 		n = next_char(s, len, i, &w);
 		if (w == 2 && i > start && !prev_wide) {
