@@ -206,30 +206,41 @@ check_bytes(const char *data, size_t len)
 	return NULL;
 }
 
+/* Appends l as a string at *p, TABs as spaces; returns the string. */
 static char *
-dup_line(const struct line *l)
+put_line(char **p, const struct line *l)
 {
-	char *s = xstrndup(l->p, l->len);
+	char *s = *p;
 
-	if (s)
-		for (char *p = s; *p; p++)
-			if (*p == '\t')
-				*p = ' ';
+	memcpy(s, l->p, l->len);
+	s[l->len] = '\0';
+	for (char *q = memchr(s, '\t', l->len); q != NULL;
+	     q = memchr(q, '\t', l->len - (size_t)(q - s)))
+		*q = ' ';
+	*p += l->len + 1;
 	return s;
 }
 
-static struct line *
-split_lines(const char *data, size_t len, size_t *nlines)
+/* Lines the parser holds on the stack before it asks the heap. */
+#define STACK_LINES 256
+
+static size_t
+count_lines(const char *data, size_t len)
 {
-	struct line *v;
-	size_t n = 1, k = 0;
+	size_t n = 1;
+
+	for (const char *p = data, *end = data + len;
+	     (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+		n++;
+	return n;
+}
+
+static size_t
+split_lines(const char *data, size_t len, struct line *v)
+{
+	size_t k = 0;
 	const char *p = data, *end = data + len;
 
-	for (size_t i = 0; i < len; i++)
-		if (data[i] == '\n')
-			n++;
-	if ((v = calloc(n, sizeof(*v))) == NULL)
-		return NULL;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *e = nl ? nl : end;
@@ -242,51 +253,102 @@ split_lines(const char *data, size_t len, size_t *nlines)
 		k++;
 		p = nl ? nl + 1 : end;
 	}
-	*nlines = k;
-	return v;
+	return k;
 }
 
+/*
+ * Every string of a parsed article lives in one allocation headed by the
+ * paragraph pointers, so an article costs one malloc and one free, and
+ * no per-string allocator overhead while it is held.
+ */
 void
 article_free(struct article *a)
 {
-	free(a->location);
-	free(a->date);
-	free(a->lang);
-	free(a->tags);
-	free(a->source);
-	free(a->author);
-	free(a->title);
-	for (size_t i = 0; i < a->npara; i++)
-		free(a->paras[i]);
 	free(a->paras);
-	free(a->editor);
-	free(a->copyright);
 	memset(a, 0, sizeof(*a));
 }
 
-static int
-parse_lines(struct line *l, size_t n, struct article *a, const char **errstr)
+/*
+ * The paragraphs of the body lines [i, end): runs of non-blank lines, a
+ * hard-wrapped one joined by one space before each left-trimmed
+ * continuation line.  Returns their number and adds the bytes of their
+ * text (NULs included) to *bytes; with out non-NULL, also writes them at
+ * *w, TABs as spaces, and points out[k] at each.
+ */
+static size_t
+join_paras(const struct line *l, size_t i, size_t end, char **out, char **w,
+    size_t *bytes)
 {
-	size_t i = 0, end = n;
-	struct buf para;
+	size_t npara = 0, total = 0;
+	bool in = false;
+	char *w0 = out ? *w : NULL, *p = w0;
+
+	for (; i <= end; i++) {
+		struct line c;
+
+		if (i == end || is_blank(&l[i])) {
+			if (in) {
+				total++;
+				if (out)
+					*p++ = '\0';
+			}
+			in = false;
+			continue;
+		}
+		c = l[i];
+		if (in) {
+			ltrim(&c);
+			total++;
+			if (out)
+				*p++ = ' ';
+		} else {
+			if (out)
+				out[npara] = p;
+			npara++;
+			in = true;
+		}
+		total += c.len;
+		if (out) {
+			memcpy(p, c.p, c.len);
+			p += c.len;
+		}
+	}
+	if (out) {
+		for (char *q = w0;
+		     (q = memchr(q, '\t', (size_t)(p - q))) != NULL;)
+			*q = ' ';
+		*w = p;
+	}
+	*bytes += total;
+	return npara;
+}
+
+static int
+parse_lines(
+    const struct line *l, size_t n, struct article *a, const char **errstr)
+{
+	size_t i = 0, end = n, bytes = 0, npara;
+	struct line hv[H_NONE], title, editor, copyright;
+	bool have[H_NONE] = {false}, have_editor = false,
+	     have_copyright = false;
+	char *mem, *w;
 
 	/* Headers, then the title: the first line that is not a header. */
 	for (; i < n; i++) {
 		struct line v;
 		enum hdr h;
-		char **slot;
 
 		if (is_blank(&l[i]))
 			continue;
 		if ((h = hdr_match(&l[i], &v)) == H_NONE)
 			break;
-		slot = hdr_slot(a, h);
-		if (*slot != NULL) {
+		if (have[h]) {
 			*errstr = "duplicate header line";
 			return -1;
 		}
-		if ((*slot = dup_line(&v)) == NULL)
-			goto oom;
+		hv[h] = v;
+		have[h] = true;
+		bytes += v.len + 1;
 	}
 	if (i == n) {
 		*errstr = "no title line";
@@ -296,13 +358,46 @@ parse_lines(struct line *l, size_t n, struct article *a, const char **errstr)
 		*errstr = "title line too long";
 		return -1;
 	}
-	{
-		struct line t = l[i];
-		ltrim(&t);
-		if ((a->title = dup_line(&t)) == NULL)
-			goto oom;
+	title = l[i++];
+	ltrim(&title);
+	bytes += title.len + 1;
+
+	/* The trailer, read from the bottom up: copyright, then editor. */
+	while (end > i && is_blank(&l[end - 1]))
+		end--;
+	if (end > i && is_copyright(&l[end - 1])) {
+		copyright = l[--end];
+		have_copyright = true;
+		bytes += copyright.len + 1;
+		while (end > i && is_blank(&l[end - 1]))
+			end--;
 	}
-	i++;
+	if (end > i && is_editor(&l[end - 1])) {
+		editor = l[--end];
+		have_editor = true;
+		bytes += editor.len + 1;
+	}
+	npara = join_paras(l, i, end, NULL, NULL, &bytes);
+
+	/* One block: the paragraph pointers (NULL-ended), then the text. */
+	if ((mem = malloc((npara + 1) * sizeof(char *) + bytes)) == NULL) {
+		*errstr = "out of memory";
+		return -1;
+	}
+	a->paras = (char **)(void *)mem;
+	w = mem + (npara + 1) * sizeof(char *);
+	for (size_t h = 0; h < H_NONE; h++)
+		if (have[h])
+			*hdr_slot(a, (enum hdr)h) = put_line(&w, &hv[h]);
+	a->title = put_line(&w, &title);
+	if (have_editor)
+		a->editor = put_line(&w, &editor);
+	if (have_copyright)
+		a->copyright = put_line(&w, &copyright);
+	bytes = 0;
+	a->npara = join_paras(l, i, end, a->paras, &w, &bytes);
+	a->paras[a->npara] = NULL;
+
 	if (a->date && !article_date_valid(a->date)) {
 		*errstr = "bad Date: (want YYYY-MM-DD or RFC 3339)";
 		return -1;
@@ -312,65 +407,15 @@ parse_lines(struct line *l, size_t n, struct article *a, const char **errstr)
 		    "bad Lang: (want a language tag such as en or zh-Hans)";
 		return -1;
 	}
-
-	/* The trailer, read from the bottom up: copyright, then editor. */
-	while (end > i && is_blank(&l[end - 1]))
-		end--;
-	if (end > i && is_copyright(&l[end - 1])) {
-		if ((a->copyright = dup_line(&l[end - 1])) == NULL)
-			goto oom;
-		end--;
-		while (end > i && is_blank(&l[end - 1]))
-			end--;
-	}
-	if (end > i && is_editor(&l[end - 1])) {
-		if ((a->editor = dup_line(&l[end - 1])) == NULL)
-			goto oom;
-		end--;
-	}
-
-	/* Paragraphs: runs of non-blank lines, a hard-wrapped one joined. */
-	if ((a->paras = calloc(end - i + 1, sizeof(char *))) == NULL)
-		goto oom;
-	buf_init(&para);
-	for (; i <= end; i++) {
-		if (i == end || is_blank(&l[i])) {
-			if (para.len > 0) {
-				a->paras[a->npara] = buf_release(&para, NULL);
-				if (a->paras[a->npara] == NULL)
-					goto oom;
-				a->npara++;
-				for (char *p = a->paras[a->npara - 1]; *p; p++)
-					if (*p == '\t')
-						*p = ' ';
-			}
-			continue;
-		}
-		if (para.len > 0) {
-			struct line c = l[i];
-			ltrim(&c);
-			buf_addc(&para, ' ');
-			buf_add(&para, c.p, c.len);
-		} else
-			buf_add(&para, l[i].p, l[i].len);
-		if (buf_failed(&para)) {
-			buf_free(&para);
-			goto oom;
-		}
-	}
-	buf_free(&para);
 	return 0;
-oom:
-	*errstr = "out of memory";
-	return -1;
 }
 
 int
 article_parse(
     const char *data, size_t len, struct article *a, const char **errstr)
 {
-	struct line *lines;
-	size_t n = 0;
+	struct line stack[STACK_LINES], *lines = stack;
+	size_t n;
 	int rv;
 
 	memset(a, 0, sizeof(*a));
@@ -384,12 +429,15 @@ article_parse(
 	}
 	if ((*errstr = check_bytes(data, len)) != NULL)
 		return -1;
-	if ((lines = split_lines(data, len, &n)) == NULL) {
+	if ((n = count_lines(data, len)) > STACK_LINES &&
+	    (lines = calloc(n, sizeof(*lines))) == NULL) {
 		*errstr = "out of memory";
 		return -1;
 	}
+	n = split_lines(data, len, lines);
 	rv = parse_lines(lines, n, a, errstr);
-	free(lines);
+	if (lines != stack)
+		free(lines);
 	if (rv == -1)
 		article_free(a);
 	return rv;

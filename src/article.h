@@ -19,6 +19,11 @@
 #define ARTICLE_MAX_BYTES (4u * 1024 * 1024)
 #define ARTICLE_TITLE_MAX 1024
 
+/*
+ * Every string below lives in one allocation that paras heads (the
+ * paragraph pointers, NULL-ended, then the text): free it with
+ * article_free only, and do not free or replace a field on its own.
+ */
 struct article {
 	char *location; /* "Home > News", or NULL */
 	char *date;     /* as written: YYYY-MM-DD[THH:MM[:SS][Z|+hh:mm]] */

@@ -1,6 +1,7 @@
 #include "text.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 #include <utf8proc.h>
 
@@ -8,13 +9,67 @@
 
 #define ELLIPSIS "\xe2\x80\xa6"
 
-/* Decodes one character; invalid bytes count as one column, one byte. */
+/*
+ * ASCII is one column a byte but for the C0 controls and DEL, which
+ * utf8proc gives none; deciding that here keeps English text off the
+ * per-character utf8proc calls.
+ */
+static inline size_t
+ascii_width(unsigned char c)
+{
+	return c >= 0x20 && c != 0x7f;
+}
+
+/* Printable ASCII, space to '~': one column each. */
+static inline bool
+is_ascii_print(char c)
+{
+	return (unsigned char)c - 0x20u < 0x5fu;
+}
+
+/* The same but for space, which may end a line. */
+static inline bool
+is_ascii_word(char c)
+{
+	return c > ' ' && c < 0x7f;
+}
+
+/*
+ * The length of the run of printable ASCII (space to '~') s starts with.
+ * Eight bytes at a time: a word passes when no byte has the high bit set,
+ * is below 0x20 or is DEL (each test exact for "any byte").
+ */
 static size_t
+ascii_span(const char *s, size_t len)
+{
+	const uint64_t ones = 0x0101010101010101u, high = ones * 0x80;
+	size_t i = 0;
+
+	for (; len - i >= 8; i += 8) {
+		uint64_t x, del;
+
+		memcpy(&x, s + i, 8);
+		del = x ^ (ones * 0x7f);
+		if ((x | ((x - ones * 0x20) & ~x) | ((del - ones) & ~del)) &
+		    high)
+			break;
+	}
+	while (i < len && is_ascii_print(s[i]))
+		i++;
+	return i;
+}
+
+/* Decodes one character; invalid bytes count as one column, one byte. */
+static inline size_t
 next_char(const char *s, size_t len, size_t i, size_t *width)
 {
 	utf8proc_int32_t cp;
 	utf8proc_ssize_t n;
 
+	if ((unsigned char)s[i] < 0x80) {
+		*width = ascii_width((unsigned char)s[i]);
+		return 1;
+	}
 	n = utf8proc_iterate(
 	    (const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &cp);
 	if (n <= 0) {
@@ -31,6 +86,10 @@ text_width(const char *s, size_t len)
 	size_t i = 0, w, total = 0;
 
 	while (i < len) {
+		if ((unsigned char)s[i] < 0x80) {
+			total += ascii_width((unsigned char)s[i++]);
+			continue;
+		}
 		i += next_char(s, len, i, &w);
 		total += w;
 	}
@@ -38,14 +97,14 @@ text_width(const char *s, size_t len)
 }
 
 static void
-emit(struct buf *b, const char *s, size_t len, const char *eol)
+emit(struct buf *b, const char *s, size_t len, const char *eol, size_t eollen)
 {
 	while (len > 0 && s[len - 1] == ' ')
 		len--;
 	if (len > 0 && s[0] == '.')
 		buf_addc(b, ' ');
 	buf_add(b, s, len);
-	buf_adds(b, eol);
+	buf_add(b, eol, eollen);
 }
 
 void
@@ -55,6 +114,7 @@ text_wrap(
 	size_t start = 0, i = 0, col = 0;
 	size_t brk = 0, brk_col = 0, brk_skip = 0;
 	bool have_brk = false, prev_wide = false;
+	size_t eollen = strlen(eol), ascii_end = 0;
 
 	if (width < 2)
 		width = 2;
@@ -63,21 +123,64 @@ text_wrap(
 	while (i < len) {
 		size_t w, n;
 
-		if (s[i] == ' ') {
-			if (i == start && start != 0) {
-				/* A wrapped line does not begin with spaces. */
-				start = ++i;
-				col = (i < len && s[i] == '.') ? 1 : 0;
+		if (is_ascii_print(s[i])) {
+			/* The ASCII fast path: no utf8proc, one column a byte. */
+			size_t k =
+			    width - col < len - i ? i + width - col : len;
+
+			if (ascii_end <= i)
+				ascii_end = i + ascii_span(s + i, len - i);
+			if (col < width && k <= ascii_end &&
+			    !(s[i] == ' ' && i == start && start != 0)) {
+				/*
+				 * Printable ASCII up to the last column: the
+				 * steps below would take it all a byte at a
+				 * time, each space noted as the break.  Only
+				 * the byte at k, which may end the line, is
+				 * left to them.
+				 */
+				const char *sp = memrchr(s + i, ' ', k - i);
+
+				if (sp != NULL) {
+					brk = (size_t)(sp - s);
+					brk_col = col + (brk - i);
+					brk_skip = 1;
+					have_brk = true;
+				}
+				col += k - i;
+				i = k;
+				prev_wide = false;
 				continue;
 			}
-			brk = i;
-			brk_col = col;
-			brk_skip = 1;
-			have_brk = true;
-			col++;
-			i++;
-			prev_wide = false;
-			continue;
+			if (s[i] == ' ') {
+				if (i == start && start != 0) {
+					/* A wrapped line does not begin with
+					 * spaces. */
+					start = ++i;
+					col = (i < len && s[i] == '.') ? 1 : 0;
+					continue;
+				}
+				brk = i;
+				brk_col = col;
+				brk_skip = 1;
+				have_brk = true;
+				col++;
+				i++;
+				prev_wide = false;
+				continue;
+			}
+			if (col < width) {
+				/* A run of word bytes that fits, up to the
+				 * byte that may end the line. */
+				size_t j = i + 1;
+
+				while (j < k && is_ascii_word(s[j]))
+					j++;
+				col += j - i;
+				i = j;
+				prev_wide = false;
+				continue;
+			}
 		}
 		n = next_char(s, len, i, &w);
 		if (w == 2 && i > start && !prev_wide) {
@@ -88,11 +191,11 @@ text_wrap(
 		}
 		if (col + w > width && i > start) {
 			if (have_brk && brk > start) {
-				emit(b, s + start, brk - start, eol);
+				emit(b, s + start, brk - start, eol, eollen);
 				col -= brk_col + brk_skip;
 				start = brk + brk_skip;
 			} else {
-				emit(b, s + start, i - start, eol);
+				emit(b, s + start, i - start, eol, eollen);
 				col = 0;
 				start = i;
 			}
@@ -113,7 +216,7 @@ text_wrap(
 		}
 	}
 	if (start < len)
-		emit(b, s + start, len - start, eol);
+		emit(b, s + start, len - start, eol, eollen);
 }
 
 void

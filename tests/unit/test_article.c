@@ -395,6 +395,47 @@ test_hard_wrap(void **state)
 	article_free(&a);
 }
 
+/*
+ * More lines than the parser keeps on its stack: a hard-wrapped paragraph
+ * and hundreds of short ones, TABs and CRLF in both, with the trailer and
+ * headers around them.
+ */
+static void
+test_many_lines(void **state)
+{
+	struct article a;
+	struct buf b;
+	char want[32];
+	size_t len;
+	char *in;
+
+	(void)state;
+	buf_init(&b);
+	buf_adds(&b, "Tags: a\tb\r\nTitle\r\n\r\n");
+	for (int i = 0; i < 300; i++)
+		buf_printf(&b, "%sw%d\r\n", i ? "\t " : "", i);
+	for (int i = 0; i < 600; i++)
+		buf_printf(&b, "\r\n  p\t%d \r\n", i);
+	buf_adds(&b, "\r\n(Editor: E)\r\n\r\nCopyright\tC\r\n");
+	in = buf_release(&b, &len);
+	assert_non_null(in);
+	parse_ok(in, len, &a);
+	assert_string_equal(a.tags, "a b");
+	assert_string_equal(a.title, "Title");
+	assert_string_equal(a.editor, "(Editor: E)");
+	assert_string_equal(a.copyright, "Copyright C");
+	assert_int_equal(a.npara, 601);
+	assert_true(strncmp(a.paras[0], "w0 w1 w2 ", 9) == 0);
+	assert_non_null(strstr(a.paras[0], " w299"));
+	assert_int_equal(strlen(a.paras[0]), 300 * 3 - 1 + 90 + 200 * 2);
+	for (int i = 0; i < 600; i++) {
+		snprintf(want, sizeof(want), "  p %d", i);
+		assert_string_equal(a.paras[i + 1], want);
+	}
+	article_free(&a);
+	free(in);
+}
+
 static void
 test_tab_in_title(void **state)
 {
@@ -606,6 +647,7 @@ main(void)
 	    cmocka_unit_test(test_no_title),
 	    cmocka_unit_test(test_duplicate_header),
 	    cmocka_unit_test(test_hard_wrap),
+	    cmocka_unit_test(test_many_lines),
 	    cmocka_unit_test(test_tab_in_title),
 	    cmocka_unit_test(test_unknown_key_is_title),
 	    cmocka_unit_test(test_trailer),

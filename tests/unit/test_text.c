@@ -4,6 +4,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 #include "article.h"
 #include "seed.h"
@@ -510,6 +512,336 @@ test_wrap_long_word(void **state)
 	}
 }
 
+/*
+ * Exact output where the ASCII fast path meets everything else: words
+ * exactly at the width, widths 1 and 2, CJK next to ASCII, combining
+ * marks, controls (no columns), invalid bytes (one), dots, spaces.
+ */
+static void
+test_wrap_exact(void **state)
+{
+	static const struct {
+		const char *in;
+		size_t width;
+		const char *out;
+	} t[] = {
+	    {"abcde fghij", 5, "abcde\r\nfghij\r\n"},
+	    {"abcde fghij", 6, "abcde\r\nfghij\r\n"},
+	    {"abcde fghij", 11, "abcde fghij\r\n"},
+	    {"abcde fghij", 10, "abcde\r\nfghij\r\n"},
+	    {"abcdef", 5, "abcde\r\nf\r\n"},
+	    {"abcdef", 6, "abcdef\r\n"},
+	    {"ab cd", 1, "ab\r\ncd\r\n"},
+	    {"ab cd", 2, "ab\r\ncd\r\n"},
+	    {"abc", 1, "ab\r\nc\r\n"},
+	    {"abc", 0, "ab\r\nc\r\n"},
+	    {"a b c", 1, "a\r\nb\r\nc\r\n"},
+	    {".a .b", 2, " .\r\na\r\n .\r\nb\r\n"},
+	    {"....", 2, " .\r\n .\r\n .\r\n .\r\n"},
+	    {".abc", 4, " .ab\r\nc\r\n"},
+	    {"ab .cd", 5, "ab\r\n .cd\r\n"},
+	    {"one. two", 4, "one.\r\ntwo\r\n"},
+	    {"hello   ", 5, "hello\r\n"},
+	    {"hello   world  ", 7, "hello\r\nworld\r\n"},
+	    {"hello world", 70, "hello world\r\n"},
+	    {"  lead", 4, "\r\nlead\r\n"},
+	    {"ab" ZHONG ZHONG "cd", 4, "ab" ZHONG "\r\n" ZHONG "cd\r\n"},
+	    {"ab" ZHONG ZHONG "cd", 3,
+	        "ab\r\n" ZHONG "\r\n" ZHONG "\r\ncd\r\n"},
+	    {"ab" ZHONG ZHONG "cd", 2,
+	        "ab\r\n" ZHONG "\r\n" ZHONG "\r\ncd\r\n"},
+	    {"ab" ZHONG ZHONG "cd", 1,
+	        "ab\r\n" ZHONG "\r\n" ZHONG "\r\ncd\r\n"},
+	    {"ab" ZHONG ZHONG "cd", 6, "ab" ZHONG ZHONG "\r\ncd\r\n"},
+	    {"ab" ZHONG ZHONG "cd", 8, "ab" ZHONG ZHONG "cd\r\n"},
+	    {ZHONG " " ZHONG " " ZHONG, 4,
+	        ZHONG "\r\n" ZHONG "\r\n" ZHONG "\r\n"},
+	    {ZHONG " " ZHONG " " ZHONG, 5, ZHONG " " ZHONG "\r\n" ZHONG "\r\n"},
+	    {"x" ZHONG ".y", 3, "x" ZHONG "\r\n .y\r\n"},
+	    {"word ." ZHONG, 4, "word\r\n ." ZHONG "\r\n"},
+	    /* Combining marks take no column: "café" is four wide. */
+	    {"cafe\xcc\x81 na\xc3\xafve", 5,
+	        "cafe\xcc\x81\r\nna\xc3\xafve\r\n"},
+	    {"cafe\xcc\x81 cafe\xcc\x81", 9, "cafe\xcc\x81 cafe\xcc\x81\r\n"},
+	    {"e\xcc\x81\xcc\x81\xcc\x81x", 2, "e\xcc\x81\xcc\x81\xcc\x81x\r\n"},
+	    {"abcd\xcc\x81"
+	     "e",
+	        4, "abcd\xcc\x81\r\ne\r\n"},
+	    /* Controls take no column, an invalid byte one. */
+	    {"a\x01\x7f"
+	     "b c",
+	        3,
+	        "a\x01\x7f"
+	        "b\r\nc\r\n"},
+	    {"a\x01\x7f"
+	     "b c",
+	        2,
+	        "a\x01\x7f"
+	        "b\r\nc\r\n"},
+	    {"a\xff"
+	     "b c",
+	        3,
+	        "a\xff"
+	        "b\r\nc\r\n"},
+	    {"a\xff"
+	     "b c",
+	        2, "a\xff\r\nb\r\nc\r\n"},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char *out = wrap(t[i].in, t[i].width);
+
+		if (strcmp(out, t[i].out) != 0) {
+			print_error("case %zu: wrap('%s', %zu) gave '%s'\n", i,
+			    t[i].in, t[i].width, out);
+			fail();
+		}
+		free(out);
+	}
+}
+
+/*
+ * The reference: the shaping functions as they were before the ASCII fast
+ * path, one utf8proc lookup per character.
+ */
+static size_t
+ref_next_char(const char *s, size_t len, size_t i, size_t *width)
+{
+	utf8proc_int32_t cp;
+	utf8proc_ssize_t n;
+
+	n = utf8proc_iterate(
+	    (const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &cp);
+	if (n <= 0) {
+		*width = 1;
+		return 1;
+	}
+	*width = (size_t)utf8proc_charwidth(cp);
+	return (size_t)n;
+}
+
+static size_t
+ref_width(const char *s, size_t len)
+{
+	size_t i = 0, w, total = 0;
+
+	while (i < len) {
+		i += ref_next_char(s, len, i, &w);
+		total += w;
+	}
+	return total;
+}
+
+static void
+ref_emit(struct buf *b, const char *s, size_t len, const char *eol)
+{
+	while (len > 0 && s[len - 1] == ' ')
+		len--;
+	if (len > 0 && s[0] == '.')
+		buf_addc(b, ' ');
+	buf_add(b, s, len);
+	buf_adds(b, eol);
+}
+
+static void
+ref_wrap(
+    struct buf *b, const char *s, size_t len, size_t width, const char *eol)
+{
+	size_t start = 0, i = 0, col = 0;
+	size_t brk = 0, brk_col = 0, brk_skip = 0;
+	bool have_brk = false, prev_wide = false;
+
+	if (width < 2)
+		width = 2;
+	if (len > 0 && s[0] == '.')
+		col = 1;
+	while (i < len) {
+		size_t cw, n;
+
+		if (s[i] == ' ') {
+			if (i == start && start != 0) {
+				start = ++i;
+				col = (i < len && s[i] == '.') ? 1 : 0;
+				continue;
+			}
+			brk = i;
+			brk_col = col;
+			brk_skip = 1;
+			have_brk = true;
+			col++;
+			i++;
+			prev_wide = false;
+			continue;
+		}
+		n = ref_next_char(s, len, i, &cw);
+		if (cw == 2 && i > start && !prev_wide) {
+			brk = i;
+			brk_col = col;
+			brk_skip = 0;
+			have_brk = true;
+		}
+		if (col + cw > width && i > start) {
+			if (have_brk && brk > start) {
+				ref_emit(b, s + start, brk - start, eol);
+				col -= brk_col + brk_skip;
+				start = brk + brk_skip;
+			} else {
+				ref_emit(b, s + start, i - start, eol);
+				col = 0;
+				start = i;
+			}
+			have_brk = false;
+			if (start < len && s[start] == '.')
+				col++;
+			continue;
+		}
+		col += cw;
+		i += n;
+		prev_wide = (cw == 2);
+		if (prev_wide) {
+			brk = i;
+			brk_col = col;
+			brk_skip = 0;
+			have_brk = true;
+		}
+	}
+	if (start < len)
+		ref_emit(b, s + start, len - start, eol);
+}
+
+static void
+ref_truncate(struct buf *b, const char *s, size_t len, size_t width)
+{
+	size_t i = 0, col = 0, cut = 0, word_cut = 0;
+
+	if (ref_width(s, len) <= width) {
+		buf_add(b, s, len);
+		return;
+	}
+	if (width == 0)
+		return;
+	while (i < len) {
+		size_t cw, n = ref_next_char(s, len, i, &cw);
+
+		if (col + cw > width - 1) {
+			if (s[i] == ' ')
+				word_cut = i;
+			break;
+		}
+		if (s[i] == ' ')
+			word_cut = i;
+		col += cw;
+		i += n;
+		cut = i;
+	}
+	if (word_cut > 0 && ref_width(s, word_cut) >= (width - 1) / 2)
+		cut = word_cut;
+	while (cut > 0 && s[cut - 1] == ' ')
+		cut--;
+	buf_add(b, s, cut);
+	buf_adds(b, ELLIPSIS);
+}
+
+static void
+assert_same_output(const char *what, const char *in, size_t len, size_t width,
+    const struct buf *want, const struct buf *got)
+{
+	if (want->len == got->len &&
+	    (want->len == 0 || memcmp(want->p, got->p, want->len) == 0))
+		return;
+	print_error("%s differs from the reference at width %zu for "
+	            "'%.*s':\nwant '%.*s'\ngot  '%.*s'\n",
+	    what, width, (int)len, in, (int)want->len, want->p ? want->p : "",
+	    (int)got->len, got->p ? got->p : "");
+	fail();
+}
+
+/*
+ * Differential: random strings of ASCII words, spaces, dots, controls,
+ * CJK, combining marks, emoji, invalid and cut-short UTF-8, through the
+ * fast functions and the reference at many widths: byte-identical.
+ */
+static void
+test_fast_path_matches_reference(void **state)
+{
+	static const char *const atoms[] = {
+	    "a",
+	    "word",
+	    "Longer-word,",
+	    "x",
+	    "supercalifragilisticexpialidocious",
+	    " ",
+	    " ",
+	    " ",
+	    "  ",
+	    ".",
+	    "...",
+	    "\t",
+	    "\x01",
+	    "\x7f",
+	    ZHONG,
+	    ZHONG ZHONG ZHONG,
+	    "\xe3\x80\x82",     /* 。 */
+	    "\xef\xbc\xa1",     /* fullwidth A */
+	    "e\xcc\x81",        /* e + combining acute */
+	    "\xcc\x81",         /* a lone combining mark */
+	    "\xc3\xa9",         /* é */
+	    "\xc2\xa0",         /* no-break space */
+	    "\xe2\x80\x8b",     /* zero-width space */
+	    "\xe2\x80\x94",     /* em dash */
+	    "\xf0\x9f\x98\x80", /* emoji, two columns */
+	    "\xff",             /* never UTF-8 */
+	    "\xe4\xb8",         /* a cut-short sequence */
+	    "\xd0\x96\xd1\x83\xd0\xba",
+	};
+	static const size_t widths[] = {
+	    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 17, 20, 33, 40, 70, 79};
+	uint32_t rng = 20261127;
+	struct buf in, want, got;
+
+	(void)state;
+	buf_init(&in);
+	buf_init(&want);
+	buf_init(&got);
+	for (int round = 0; round < 3000; round++) {
+		size_t natoms;
+
+		in.len = 0;
+		rng = rng * 1103515245u + 12345u;
+		natoms = (rng >> 16) % 40;
+		for (size_t k = 0; k < natoms; k++) {
+			rng = rng * 1103515245u + 12345u;
+			buf_adds(&in,
+			    atoms[(rng >> 16) %
+			        (sizeof(atoms) / sizeof(atoms[0]))]);
+		}
+		assert_false(buf_failed(&in));
+		if (natoms == 0)
+			continue;
+		for (size_t k = 0; k <= in.len; k++)
+			assert_int_equal(
+			    text_width(in.p, k), ref_width(in.p, k));
+		for (size_t j = 0; j < sizeof(widths) / sizeof(widths[0]);
+		     j++) {
+			size_t wd = widths[j];
+
+			want.len = got.len = 0;
+			ref_wrap(&want, in.p, in.len, wd, "\r\n");
+			text_wrap(&got, in.p, in.len, wd, "\r\n");
+			assert_same_output(
+			    "text_wrap", in.p, in.len, wd, &want, &got);
+			want.len = got.len = 0;
+			ref_truncate(&want, in.p, in.len, wd);
+			text_truncate(&got, in.p, in.len, wd);
+			assert_same_output(
+			    "text_truncate", in.p, in.len, wd, &want, &got);
+		}
+	}
+	buf_free(&in);
+	buf_free(&want);
+	buf_free(&got);
+}
+
 static void
 test_truncate_short(void **state)
 {
@@ -619,6 +951,8 @@ main(void)
 	    cmocka_unit_test(test_wrap_generated),
 	    cmocka_unit_test(test_wrap_dots),
 	    cmocka_unit_test(test_wrap_long_word),
+	    cmocka_unit_test(test_wrap_exact),
+	    cmocka_unit_test(test_fast_path_matches_reference),
 	    cmocka_unit_test(test_truncate_short),
 	    cmocka_unit_test(test_truncate_latin),
 	    cmocka_unit_test(test_truncate_cjk),
