@@ -328,16 +328,42 @@ def test_caps_count_the_client_from_the_header(serai_factory):
             return read_all(s, deadline).decode("utf-8")
 
     busy = "too many connections from your address"
-    with socket.create_connection(("127.0.0.1", srv.gopher_port),
-                                  timeout=IO_TIMEOUT) as held:
+
+    def hold():
         # One connection of 192.0.2.1 is open and waits for its request.
-        held.sendall(header("192.0.2.1"))
-        poll_until(lambda: busy in fetch("192.0.2.1"), IO_TIMEOUT,
+        s = socket.create_connection(("127.0.0.1", srv.gopher_port),
+                                     timeout=IO_TIMEOUT)
+        s.sendall(header("192.0.2.1"))
+        return s
+
+    def refused(s):
+        # A probe read before serai saw the held header took the one
+        # place, and the held connection was the one refused: its
+        # answer (or its close) is waiting.
+        try:
+            return s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b"x"
+        except (BlockingIOError, TimeoutError):
+            return False
+
+    conns = [hold()]
+
+    def second_refused():
+        if refused(conns[0]):
+            conns[0].close()
+            conns[0] = hold()
+            return False
+        return busy in fetch("192.0.2.1")
+
+    try:
+        poll_until(second_refused, IO_TIMEOUT,
                    "a second connection of 192.0.2.1 refused")
         assert busy not in fetch("192.0.2.2")
+        held = conns[0]
         held.sendall(b"/\r\n")
         assert busy not in read_all(
             held, time.monotonic() + IO_TIMEOUT).decode("utf-8")
+    finally:
+        conns[0].close()
     poll_until(lambda: {m["peer"] for m in srv.access_lines()}
                >= {"192.0.2.1", "192.0.2.2"}, IO_TIMEOUT,
                "both clients in the access log")
