@@ -55,8 +55,9 @@ struct job {
 	char *path;
 	char *slug;
 	struct node *sec;
-	struct article *art; /* the result, or NULL */
-	const char *why;     /* why not, or NULL with err */
+	struct article art; /* the result, when parsed */
+	bool parsed;
+	const char *why; /* why not, or NULL with err */
 	int err;
 };
 
@@ -90,10 +91,8 @@ node_free(struct node *n)
 	free(n->gemini.p);
 	free(n->gopher.p);
 	free(n->feed.p);
-	if (n->art) {
+	if (n->art)
 		article_free(n->art);
-		free(n->art);
-	}
 	free(n);
 }
 
@@ -103,8 +102,14 @@ node_new(enum node_kind kind, struct node *parent, const char *name)
 	struct node *n;
 	struct buf p;
 
-	if ((n = calloc(1, sizeof(*n))) == NULL)
+	/* An article's parsed text lives in the same block as its node. */
+	if ((n = calloc(1,
+	         sizeof(*n) +
+	             (kind == NODE_ARTICLE ? sizeof(struct article) : 0))) ==
+	    NULL)
 		return NULL;
+	if (kind == NODE_ARTICLE)
+		n->art = (struct article *)(n + 1);
 	n->kind = kind;
 	n->parent = parent;
 	buf_init(&p);
@@ -248,12 +253,7 @@ parse_job(struct job *j)
 
 	if ((data = read_file(j->path, &len, &j->why, &j->err)) == NULL)
 		return;
-	if ((j->art = malloc(sizeof(*j->art))) == NULL)
-		j->why = "out of memory";
-	else if (article_parse(data, len, j->art, &j->why) == -1) {
-		free(j->art);
-		j->art = NULL;
-	}
+	j->parsed = article_parse(data, len, &j->art, &j->why) == 0;
 	free(data);
 }
 
@@ -302,10 +302,8 @@ free_jobs(struct loader *L)
 	for (size_t i = 0; i < L->njobs; i++) {
 		free(L->jobs[i].path);
 		free(L->jobs[i].slug);
-		if (L->jobs[i].art) {
-			article_free(L->jobs[i].art);
-			free(L->jobs[i].art);
-		}
+		if (L->jobs[i].parsed)
+			article_free(&L->jobs[i].art);
 	}
 	free(L->jobs);
 	L->jobs = NULL;
@@ -318,10 +316,9 @@ adopt_jobs(struct loader *L)
 {
 	for (size_t i = 0; i < L->njobs && !L->oom; i++) {
 		struct job *j = &L->jobs[i];
-		struct article *a = j->art;
 		struct node *n;
 
-		if (a == NULL) {
+		if (!j->parsed) {
 			skip(L, j->path, j->why ? j->why : strerror(j->err));
 			continue;
 		}
@@ -329,11 +326,12 @@ adopt_jobs(struct loader *L)
 			L->oom = true;
 			break;
 		}
-		j->art = NULL;
-		n->art = a;
-		n->title = a->title;
-		n->date = a->date;
-		n->lang = a->lang;
+		/* The text's one block moves to the node (article.h). */
+		*n->art = j->art;
+		j->parsed = false;
+		n->title = n->art->title;
+		n->date = n->art->date;
+		n->lang = n->art->lang;
 		if (!push(&j->sec->articles, &j->sec->narticles, n)) {
 			node_free(n);
 			L->oom = true;
