@@ -296,6 +296,7 @@ struct server *
 server_new(const struct config *cfg, SSL_CTX *ssl, struct snapshot *snap)
 {
 	struct server *s;
+	struct event_config *ec;
 	long ncpu;
 	size_t nl, n;
 
@@ -338,13 +339,24 @@ server_new(const struct config *cfg, SSL_CTX *ssl, struct snapshot *snap)
 		probe_free(&cfg->gemini_listen);
 		probe_free(&cfg->gopher_listen);
 	}
+	/*
+	 * A connection changes its interest in its socket several times
+	 * per callback (the TLS bufferevent deletes, adds and modifies);
+	 * the changelist makes that one epoll_ctl at the next dispatch, or
+	 * none when the changes cancel out.  Nothing here dup()s a socket,
+	 * the case the flag is unsafe for.
+	 */
+	if ((ec = event_config_new()) == NULL ||
+	    event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) ==
+	        -1)
+		fatalx("out of memory");
 	for (size_t i = 0; i < n; i++) {
 		struct worker *w = &s->workers[i];
 
 		w->srv = s;
 		w->id = i;
 		TAILQ_INIT(&w->conns);
-		if ((w->base = event_base_new()) == NULL ||
+		if ((w->base = event_base_new_with_config(ec)) == NULL ||
 		    (w->listeners = calloc(nl, sizeof(*w->listeners))) == NULL)
 			fatalx("out of memory");
 		if (add_listeners(
@@ -352,6 +364,7 @@ server_new(const struct config *cfg, SSL_CTX *ssl, struct snapshot *snap)
 		    add_listeners(w, &cfg->gopher_listen, PROTO_GOPHER, n > 1))
 			fatalx("cannot listen on every configured address");
 	}
+	event_config_free(ec);
 	return s;
 }
 
