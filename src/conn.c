@@ -50,7 +50,7 @@ struct conn {
 	enum cstate state;
 	struct bufferevent *bev; /* NULL until the PROXY header is read */
 	struct event *timer;
-	struct event *proxy_ev; /* C_PROXY: the raw fd, readable */
+	struct event *proxy_ev; /* C_PROXY, or Gopher's first read: raw fd */
 	unsigned char *hdr;     /* C_PROXY: the header bytes taken so far */
 	size_t hdrlen;
 	struct event *shut; /* close_notify, then lingering: raw fd events */
@@ -165,6 +165,19 @@ release_cb(const void *data, size_t len, void *arg)
 	snapshot_release(arg);
 }
 
+/* Queues the rest of an answer that did not go out in one send. */
+static void
+queue_reply(struct evbuffer *out, const struct reply *r, size_t off,
+    struct snapshot *snap)
+{
+	/* Snapshot bytes go out by reference; the snapshot lives until sent. */
+	if (r->body != NULL && r->body->len > 0)
+		evbuffer_add_reference(out, r->body->p + off,
+		    r->body->len - off, release_cb, snapshot_ref(snap));
+	else if (r->dyn.len > off)
+		evbuffer_add(out, r->dyn.p + off, r->dyn.len - off);
+}
+
 static void
 conn_request(struct conn *c, const char *line, size_t len)
 {
@@ -197,12 +210,7 @@ conn_request(struct conn *c, const char *line, size_t len)
 	} else
 		gopher_respond(&s->gopher, snap, line, len, &r);
 	c->status = r.status;
-	/* Snapshot bytes go out by reference; the snapshot lives until sent. */
-	if (r.body != NULL && r.body->len > 0)
-		evbuffer_add_reference(out, r.body->p, r.body->len, release_cb,
-		    snapshot_ref(snap));
-	else if (r.dyn.len > 0)
-		evbuffer_add(out, r.dyn.p, r.dyn.len);
+	queue_reply(out, &r, 0, snap);
 	c->bytes = evbuffer_get_length(out) - before;
 	reply_free(&r);
 	snapshot_release(snap);
@@ -512,7 +520,9 @@ conn_new(struct listener *l, evutil_socket_t fd, const char *peer,
 	memcpy(c->key, key, sizeof(c->key));
 	clock_gettime(CLOCK_MONOTONIC, &c->t0);
 	strlcpy_s(c->peer, peer, sizeof(c->peer));
-	if (getsockname(fd, (struct sockaddr *)&ls, &lslen) == 0)
+	/* Only a Gemini URL names the address the client reached. */
+	if (c->proto == PROTO_GEMINI &&
+	    getsockname(fd, (struct sockaddr *)&ls, &lslen) == 0)
 		set_local(c, (struct sockaddr *)&ls);
 	TAILQ_INSERT_TAIL(&w->conns, c, entry);
 	w->nconns++;
@@ -635,6 +645,135 @@ proxy_read_cb(evutil_socket_t fd, short ev, void *arg)
 }
 
 /*
+ * The Gopher fast path.  A request is one short line that the client
+ * sends as soon as it connects, and most answers fit the socket buffer;
+ * so the line is read right away with one recv, and the answer handed to
+ * the kernel with one send, with no bufferevent, and the connection
+ * closed.  Anything less simple (no line yet, a long or followed line,
+ * an answer the socket does not take whole) goes on through the
+ * bufferevent as before, with what was read or not sent handed over.
+ */
+static void
+gopher_send(struct conn *c, const char *line, size_t len)
+{
+	struct server *s = c->w->srv;
+	struct snapshot *snap;
+	struct reply r;
+	const char *p;
+	size_t n;
+	ssize_t sent;
+
+	if ((c->request = malloc(LOG_REQUEST_MAX)) != NULL)
+		log_escape(c->request, LOG_REQUEST_MAX, line, len);
+	c->state = C_REPLY;
+	snap = server_snapshot(s);
+	reply_init(&r);
+	gopher_respond(&s->gopher, snap, line, len, &r);
+	c->status = r.status;
+	if (r.body != NULL && r.body->len > 0) {
+		p = (const char *)r.body->p;
+		n = r.body->len;
+	} else {
+		p = r.dyn.p;
+		n = r.dyn.len;
+	}
+	c->bytes = n;
+	sent = n > 0 ? send(c->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL) : 0;
+	if (sent == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	    errno != EINTR) {
+		conn_close(c, "client went away");
+	} else if ((size_t)sent == n) {
+		/* recv drained the socket: nothing unread to linger for. */
+		conn_close(c, NULL);
+	} else {
+		c->bev = bufferevent_socket_new(c->w->base, c->fd,
+		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+		if (c->bev == NULL)
+			conn_close(c, "out of memory");
+		else {
+			bufferevent_setcb(
+			    c->bev, read_cb, write_cb, event_cb, c);
+			arm(c, s->cfg->write_timeout);
+			queue_reply(bufferevent_get_output(c->bev), &r,
+			    sent > 0 ? (size_t)sent : 0, snap);
+		}
+	}
+	reply_free(&r);
+	snapshot_release(snap);
+}
+
+/* 1: answered (or closed); 0: no data yet; -1: over to the bufferevent. */
+static int
+gopher_try(struct conn *c)
+{
+	char buf[GOPHER_LINE_MAX + 3]; /* as the read watermark stops */
+	const char *lf;
+	size_t len;
+	ssize_t n;
+
+	n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n == -1 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return 0;
+	if (c->proxy_ev != NULL) {
+		event_free(c->proxy_ev);
+		c->proxy_ev = NULL;
+	}
+	if (n > 0 && (size_t)n < sizeof(buf) &&
+	    (lf = memchr(buf, '\n', (size_t)n)) == buf + n - 1) {
+		/* LF, or CRLF, ends it, as EVBUFFER_EOL_CRLF takes it. */
+		len = (size_t)(lf - buf);
+		if (len > 0 && buf[len - 1] == '\r')
+			len--;
+		if (len <= GOPHER_LINE_MAX + 2) {
+			gopher_send(c, buf, len);
+			return 1;
+		}
+	}
+	/* EOF and errors too: the bufferevent sees them again, and ends. */
+	if (conn_start(c) == -1) {
+		conn_close(c, "out of memory");
+		return 1;
+	}
+	if (n > 0) {
+		struct evbuffer *in = bufferevent_get_input(c->bev);
+
+		/* A socket bufferevent keeps its input's end frozen. */
+		evbuffer_unfreeze(in, 0);
+		if (evbuffer_add(in, buf, (size_t)n) == -1) {
+			evbuffer_freeze(in, 0);
+			conn_close(c, "out of memory");
+			return 1;
+		}
+		evbuffer_freeze(in, 0);
+		read_cb(c->bev, c);
+	}
+	return -1;
+}
+
+static void
+gopher_first_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)ev;
+	(void)gopher_try(c); /* 0, woken for nothing: the event stays */
+}
+
+static void
+gopher_start(struct conn *c)
+{
+	c->state = C_REQUEST;
+	if (gopher_try(c) != 0)
+		return;
+	c->proxy_ev = event_new(
+	    c->w->base, c->fd, EV_READ | EV_PERSIST, gopher_first_cb, c);
+	if (c->proxy_ev == NULL || event_add(c->proxy_ev, NULL) == -1)
+		conn_close(c, "out of memory");
+}
+
+/*
  * Behind a proxy the client is known only from the header, so the caps
  * are applied once it is read (proxy_read_cb), not here.
  */
@@ -687,6 +826,8 @@ conn_accept(
 		return;
 	}
 	c->admit = a;
-	if (conn_start(c) == -1)
+	if (l->proto == PROTO_GOPHER)
+		gopher_start(c);
+	else if (conn_start(c) == -1)
 		conn_close(c, NULL);
 }
