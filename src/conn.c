@@ -90,27 +90,101 @@ proto_name(const struct conn *c)
 	return c->proto == PROTO_GEMINI ? "gemini" : "gopher";
 }
 
+/*
+ * The access line, built by hand: printf and strftime cost as much as
+ * all the rest of a Gopher request.
+ */
+struct line {
+	char p[LOG_REQUEST_MAX + 256];
+	size_t n;
+};
+
+static void
+put(struct line *l, const char *s, size_t n)
+{
+	if (n > sizeof(l->p) - 1 - l->n)
+		n = sizeof(l->p) - 1 - l->n;
+	memcpy(l->p + l->n, s, n);
+	l->n += n;
+}
+
+static void
+put_s(struct line *l, const char *s)
+{
+	put(l, s, strlen(s));
+}
+
+static void
+put_u(struct line *l, unsigned long long v)
+{
+	char t[24];
+	size_t i = sizeof(t);
+
+	do
+		t[--i] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	put(l, t + i, sizeof(t) - i);
+}
+
+/* The UTC timestamp, formatted once a second per thread. */
+static const char *
+timestamp(void)
+{
+	static _Thread_local time_t last = (time_t)-1;
+	static _Thread_local char ts[32];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	if (t != last) {
+		gmtime_r(&t, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		last = t;
+	}
+	return ts;
+}
+
 static void
 conn_log(const struct conn *c, const char *why)
 {
 	struct timespec now;
-	struct tm tm;
-	time_t t = time(NULL);
-	char ts[32], status[8];
-	double ms;
+	struct line l = {.n = 0};
+	long long ns;
+	unsigned long long tenths;
+	char ch;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (double)(now.tv_sec - c->t0.tv_sec) * 1e3 +
-	    (double)(now.tv_nsec - c->t0.tv_nsec) / 1e6;
-	gmtime_r(&t, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	ns = (long long)(now.tv_sec - c->t0.tv_sec) * 1000000000LL +
+	    (now.tv_nsec - c->t0.tv_nsec);
+	/* Milliseconds to one decimal, rounded, as "%.1f" wrote them. */
+	tenths = ns > 0 ? (unsigned long long)(ns + 50000) / 100000 : 0;
+	put_s(&l, timestamp());
+	put(&l, " ", 1);
+	put_s(&l, c->peer);
+	put(&l, " ", 1);
+	put_s(&l, proto_name(c));
+	put(&l, " \"", 2);
+	put_s(&l, c->request ? c->request : "");
+	put(&l, "\" ", 2);
 	if (c->proto == PROTO_GEMINI)
-		snprintf(status, sizeof(status), "%d", c->status);
-	else
-		snprintf(status, sizeof(status), "%c", c->status);
-	log_access("%s %s %s \"%s\" %s %zu %.1fms%s%s", ts, c->peer,
-	    proto_name(c), c->request ? c->request : "", status, c->bytes, ms,
-	    why ? " " : "", why ? why : "");
+		put_u(&l, (unsigned)c->status);
+	else {
+		ch = (char)c->status;
+		put(&l, &ch, 1);
+	}
+	put(&l, " ", 1);
+	put_u(&l, c->bytes);
+	put(&l, " ", 1);
+	put_u(&l, tenths / 10);
+	ch = (char)('0' + tenths % 10);
+	put(&l, ".", 1);
+	put(&l, &ch, 1);
+	put(&l, "ms", 2);
+	if (why != NULL) {
+		put(&l, " ", 1);
+		put_s(&l, why);
+	}
+	l.p[l.n] = '\0';
+	log_access("%s", l.p);
 }
 
 /* The one way a connection ends; why (if any) goes to the log. */
