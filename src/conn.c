@@ -252,6 +252,44 @@ queue_reply(struct evbuffer *out, const struct reply *r, size_t off,
 		evbuffer_add(out, r->dyn.p + off, r->dyn.len - off);
 }
 
+/*
+ * The header and a body that fit one TLS record go out as one piece: the
+ * TLS bufferevent makes a record, and a write, of every piece.
+ */
+static void
+gemini_queue(struct evbuffer *out, const struct reply *r, struct snapshot *snap)
+{
+	char head[GEMINI_META_MAX + 16];
+	struct evbuffer_iovec v;
+	const char *body = NULL;
+	size_t hn, bn = 0;
+	int n;
+
+	n = snprintf(head, sizeof(head), "%d %s\r\n", r->status, r->meta);
+	hn = n < 0                     ? 0
+	    : (size_t)n < sizeof(head) ? (size_t)n
+	                               : sizeof(head) - 1;
+	if (r->body != NULL && r->body->len > 0) {
+		body = (const char *)r->body->p;
+		bn = r->body->len;
+	} else if (r->dyn.len > 0) {
+		body = r->dyn.p;
+		bn = r->dyn.len;
+	}
+	if (hn + bn <= SSL3_RT_MAX_PLAIN_LENGTH &&
+	    evbuffer_reserve_space(out, (ev_ssize_t)(hn + bn), &v, 1) == 1 &&
+	    v.iov_len >= hn + bn) {
+		memcpy(v.iov_base, head, hn);
+		if (bn > 0)
+			memcpy((char *)v.iov_base + hn, body, bn);
+		v.iov_len = hn + bn;
+		if (evbuffer_commit_space(out, &v, 1) == 0)
+			return;
+	}
+	evbuffer_add(out, head, hn);
+	queue_reply(out, r, 0, snap);
+}
+
 static void
 conn_request(struct conn *c, const char *line, size_t len)
 {
@@ -280,11 +318,13 @@ conn_request(struct conn *c, const char *line, size_t len)
 			    s->cfg->request_timeout);
 		} else
 			gemini_respond(&ex, snap, line, len, &r);
-		evbuffer_add_printf(out, "%d %s\r\n", r.status, r.meta);
-	} else
+		c->status = r.status;
+		gemini_queue(out, &r, snap);
+	} else {
 		gopher_respond(&s->gopher, snap, line, len, &r);
-	c->status = r.status;
-	queue_reply(out, &r, 0, snap);
+		c->status = r.status;
+		queue_reply(out, &r, 0, snap);
+	}
 	c->bytes = evbuffer_get_length(out) - before;
 	reply_free(&r);
 	snapshot_release(snap);
