@@ -193,8 +193,13 @@ add_listeners(
 		l->proxy = p == PROTO_GEMINI ? w->srv->cfg->gemini_proxy
 		                             : w->srv->cfg->gopher_proxy;
 		memcpy(l->text, a->text, sizeof(l->text));
+		/*
+		 * Backlog 0: the socket listens already.  -1 would make
+		 * libevent call listen() again with 128, a queue that drops
+		 * SYNs under a burst of new connections.
+		 */
 		l->ev = evconnlistener_new(w->base, accept_cb, l,
-		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 		l->resume = evtimer_new(w->base, resume_accept, l);
 		if (l->ev == NULL || l->resume == NULL) {
 			if (l->ev == NULL)
