@@ -214,7 +214,8 @@ conn_log(const struct conn *c, const char *why)
 		put_s(&l, why);
 	}
 	l.p[l.n] = '\0';
-	log_access("%s", l.p);
+	log_access_str(l.p);
+	server_log_soon(c->w);
 }
 
 /*

@@ -297,6 +297,31 @@ watch_cb(void *arg)
 	reload(arg);
 }
 
+static void
+logflush_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)fd;
+	(void)ev;
+	w->logflush_armed = false;
+	log_access_flush();
+}
+
+/*
+ * An active event runs after the callbacks already active in this loop
+ * turn: the lines of all the connections served in one turn go out in
+ * one write, yet none waits for another turn.
+ */
+void
+server_log_soon(struct worker *w)
+{
+	if (w->logflush_armed)
+		return;
+	w->logflush_armed = true;
+	event_active(w->logflush, EV_TIMEOUT, 0);
+}
+
 struct server *
 server_new(const struct config *cfg, SSL_CTX *ssl, struct snapshot *snap)
 {
@@ -362,7 +387,10 @@ server_new(const struct config *cfg, SSL_CTX *ssl, struct snapshot *snap)
 		w->id = i;
 		TAILQ_INIT(&w->conns);
 		if ((w->base = event_base_new_with_config(ec)) == NULL ||
-		    (w->listeners = calloc(nl, sizeof(*w->listeners))) == NULL)
+		    (w->listeners = calloc(nl, sizeof(*w->listeners))) ==
+		        NULL ||
+		    (w->logflush = event_new(w->base, -1, 0, logflush_cb, w)) ==
+		        NULL)
 			fatalx("out of memory");
 		if (add_listeners(
 		        w, &cfg->gemini_listen, PROTO_GEMINI, n > 1) ||
@@ -378,7 +406,9 @@ worker_main(void *arg)
 {
 	struct worker *w = arg;
 
+	log_access_batch(1);
 	event_base_dispatch(w->base);
+	log_access_batch(0);
 	return NULL;
 }
 
@@ -435,6 +465,8 @@ server_free(struct server *s)
 			event_free(w->listeners[j].resume);
 		}
 		free(w->listeners);
+		if (w->logflush)
+			event_free(w->logflush);
 		if (w->base)
 			event_base_free(w->base);
 	}
