@@ -50,7 +50,7 @@ struct conn {
 	enum cstate state;
 	struct bufferevent *bev; /* NULL until the PROXY header is read */
 	struct event *timer;
-	struct event *proxy_ev; /* C_PROXY: the raw fd, readable */
+	struct event *proxy_ev; /* C_PROXY, or Gopher's first read: raw fd */
 	unsigned char *hdr;     /* C_PROXY: the header bytes taken so far */
 	size_t hdrlen;
 	struct event *shut; /* close_notify, then lingering: raw fd events */
@@ -67,21 +67,50 @@ struct conn {
 	unsigned char key[16]; /* the client address, for the caps */
 };
 
+/* "a.b.c.d": glibc's inet_ntop goes through sprintf, 1,700 instructions. */
+static void
+ipv4_text(const unsigned char *a, char *dst)
+{
+	char *p = dst;
+
+	for (int i = 0; i < 4; i++) {
+		unsigned v = a[i];
+
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+		*p++ = i < 3 ? '.' : '\0';
+	}
+}
+
 static void
 addr_text(const struct sockaddr *sa, char *dst, size_t n)
 {
-	const void *src = NULL;
+	const unsigned char *b;
 
-	if (sa->sa_family == AF_INET)
-		src = &((const struct sockaddr_in *)sa)->sin_addr;
-	else if (sa->sa_family == AF_INET6)
-		src = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-	if (src == NULL ||
-	    inet_ntop(sa->sa_family, src, dst, (socklen_t)n) == NULL)
+	if (sa->sa_family == AF_INET && n >= INET_ADDRSTRLEN) {
+		ipv4_text(
+		    (const unsigned char *)&((const struct sockaddr_in *)sa)
+		        ->sin_addr,
+		    dst);
+		return;
+	}
+	if (sa->sa_family != AF_INET6) {
 		strlcpy_s(dst, "?", n);
+		return;
+	}
+	b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
 	/* An IPv4 client on an IPv6 socket reads better as IPv4. */
-	if (strncmp(dst, "::ffff:", 7) == 0 && strchr(dst + 7, '.') != NULL)
-		memmove(dst, dst + 7, strlen(dst + 7) + 1);
+	if (IN6_IS_ADDR_V4MAPPED(
+	        &((const struct sockaddr_in6 *)sa)->sin6_addr) &&
+	    n >= INET_ADDRSTRLEN) {
+		ipv4_text(b + 12, dst);
+		return;
+	}
+	if (inet_ntop(AF_INET6, b, dst, (socklen_t)n) == NULL)
+		strlcpy_s(dst, "?", n);
 }
 
 static const char *
@@ -90,27 +119,119 @@ proto_name(const struct conn *c)
 	return c->proto == PROTO_GEMINI ? "gemini" : "gopher";
 }
 
+/*
+ * The access line, built by hand: printf and strftime cost as much as
+ * all the rest of a Gopher request.
+ */
+struct line {
+	char p[LOG_REQUEST_MAX + 256];
+	size_t n;
+};
+
+static void
+put(struct line *l, const char *s, size_t n)
+{
+	if (n > sizeof(l->p) - 1 - l->n)
+		n = sizeof(l->p) - 1 - l->n;
+	memcpy(l->p + l->n, s, n);
+	l->n += n;
+}
+
+static void
+put_s(struct line *l, const char *s)
+{
+	put(l, s, strlen(s));
+}
+
+static void
+put_u(struct line *l, unsigned long long v)
+{
+	char t[24];
+	size_t i = sizeof(t);
+
+	do
+		t[--i] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	put(l, t + i, sizeof(t) - i);
+}
+
+/* The UTC timestamp, formatted once a second per thread. */
+static const char *
+timestamp(void)
+{
+	static _Thread_local time_t last = (time_t)-1;
+	static _Thread_local char ts[32];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	if (t != last) {
+		gmtime_r(&t, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		last = t;
+	}
+	return ts;
+}
+
 static void
 conn_log(const struct conn *c, const char *why)
 {
 	struct timespec now;
-	struct tm tm;
-	time_t t = time(NULL);
-	char ts[32], status[8];
-	double ms;
+	struct line l; /* not zeroed: 4 KiB of memset per request */
+	long long ns;
+	unsigned long long tenths;
+	char ch;
 
+	l.n = 0;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (double)(now.tv_sec - c->t0.tv_sec) * 1e3 +
-	    (double)(now.tv_nsec - c->t0.tv_nsec) / 1e6;
-	gmtime_r(&t, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	ns = (long long)(now.tv_sec - c->t0.tv_sec) * 1000000000LL +
+	    (now.tv_nsec - c->t0.tv_nsec);
+	/* Milliseconds to one decimal, rounded, as "%.1f" wrote them. */
+	tenths = ns > 0 ? (unsigned long long)(ns + 50000) / 100000 : 0;
+	put_s(&l, timestamp());
+	put(&l, " ", 1);
+	put_s(&l, c->peer);
+	put(&l, " ", 1);
+	put_s(&l, proto_name(c));
+	put(&l, " \"", 2);
+	put_s(&l, c->request ? c->request : "");
+	put(&l, "\" ", 2);
 	if (c->proto == PROTO_GEMINI)
-		snprintf(status, sizeof(status), "%d", c->status);
-	else
-		snprintf(status, sizeof(status), "%c", c->status);
-	log_access("%s %s %s \"%s\" %s %zu %.1fms%s%s", ts, c->peer,
-	    proto_name(c), c->request ? c->request : "", status, c->bytes, ms,
-	    why ? " " : "", why ? why : "");
+		put_u(&l, (unsigned)c->status);
+	else {
+		ch = (char)c->status;
+		put(&l, &ch, 1);
+	}
+	put(&l, " ", 1);
+	put_u(&l, c->bytes);
+	put(&l, " ", 1);
+	put_u(&l, tenths / 10);
+	ch = (char)('0' + tenths % 10);
+	put(&l, ".", 1);
+	put(&l, &ch, 1);
+	put(&l, "ms", 2);
+	if (why != NULL) {
+		put(&l, " ", 1);
+		put_s(&l, why);
+	}
+	l.p[l.n] = '\0';
+	log_access_str(l.p);
+	server_log_soon(c->w);
+}
+
+/*
+ * The request, escaped, for the log line; sized to fit, so that a short
+ * one comes from malloc's per-thread cache.  NULL when out of memory.
+ */
+static void
+set_request(struct conn *c, const char *line, size_t len)
+{
+	char tmp[LOG_REQUEST_MAX];
+	size_t n;
+
+	log_escape(tmp, sizeof(tmp), line, len);
+	n = strlen(tmp) + 1;
+	if ((c->request = malloc(n)) != NULL)
+		memcpy(c->request, tmp, n);
 }
 
 /* The one way a connection ends; why (if any) goes to the log. */
@@ -165,6 +286,57 @@ release_cb(const void *data, size_t len, void *arg)
 	snapshot_release(arg);
 }
 
+/* Queues the rest of an answer that did not go out in one send. */
+static void
+queue_reply(struct evbuffer *out, const struct reply *r, size_t off,
+    struct snapshot *snap)
+{
+	/* Snapshot bytes go out by reference; the snapshot lives until sent. */
+	if (r->body != NULL && r->body->len > 0)
+		evbuffer_add_reference(out, r->body->p + off,
+		    r->body->len - off, release_cb, snapshot_ref(snap));
+	else if (r->dyn.len > off)
+		evbuffer_add(out, r->dyn.p + off, r->dyn.len - off);
+}
+
+/*
+ * The header and a body that fit one TLS record go out as one piece: the
+ * TLS bufferevent makes a record, and a write, of every piece.
+ */
+static void
+gemini_queue(struct evbuffer *out, const struct reply *r, struct snapshot *snap)
+{
+	char head[GEMINI_META_MAX + 16];
+	struct evbuffer_iovec v;
+	const char *body = NULL;
+	size_t hn, bn = 0;
+	int n;
+
+	n = snprintf(head, sizeof(head), "%d %s\r\n", r->status, r->meta);
+	hn = n < 0                     ? 0
+	    : (size_t)n < sizeof(head) ? (size_t)n
+	                               : sizeof(head) - 1;
+	if (r->body != NULL && r->body->len > 0) {
+		body = (const char *)r->body->p;
+		bn = r->body->len;
+	} else if (r->dyn.len > 0) {
+		body = r->dyn.p;
+		bn = r->dyn.len;
+	}
+	if (hn + bn <= SSL3_RT_MAX_PLAIN_LENGTH &&
+	    evbuffer_reserve_space(out, (ev_ssize_t)(hn + bn), &v, 1) == 1 &&
+	    v.iov_len >= hn + bn) {
+		memcpy(v.iov_base, head, hn);
+		if (bn > 0)
+			memcpy((char *)v.iov_base + hn, body, bn);
+		v.iov_len = hn + bn;
+		if (evbuffer_commit_space(out, &v, 1) == 0)
+			return;
+	}
+	evbuffer_add(out, head, hn);
+	queue_reply(out, r, 0, snap);
+}
+
 static void
 conn_request(struct conn *c, const char *line, size_t len)
 {
@@ -174,8 +346,7 @@ conn_request(struct conn *c, const char *line, size_t len)
 	struct reply r;
 	size_t before = evbuffer_get_length(out);
 
-	if ((c->request = malloc(LOG_REQUEST_MAX)) != NULL)
-		log_escape(c->request, LOG_REQUEST_MAX, line, len);
+	set_request(c, line, len);
 	c->state = C_REPLY;
 	bufferevent_disable(c->bev, EV_READ);
 	arm(c, s->cfg->write_timeout);
@@ -193,16 +364,13 @@ conn_request(struct conn *c, const char *line, size_t len)
 			    s->cfg->request_timeout);
 		} else
 			gemini_respond(&ex, snap, line, len, &r);
-		evbuffer_add_printf(out, "%d %s\r\n", r.status, r.meta);
-	} else
+		c->status = r.status;
+		gemini_queue(out, &r, snap);
+	} else {
 		gopher_respond(&s->gopher, snap, line, len, &r);
-	c->status = r.status;
-	/* Snapshot bytes go out by reference; the snapshot lives until sent. */
-	if (r.body != NULL && r.body->len > 0)
-		evbuffer_add_reference(out, r.body->p, r.body->len, release_cb,
-		    snapshot_ref(snap));
-	else if (r.dyn.len > 0)
-		evbuffer_add(out, r.dyn.p, r.dyn.len);
+		c->status = r.status;
+		queue_reply(out, &r, 0, snap);
+	}
 	c->bytes = evbuffer_get_length(out) - before;
 	reply_free(&r);
 	snapshot_release(snap);
@@ -216,8 +384,7 @@ request_too_long(struct conn *c, struct evbuffer *in)
 	char head[64];
 	size_t n = evbuffer_copyout(in, head, sizeof(head));
 
-	if ((c->request = malloc(LOG_REQUEST_MAX)) != NULL)
-		log_escape(c->request, LOG_REQUEST_MAX, head, n);
+	set_request(c, head, n);
 	c->state = C_REPLY;
 	bufferevent_disable(c->bev, EV_READ);
 	arm(c, c->w->srv->cfg->write_timeout);
@@ -512,7 +679,9 @@ conn_new(struct listener *l, evutil_socket_t fd, const char *peer,
 	memcpy(c->key, key, sizeof(c->key));
 	clock_gettime(CLOCK_MONOTONIC, &c->t0);
 	strlcpy_s(c->peer, peer, sizeof(c->peer));
-	if (getsockname(fd, (struct sockaddr *)&ls, &lslen) == 0)
+	/* Only a Gemini URL names the address the client reached. */
+	if (c->proto == PROTO_GEMINI &&
+	    getsockname(fd, (struct sockaddr *)&ls, &lslen) == 0)
 		set_local(c, (struct sockaddr *)&ls);
 	TAILQ_INSERT_TAIL(&w->conns, c, entry);
 	w->nconns++;
@@ -635,6 +804,141 @@ proxy_read_cb(evutil_socket_t fd, short ev, void *arg)
 }
 
 /*
+ * The Gopher fast path.  A request is one short line that the client
+ * sends as soon as it connects, and most answers fit the socket buffer;
+ * so the line is read right away with one recv, and the answer handed to
+ * the kernel with one send, with no bufferevent, and the connection
+ * closed.  Anything less simple (no line yet, a long or followed line,
+ * an answer the socket does not take whole) goes on through the
+ * bufferevent as before, with what was read or not sent handed over.
+ */
+static void
+gopher_send(struct conn *c, const char *line, size_t len)
+{
+	struct server *s = c->w->srv;
+	struct snapshot *snap;
+	struct reply r;
+	const char *p;
+	size_t n;
+	ssize_t sent;
+
+	set_request(c, line, len);
+	c->state = C_REPLY;
+	snap = server_snapshot(s);
+	reply_init(&r);
+	gopher_respond(&s->gopher, snap, line, len, &r);
+	c->status = r.status;
+	if (r.body != NULL && r.body->len > 0) {
+		p = (const char *)r.body->p;
+		n = r.body->len;
+	} else {
+		p = r.dyn.p;
+		n = r.dyn.len;
+	}
+	c->bytes = n;
+	/*
+	 * MSG_MORE holds the segment back for the close that follows at
+	 * once, so the answer and the FIN travel together: one segment and
+	 * one ACK less per request (10 -> 8 on loopback).  If the answer
+	 * does not go whole, the bufferevent's next write pushes it.
+	 */
+	sent = n > 0 ? send(c->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE)
+	             : 0;
+	if (sent == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	    errno != EINTR) {
+		conn_close(c, "client went away");
+	} else if ((size_t)sent == n) {
+		/* recv drained the socket: nothing unread to linger for. */
+		conn_close(c, NULL);
+	} else {
+		c->bev = bufferevent_socket_new(c->w->base, c->fd,
+		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+		if (c->bev == NULL)
+			conn_close(c, "out of memory");
+		else {
+			bufferevent_setcb(
+			    c->bev, read_cb, write_cb, event_cb, c);
+			arm(c, s->cfg->write_timeout);
+			queue_reply(bufferevent_get_output(c->bev), &r,
+			    sent > 0 ? (size_t)sent : 0, snap);
+		}
+	}
+	reply_free(&r);
+	snapshot_release(snap);
+}
+
+/* 1: answered (or closed); 0: no data yet; -1: over to the bufferevent. */
+static int
+gopher_try(struct conn *c)
+{
+	char buf[GOPHER_LINE_MAX + 3]; /* as the read watermark stops */
+	const char *lf;
+	size_t len;
+	ssize_t n;
+
+	n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n == -1 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return 0;
+	if (c->proxy_ev != NULL) {
+		event_free(c->proxy_ev);
+		c->proxy_ev = NULL;
+	}
+	if (n > 0 && (size_t)n < sizeof(buf) &&
+	    (lf = memchr(buf, '\n', (size_t)n)) == buf + n - 1) {
+		/* LF, or CRLF, ends it, as EVBUFFER_EOL_CRLF takes it. */
+		len = (size_t)(lf - buf);
+		if (len > 0 && buf[len - 1] == '\r')
+			len--;
+		if (len <= GOPHER_LINE_MAX + 2) {
+			gopher_send(c, buf, len);
+			return 1;
+		}
+	}
+	/* EOF and errors too: the bufferevent sees them again, and ends. */
+	if (conn_start(c) == -1) {
+		conn_close(c, "out of memory");
+		return 1;
+	}
+	if (n > 0) {
+		struct evbuffer *in = bufferevent_get_input(c->bev);
+
+		/* A socket bufferevent keeps its input's end frozen. */
+		evbuffer_unfreeze(in, 0);
+		if (evbuffer_add(in, buf, (size_t)n) == -1) {
+			evbuffer_freeze(in, 0);
+			conn_close(c, "out of memory");
+			return 1;
+		}
+		evbuffer_freeze(in, 0);
+		read_cb(c->bev, c);
+	}
+	return -1;
+}
+
+static void
+gopher_first_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)ev;
+	(void)gopher_try(c); /* 0, woken for nothing: the event stays */
+}
+
+static void
+gopher_start(struct conn *c)
+{
+	c->state = C_REQUEST;
+	if (gopher_try(c) != 0)
+		return;
+	c->proxy_ev = event_new(
+	    c->w->base, c->fd, EV_READ | EV_PERSIST, gopher_first_cb, c);
+	if (c->proxy_ev == NULL || event_add(c->proxy_ev, NULL) == -1)
+		conn_close(c, "out of memory");
+}
+
+/*
  * Behind a proxy the client is known only from the header, so the caps
  * are applied once it is read (proxy_read_cb), not here.
  */
@@ -687,6 +991,8 @@ conn_accept(
 		return;
 	}
 	c->admit = a;
-	if (conn_start(c) == -1)
+	if (l->proto == PROTO_GOPHER)
+		gopher_start(c);
+	else if (conn_start(c) == -1)
 		conn_close(c, NULL);
 }

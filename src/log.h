@@ -1,6 +1,7 @@
 /*
  * Error and access logging.  Each message is formatted whole and written
- * with one write(2), so lines from several worker threads never mix.
+ * with one write(2) (a batch of access lines too: see log_access_batch),
+ * so lines from several worker threads never mix.
  */
 #ifndef SERAI_LOG_H
 #define SERAI_LOG_H
@@ -23,6 +24,16 @@ int log_access_reopen(void);
 void log_chroot(const char *dir);
 /* One access line; files get no "serai: " prefix. */
 void log_access(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same, already formatted: no printf on the request path. */
+void log_access_str(const char *line);
+/*
+ * In this thread, gather access lines (to a file or stderr) and write
+ * them a batch at a time: by log_access_flush, which the thread must
+ * call soon after each line, or when the batch is full.  Turning it off
+ * writes what is gathered.
+ */
+void log_access_batch(int on);
+void log_access_flush(void);
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

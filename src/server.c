@@ -193,8 +193,13 @@ add_listeners(
 		l->proxy = p == PROTO_GEMINI ? w->srv->cfg->gemini_proxy
 		                             : w->srv->cfg->gopher_proxy;
 		memcpy(l->text, a->text, sizeof(l->text));
+		/*
+		 * Backlog 0: the socket listens already.  -1 would make
+		 * libevent call listen() again with 128, a queue that drops
+		 * SYNs under a burst of new connections.
+		 */
 		l->ev = evconnlistener_new(w->base, accept_cb, l,
-		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 		l->resume = evtimer_new(w->base, resume_accept, l);
 		if (l->ev == NULL || l->resume == NULL) {
 			if (l->ev == NULL)
@@ -292,10 +297,36 @@ watch_cb(void *arg)
 	reload(arg);
 }
 
+static void
+logflush_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)fd;
+	(void)ev;
+	w->logflush_armed = false;
+	log_access_flush();
+}
+
+/*
+ * An active event runs after the callbacks already active in this loop
+ * turn: the lines of all the connections served in one turn go out in
+ * one write, yet none waits for another turn.
+ */
+void
+server_log_soon(struct worker *w)
+{
+	if (w->logflush_armed)
+		return;
+	w->logflush_armed = true;
+	event_active(w->logflush, EV_TIMEOUT, 0);
+}
+
 struct server *
 server_new(const struct config *cfg, SSL_CTX *ssl, struct snapshot *snap)
 {
 	struct server *s;
+	struct event_config *ec;
 	long ncpu;
 	size_t nl, n;
 
@@ -338,20 +369,35 @@ server_new(const struct config *cfg, SSL_CTX *ssl, struct snapshot *snap)
 		probe_free(&cfg->gemini_listen);
 		probe_free(&cfg->gopher_listen);
 	}
+	/*
+	 * A connection changes its interest in its socket several times
+	 * per callback (the TLS bufferevent deletes, adds and modifies);
+	 * the changelist makes that one epoll_ctl at the next dispatch, or
+	 * none when the changes cancel out.  Nothing here dup()s a socket,
+	 * the case the flag is unsafe for.
+	 */
+	if ((ec = event_config_new()) == NULL ||
+	    event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) ==
+	        -1)
+		fatalx("out of memory");
 	for (size_t i = 0; i < n; i++) {
 		struct worker *w = &s->workers[i];
 
 		w->srv = s;
 		w->id = i;
 		TAILQ_INIT(&w->conns);
-		if ((w->base = event_base_new()) == NULL ||
-		    (w->listeners = calloc(nl, sizeof(*w->listeners))) == NULL)
+		if ((w->base = event_base_new_with_config(ec)) == NULL ||
+		    (w->listeners = calloc(nl, sizeof(*w->listeners))) ==
+		        NULL ||
+		    (w->logflush = event_new(w->base, -1, 0, logflush_cb, w)) ==
+		        NULL)
 			fatalx("out of memory");
 		if (add_listeners(
 		        w, &cfg->gemini_listen, PROTO_GEMINI, n > 1) ||
 		    add_listeners(w, &cfg->gopher_listen, PROTO_GOPHER, n > 1))
 			fatalx("cannot listen on every configured address");
 	}
+	event_config_free(ec);
 	return s;
 }
 
@@ -360,7 +406,9 @@ worker_main(void *arg)
 {
 	struct worker *w = arg;
 
+	log_access_batch(1);
 	event_base_dispatch(w->base);
+	log_access_batch(0);
 	return NULL;
 }
 
@@ -417,6 +465,8 @@ server_free(struct server *s)
 			event_free(w->listeners[j].resume);
 		}
 		free(w->listeners);
+		if (w->logflush)
+			event_free(w->logflush);
 		if (w->base)
 			event_base_free(w->base);
 	}

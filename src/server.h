@@ -38,6 +38,9 @@ struct worker {
 	size_t nlisteners;
 	TAILQ_HEAD(, conn) conns;
 	size_t nconns;
+	/* Writes the access lines gathered while the loop ran what was ready. */
+	struct event *logflush;
+	bool logflush_armed;
 };
 
 struct server {
@@ -79,5 +82,7 @@ void server_release(struct server *, const unsigned char key[16], enum admit);
 void conn_accept(
     struct listener *, evutil_socket_t, struct sockaddr *, int socklen);
 void conn_close_all(struct worker *);
+/* After an access line: have it written once this loop turn is done. */
+void server_log_soon(struct worker *);
 
 #endif

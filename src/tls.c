@@ -8,16 +8,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -25,6 +28,39 @@
 
 /* A pinned certificate must outlive the capsule: 100 years. */
 #define CERT_DAYS 36500
+/*
+ * Session tickets: a client may resume for TICKET_LIFETIME seconds.  The
+ * key that seals them is replaced every TICKET_ROTATE seconds, and the
+ * one before is still accepted (its tickets renewed), so a ticket opens
+ * for at least TICKET_ROTATE seconds after it was issued: that must not
+ * be less than the lifetime.  A stolen key exposes at most two periods.
+ */
+#define TICKET_LIFETIME 7200
+#define TICKET_ROTATE (4 * 3600)
+#if TICKET_ROTATE < TICKET_LIFETIME
+#error "a ticket must outlive its advertised lifetime"
+#endif
+
+struct ticket_key {
+	unsigned char name[16];
+	unsigned char aes[32];
+	unsigned char hmac[32];
+};
+
+/*
+ * One pair of keys for the one SSL_CTX, so a ticket opens in any worker.
+ * Rotation is lazy: the first handshake that seals a ticket after the
+ * period is over makes the new key, under the write lock.
+ */
+static struct {
+	pthread_rwlock_t lock;
+	struct ticket_key cur, prev;
+	int have_prev;
+	time_t rotated; /* CLOCK_MONOTONIC seconds */
+	time_t period;
+	EVP_CIPHER *cipher; /* fetched once, not per ticket */
+	OSSL_PARAM mac[2];
+} tickets = {.lock = PTHREAD_RWLOCK_INITIALIZER};
 
 static const char *
 ssl_err(void)
@@ -183,6 +219,153 @@ generate(const char *hostname, const char *certpath, const char *keypath)
 	EVP_PKEY_free(pkey);
 }
 
+static time_t
+now_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static int
+ticket_key_new(struct ticket_key *k)
+{
+	return RAND_bytes(k->name, sizeof(k->name)) == 1 &&
+	    RAND_priv_bytes(k->aes, sizeof(k->aes)) == 1 &&
+	    RAND_priv_bytes(k->hmac, sizeof(k->hmac)) == 1;
+}
+
+/* The current key, made anew once its period is over; 0 on failure. */
+static int
+ticket_key_current(struct ticket_key *out)
+{
+	time_t now = now_sec();
+	int ok = 1;
+
+	pthread_rwlock_rdlock(&tickets.lock);
+	if (now - tickets.rotated < tickets.period) {
+		*out = tickets.cur;
+		pthread_rwlock_unlock(&tickets.lock);
+		return 1;
+	}
+	pthread_rwlock_unlock(&tickets.lock);
+
+	pthread_rwlock_wrlock(&tickets.lock);
+	/* Another worker may have rotated meanwhile. */
+	if (now - tickets.rotated >= tickets.period) {
+		struct ticket_key k;
+
+		if ((ok = ticket_key_new(&k))) {
+			tickets.prev = tickets.cur;
+			tickets.have_prev = 1;
+			tickets.cur = k;
+			tickets.rotated = now;
+			OPENSSL_cleanse(&k, sizeof(k));
+		}
+	}
+	*out = tickets.cur;
+	pthread_rwlock_unlock(&tickets.lock);
+	return ok;
+}
+
+/* 1: the key of that name, current or previous, found; 0: none. */
+static int
+ticket_key_find(const unsigned char name[16], struct ticket_key *out)
+{
+	int rv = 0;
+
+	pthread_rwlock_rdlock(&tickets.lock);
+	if (memcmp(name, tickets.cur.name, 16) == 0) {
+		*out = tickets.cur;
+		rv = 1;
+	} else if (tickets.have_prev &&
+	    memcmp(name, tickets.prev.name, 16) == 0) {
+		*out = tickets.prev;
+		rv = 1;
+	}
+	pthread_rwlock_unlock(&tickets.lock);
+	return rv;
+}
+
+static int
+ticket_cb(SSL *ssl, unsigned char name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
+    EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+{
+	struct ticket_key k;
+	OSSL_PARAM params[3];
+	int rv;
+
+	(void)ssl;
+	if (enc) {
+		if (!ticket_key_current(&k) ||
+		    RAND_bytes(iv, EVP_CIPHER_get_iv_length(tickets.cipher)) !=
+		        1) {
+			rv = -1;
+			goto done;
+		}
+		memcpy(name, k.name, 16);
+		rv = EVP_EncryptInit_ex(cctx, tickets.cipher, NULL, k.aes, iv)
+		    ? 1
+		    : -1;
+	} else {
+		if (!ticket_key_find(name, &k))
+			return 0; /* unknown or expired key: a full handshake */
+		/*
+		 * 2: renew.  In TLS 1.3, 1 would mean no new ticket after a
+		 * resumption, and OpenSSL clients use a ticket only once.
+		 */
+		rv = 2;
+		if (!EVP_DecryptInit_ex(cctx, tickets.cipher, NULL, k.aes, iv))
+			rv = -1;
+	}
+	if (rv != -1) {
+		params[0] = OSSL_PARAM_construct_octet_string(
+		    OSSL_MAC_PARAM_KEY, k.hmac, sizeof(k.hmac));
+		params[1] = tickets.mac[0];
+		params[2] = OSSL_PARAM_construct_end();
+		if (!EVP_MAC_CTX_set_params(hctx, params))
+			rv = -1;
+	}
+done:
+	OPENSSL_cleanse(&k, sizeof(k));
+	return rv;
+}
+
+/*
+ * The rotation period can be shortened for the tests, which cannot wait
+ * hours: SERAI_TICKET_ROTATE, in seconds.
+ */
+static void
+tickets_setup(SSL_CTX *ctx)
+{
+	const char *env = getenv("SERAI_TICKET_ROTATE");
+	long period = TICKET_ROTATE;
+
+	if (env != NULL) {
+		char *end;
+		long v = strtol(env, &end, 10);
+
+		if (*env != '\0' && *end == '\0' && v > 0)
+			period = v;
+	}
+	if (tickets.cipher == NULL &&
+	    (tickets.cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL)) ==
+	        NULL)
+		fatalx("cannot fetch AES-256-CBC: %s", ssl_err());
+	tickets.mac[0] = OSSL_PARAM_construct_utf8_string(
+	    OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+	tickets.mac[1] = OSSL_PARAM_construct_end();
+	tickets.period = (time_t)period;
+	if (!ticket_key_new(&tickets.cur))
+		fatalx("cannot make a session ticket key: %s", ssl_err());
+	tickets.have_prev = 0;
+	tickets.rotated = now_sec();
+	SSL_CTX_set_timeout(ctx, TICKET_LIFETIME);
+	if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb) != 1)
+		fatalx("cannot set the session ticket callback: %s", ssl_err());
+}
+
 SSL_CTX *
 tls_setup(const struct config *c)
 {
@@ -224,12 +407,26 @@ tls_setup(const struct config *c)
 	if (!SSL_CTX_set1_groups_list(ctx, "X25519:P-256:X448:P-384"))
 		fatalx("cannot set TLS groups: %s", ssl_err());
 	/*
+	 * AES-128-GCM first: OpenSSL would pick AES-256-GCM with SHA-384,
+	 * and the TLS 1.3 key schedule (a dozen HMACs over the transcript)
+	 * costs far more in SHA-512 blocks than in SHA-256 ones.  Both are
+	 * as strong as the P-256 key behind them.
+	 */
+	if (!SSL_CTX_set_ciphersuites(ctx,
+	        "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+	        "TLS_CHACHA20_POLY1305_SHA256") ||
+	    !SSL_CTX_set_cipher_list(ctx,
+	        "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+	        "ECDHE-ECDSA-CHACHA20-POLY1305:DEFAULT"))
+		fatalx("cannot set TLS ciphers: %s", ssl_err());
+	/*
 	 * One ticket per connection is enough for a client to resume, and
 	 * each extra ticket costs an encryption on every handshake.
 	 */
 	SSL_CTX_set_num_tickets(ctx, 1);
 	/* Stateless tickets resume without a cache shared across workers. */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	tickets_setup(ctx);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
 		fatalx("%s: cannot load the certificate: %s", cert, ssl_err());

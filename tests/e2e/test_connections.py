@@ -1,11 +1,13 @@
 """Connections: deadlines, concurrency, odd request endings, stopping."""
 
 import concurrent.futures
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -283,3 +285,20 @@ def test_connection_caps(serai_factory):
     poll_until(served, IO_TIMEOUT, "the caps to free up")
     # Refusals are logged, at most one line a second.
     assert "connection cap reached (max_per_client" in srv.log()
+
+
+def test_listen_backlog(server):
+    """The accept queue is serai's LISTEN_BACKLOG (1024, or somaxconn if
+    less), not the 128 that libevent's listener would set by itself."""
+    ss = shutil.which("ss")
+    if ss is None:
+        pytest.skip("no ss")
+    try:
+        somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
+    except OSError:
+        pytest.skip("no /proc/sys/net/core/somaxconn")
+    for port in (server.gemini_port, server.gopher_port):
+        out = subprocess.run([ss, "-ltnH", "sport = :%d" % port],
+                             capture_output=True, text=True, check=True)
+        queues = {int(line.split()[2]) for line in out.stdout.splitlines()}
+        assert queues == {min(1024, somaxconn)}, out.stdout

@@ -1,11 +1,13 @@
 """Gopher: menus and type-0 text, through a raw socket, curl and lynx."""
 
+import socket
 import subprocess
+import time
 
 import pytest
 
 from conftest import (IO_TIMEOUT, display_width, gopher_lines, normalise,
-                      require_tool)
+                      read_until_closed, require_tool)
 
 ARTICLE = "/news/beijing-declaration"
 
@@ -81,6 +83,25 @@ def test_news_menu_has_way_up(server, seed):
 def test_selector_ended_by_bare_lf(server, seed):
     assert server.gopher("/news/", eol="\n") == server.gopher("/news/")
     assert_news_menu(server.gopher("/news/", eol="\n"), server, seed)
+
+
+@pytest.mark.parametrize("pieces", [
+    [b"", b"/news/\r\n"],             # nothing there at accept
+    [b"/news/", b"\r\n"],             # as curl sends it
+    [b"/ne", b"ws/\r", b"\n"],         # CR and LF apart
+], ids=["late", "split", "cr-lf-apart"])
+def test_request_in_pieces(server, seed, pieces):
+    """The line read at accept is the common case; a line still to come,
+    or coming in pieces, is read on by the bufferevent."""
+    with socket.create_connection(("127.0.0.1", server.gopher_port),
+                                  timeout=IO_TIMEOUT) as s:
+        for piece in pieces:
+            time.sleep(0.1)
+            if piece:
+                s.sendall(piece)
+        body = read_until_closed(s)
+    assert body == server.gopher("/news/")
+    assert_news_menu(body, server, seed)
 
 
 def test_selector_with_search_string(server, seed):

@@ -1,10 +1,12 @@
 """The access log: one line per request, on stderr."""
 
+import concurrent.futures
 import re
 
 import pytest
 
-from conftest import ACCESS_RE, IO_TIMEOUT, Server, poll_until
+from conftest import (ACCESS_RE, IO_TIMEOUT, Server, gemini_fetch,
+                      gopher_fetch, poll_until)
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +109,32 @@ def test_long_escaped_requests_keep_their_access_line(logged):
     assert got == [("gemini", "59"), ("gopher", "3")]
     for m in matches:
         assert m["request"].startswith(("/\\\"", "gemini://localhost:"))
+
+
+def test_lines_whole_under_concurrency(serai_factory):
+    """Workers gather access lines and write them in batches: every
+    request still gets its line, whole, unmixed with another's, and
+    soon."""
+    srv = serai_factory()  # two workers, one stderr
+    srv.start()
+    n = 120
+
+    def one(i):
+        if i % 2:
+            body = gopher_fetch("/news/", srv.gopher_port)
+            assert body.endswith(b"\r\n.\r\n")
+        else:
+            resp = gemini_fetch("gemini://localhost:%d/" % srv.gemini_port,
+                                port=srv.gemini_port)
+            assert resp.status_line.startswith("20")
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        list(pool.map(one, range(n)))
+    poll_until(lambda: len(srv.access_lines()) >= n, IO_TIMEOUT,
+               "an access line for every request")
+    lines = srv.log().splitlines()
+    assert all(line.count("serai: ") == 1 for line in lines), lines
+    stamped = [line for line in lines
+               if re.match(r"^serai: \d{4}-\d\d-\d\dT", line)]
+    assert len(stamped) == n
+    assert all(ACCESS_RE.match(line) for line in stamped), stamped
