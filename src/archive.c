@@ -332,6 +332,8 @@ adopt_jobs(struct loader *L)
 		j->parsed = false;
 		n->title = n->art->title;
 		n->date = n->art->date;
+		if (n->date != NULL)
+			n->when = article_date_key(n->date);
 		n->lang = n->art->lang;
 		if (!push(&j->sec->articles, &j->sec->narticles, n)) {
 			node_free(n);
@@ -544,7 +546,10 @@ cmp_section(const void *a, const void *b)
 	return c ? c : strcmp(x->name, y->name);
 }
 
-/* Newest first; undated after every dated one, by title. */
+/*
+ * Newest first, by instant (two dates with different offsets compare as
+ * the times they are); undated after every dated one, by title.
+ */
 static int
 cmp_article(const void *a, const void *b)
 {
@@ -552,8 +557,8 @@ cmp_article(const void *a, const void *b)
 	const struct node *y = *(struct node *const *)b;
 	int c;
 
-	if (x->date && y->date && (c = strcmp(y->date, x->date)) != 0)
-		return c;
+	if (x->date && y->date && x->when != y->when)
+		return x->when < y->when ? 1 : -1;
 	if (x->date && !y->date)
 		return -1;
 	if (!x->date && y->date)

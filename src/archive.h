@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 /* Deeper trees are refused: every level costs a breadcrumb and a path. */
@@ -39,8 +40,9 @@ struct node {
 	char *name;  /* directory name or slug; "" for the root */
 	char *title; /* never NULL */
 	char *description;
-	char *date; /* articles: as written, or NULL when undated */
-	char *lang; /* effective language (article, section, archive) */
+	char *date;   /* articles: as written, or NULL when undated */
+	int64_t when; /* dated articles: the instant, for ordering */
+	char *lang;   /* effective language (article, section, archive) */
 	struct node *parent;
 	struct node **sections; /* subsections, by title */
 	size_t nsections;

@@ -166,6 +166,44 @@ article_date_valid(const char *s)
 	return 0;
 }
 
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; Hinnant's). */
+static int64_t
+days_from_civil(int64_t y, int m, int d)
+{
+	int64_t era, yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = y - era * 400;
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+int64_t
+article_date_key(const char *s)
+{
+	int64_t t;
+	int off = 0;
+
+	t = days_from_civil(two(s) * 100 + two(s + 2), two(s + 5), two(s + 8)) *
+	    86400;
+	s += 10;
+	if (*s == '\0')
+		return t;
+	s++;
+	t += two(s) * 3600 + two(s + 3) * 60;
+	s += 5;
+	if (*s == ':') {
+		t += two(s + 1);
+		s += 3;
+	}
+	if (*s == '+' || *s == '-')
+		off = (two(s + 1) * 3600 + two(s + 4) * 60) *
+		    (*s == '+' ? 1 : -1);
+	return t - off;
+}
+
 int
 article_lang_valid(const char *s)
 {

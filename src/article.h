@@ -14,6 +14,7 @@
 #define SERAI_ARTICLE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Larger files are refused rather than held in memory. */
 #define ARTICLE_MAX_BYTES (4u * 1024 * 1024)
@@ -49,6 +50,11 @@ void article_free(struct article *);
 
 /* A date as above; valid calendar day.  Used for Date: and by tests. */
 int article_date_valid(const char *);
+/*
+ * A valid date as seconds since the epoch, to order articles by instant:
+ * a date alone is its midnight, a time without an offset is UTC.
+ */
+int64_t article_date_key(const char *);
 /* Language tags: 1-35 bytes of ASCII letters, digits and '-'. */
 int article_lang_valid(const char *);
 

@@ -83,7 +83,7 @@ feed_link(struct buf *b, const struct node *sec, enum render_links links)
 }
 
 /*
- * Newest first by date, then title and path: a total order, so a feed
+ * Newest first by instant, then title and path: a total order, so a feed
  * lists the same entries in the same order on every load.  Within one
  * section it agrees with archive.c's order of articles.
  */
@@ -92,8 +92,8 @@ cmp_newest(const struct node *x, const struct node *y)
 {
 	int c;
 
-	if ((c = strcmp(y->date, x->date)) != 0)
-		return c;
+	if (x->when != y->when)
+		return x->when < y->when ? 1 : -1;
 	if ((c = strcasecmp(x->title, y->title)) != 0)
 		return c;
 	return strcmp(x->path, y->path);

@@ -185,3 +185,30 @@ def test_narrow_menus(serai_factory, seed):
     assert display_width(display) <= 30
     assert display.endswith("\u2026")
     assert seed.title.startswith(display[:-1].rstrip())
+
+
+def test_dates_ordered_by_instant(serai_factory, tmp_path):
+    """Offsets count: 01:00 at +08:00 on the 2nd is 17:00 UTC on the 1st,
+    three hours before 20:00 UTC, although its date reads later."""
+    root = tmp_path / "content"
+    (root / "world").mkdir(parents=True)
+    (root / "world" / "east.txt").write_text(
+        "Date: 2021-03-02T01:00+08:00\nMorning in the east\n\nBody.\n",
+        encoding="utf-8")
+    (root / "world" / "west.txt").write_text(
+        "Date: 2021-03-01T20:00Z\nEvening in the west\n\nBody.\n",
+        encoding="utf-8")
+    (root / "world" / "day.txt").write_text(
+        "Date: 2021-03-01\nThe day itself\n\nBody.\n", encoding="utf-8")
+    srv = serai_factory(root=root)
+    srv.start()
+    links = [ln for ln in gem_lines(srv, "/world/")
+             if ln.startswith("=> /world/") and "feed.xml" not in ln]
+    assert links == [
+        "=> /world/west 2021-03-01 Evening in the west",
+        "=> /world/east 2021-03-02 Morning in the east",
+        "=> /world/day 2021-03-01 The day itself",
+    ]
+    feed = srv.gemini("/world/feed.xml").body.decode("utf-8")
+    assert (feed.index("/world/west") < feed.index("/world/east")
+            < feed.index("/world/day"))

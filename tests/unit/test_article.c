@@ -602,6 +602,39 @@ test_date_valid_table(void **state)
 	}
 }
 
+/* Instants, checked against date -u +%s. */
+static void
+test_date_key(void **state)
+{
+	static const struct {
+		const char *s;
+		long long t;
+	} t[] = {
+	    {"1970-01-01", 0},
+	    {"2016-11-08", 1478563200},
+	    {"2016-11-08T10:00", 1478599200},
+	    {"2016-11-08T10:00Z", 1478599200},
+	    {"2016-11-08 10:00:30Z", 1478599230},
+	    {"2016-11-08T10:00+08:00", 1478570400},
+	    {"2016-11-08T10:00:00-05:30", 1478619000},
+	    {"2000-02-29T23:59:59Z", 951868799},
+	    {"1969-12-31T23:59:59Z", -1},
+	    {"2099-12-31", 4102358400},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		assert_true(article_date_valid(t[i].s));
+		if (article_date_key(t[i].s) != t[i].t) {
+			print_error(
+			    "article_date_key(\"%s\") = %lld, not %lld\n",
+			    t[i].s, (long long)article_date_key(t[i].s),
+			    t[i].t);
+			fail();
+		}
+	}
+}
+
 static void
 test_lang_valid_table(void **state)
 {
@@ -655,6 +688,7 @@ main(void)
 	    cmocka_unit_test(test_too_large),
 	    cmocka_unit_test(test_free_twice_and_reuse),
 	    cmocka_unit_test(test_date_valid_table),
+	    cmocka_unit_test(test_date_key),
 	    cmocka_unit_test(test_lang_valid_table),
 	};
 
