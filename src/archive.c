@@ -744,16 +744,6 @@ number_articles(struct snapshot *s)
 	return true;
 }
 
-static unsigned long
-ms_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (unsigned long)((t1.tv_sec - t0->tv_sec) * 1000 +
-	    (t1.tv_nsec - t0->tv_nsec) / 1000000);
-}
-
 /*
  * The search index cache (archive_set_search_cache): one file for the
  * process, used by the start-up indexer and by reloads, which may
@@ -804,7 +794,7 @@ build_search(struct snapshot *s)
 		pthread_mutex_unlock(&cache_lock);
 		if (se != NULL) {
 			s->index_cached = true;
-			s->index_ms = ms_since(&t0);
+			s->index_ms = (unsigned long)ms_since(&t0);
 			return se;
 		}
 	}
@@ -823,7 +813,7 @@ build_search(struct snapshot *s)
 	}
 	if (search_finish(se) == -1)
 		goto fail;
-	s->index_ms = ms_since(&t0);
+	s->index_ms = (unsigned long)ms_since(&t0);
 	if (cache_fd != -1) {
 		pthread_mutex_lock(&cache_lock);
 		if (search_save_cache(se, cache_fd, key) == -1)
@@ -974,7 +964,7 @@ archive_load(const struct archive_opts *o, const char **errstr)
 		*errstr = "out of memory";
 		return NULL;
 	}
-	s->load_ms = ms_since(&t0);
+	s->load_ms = (unsigned long)ms_since(&t0);
 	return s;
 }
 

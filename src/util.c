@@ -210,3 +210,13 @@ strlcpy_s(char *dst, const char *src, size_t dstsize)
 	}
 	return n;
 }
+
+long
+ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)(now.tv_sec - t0->tv_sec) * 1000 +
+	    (now.tv_nsec - t0->tv_nsec) / 1000000;
+}

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 /*
  * A growable buffer whose allocation failure is sticky: callers append
@@ -45,5 +46,8 @@ char *xstrndup(const char *, size_t);
 
 /* Copies at most dstsize-1 bytes and always terminates; returns strlen(src). */
 size_t strlcpy_s(char *dst, const char *src, size_t dstsize);
+
+/* Milliseconds since t0, a CLOCK_MONOTONIC reading. */
+long ms_since(const struct timespec *t0);
 
 #endif

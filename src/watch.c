@@ -99,16 +99,6 @@ forget_wd(struct watch *w, int wd)
 	w->nwds--;
 }
 
-static long
-ms_since(const struct timespec *t)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (long)(now.tv_sec - t->tv_sec) * 1000 +
-	    (now.tv_nsec - t->tv_nsec) / 1000000;
-}
-
 /*
  * Debounce: re-arm the timer on each change, but not past
  * WATCH_MAX_DELAY_MS after the first, or a file written to every few
