@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -279,19 +278,14 @@ parse_jobs(struct loader *L)
 	pthread_t t[PARSE_THREADS_MAX];
 	size_t nt = 0, want = 1;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	sigset_t all, old;
 
 	if (L->njobs >= PARSE_THREADS_MIN_JOBS && ncpu > 1)
 		want =
 		    ncpu > PARSE_THREADS_MAX ? PARSE_THREADS_MAX : (size_t)ncpu;
 	atomic_init(&L->next, 0);
-	/* Signals stay the main thread's. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (; nt + 1 < want; nt++)
-		if (pthread_create(&t[nt], NULL, parser_main, L) != 0)
+		if (thread_start(&t[nt], parser_main, L) != 0)
 			break;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	parser_main(L);
 	for (size_t i = 0; i < nt; i++)
 		pthread_join(t[i], NULL);
@@ -845,16 +839,8 @@ indexer_main(void *arg)
 int
 archive_index_start(struct snapshot *s)
 {
-	sigset_t all, old;
-	int rv;
-
-	/* Signals are the main thread's. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
 	atomic_store(&s->indexing, true);
-	rv = pthread_create(&s->indexer, NULL, indexer_main, s);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rv != 0) {
+	if (thread_start(&s->indexer, indexer_main, s) != 0) {
 		atomic_store(&s->indexing, false);
 		log_warnx("search disabled: cannot start the indexing thread");
 		return -1;

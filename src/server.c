@@ -17,6 +17,7 @@
 #include "archive.h"
 #include "log.h"
 #include "server.h"
+#include "util.h"
 
 /* How long accept stays paused after running out of descriptors. */
 #define ACCEPT_PAUSE_SEC 1
@@ -416,7 +417,6 @@ int
 server_run(struct server *s)
 {
 	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1};
-	sigset_t all, old;
 	size_t started = 0;
 
 	for (size_t i = 0; i < 4; i++) {
@@ -430,17 +430,13 @@ server_run(struct server *s)
 		if (s->sig[i] == NULL || evsignal_add(s->sig[i], NULL) == -1)
 			fatalx("cannot handle signal %d", sigs[i]);
 	}
-	/* Signals are the main thread's: workers start with them blocked. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (; started < s->nworkers; started++)
-		if (pthread_create(&s->workers[started].thread, NULL,
-		        worker_main, &s->workers[started]) != 0) {
+		if (thread_start(&s->workers[started].thread, worker_main,
+		        &s->workers[started]) != 0) {
 			log_warnx("cannot start worker %zu", started);
 			s->status = 1;
 			break;
 		}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	log_info("serai %s ready: %zu worker(s)", SERAI_VERSION, started);
 	if (started == s->nworkers)
 		event_base_dispatch(s->base);

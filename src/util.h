@@ -5,6 +5,7 @@
 #ifndef SERAI_UTIL_H
 #define SERAI_UTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
@@ -46,6 +47,12 @@ char *xstrndup(const char *, size_t);
 
 /* Copies at most dstsize-1 bytes and always terminates; returns strlen(src). */
 size_t strlcpy_s(char *dst, const char *src, size_t dstsize);
+
+/*
+ * pthread_create, the new thread starting with every signal blocked:
+ * signals are the main thread's, whose event loop handles them.
+ */
+int thread_start(pthread_t *, void *(*fn)(void *), void *arg);
 
 /* Milliseconds since t0, a CLOCK_MONOTONIC reading. */
 long ms_since(const struct timespec *t0);
