@@ -2,7 +2,6 @@
  * serai: a Gemini and Gopher server for a news archive.
  * main: arguments, configuration, archive, TLS, then the server.
  */
-#include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -13,12 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "archive.h"
 #include "log.h"
 #include "serai.h"
+#include "util.h"
 
 static void
 usage(FILE *fp)
@@ -123,7 +122,7 @@ open_search_cache(const struct config *cfg)
 	if ((size_t)snprintf(path, sizeof(path), "%s/search.cache",
 	        cfg->state_dir) >= sizeof(path))
 		return;
-	if (mkdir(cfg->state_dir, 0700) == -1 && errno != EEXIST) {
+	if (mkdir_p(cfg->state_dir) == -1) {
 		log_warn("%s: the search index will be built at every start",
 		    cfg->state_dir);
 		return;

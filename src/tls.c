@@ -25,6 +25,7 @@
 
 #include "log.h"
 #include "serai.h"
+#include "util.h"
 
 /* A pinned certificate must outlive the capsule: 100 years. */
 #define CERT_DAYS 36500
@@ -73,30 +74,6 @@ ssl_err(void)
 	ERR_error_string_n(e, buf, sizeof(buf));
 	ERR_clear_error();
 	return buf;
-}
-
-static int
-mkdir_p(const char *dir)
-{
-	char tmp[PATH_MAX];
-	size_t n;
-
-	if ((n = strlen(dir)) == 0 || n >= sizeof(tmp)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(tmp, dir, n + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0700) == -1 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0700) == -1 && errno != EEXIST)
-		return -1;
-	return 0;
 }
 
 static int

@@ -1,11 +1,14 @@
 #include "util.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 void
 buf_init(struct buf *b)
@@ -233,4 +236,28 @@ thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
 	rv = pthread_create(t, NULL, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return rv;
+}
+
+int
+mkdir_p(const char *dir)
+{
+	char tmp[PATH_MAX];
+	size_t n;
+
+	if ((n = strlen(dir)) == 0 || n >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(tmp, dir, n + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0700) == -1 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0700) == -1 && errno != EEXIST)
+		return -1;
+	return 0;
 }

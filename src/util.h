@@ -54,6 +54,9 @@ size_t strlcpy_s(char *dst, const char *src, size_t dstsize);
  */
 int thread_start(pthread_t *, void *(*fn)(void *), void *arg);
 
+/* mkdir -p, each directory made 0700; -1 with errno on failure. */
+int mkdir_p(const char *dir);
+
 /* Milliseconds since t0, a CLOCK_MONOTONIC reading. */
 long ms_since(const struct timespec *t0);
 
