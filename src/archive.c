@@ -702,13 +702,16 @@ cmp_path(const void *a, const void *b)
 	    (*(struct node *const *)a)->path, (*(struct node *const *)b)->path);
 }
 
-/* Newest first over the whole archive; the path settles ties. */
+/*
+ * Oldest first over the whole archive: the reverse of newest first with
+ * the path settling ties.
+ */
 static int
-cmp_recency(const void *a, const void *b)
+cmp_age(const void *a, const void *b)
 {
-	int c = cmp_article(a, b);
+	int c = cmp_article(b, a);
 
-	return c ? c : cmp_path(a, b);
+	return c ? c : cmp_path(b, a);
 }
 
 /*
@@ -728,13 +731,7 @@ number_articles(struct snapshot *s)
 	for (size_t i = 0; i < s->nindex; i++)
 		if (s->index[i]->kind == NODE_ARTICLE)
 			s->byid[k++] = s->index[i];
-	qsort(s->byid, s->narticles, sizeof(*s->byid), cmp_recency);
-	for (size_t i = 0; i < s->narticles / 2; i++) {
-		struct node *t = s->byid[i];
-
-		s->byid[i] = s->byid[s->narticles - 1 - i];
-		s->byid[s->narticles - 1 - i] = t;
-	}
+	qsort(s->byid, s->narticles, sizeof(*s->byid), cmp_age);
 	return true;
 }
 
