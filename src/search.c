@@ -454,13 +454,8 @@ add_term(struct buf *out, size_t *n, const char *p, size_t len, bool prefix)
 			;
 		else if (is_space((unsigned char)p[i]))
 			buf_addc(out, ' ');
-		else if (cjk(cp)) {
-			buf_addc(out, ' ');
-			buf_add(out, p + i, k);
-			buf_addc(out, ' ');
-			any = true;
-		} else {
-			buf_add(out, p + i, k);
+		else {
+			add_segmented(out, p + i, k);
 			any = true;
 		}
 		i += k;
