@@ -6,9 +6,10 @@
  *                article (the live server's wrapped text, byte for byte)
  *   both:        feed.xml per section, the live Atom feed byte for byte
  *
- * Pure file writing from a snapshot: the pages are rendered again with links naming the files (RENDER_EXPORT).  Nothing is
- * ever overwritten or deleted: both trees must be new, and every file and
- * directory is created exclusively.
+ * Pure file writing from a snapshot: the pages are rendered again with
+ * links naming the files (RENDER_EXPORT).  Nothing is ever overwritten
+ * or deleted: both trees must be new, and every file and directory is
+ * created exclusively.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -128,10 +128,6 @@ mod_date(struct buf *b, const struct snapshot *snap)
 	buf_printf(b, " Mod-Date: <%s>" CRLF, ts);
 }
 
-/*
- * One Gopher+ attribute block for a menu line ("Xdisplay\tsel\thost\t
- * port", no CRLF): +INFO, and for real items +ADMIN and +VIEWS.
- */
 /* An article's text is rendered when asked for (see archive.h). */
 static void
 article_text(struct buf *b, const struct snapshot *snap, const struct node *n)
@@ -139,6 +135,7 @@ article_text(struct buf *b, const struct snapshot *snap, const struct node *n)
 	render_gopher_article(b, &snap->opts, n, n->art);
 }
 
+/* What a Gopher+ +VIEWS line states: the size of the page, in bytes. */
 static size_t
 page_size(const struct snapshot *snap, const struct node *n)
 {
@@ -154,6 +151,10 @@ page_size(const struct snapshot *snap, const struct node *n)
 	return len;
 }
 
+/*
+ * One Gopher+ attribute block for a menu line ("Xdisplay\tsel\thost\t
+ * port", no CRLF): +INFO, and for real items +ADMIN and +VIEWS.
+ */
 static void
 attr_block(
     struct buf *b, const struct snapshot *snap, const char *line, size_t len)
