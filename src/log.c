@@ -192,9 +192,9 @@ emit(const struct sink *s, int prio, char *line, size_t n, size_t msgoff)
 	(void)!write(s->fd, line, n);
 }
 
+/* An error-log line: the access log has log_access_str. */
 static void
-vlog_to(const struct sink *s, int prio, const char *prefix, const char *fmt,
-    va_list ap, const char *suffix)
+vlog(const char *prefix, const char *fmt, va_list ap, const char *suffix)
 {
 	char line[8192]; /* an escaped 1 KiB request and the rest */
 	int n, m;
@@ -224,23 +224,7 @@ vlog_to(const struct sink *s, int prio, const char *prefix, const char *fmt,
 			n = (int)sizeof(line) - 2;
 	}
 	line[n++] = '\n';
-	emit(s, prio, line, (size_t)n, msgoff);
-}
-
-static void
-vlog(const char *prefix, const char *fmt, va_list ap, const char *suffix)
-{
-	vlog_to(&errlog, LOG_WARNING, prefix, fmt, ap, suffix);
-}
-
-void
-log_access(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vlog_to(&acclog, LOG_INFO, "", fmt, ap, NULL);
-	va_end(ap);
+	emit(&errlog, LOG_WARNING, line, (size_t)n, msgoff);
 }
 
 void

@@ -22,9 +22,10 @@ int log_access_open(const char *spec);
 int log_access_reopen(void);
 /* After chroot(dir): reopen the access log by its path inside dir. */
 void log_chroot(const char *dir);
-/* One access line; files get no "serai: " prefix. */
-void log_access(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* The same, already formatted: no printf on the request path. */
+/*
+ * One access line, already formatted (no printf on the request path);
+ * files get no "serai: " prefix.
+ */
 void log_access_str(const char *line);
 /*
  * In this thread, gather access lines (to a file or stderr) and write
