@@ -308,21 +308,15 @@ gemini_queue(struct evbuffer *out, const struct reply *r, struct snapshot *snap)
 {
 	char head[GEMINI_META_MAX + 16];
 	struct evbuffer_iovec v;
-	const char *body = NULL;
-	size_t hn, bn = 0;
+	const char *body;
+	size_t hn, bn;
 	int n;
 
 	n = snprintf(head, sizeof(head), "%d %s\r\n", r->status, r->meta);
 	hn = n < 0                     ? 0
 	    : (size_t)n < sizeof(head) ? (size_t)n
 	                               : sizeof(head) - 1;
-	if (r->body != NULL && r->body->len > 0) {
-		body = (const char *)r->body->p;
-		bn = r->body->len;
-	} else if (r->dyn.len > 0) {
-		body = r->dyn.p;
-		bn = r->dyn.len;
-	}
+	body = reply_body(r, &bn);
 	if (hn + bn <= SSL3_RT_MAX_PLAIN_LENGTH &&
 	    evbuffer_reserve_space(out, (ev_ssize_t)(hn + bn), &v, 1) == 1 &&
 	    v.iov_len >= hn + bn) {
@@ -828,13 +822,7 @@ gopher_send(struct conn *c, const char *line, size_t len)
 	reply_init(&r);
 	gopher_respond(&s->gopher, snap, line, len, &r);
 	c->status = r.status;
-	if (r.body != NULL && r.body->len > 0) {
-		p = (const char *)r.body->p;
-		n = r.body->len;
-	} else {
-		p = r.dyn.p;
-		n = r.dyn.len;
-	}
+	p = reply_body(&r, &n);
 	c->bytes = n;
 	/*
 	 * MSG_MORE holds the segment back for the close that follows at

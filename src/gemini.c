@@ -20,6 +20,17 @@ reply_free(struct reply *r)
 	buf_free(&r->dyn);
 }
 
+const char *
+reply_body(const struct reply *r, size_t *len)
+{
+	if (r->body != NULL && r->body->len > 0) {
+		*len = r->body->len;
+		return r->body->p;
+	}
+	*len = r->dyn.len;
+	return r->dyn.len > 0 ? r->dyn.p : NULL;
+}
+
 /* Crawlers are welcome; the archive has nothing to hide from them. */
 static const char robots_txt[] = "User-agent: *\nDisallow:\n";
 static const struct blob robots = {(char *)robots_txt, sizeof(robots_txt) - 1};

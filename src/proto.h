@@ -31,6 +31,8 @@ struct reply {
 
 void reply_init(struct reply *);
 void reply_free(struct reply *);
+/* The body to send, whichever of the two holds it (NULL: none). */
+const char *reply_body(const struct reply *, size_t *len);
 
 void gemini_respond(const struct url_expect *, const struct snapshot *,
     const char *line, size_t len, struct reply *);
