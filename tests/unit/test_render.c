@@ -10,7 +10,6 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,43 +45,12 @@ static const struct url_expect gex = {"localhost", "127.0.0.1", 1965, 0};
 static const struct gopher_ctx gctx = {HOST, 7070, 70};
 
 static int
-put(const char *root, const char *rel, const char *data, size_t len)
-{
-	char path[512];
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/%s", root, rel);
-	if ((fp = fopen(path, "wb")) == NULL)
-		return -1;
-	if (fwrite(data, 1, len, fp) != len) {
-		fclose(fp);
-		return -1;
-	}
-	return fclose(fp);
-}
-
-static int
-puts_file(const char *root, const char *rel, const char *s)
-{
-	return put(root, rel, s, strlen(s));
-}
-
-static int
 mkdir_in(const char *root, const char *rel)
 {
 	char path[512];
 
 	snprintf(path, sizeof(path), "%s/%s", root, rel);
 	return mkdir(path, 0755);
-}
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
 }
 
 /* 中国科学院与沿线国家的科研机构发表了《北京宣言》。, repeated. */
@@ -138,14 +106,14 @@ setup(void **state)
 	rv |=
 	    puts_file(f->root, "news/section.ini", "[section]\ntitle = News\n");
 	rv |= mkdir_in(f->root, "news/science");
-	rv |= put(f->root, "news/beijing-declaration.txt", seed, seedlen);
+	rv |= put_file(f->root, "news/beijing-declaration.txt", seed, seedlen);
 	rv |= puts_file(f->root, "news/dated-a.txt",
 	    "Date: 2020-01-02\nDated A\n\nBody of a.\n");
 	rv |= puts_file(f->root, "news/dated-b.txt",
 	    "Date: 2021-05-06\nDated B\n\nBody of b.\n");
 	rv |= puts_file(
 	    f->root, "news/undated-z.txt", "Undated Zulu\n\nBody of z.\n");
-	rv |= put(f->root, "news/science/cjk.txt", cjk, cjklen);
+	rv |= put_file(f->root, "news/science/cjk.txt", cjk, cjklen);
 	/* Broken: each one is skipped with a warning. */
 	rv |= puts_file(
 	    f->root, "news/bad-utf8.txt", "Bad UTF-8\n\nA \xff byte.\n");
@@ -159,7 +127,7 @@ setup(void **state)
 	free(cjk);
 	free(seed);
 	if (rv != 0) {
-		nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		remove_tree(f->root);
 		article_free(&f->seed);
 		free(f->zh_para);
 		free(f);
@@ -187,7 +155,7 @@ teardown(void **state)
 	if (f == NULL)
 		return 0;
 	snapshot_release(f->snap);
-	nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	remove_tree(f->root);
 	article_free(&f->seed);
 	free(f->zh_para);
 	free(f);
@@ -1344,7 +1312,7 @@ test_atom_feed(void **state)
 	assert_int_equal(rv, 0);
 	s1 = archive_load(&o, &err);
 	s2 = archive_load(&o, &err);
-	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	remove_tree(root);
 	assert_non_null(s1);
 	assert_non_null(s2);
 

@@ -11,7 +11,6 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,28 +48,6 @@ struct fixture {
 };
 
 static int
-put(const char *root, const char *rel, const char *data)
-{
-	char path[512];
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "%s/%s", root, rel);
-	if ((fp = fopen(path, "wb")) == NULL)
-		return -1;
-	fputs(data, fp);
-	return fclose(fp);
-}
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int
 setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
@@ -90,17 +67,18 @@ setup(void **state)
 	rv |= mkdir(path, 0755);
 	snprintf(path, sizeof(path), "%s/filler", f->root);
 	rv |= mkdir(path, 0755);
-	rv |= put(f->root, "news/section.ini", "[section]\ntitle = News\n");
-	rv |= put(f->root, "news/beijing-declaration.txt", seed);
-	rv |= put(f->root, "news/cafe.txt",
+	rv |=
+	    puts_file(f->root, "news/section.ini", "[section]\ntitle = News\n");
+	rv |= puts_file(f->root, "news/beijing-declaration.txt", seed);
+	rv |= puts_file(f->root, "news/cafe.txt",
 	    "Date: 2022-03-04\nOpening of a new caf\xc3\xa9\n\n"
 	    "The caf\xc3\xa9 serves coffee to the institute.\n");
-	rv |= put(
+	rv |= puts_file(
 	    f->root, "news/zh.txt", "Lang: zh\n" ZH_TITLE "\n\n" ZH_PARA "\n");
 	/* "quantum" in the title of one, in the body only of the other. */
-	rv |= put(f->root, "news/title-hit.txt",
+	rv |= puts_file(f->root, "news/title-hit.txt",
 	    "Quantum results\n\nA short note about physics.\n");
-	rv |= put(f->root, "news/body-hit.txt",
+	rv |= puts_file(f->root, "news/body-hit.txt",
 	    "Physics notes\n\nThe quantum lab, the quantum team and the "
 	    "quantum computer were all mentioned in this long article.\n");
 	/* A corpus for the work budget: many words sharing prefixes. */
@@ -111,7 +89,7 @@ setup(void **state)
 		    "amber%d anchor%d "
 		    "angle%d apple%d arrow%d aspen%d atlas%d atom%d\n",
 		    1000 + i, i, i, i, i, i, i, i, i, i, i, i, i);
-		rv |= put(f->root, name, text);
+		rv |= puts_file(f->root, name, text);
 	}
 	free(seed);
 	f->opts.root = f->root;
@@ -132,7 +110,7 @@ teardown(void **state)
 	struct fixture *f = *state;
 
 	snapshot_release(f->snap);
-	nftw(f->root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	remove_tree(f->root);
 	free(f);
 	return 0;
 }
@@ -454,7 +432,7 @@ test_cache(void **state)
 
 	/* An article changed: a miss, and the change is found. */
 	assert_int_equal(
-	    put(f->root, "news/cafe.txt",
+	    puts_file(f->root, "news/cafe.txt",
 	        "Date: 2022-03-04\nOpening of a new caf\xc3\xa9\n\n"
 	        "The caf\xc3\xa9 serves tea now.\n"),
 	    0);
@@ -468,7 +446,7 @@ test_cache(void **state)
 	assert_int_equal(hits((void **)&f, "coffee", NULL), 0);
 	snapshot_release(s);
 	assert_int_equal(
-	    put(f->root, "news/cafe.txt",
+	    puts_file(f->root, "news/cafe.txt",
 	        "Date: 2022-03-04\nOpening of a new caf\xc3\xa9\n\n"
 	        "The caf\xc3\xa9 serves coffee to the "
 	        "institute.\n"),
