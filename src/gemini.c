@@ -62,6 +62,7 @@ search(const struct snapshot *snap, const struct gemini_url *u, struct reply *r)
 	char q[GEMINI_URL_MAX + 1];
 	const char *p = u->path + strlen("/search");
 	struct search_result res;
+	struct search_terms terms;
 	struct search *se;
 	enum search_status st;
 	struct buf *b = &r->dyn;
@@ -136,6 +137,7 @@ search(const struct snapshot *snap, const struct gemini_url *u, struct reply *r)
 	else
 		buf_printf(b, "%zu hit%s, page %zu of %zu.\n", res.total,
 		    res.total == 1 ? "" : "s", page, pages);
+	search_terms_init(&terms, q, qlen);
 	for (size_t i = 0; i < res.nids; i++) {
 		const struct node *n = archive_by_id(snap, res.ids[i]);
 
@@ -147,9 +149,10 @@ search(const struct snapshot *snap, const struct gemini_url *u, struct reply *r)
 		buf_printf(b, "%s\n", n->title);
 		search_text(b, n->parent->title);
 		buf_adds(b, ": ");
-		search_snippet(b, q, qlen, n->art->paras, n->art->npara);
+		search_snippet(b, &terms, n->art->paras, n->art->npara);
 		buf_addc(b, '\n');
 	}
+	search_terms_free(&terms);
 	if (res.nids > 0 && (page > 1 || page < pages))
 		buf_addc(b, '\n');
 	if (page > 1 && page <= pages + 1) {

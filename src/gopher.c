@@ -293,6 +293,7 @@ search(const struct gopher_ctx *g, const struct snapshot *snap, const char *q,
     size_t qlen, struct reply *r)
 {
 	struct search_result res;
+	struct search_terms terms;
 	struct search *se;
 	struct buf d;
 	const char *msg = NULL;
@@ -347,6 +348,7 @@ search(const struct gopher_ctx *g, const struct snapshot *snap, const char *q,
 		buf_printf(
 		    &d, "%zu hit%s:", res.total, res.total == 1 ? "" : "s");
 	search_info(&r->dyn, buf_failed(&d) ? "" : d.p, snap->opts.menu_width);
+	search_terms_init(&terms, q, qlen);
 	for (size_t i = 0; i < res.nids; i++) {
 		const struct node *n = archive_by_id(snap, res.ids[i]);
 
@@ -364,12 +366,13 @@ search(const struct gopher_ctx *g, const struct snapshot *snap, const char *q,
 		buf_printf(&r->dyn, "\t%s\t%s\t%u" CRLF, n->path, g->hostname,
 		    g->port);
 		d.len = 0;
-		search_snippet(&d, q, qlen, n->art->paras, n->art->npara);
+		search_snippet(&d, &terms, n->art->paras, n->art->npara);
 		buf_addc(&d, '\0');
 		if (buf_failed(&d))
 			break;
 		search_info(&r->dyn, d.p, snap->opts.menu_width);
 	}
+	search_terms_free(&terms);
 	if (buf_failed(&d))
 		r->dyn.oom = true;
 	buf_free(&d);

@@ -41,8 +41,6 @@
 #include "log.h"
 #include "util.h"
 
-/* Terms after the first ones are dropped: each is a doclist to merge. */
-#define SEARCH_TERMS_MAX 16
 /* A snippet: bytes of context before the first match, and in all. */
 #define SNIPPET_BEFORE 60
 #define SNIPPET_BYTES 200
@@ -606,19 +604,7 @@ search_query(struct search *s, const char *q, size_t len, size_t page,
 	return SEARCH_OK;
 }
 
-/*
- * Snippets.  A word of the text matches a term when their folded forms
- * (utf8proc: case folded, accents stripped, as unicode61 with
- * remove_diacritics does) are equal, or begin alike for a prefix term;
- * a CJK term matches where its characters stand in the text.  A phrase
- * is looked for by its first word.
- */
-struct needle {
-	char *folded; /* Latin: the folded first word; CJK: the characters */
-	bool prefix;
-	bool cjk;
-};
-
+/* Snippets: how terms match words is told at search_terms (search.h). */
 static char *
 fold(const char *p, size_t len)
 {
@@ -660,18 +646,22 @@ word_char(const char *p, size_t n, size_t *k)
 	    c == UTF8PROC_CATEGORY_NL || c == UTF8PROC_CATEGORY_NO;
 }
 
-static size_t
-needles(const char *q, size_t len, struct needle *v)
+void
+search_terms_init(struct search_terms *terms, const char *q, size_t len)
 {
+	struct search_needle *v = terms->v;
 	struct buf expr;
 	size_t n = 0;
 	const char *p, *end;
 
+	terms->n = 0;
 	/* The sanitiser's terms: each is "...", maybe followed by '*'. */
 	buf_init(&expr);
 	search_sanitise(q, len, &expr);
-	if (buf_failed(&expr))
-		return 0;
+	if (buf_failed(&expr)) {
+		buf_free(&expr);
+		return;
+	}
 	p = expr.p;
 	end = expr.p + strlen(expr.p);
 	while (p < end && n < SEARCH_TERMS_MAX) {
@@ -718,12 +708,20 @@ needles(const char *q, size_t len, struct needle *v)
 			free(v[n].folded);
 	}
 	buf_free(&expr);
-	return n;
+	terms->n = n;
+}
+
+void
+search_terms_free(struct search_terms *t)
+{
+	for (size_t j = 0; j < t->n; j++)
+		free(t->v[j].folded);
+	t->n = 0;
 }
 
 /* Where in p the first word matching a needle starts, or NULL. */
 static const char *
-find_match(const char *p, size_t len, const struct needle *v, size_t nv)
+find_match(const char *p, size_t len, const struct search_needle *v, size_t nv)
 {
 	const char *best = NULL;
 	size_t i = 0, k;
@@ -775,18 +773,16 @@ char_start(const char *p, size_t i)
 }
 
 void
-search_snippet(struct buf *out, const char *q, size_t qlen, char *const *paras,
-    size_t npara)
+search_snippet(struct buf *out, const struct search_terms *t,
+    char *const *paras, size_t npara)
 {
-	struct needle v[SEARCH_TERMS_MAX];
-	size_t nv = needles(q, qlen, v), pi = 0, len, from, to;
+	size_t pi = 0, len, from, to;
 	const char *p = npara > 0 ? paras[0] : "", *m = NULL;
 
 	for (size_t i = 0; i < npara && m == NULL; i++)
-		if ((m = find_match(paras[i], strlen(paras[i]), v, nv)) != NULL)
+		if ((m = find_match(paras[i], strlen(paras[i]), t->v, t->n)) !=
+		    NULL)
 			pi = i;
-	for (size_t j = 0; j < nv; j++)
-		free(v[j].folded);
 	if (m != NULL)
 		p = paras[pi];
 	len = strlen(p);

@@ -17,6 +17,8 @@
 struct buf;
 struct search;
 
+/* Terms after the first ones are dropped: each is a doclist to merge. */
+#define SEARCH_TERMS_MAX 16
 /* Longer queries are refused (Gemini 59), before any work. */
 #define SEARCH_QUERY_MAX 256
 /* Hits per page. */
@@ -86,12 +88,31 @@ enum search_status search_query(struct search *, const char *q, size_t len,
     size_t page, struct search_result *);
 
 /*
+ * A query's terms as snippets look for them, made once for a page of
+ * hits.  A text word matches a term when their folded forms (utf8proc:
+ * case folded, accents stripped, as unicode61 folds) are equal, or begin
+ * alike for a prefix term; a CJK term matches where its characters stand.
+ * A phrase is looked for by its first word.
+ */
+struct search_terms {
+	struct search_needle {
+		char *folded; /* Latin: the folded first word; CJK: the text */
+		bool prefix;
+		bool cjk;
+	} v[SEARCH_TERMS_MAX];
+	size_t n;
+};
+
+void search_terms_init(struct search_terms *, const char *q, size_t len);
+void search_terms_free(struct search_terms *);
+
+/*
  * Appends one line (no TAB, CR or LF) of the paragraphs around the first
- * word the query matches, "..." marking cuts; the start of the text when
+ * word matching a term, "..." marking cuts; the start of the text when
  * only the title matched.
  */
-void search_snippet(
-    struct buf *, const char *q, size_t qlen, char *const *paras, size_t npara);
+void search_snippet(struct buf *, const struct search_terms *,
+    char *const *paras, size_t npara);
 
 /*
  * The user's query as an FTS5 expression that cannot be a syntax error

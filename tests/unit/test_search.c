@@ -141,12 +141,15 @@ snippet(void **state, const char *q, const char *path)
 {
 	struct fixture *f = *state;
 	const struct node *n = archive_lookup(f->snap, path, strlen(path));
+	struct search_terms t;
 	struct buf b;
 	char *s;
 
 	assert_non_null(n);
 	buf_init(&b);
-	search_snippet(&b, q, strlen(q), n->art->paras, n->art->npara);
+	search_terms_init(&t, q, strlen(q));
+	search_snippet(&b, &t, n->art->paras, n->art->npara);
+	search_terms_free(&t);
 	buf_addc(&b, '\0');
 	s = buf_release(&b, NULL);
 	assert_non_null(s);
