@@ -501,9 +501,10 @@ class Server:
             pending = {p for p in pending if not port_open(p)}
             # Search joins once its index is built, in a thread of its
             # own after the ports open: the tests want all of it.
-            if not pending and ("search index:" in self.log()
-                                or "search disabled" in self.log()):
-                return True
+            if not pending:
+                log = self.log()
+                if "search index:" in log or "search disabled" in log:
+                    return True
             if time.monotonic() >= deadline:
                 return False
             time.sleep(POLL_INTERVAL)
