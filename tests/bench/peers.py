@@ -377,15 +377,19 @@ def run_all(ctx):
     for p in ("gemini", "gopher"):
         for m in MODES[p]:
             for c in ctx.concurrencies:
-                for name, proc, pids, urls in live:
-                    if p not in urls:
-                        continue
-                    print("%s %s %s c=%d ..." % (name, p, m, c),
-                          file=sys.stderr, flush=True)
-                    res = loadgen(ctx, urls[p], p, c, m == "resumed",
-                                  pids)
-                    rows.append(dict(server=name, proto=p, mode=m, c=c,
-                                     res=res))
+                # serai, peer, serai, peer, ...: each ratio is taken
+                # between runs a few seconds apart.
+                for rep in range(ctx.repeat):
+                    for name, proc, pids, urls in live:
+                        if p not in urls:
+                            continue
+                        print("%s %s %s c=%d run %d/%d ..."
+                              % (name, p, m, c, rep + 1, ctx.repeat),
+                              file=sys.stderr, flush=True)
+                        res = loadgen(ctx, urls[p], p, c,
+                                      m == "resumed", pids)
+                        rows.append(dict(server=name, proto=p, mode=m,
+                                         c=c, rep=rep, res=res))
     for name, proc, pids, urls in live:
         rc = stop(proc)
         if name == "serai" and rc != 0:
@@ -394,38 +398,69 @@ def run_all(ctx):
     stop_all()
     order = [s[0] for s in SERVERS]
     rows.sort(key=lambda r: (order.index(r["server"]), r["proto"],
-                             r["mode"], r.get("c", 0)))
+                             r["mode"], r.get("c", 0), r.get("rep", 0)))
     return rows
 
 
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def spread(xs, fmt):
+    """median and range, the way the README quotes a figure."""
+    if len(xs) == 1:
+        return fmt % xs[0]
+    return (fmt + " (" + fmt + "-" + fmt + ")") % (median(xs), min(xs),
+                                                    max(xs))
+
+
 def fmt_rows(rows):
-    serai = {(r["proto"], r["mode"], r["c"]): r["res"] for r in rows
-             if r["server"] == "serai" and "res" in r}
-    cols = ("server", "protocol", "mode", "c", "req/CPU-s", "p50 ms",
-            "p99 ms", "errors", "resumed", "bytes", "serai/peer")
+    """One line per server and configuration: the median of the repeated
+    runs and their range.  serai/peer is the ratio of each run to the
+    serai run just before it, then the median and range of those."""
+    runs = {}
+    for r in rows:
+        if "res" in r:
+            runs.setdefault((r["server"], r["proto"], r["mode"], r["c"]),
+                            {})[r["rep"]] = r["res"]
+    cols = ("server", "protocol", "mode", "c", "runs", "req/CPU-s",
+            "p50 ms", "p99 ms", "errors", "resumed", "bytes", "serai/peer")
     out = [cols, tuple("-" * len(c) for c in cols)]
+    done = set()
     for r in rows:
         if "res" not in r:
-            out.append((r["server"], r["proto"], r["mode"], "-",
+            out.append((r["server"], r["proto"], r["mode"], "-", "",
                         r["note"], "", "", "", "", "", ""))
             continue
-        res = r["res"]
-        rate = res.get("req_per_server_cpu_s")
-        ratio = ""
-        mine = serai.get((r["proto"], r["mode"], r["c"]))
-        if r["server"] != "serai" and mine and rate and \
-                mine.get("req_per_server_cpu_s"):
-            x = mine["req_per_server_cpu_s"] / rate
-            ratio = "%.2f" % x if x < 10 else "%.0f" % x
+        key = (r["server"], r["proto"], r["mode"], r["c"])
+        if key in done:
+            continue
+        done.add(key)
+        mine = runs[key]
+        res = list(mine.values())
+        rates = [x.get("req_per_server_cpu_s") or 0 for x in res]
+        ratios = []
+        serai = runs.get(("serai",) + key[1:], {})
+        if r["server"] != "serai":
+            for rep, x in mine.items():
+                a = serai.get(rep, {}).get("req_per_server_cpu_s")
+                b = x.get("req_per_server_cpu_s")
+                if a and b:
+                    ratios.append(a / b)
+        ok = sum(x["ok"] for x in res)
         out.append((
-            r["server"], r["proto"], r["mode"], str(r["c"]),
-            "%.0f" % rate if rate else "n/a",
-            "%.2f" % res["p50_ms"], "%.2f" % res["p99_ms"],
-            "%d" % res["errors"],
-            "%.0f%%" % (100 * res["resumed"]) if r["mode"] == "resumed"
-            else "",
-            "%.0f" % (res["bytes"] / res["ok"]) if res["ok"] else "",
-            ratio))
+            r["server"], r["proto"], r["mode"], str(r["c"]), str(len(res)),
+            spread(rates, "%.0f") if all(rates) else "n/a",
+            spread([x["p50_ms"] for x in res], "%.2f"),
+            spread([x["p99_ms"] for x in res], "%.2f"),
+            "%d" % sum(x["errors"] for x in res),
+            spread([100 * x["resumed"] for x in res], "%.0f%%")
+            if r["mode"] == "resumed" else "",
+            "%.0f" % (sum(x["bytes"] for x in res) / ok) if ok else "",
+            spread(ratios, "%.2f" if max(ratios) < 10 else "%.0f")
+            if ratios else ""))
     widths = [max(len(row[i]) for row in out) for i in range(len(cols))]
     return "\n".join(" | ".join(cell.ljust(w) for cell, w in
                                 zip(row, widths)).rstrip() for row in out)
@@ -479,8 +514,11 @@ def main():
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--concurrency", type=int, action="append",
                     help="repeatable (default: 16 and 64)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs of each configuration per server, "
+                    "interleaved with the peers' (default 3)")
     ap.add_argument("--quick", action="store_true",
-                    help="CI smoke run: 1 s at c=16")
+                    help="CI smoke run: 1 s at c=16, once")
     ap.add_argument("--json", action="store_true",
                     help="also print every run's loadgen line")
     ap.add_argument("-v", "--verbose", action="store_true",
@@ -496,8 +534,11 @@ def main():
         if not os.access(p, os.X_OK):
             ap.error("%s is not an executable: build first" % p)
     ctx.seconds = 1.0 if args.quick else args.seconds
+    ctx.repeat = 1 if args.quick else args.repeat
     ctx.concurrencies = args.concurrency or ([16] if args.quick
                                              else [16, 64])
+    if not 1 <= ctx.repeat <= 50:
+        ap.error("--repeat must be in 1..50")
     if not 0 < ctx.seconds <= 600 or any(
             not 1 <= c <= 10000 for c in ctx.concurrencies):
         ap.error("--seconds must be in (0, 600], -c in 1..10000")
@@ -527,16 +568,17 @@ def main():
         problems = serai_problems(rows, ctx.serai_log)
 
     # The load average tells whether something else shared the machine.
-    print("%s, %g s per run, %d CPU(s), load average %.2f before, %.2f "
-          "after" % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                     ctx.seconds, os.cpu_count(), load_before,
+    print("%s, %g s per run, %d run(s) each, %d CPU(s), load average "
+          "%.2f before, %.2f after"
+          % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+             ctx.seconds, ctx.repeat, os.cpu_count(), load_before,
                      os.getloadavg()[0]))
     print(fmt_rows(rows))
     if args.json:
         for r in rows:
             if "res" in r:
                 print(json.dumps(dict(server=r["server"], mode=r["mode"],
-                                      **r["res"])))
+                                      run=r["rep"], **r["res"])))
     for p in problems:
         print("FAIL: " + p)
     return 1 if problems else 0
