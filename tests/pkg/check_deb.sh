@@ -176,7 +176,7 @@ if grep -q '^E: ' "$tmp/lintian.log"; then
 	fail "lintian reports an error"
 fi
 
-step "apt install (root's umask 077)"
+step "apt install, with root's umask 077"
 if [ -d /run/systemd/system ]; then
 	echo "systemd is PID 1: the maintainer scripts start the service"
 else
@@ -302,6 +302,13 @@ apt-get remove -y -qq serai >"$tmp/apt.log" 2>&1 ||
 [ ! -e /usr/bin/serai ] || fail "/usr/bin/serai left after remove"
 [ -f /etc/serai/serai.ini ] || fail "remove took the conffile"
 [ "$(sums)" = "$before" ] || fail "remove changed the archive"
+
+step "install after remove, the archive removed: it stays removed"
+mv "$archive" "$archive.away"
+apt-get install -y -qq "$deb" >"$tmp/apt.log" 2>&1 ||
+    { cat "$tmp/apt.log"; fail "apt install failed"; }
+[ ! -e "$archive" ] || fail "the example came back over a removed archive"
+mv "$archive.away" "$archive"
 
 step "apt purge: state goes, the archive stays"
 # systemd's layout for DynamicUser and StateDirectory=serai, as serai
