@@ -1,5 +1,6 @@
 """meson install, the systemd unit and the documentation of every key."""
 
+import json
 import os
 import re
 import shutil
@@ -94,3 +95,20 @@ def test_man_pages_render(tmp_path):
                               timeout=RUN_TIMEOUT)
         assert proc.returncode == 0, proc.stderr
         assert "SEE ALSO" in proc.stdout
+
+
+def test_debian_version_is_meson_version():
+    # The package's version is meson.build's: a release bumps both, with
+    # a debian/changelog entry, or the .deb names the wrong version.
+    info = subprocess.run(["meson", "introspect", "--projectinfo",
+                           str(BUILD_DIR)], capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT)
+    assert info.returncode == 0, info.stderr
+    version = json.loads(info.stdout)["version"]
+    first = (SOURCE_ROOT / "debian" / "changelog").read_text().split("\n")[0]
+    m = re.match(r"serai \(([^)\s]+)\) \S+; urgency=\w+$", first)
+    assert m, first
+    assert m.group(1) == version, (first, version)
+    proc = subprocess.run([str(SERAI_BIN), "-V"], capture_output=True,
+                          text=True, timeout=RUN_TIMEOUT)
+    assert proc.stdout == "serai %s\n" % version, proc.stdout
