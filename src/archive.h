@@ -22,6 +22,26 @@
 #define ARCHIVE_MAX_DEPTH 32
 /* A whole path ("/a/b/slug") must fit a Gopher selector (RFC 1436). */
 #define ARCHIVE_PATH_MAX 255
+/*
+ * Sections loaded at most: each costs three pre-rendered pages (its
+ * Gemini index, Gopher menu and Atom feed of up to 50 entries, some
+ * 10-30 KB together) and an inotify watch, so 20,000 bound that memory
+ * to well under 1 GB; news archives have tens or hundreds.  The unit
+ * tests build the loader with smaller figures to reach them.
+ */
+#ifndef ARCHIVE_MAX_SECTIONS
+#define ARCHIVE_MAX_SECTIONS 20000
+#endif
+/*
+ * Files (every name in the tree that is not a directory) considered at
+ * most: twice the million articles serai is meant to hold, so a tree of
+ * junk or a runaway generator cannot take the machine's memory.
+ */
+#ifndef ARCHIVE_MAX_FILES
+#define ARCHIVE_MAX_FILES 2000000
+#endif
+/* section.ini holds a title, a description and a language tag. */
+#define SECTION_INI_MAX_BYTES (64 * 1024)
 
 enum node_kind { NODE_SECTION, NODE_ARTICLE };
 

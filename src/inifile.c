@@ -206,7 +206,8 @@ inifile_parse(const char *path, const char *const *sections, inifile_handler fn,
 	size_t got = 0;
 	int fd, rv;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	/* Non-blocking: a FIFO given as the file must not hang -n. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1)
 		return -1;
 	if (fstat(fd, &st) == -1) {
 		close(fd);
