@@ -71,6 +71,7 @@ static const struct key keys[] = {
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
+_Static_assert(NKEYS <= CONFIG_MAX_KEYS, "raise CONFIG_MAX_KEYS");
 
 static const char *const sections[] = {
     "server", "archive", "gemini", "gopher", "limits", NULL};
@@ -366,6 +367,7 @@ set_key(
 		return -1;
 	}
 	lc->seen[i] = f->lineno;
+	lc->cfg->keyline[i] = f->lineno;
 	p = (char *)lc->cfg + k->off;
 	switch (k->type) {
 	case K_UINT:
@@ -564,6 +566,25 @@ check_listeners(const struct config *c, const char *where)
 					return -1;
 				}
 	return 0;
+}
+
+const char *
+config_where(const struct config *c, const char *section, const char *key,
+    char *buf, size_t size)
+{
+	int line = 0;
+
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].section, section) == 0 &&
+		    strcmp(keys[i].name, key) == 0)
+			line = c->keyline[i];
+	if (c->file != NULL && line > 0)
+		snprintf(
+		    buf, size, "%s:%d: [%s] %s", c->file, line, section, key);
+	else
+		snprintf(buf, size, "%s: [%s] %s",
+		    c->file ? c->file : "(built-in defaults)", section, key);
+	return buf;
 }
 
 static int

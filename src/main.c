@@ -72,14 +72,20 @@ raise_nofile(struct config *cfg)
 static int
 open_logs(const struct config *cfg)
 {
-	const char *where = cfg->file ? cfg->file : "(built-in defaults)";
+	char where[PATH_MAX + 64];
 
 	if (cfg->error_log && log_error_open(cfg->error_log) == -1) {
-		log_warn("%s: [server] error_log: %s", where, cfg->error_log);
+		log_warn("%s: %s",
+		    config_where(
+		        cfg, "server", "error_log", where, sizeof(where)),
+		    cfg->error_log);
 		return -1;
 	}
 	if (cfg->access_log && log_access_open(cfg->access_log) == -1) {
-		log_warn("%s: [server] access_log: %s", where, cfg->access_log);
+		log_warn("%s: %s",
+		    config_where(
+		        cfg, "server", "access_log", where, sizeof(where)),
+		    cfg->access_log);
 		return -1;
 	}
 	return 0;
@@ -96,12 +102,15 @@ export_mirror(const struct config *cfg, const char *dir)
 	struct archive_opts ao;
 	struct snapshot *snap;
 	const char *why = NULL;
+	char where[PATH_MAX + 64];
 	int rv;
 
 	config_archive_opts(cfg, &ao);
 	ao.index = ARCHIVE_INDEX_NONE;
 	if ((snap = archive_load(&ao, &why)) == NULL) {
-		log_warnx("archive root %s: %s", ao.root, why);
+		log_warnx("%s: %s: %s",
+		    config_where(cfg, "archive", "root", where, sizeof(where)),
+		    ao.root, why);
 		return 1;
 	}
 	rv = export_archive(snap, &ao, dir) == -1 ? 1 : 0;
@@ -151,6 +160,7 @@ main(int argc, char **argv)
 	struct priv priv;
 	SSL_CTX *ssl;
 	const char *cfile = NULL, *why = NULL, *export_dir = NULL;
+	char where[PATH_MAX + 64];
 	int ch, check = 0, rv;
 
 	log_init("serai");
@@ -204,7 +214,9 @@ main(int argc, char **argv)
 	/* Serve at once; search joins when its index is built. */
 	ao.index = check ? ARCHIVE_INDEX_NONE : ARCHIVE_INDEX_LATER;
 	if ((snap = archive_load(&ao, &why)) == NULL) {
-		log_warnx("archive root %s: %s", ao.root, why);
+		log_warnx("%s: %s: %s",
+		    config_where(&cfg, "archive", "root", where, sizeof(where)),
+		    ao.root, why);
 		config_free(&cfg);
 		return 1;
 	}

@@ -70,8 +70,13 @@ struct listen_list {
 };
 
 /* The whole configuration; built once, then read-only. */
+/* Keys a configuration holds at most (config.c's table has fewer). */
+#define CONFIG_MAX_KEYS 64
+
 struct config {
 	char *file; /* NULL: built-in defaults */
+	/* The line each key of config.c's table was set on; 0: unset. */
+	int keyline[CONFIG_MAX_KEYS];
 	char *hostname;
 	char *state_dir;
 	unsigned workers; /* 0: one per CPU */
@@ -122,6 +127,13 @@ int config_load_buf(
  */
 int config_finish(struct config *);
 void config_free(struct config *);
+/*
+ * Where a key's value came from, for a message about it:
+ * "file:line: [section] key", "file: [section] key" when the file left
+ * it unset, "(built-in defaults): [section] key" without a file.
+ */
+const char *config_where(const struct config *, const char *section,
+    const char *key, char *buf, size_t size);
 int config_parse_listen(
     const char *value, struct listen_list *, const char **why);
 struct archive_opts;

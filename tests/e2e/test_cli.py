@@ -84,6 +84,25 @@ def test_missing_archive_root(tmp_path):
     proc = run_serai("-n", "-c", srv.config, cwd=srv.workdir)
     assert_failed_cleanly(proc)
     assert str(tmp_path / "no-such-dir") in proc.stderr
+    line = srv.config.read_text().splitlines().index(
+        "root = %s" % (tmp_path / "no-such-dir")) + 1
+    assert "%s:%d: [archive] root: " % (srv.config, line) in proc.stderr, (
+        proc.stderr)
+
+
+def test_long_comment_and_header_junk(tmp_path):
+    # A comment of any length is fine; text after a header is not.
+    srv = Server(tmp_path / "srv")
+    text = srv.config.read_text()
+    srv.config.write_text("; " + "x" * 5000 + "\n" + text)
+    proc = run_serai("-n", "-c", srv.config, cwd=srv.workdir)
+    assert proc.returncode == 0, proc.stderr
+    srv.config.write_text(text.replace("[archive]\n", "[archive]junk\n"))
+    proc = run_serai("-n", "-c", srv.config, cwd=srv.workdir)
+    assert_failed_cleanly(proc)
+    line = text.splitlines().index("[archive]") + 1
+    assert "%s:%d: text after the section header" % (srv.config, line) in (
+        proc.stderr), proc.stderr
 
 
 def test_check_good_config(tmp_path):

@@ -157,7 +157,11 @@ def test_unknown_user_is_an_error(tmp_path):
                           capture_output=True, text=True,
                           timeout=RUN_TIMEOUT)
     assert proc.returncode == 1
-    assert "[server] user: no such user 'no-such-user-here'" in proc.stderr
+    line = srv.config.read_text().splitlines().index(
+        "user = no-such-user-here") + 1
+    # Named by file and line, as every other configuration error.
+    assert ("%s:%d: [server] user: no such user 'no-such-user-here'"
+            % (srv.config, line)) in proc.stderr, proc.stderr
 
 
 def test_user_needs_root(public_dir):

@@ -289,7 +289,7 @@ static void
 test_line_limit(void **state)
 {
 	struct config c;
-	char conf[512], *msg;
+	char conf[2048], *msg;
 	const char *path;
 	int rv, n;
 
@@ -321,6 +321,40 @@ test_line_limit(void **state)
 	must_contain(msg, "too long");
 	must_contain(msg, "title");
 	free(msg);
+	config_free(&c);
+
+	/*
+	 * A comment of any length is fine, as are comments after a header;
+	 * the line after a long comment is still read, and named right.
+	 */
+	{
+		char big[4096];
+
+		memset(big, 'x', sizeof(big));
+		n = snprintf(conf, sizeof(conf),
+		    ";%.300s\n#%.300s\n  ; %.300s\n[archive] ; the tree\n"
+		    "[server]\t# here\nworkers = 3\n",
+		    big, big, big);
+		assert_true(n > 0 && (size_t)n < sizeof(conf));
+	}
+	config_defaults(&c);
+	msg = load_captured(&c, write_conf(conf), &rv);
+	if (rv != 0)
+		print_error("%s", msg);
+	assert_int_equal(rv, 0);
+	free(msg);
+	assert_int_equal(c.workers, 3);
+	{
+		char where[256];
+
+		must_contain(
+		    config_where(&c, "server", "workers", where, sizeof(where)),
+		    ":6: [server] workers");
+		/* Unset: the file, no line. */
+		must_contain(
+		    config_where(&c, "server", "user", where, sizeof(where)),
+		    ".ini: [server] user");
+	}
 	config_free(&c);
 }
 
@@ -358,6 +392,10 @@ test_bad_files(void **state)
 {
 	static const struct bad t[] = {
 	    {"[nope]\nfoo = 1\n", 1, "nope"},
+	    /* Only a comment may follow a section header. */
+	    {"[server]junk\nworkers = 1\n", 1, "text after the section"},
+	    {"[archive]\nlang = en\n[server] x\n", 3, "text after the section"},
+	    {"[server]]\n", 1, "text after the section"},
 	    {"[server]\nhostname = a\n[nope]\nfoo = 1\n", 3, "nope"},
 	    {"[server]\nnope = 1\n", 2, "nope"},
 	    {"[gemini]\nwrap = 70\n", 2, "wrap"},
