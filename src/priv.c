@@ -80,6 +80,19 @@ priv_resolve(struct config *c, struct priv *p)
 		}
 		p->gid = gr->gr_gid;
 	}
+	/*
+	 * Root can leave a chroot (a second chroot and a climb of "..", a
+	 * mount, ptrace of a process outside): one that keeps root would
+	 * only look like a wall, so it is refused rather than half done.
+	 */
+	if (c->chroot != NULL && p->uid == 0) {
+		log_warnx("%s: refused with user = root: root can leave a "
+		          "chroot, so it would confine nothing; serve as an "
+		          "unprivileged user (unset user: nobody) or remove "
+		          "chroot",
+		    config_where(c, "server", "chroot", where, sizeof(where)));
+		return -1;
+	}
 	if (c->chroot != NULL) {
 		char real[PATH_MAX], root[PATH_MAX];
 		size_t n;
@@ -113,8 +126,7 @@ priv_resolve(struct config *c, struct priv *p)
 		    sizeof(root));
 		strlcpy_s(p->archive_root, root, sizeof(p->archive_root));
 	}
-	p->drop = !(strcmp(user, "root") == 0 || pw->pw_uid == 0) ||
-	    c->chroot != NULL;
+	p->drop = pw->pw_uid != 0;
 	return 0;
 }
 

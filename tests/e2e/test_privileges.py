@@ -148,6 +148,26 @@ def test_chroot_must_hold_the_archive(tmp_path, public_dir):
     assert "outside [server] chroot" in proc.stderr
 
 
+def test_chroot_with_user_root_is_refused(public_dir):
+    """Root can leave a chroot: the pair is refused by -n and at start,
+    named by the chroot's line, instead of dying after binding."""
+    require_root()
+    root = public_archive(public_dir)
+    srv = Server(public_dir / "srv", root=root)
+    srv.config.write_text(srv.config.read_text().replace(
+        "user = root\n", "user = root\nchroot = %s\n" % public_dir))
+    line = srv.config.read_text().splitlines().index(
+        "chroot = %s" % public_dir) + 1
+    for args in (["-n"], []):
+        proc = subprocess.run(serai_command(*args, "-c", srv.config),
+                              capture_output=True, text=True,
+                              timeout=RUN_TIMEOUT)
+        assert proc.returncode == 1, proc.stderr
+        assert ("%s:%d: [server] chroot: refused with user = root"
+                % (srv.config, line)) in proc.stderr, proc.stderr
+        assert "listening" not in proc.stderr
+
+
 def test_unknown_user_is_an_error(tmp_path):
     require_root()
     srv = Server(tmp_path / "srv")
