@@ -136,9 +136,12 @@ priv_drop(const struct priv *p, struct config *c)
 	if (geteuid() != 0)
 		return;
 	if (p->chroot[0] != '\0') {
+		if (log_chroot(p->chroot) == -1)
+			log_warnx("the access log is outside [server] chroot "
+			          "%s: SIGUSR1 cannot reopen it",
+			    p->chroot);
 		if (chroot(p->chroot) == -1 || chdir("/") == -1)
 			fatalx("chroot %s: %s", p->chroot, strerror(errno));
-		log_chroot(p->chroot);
 		free(c->archive_root);
 		if ((c->archive_root = strdup(p->archive_root)) == NULL)
 			fatalx("out of memory");
