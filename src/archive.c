@@ -731,6 +731,42 @@ load_entry(struct loader *L, struct node *sec, const char *dir,
 		skip(L, path, "not a regular file or directory");
 }
 
+/*
+ * The operator's robots.txt at the root, read as every other file (no
+ * FIFO, no symlink out of the root, bounded); UTF-8 text, since it is
+ * sent as such.
+ */
+static void
+read_robots(struct loader *L, struct blob *out)
+{
+	char path[PATH_MAX], real[PATH_MAX];
+	const char *use, *why;
+	char *data;
+	size_t len;
+	int err = 0;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/robots.txt",
+	        L->rootreal) >= sizeof(path))
+		return;
+	if ((use = resolve(L, path, real, &why)) == NULL) {
+		if (why != NULL)
+			skip(L, path, why);
+		return;
+	}
+	if ((data = read_file(use, ROBOTS_MAX_BYTES, &len, &why, &err)) ==
+	    NULL) {
+		skip(L, path, why ? why : strerror(err));
+		return;
+	}
+	if (memchr(data, '\0', len) != NULL || !utf8_valid(data, len)) {
+		free(data);
+		skip(L, path, "not UTF-8 text");
+		return;
+	}
+	out->p = data;
+	out->len = len;
+}
+
 static void
 load_dir(struct loader *L, const char *dir, struct node *sec)
 {
@@ -745,8 +781,11 @@ load_dir(struct loader *L, const char *dir, struct node *sec)
 	for (int i = 0; i < n; i++) {
 		const char *name = ents[i]->d_name;
 
+		/* The root's robots.txt is read_robots'. */
 		if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
-		    strcmp(name, "section.ini") != 0 && !L->oom)
+		    strcmp(name, "section.ini") != 0 &&
+		    (sec->parent != NULL || strcmp(name, "robots.txt") != 0) &&
+		    !L->oom)
 			load_entry(L, sec, dir, name, ents[i]->d_type);
 		free(ents[i]);
 	}
@@ -1101,6 +1140,7 @@ archive_load(const struct archive_opts *o, const char **errstr)
 	struct node *root;
 	struct stat st;
 	struct timespec t0;
+	struct blob robots = {NULL, 0};
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(&L, 0, sizeof(L));
@@ -1126,6 +1166,7 @@ archive_load(const struct archive_opts *o, const char **errstr)
 	if (!seen_add(&L, &st, root->path))
 		L.oom = true;
 	else {
+		read_robots(&L, &robots);
 		load_dir(&L, L.rootreal, root);
 		load_deferred(&L);
 	}
@@ -1141,6 +1182,7 @@ archive_load(const struct archive_opts *o, const char **errstr)
 	if (L.oom || !finish(&L, root, o->lang ? o->lang : "en")) {
 		node_free(root);
 		free(L.all);
+		free(robots.p);
 		free(s);
 		*errstr = "out of memory";
 		return NULL;
@@ -1149,6 +1191,7 @@ archive_load(const struct archive_opts *o, const char **errstr)
 		qsort(L.all, L.nall, sizeof(*L.all), cmp_path);
 	atomic_init(&s->refs, 1);
 	s->root = root;
+	s->robots = robots;
 	s->index = L.all;
 	s->nindex = L.nall;
 	s->narticles = count(s, NODE_ARTICLE);
@@ -1198,6 +1241,7 @@ snapshot_release(struct snapshot *s)
 	node_free(s->root);
 	free(s->index);
 	free(s->byid);
+	free(s->robots.p);
 	search_free(atomic_load(&s->search));
 	free((char *)s->opts.hostname);
 	free(s);

@@ -42,6 +42,11 @@
 #endif
 /* section.ini holds a title, a description and a language tag. */
 #define SECTION_INI_MAX_BYTES (64 * 1024)
+/*
+ * The archive's own robots.txt: a few rules per crawler; 64 KiB is
+ * hundreds of them, and is kept in memory and sent whole per request.
+ */
+#define ROBOTS_MAX_BYTES (64 * 1024)
 
 enum node_kind { NODE_SECTION, NODE_ARTICLE };
 
@@ -100,6 +105,7 @@ struct snapshot {
 	struct node **index; /* sorted by path, for lookup */
 	size_t nindex;
 	struct node **byid; /* articles, oldest first: search ids - 1 */
+	struct blob robots; /* the root's robots.txt; p NULL: none */
 	size_t narticles;
 	size_t nsections;
 	size_t nskipped;  /* files warned about and not served */

@@ -162,3 +162,59 @@ def test_directory_loop_is_one_warning(serai_factory, content_copy):
     lines = skipped_lines(proc.stderr, content_copy / "news" / "loop")
     assert len(lines) == 1 and "the same directory as /," in lines[0], (
         proc.stderr)
+
+
+BUILTIN_ROBOTS = "User-agent: *\nDisallow: /search\n"
+
+
+def robots(srv):
+    resp = srv.gemini("/robots.txt")
+    assert resp.status_line == "20 text/plain; charset=utf-8"
+    return resp.body.decode("utf-8")
+
+
+def test_own_robots_txt_replaces_the_built_in(serai_factory, content_copy):
+    srv = serai_factory(root=content_copy)
+    srv.start()
+    assert robots(srv).endswith(BUILTIN_ROBOTS)
+    assert "archiver, indexer, researcher" in robots(srv)
+
+    own = "User-agent: archiver\nDisallow: /\n\nUser-agent: *\nDisallow:\n"
+    (content_copy / "robots.txt").write_text(own, encoding="utf-8")
+    srv.send_signal(signal.SIGHUP)
+    poll_until(lambda: robots(srv) == own, RELOAD_TIMEOUT,
+               "the archive's own robots.txt")
+    # It is not an article, and nothing was skipped for it.
+    assert srv.gemini("/robots").status_line.startswith("51")
+    assert not skipped_lines(srv.log(), content_copy / "robots.txt")
+
+    # Gone again: the built-in one is back.
+    (content_copy / "robots.txt").unlink()
+    srv.send_signal(signal.SIGHUP)
+    poll_until(lambda: robots(srv).endswith(BUILTIN_ROBOTS), RELOAD_TIMEOUT,
+               "the built-in robots.txt")
+
+
+def test_bad_robots_txt_is_skipped(serai_factory, content_copy, tmp_path):
+    outside = tmp_path / "outside-robots.txt"
+    outside.write_text("User-agent: *\nDisallow: /secret-outside\n")
+    path = content_copy / "robots.txt"
+    srv = serai_factory(root=content_copy)
+    for make, why in [
+            (lambda: os.mkfifo(path), "not a regular file"),
+            (lambda: path.symlink_to(outside),
+             "symlink leads outside the archive root"),
+            (lambda: path.write_bytes(b"#" * (64 * 1024 + 1)),
+             "file too large"),
+            (lambda: path.write_bytes(b"User-agent: \xff\n"),
+             "not UTF-8 text")]:
+        if path.exists() or path.is_symlink():
+            path.unlink()
+        make()
+        proc = run_serai("-n", "-c", srv.config, cwd=srv.workdir)
+        assert_failed_cleanly(proc)
+        assert any(why in ln for ln in skipped_lines(proc.stderr, path)), (
+            why, proc.stderr)
+    # The last one served: the built-in answer stands in for it.
+    srv.start()
+    assert robots(srv).endswith(BUILTIN_ROBOTS)
