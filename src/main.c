@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "archive.h"
@@ -126,7 +127,8 @@ static void
 open_search_cache(const struct config *cfg)
 {
 	char path[PATH_MAX];
-	int fd;
+	struct stat st;
+	int fd, fl;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/search.cache",
 	        cfg->state_dir) >= sizeof(path))
@@ -136,12 +138,26 @@ open_search_cache(const struct config *cfg)
 		    cfg->state_dir);
 		return;
 	}
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+	/*
+	 * Non-blocking, then a regular file only: a FIFO here would block
+	 * the indexing thread for good, and with it the stop that joins it.
+	 */
+	if ((fd = open(path,
+	         O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
 	         0600)) == -1) {
 		log_warn(
 		    "%s: the search index will be built at every start", path);
 		return;
 	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		log_warnx("%s: not a regular file; the search index will be "
+		          "built at every start",
+		    path);
+		close(fd);
+		return;
+	}
+	if ((fl = fcntl(fd, F_GETFL)) != -1)
+		(void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
 	archive_set_search_cache(fd);
 }
 

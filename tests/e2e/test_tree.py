@@ -218,3 +218,18 @@ def test_bad_robots_txt_is_skipped(serai_factory, content_copy, tmp_path):
     # The last one served: the built-in answer stands in for it.
     srv.start()
     assert robots(srv).endswith(BUILTIN_ROBOTS)
+
+
+def test_search_cache_fifo_is_refused(serai_factory, tmp_path):
+    """state_dir/search.cache as a FIFO: read by the indexing thread, it
+    would block it for good, and the stop that joins it."""
+    state = tmp_path / "state"
+    state.mkdir()
+    os.mkfifo(state / "search.cache")
+    srv = serai_factory(state_dir=state)
+    srv.start()
+    assert "search.cache: not a regular file" in srv.log(), srv.log()
+    assert srv.gemini("/search?declaration").status_line.startswith("20")
+    t0 = time.monotonic()
+    assert srv.stop() == 0
+    assert time.monotonic() - t0 < STOP_TIMEOUT
