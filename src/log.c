@@ -201,6 +201,13 @@ log_chroot(const char *dir)
 }
 
 int
+log_access_dirfd(void)
+{
+	return acclog.dest == DEST_FILE && acclog.reopenable ? acclog.dirfd
+	                                                     : -1;
+}
+
+int
 log_access_reopen(void)
 {
 	int fd;

@@ -29,6 +29,12 @@ int log_access_reopen(void);
  */
 int log_chroot(const char *dir);
 /*
+ * The access log's directory (O_PATH) that SIGUSR1 reopens the file in,
+ * or -1 (not a file, or not reopenable): what a sandbox must leave
+ * writable, and a ready parent_fd for a Landlock rule.
+ */
+int log_access_dirfd(void);
+/*
  * One access line, already formatted (no printf on the request path);
  * files get no "serai: " prefix.
  */
