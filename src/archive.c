@@ -24,6 +24,19 @@
 
 #define DEFAULT_HOME_TITLE "News archive"
 
+/* A directory loaded, by device and inode: a second path to it is not. */
+struct seen {
+	dev_t dev;
+	ino_t ino;
+	const char *path; /* the section's, for the warning */
+};
+
+/* A symlink to a directory, loaded once the real tree is. */
+struct later {
+	struct node *sec;
+	char *path, *real, *name;
+};
+
 struct loader {
 	const struct archive_opts *o;
 	char rootreal[PATH_MAX];
@@ -31,12 +44,12 @@ struct loader {
 	size_t nall, capall;
 	size_t nskipped;
 	size_t nwarnings; /* served, but something in it was wrong */
-	/* Directories on the current descent, to refuse symlink loops. */
-	struct {
-		dev_t dev;
-		ino_t ino;
-	} stack[ARCHIVE_MAX_DEPTH + 2];
-	size_t depth;
+	/* Open addressing; a power of two, at most half full. */
+	struct seen *seen;
+	size_t nseen, capseen;
+	struct later *later;
+	size_t nlater, caplater;
+	size_t nsecs, nfiles; /* against ARCHIVE_MAX_SECTIONS and _FILES */
 	bool oom;
 	/* Article files found by the walk, read and parsed after it. */
 	struct job *jobs;
@@ -181,33 +194,17 @@ section_key(
 	return 0;
 }
 
-static void
-read_section_ini(struct loader *L, const char *dir, struct node *n)
-{
-	static const char *const sections[] = {"section", NULL};
-	struct secini si = {n};
-	char path[PATH_MAX];
-	int rv;
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/section.ini", dir) >=
-	    sizeof(path))
-		return;
-	if (access(path, F_OK) == -1)
-		return;
-	rv = inifile_parse(path, sections, section_key, &si);
-	if (rv == -1) {
-		log_warn("%s: cannot read", path);
-		L->nwarnings++;
-	} else if (rv > 0) {
-		log_warnx("%s: %d problem(s); the rest of the file is used",
-		    path, rv);
-		L->nwarnings++;
-	}
-}
-
-/* NULL with *why, or with *why NULL and *err an errno value. */
+/*
+ * Every file the loader reads comes through here: opened non-blocking (a
+ * FIFO or a device in the tree must not hang a load, and with it -n,
+ * SIGHUP and shutdown), without following a symlink (one put in place
+ * meanwhile is refused, not followed), and read only if fstat on the
+ * descriptor says it is a regular file of at most max bytes.
+ * NULL with *why, or with *why NULL and *err an errno value.
+ */
 static char *
-read_file(const char *path, size_t *lenp, const char **why, int *err)
+read_file(
+    const char *path, size_t max, size_t *lenp, const char **why, int *err)
 {
 	struct stat st;
 	char *data;
@@ -219,6 +216,8 @@ read_file(const char *path, size_t *lenp, const char **why, int *err)
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW)) ==
 	    -1) {
 		*err = errno;
+		if (errno == ELOOP)
+			*why = "a symlink now (not followed)";
 		return NULL;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
@@ -226,7 +225,7 @@ read_file(const char *path, size_t *lenp, const char **why, int *err)
 		close(fd);
 		return NULL;
 	}
-	if (st.st_size > (off_t)ARTICLE_MAX_BYTES) {
+	if (st.st_size > (off_t)max) {
 		*why = "file too large";
 		close(fd);
 		return NULL;
@@ -245,13 +244,76 @@ read_file(const char *path, size_t *lenp, const char **why, int *err)
 	return data;
 }
 
+static bool inside_root(const struct loader *, const char *);
+
+/*
+ * path as the loader may read it: itself, or the file a symlink inside
+ * the root leads to (in real, PATH_MAX).  NULL when absent (*why NULL)
+ * or refused (*why says why).
+ */
+static const char *
+resolve(const struct loader *L, const char *path, char *real, const char **why)
+{
+	struct stat st;
+
+	*why = NULL;
+	if (lstat(path, &st) == -1) {
+		if (errno != ENOENT)
+			*why = strerror(errno);
+		return NULL;
+	}
+	if (!S_ISLNK(st.st_mode))
+		return path;
+	if (realpath(path, real) == NULL)
+		*why = "broken symlink";
+	else if (!inside_root(L, real))
+		*why = "symlink leads outside the archive root";
+	else
+		return real;
+	return NULL;
+}
+
+static void
+read_section_ini(struct loader *L, const char *dir, struct node *n)
+{
+	static const char *const sections[] = {"section", NULL};
+	struct secini si = {n};
+	char path[PATH_MAX], real[PATH_MAX];
+	const char *use, *why;
+	char *data;
+	size_t len;
+	int rv, err = 0;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/section.ini", dir) >=
+	    sizeof(path))
+		return;
+	if ((use = resolve(L, path, real, &why)) == NULL) {
+		if (why != NULL)
+			skip(L, path, why);
+		return;
+	}
+	if ((data = read_file(use, SECTION_INI_MAX_BYTES, &len, &why, &err)) ==
+	    NULL) {
+		skip(L, path, why ? why : strerror(err));
+		return;
+	}
+	rv = inifile_parse_buf(path, data, len, sections, section_key, &si);
+	free(data);
+	if (rv > 0) {
+		log_warnx("%s: %d problem(s); the rest of the file is used",
+		    path, rv);
+		L->nwarnings++;
+	}
+}
+
 static void
 parse_job(struct job *j)
 {
 	size_t len;
 	char *data;
 
-	if ((data = read_file(j->path, &len, &j->why, &j->err)) == NULL)
+	if ((data = read_file(
+	         j->path, ARTICLE_MAX_BYTES, &len, &j->why, &j->err)) == NULL)
 		return;
 	j->parsed = article_parse(data, len, &j->art, &j->why) == 0;
 	free(data);
@@ -408,6 +470,173 @@ reserved(const struct node *sec, const char *name, size_t len)
 	return false;
 }
 
+static size_t
+node_depth(const struct node *n)
+{
+	size_t d = 0;
+
+	for (; n->parent != NULL; n = n->parent)
+		d++;
+	return d;
+}
+
+static size_t
+seen_slot(const struct loader *L, dev_t dev, ino_t ino)
+{
+	/* FNV-style mix: inodes of one directory tree are near each other. */
+	uint64_t h = ((uint64_t)dev * 0x100000001b3ull) ^ (uint64_t)ino;
+	size_t i;
+
+	h *= 0x9e3779b97f4a7c15ull;
+	i = (size_t)(h >> 32) & (L->capseen - 1);
+	while (L->seen[i].path != NULL &&
+	    (L->seen[i].dev != dev || L->seen[i].ino != ino))
+		i = (i + 1) & (L->capseen - 1);
+	return i;
+}
+
+/* The section already loaded from this directory, or NULL. */
+static const char *
+seen_find(const struct loader *L, const struct stat *st)
+{
+	if (L->capseen == 0)
+		return NULL;
+	return L->seen[seen_slot(L, st->st_dev, st->st_ino)].path;
+}
+
+static bool
+seen_add(struct loader *L, const struct stat *st, const char *path)
+{
+	size_t i;
+
+	if (2 * (L->nseen + 1) > L->capseen) {
+		struct seen *old = L->seen;
+		size_t oldcap = L->capseen;
+
+		L->capseen = oldcap ? oldcap * 2 : 64;
+		if ((L->seen = calloc(L->capseen, sizeof(*L->seen))) == NULL) {
+			L->seen = old;
+			L->capseen = oldcap;
+			return false;
+		}
+		for (size_t k = 0; k < oldcap; k++)
+			if (old[k].path != NULL)
+				L->seen[seen_slot(L, old[k].dev, old[k].ino)] =
+				    old[k];
+		free(old);
+	}
+	i = seen_slot(L, st->st_dev, st->st_ino);
+	L->seen[i].dev = st->st_dev;
+	L->seen[i].ino = st->st_ino;
+	L->seen[i].path = path;
+	L->nseen++;
+	return true;
+}
+
+/*
+ * A directory becomes a section once: a second path to it (a symlink, a
+ * bind mount) is skipped, so symlinks forming a loop, or a DAG that
+ * doubles the paths at every level, cost one load of each directory.
+ */
+static void
+load_section(struct loader *L, struct node *sec, const char *path,
+    const char *use, const char *name, const struct stat *st)
+{
+	const char *first;
+	struct node *n;
+	char why[PATH_MAX + 64];
+
+	if ((first = seen_find(L, st)) != NULL) {
+		snprintf(why, sizeof(why),
+		    "the same directory as %s, loaded there (a symlink loop or "
+		    "a second path to it)",
+		    first);
+		skip(L, path, why);
+		return;
+	}
+	if (L->nsecs >= ARCHIVE_MAX_SECTIONS) {
+		if (L->nsecs++ == ARCHIVE_MAX_SECTIONS)
+			log_warnx("%s: more than %d sections; this one and "
+			          "every one after it skipped",
+			    path, ARCHIVE_MAX_SECTIONS);
+		L->nskipped++;
+		return;
+	}
+	if ((n = node_new(NODE_SECTION, sec, name)) == NULL ||
+	    !push(&sec->sections, &sec->nsections, n)) {
+		node_free(n);
+		L->oom = true;
+		return;
+	}
+	if (!seen_add(L, st, n->path)) {
+		L->oom = true;
+		return;
+	}
+	L->nsecs++;
+	load_dir(L, use, n);
+}
+
+/* Symlinked directories wait for the real tree: the real path wins. */
+static void
+defer_section(struct loader *L, struct node *sec, const char *path,
+    const char *real, const char *name)
+{
+	struct later *v, *x;
+
+	if (L->nlater == L->caplater) {
+		size_t cap = L->caplater ? L->caplater * 2 : 16;
+
+		if ((v = reallocarray(L->later, cap, sizeof(*v))) == NULL) {
+			L->oom = true;
+			return;
+		}
+		L->later = v;
+		L->caplater = cap;
+	}
+	x = &L->later[L->nlater];
+	x->sec = sec;
+	x->path = strdup(path);
+	x->real = strdup(real);
+	x->name = strdup(name);
+	if (x->path == NULL || x->real == NULL || x->name == NULL) {
+		free(x->path);
+		free(x->real);
+		free(x->name);
+		L->oom = true;
+		return;
+	}
+	L->nlater++;
+}
+
+/*
+ * Loading one may defer more (a symlink inside it): the list grows while
+ * it is walked, and the seen set ends it, each directory loading once.
+ */
+static void
+load_deferred(struct loader *L)
+{
+	for (size_t i = 0; i < L->nlater; i++) {
+		struct later x = L->later[i];
+		struct stat st;
+
+		if (!L->oom) {
+			if (stat(x.real, &st) == -1)
+				skip(L, x.path, strerror(errno));
+			else if (!S_ISDIR(st.st_mode))
+				skip(L, x.path, "no longer a directory");
+			else
+				load_section(
+				    L, x.sec, x.path, x.real, x.name, &st);
+		}
+		free(x.path);
+		free(x.real);
+		free(x.name);
+	}
+	free(L->later);
+	L->later = NULL;
+	L->nlater = L->caplater = 0;
+}
+
 static void
 load_entry(struct loader *L, struct node *sec, const char *dir,
     const char *name, unsigned char type)
@@ -420,6 +649,15 @@ load_entry(struct loader *L, struct node *sec, const char *dir,
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
 	    sizeof(path)) {
 		skip(L, dir, "a name inside is too long for a path");
+		return;
+	}
+	/* Every name counts, so a directory of junk is bounded too. */
+	if (type != DT_DIR && L->nfiles++ >= ARCHIVE_MAX_FILES) {
+		if (L->nfiles == ARCHIVE_MAX_FILES + 1)
+			log_warnx("%s: more than %d files; this one and every "
+			          "one after it skipped",
+			    path, ARCHIVE_MAX_FILES);
+		L->nskipped++;
 		return;
 	}
 	/*
@@ -462,8 +700,6 @@ load_entry(struct loader *L, struct node *sec, const char *dir,
 		return;
 	}
 	if (S_ISDIR(st.st_mode)) {
-		struct node *n;
-
 		if (!name_is_safe(name, nlen)) {
 			skip(L, path,
 			    "unsafe directory name (use ASCII "
@@ -471,32 +707,19 @@ load_entry(struct loader *L, struct node *sec, const char *dir,
 			    "starting with '.')");
 			return;
 		}
-		if (L->depth > ARCHIVE_MAX_DEPTH) {
+		if (node_depth(sec) + 1 > ARCHIVE_MAX_DEPTH) {
 			skip(L, path, "sections nested too deep");
 			return;
 		}
-		for (size_t i = 0; i < L->depth; i++)
-			if (L->stack[i].dev == st.st_dev &&
-			    L->stack[i].ino == st.st_ino) {
-				skip(L, path, "directory loop");
-				return;
-			}
 		if (strlen(sec->path) + nlen + 1 > ARCHIVE_PATH_MAX) {
 			skip(L, path,
 			    "path longer than a Gopher selector may be");
 			return;
 		}
-		if ((n = node_new(NODE_SECTION, sec, name)) == NULL ||
-		    !push(&sec->sections, &sec->nsections, n)) {
-			node_free(n);
-			L->oom = true;
-			return;
-		}
-		L->stack[L->depth].dev = st.st_dev;
-		L->stack[L->depth].ino = st.st_ino;
-		L->depth++;
-		load_dir(L, use, n);
-		L->depth--;
+		if (use == real)
+			defer_section(L, sec, path, real, name);
+		else
+			load_section(L, sec, path, path, name, &st);
 	} else if (S_ISREG(st.st_mode)) {
 		if (nlen > 4 && strcmp(name + nlen - 4, ".txt") == 0)
 			load_article(L, sec, use == path ? path : real, name);
@@ -506,6 +729,42 @@ load_entry(struct loader *L, struct node *sec, const char *dir,
 			    "section.ini are read)");
 	} else
 		skip(L, path, "not a regular file or directory");
+}
+
+/*
+ * The operator's robots.txt at the root, read as every other file (no
+ * FIFO, no symlink out of the root, bounded); UTF-8 text, since it is
+ * sent as such.
+ */
+static void
+read_robots(struct loader *L, struct blob *out)
+{
+	char path[PATH_MAX], real[PATH_MAX];
+	const char *use, *why;
+	char *data;
+	size_t len;
+	int err = 0;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/robots.txt",
+	        L->rootreal) >= sizeof(path))
+		return;
+	if ((use = resolve(L, path, real, &why)) == NULL) {
+		if (why != NULL)
+			skip(L, path, why);
+		return;
+	}
+	if ((data = read_file(use, ROBOTS_MAX_BYTES, &len, &why, &err)) ==
+	    NULL) {
+		skip(L, path, why ? why : strerror(err));
+		return;
+	}
+	if (memchr(data, '\0', len) != NULL || !utf8_valid(data, len)) {
+		free(data);
+		skip(L, path, "not UTF-8 text");
+		return;
+	}
+	out->p = data;
+	out->len = len;
 }
 
 static void
@@ -522,8 +781,11 @@ load_dir(struct loader *L, const char *dir, struct node *sec)
 	for (int i = 0; i < n; i++) {
 		const char *name = ents[i]->d_name;
 
+		/* The root's robots.txt is read_robots'. */
 		if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
-		    strcmp(name, "section.ini") != 0 && !L->oom)
+		    strcmp(name, "section.ini") != 0 &&
+		    (sec->parent != NULL || strcmp(name, "robots.txt") != 0) &&
+		    !L->oom)
 			load_entry(L, sec, dir, name, ents[i]->d_type);
 		free(ents[i]);
 	}
@@ -878,6 +1140,7 @@ archive_load(const struct archive_opts *o, const char **errstr)
 	struct node *root;
 	struct stat st;
 	struct timespec t0;
+	struct blob robots = {NULL, 0};
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(&L, 0, sizeof(L));
@@ -900,10 +1163,14 @@ archive_load(const struct archive_opts *o, const char **errstr)
 		*errstr = "out of memory";
 		return NULL;
 	}
-	L.stack[0].dev = st.st_dev;
-	L.stack[0].ino = st.st_ino;
-	L.depth = 1;
-	load_dir(&L, L.rootreal, root);
+	if (!seen_add(&L, &st, root->path))
+		L.oom = true;
+	else {
+		read_robots(&L, &robots);
+		load_dir(&L, L.rootreal, root);
+		load_deferred(&L);
+	}
+	free(L.seen);
 	if (!L.oom)
 		parse_jobs(&L);
 	adopt_jobs(&L);
@@ -915,6 +1182,7 @@ archive_load(const struct archive_opts *o, const char **errstr)
 	if (L.oom || !finish(&L, root, o->lang ? o->lang : "en")) {
 		node_free(root);
 		free(L.all);
+		free(robots.p);
 		free(s);
 		*errstr = "out of memory";
 		return NULL;
@@ -923,6 +1191,7 @@ archive_load(const struct archive_opts *o, const char **errstr)
 		qsort(L.all, L.nall, sizeof(*L.all), cmp_path);
 	atomic_init(&s->refs, 1);
 	s->root = root;
+	s->robots = robots;
 	s->index = L.all;
 	s->nindex = L.nall;
 	s->narticles = count(s, NODE_ARTICLE);
@@ -972,6 +1241,7 @@ snapshot_release(struct snapshot *s)
 	node_free(s->root);
 	free(s->index);
 	free(s->byid);
+	free(s->robots.p);
 	search_free(atomic_load(&s->search));
 	free((char *)s->opts.hostname);
 	free(s);

@@ -22,6 +22,31 @@
 #define ARCHIVE_MAX_DEPTH 32
 /* A whole path ("/a/b/slug") must fit a Gopher selector (RFC 1436). */
 #define ARCHIVE_PATH_MAX 255
+/*
+ * Sections loaded at most: each costs three pre-rendered pages (its
+ * Gemini index, Gopher menu and Atom feed of up to 50 entries, some
+ * 10-30 KB together) and an inotify watch, so 20,000 bound that memory
+ * to well under 1 GB; news archives have tens or hundreds.  The unit
+ * tests build the loader with smaller figures to reach them.
+ */
+#ifndef ARCHIVE_MAX_SECTIONS
+#define ARCHIVE_MAX_SECTIONS 20000
+#endif
+/*
+ * Files (every name in the tree that is not a directory) considered at
+ * most: twice the million articles serai is meant to hold, so a tree of
+ * junk or a runaway generator cannot take the machine's memory.
+ */
+#ifndef ARCHIVE_MAX_FILES
+#define ARCHIVE_MAX_FILES 2000000
+#endif
+/* section.ini holds a title, a description and a language tag. */
+#define SECTION_INI_MAX_BYTES (64 * 1024)
+/*
+ * The archive's own robots.txt: a few rules per crawler; 64 KiB is
+ * hundreds of them, and is kept in memory and sent whole per request.
+ */
+#define ROBOTS_MAX_BYTES (64 * 1024)
 
 enum node_kind { NODE_SECTION, NODE_ARTICLE };
 
@@ -80,6 +105,7 @@ struct snapshot {
 	struct node **index; /* sorted by path, for lookup */
 	size_t nindex;
 	struct node **byid; /* articles, oldest first: search ids - 1 */
+	struct blob robots; /* the root's robots.txt; p NULL: none */
 	size_t narticles;
 	size_t nsections;
 	size_t nskipped;  /* files warned about and not served */

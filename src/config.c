@@ -71,6 +71,7 @@ static const struct key keys[] = {
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
+_Static_assert(NKEYS <= CONFIG_MAX_KEYS, "raise CONFIG_MAX_KEYS");
 
 static const char *const sections[] = {
     "server", "archive", "gemini", "gopher", "limits", NULL};
@@ -172,15 +173,13 @@ host_valid(const char *s)
 
 static int
 listen_add(struct listen_list *l, const struct sockaddr *sa, socklen_t len,
-    bool wildcard6)
+    bool wildcard6, const char *item)
 {
 	struct listen_addr *nv, *a;
 	char host[INET6_ADDRSTRLEN];
 	unsigned port;
 
-	for (size_t i = 0; i < l->n; i++)
-		if (l->v[i].len == len && memcmp(&l->v[i].ss, sa, len) == 0)
-			return 0; /* "localhost" may resolve twice */
+	/* A duplicate is kept, for config_finish to name. */
 	if ((nv = reallocarray(l->v, l->n + 1, sizeof(*nv))) == NULL)
 		return -1;
 	l->v = nv;
@@ -189,6 +188,7 @@ listen_add(struct listen_list *l, const struct sockaddr *sa, socklen_t len,
 	memcpy(&a->ss, sa, len);
 	a->len = len;
 	a->wildcard6 = wildcard6;
+	snprintf(a->item, sizeof(a->item), "%s", item);
 	if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 = (const void *)sa;
 		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
@@ -271,8 +271,10 @@ listen_one(const char *item, struct listen_list *l, const char **why)
 		s4.sin_family = AF_INET;
 		s4.sin_addr.s_addr = htonl(any ? INADDR_ANY : INADDR_LOOPBACK);
 		s4.sin_port = htons((unsigned short)pn);
-		if (listen_add(l, (struct sockaddr *)&s4, sizeof(s4), false) ||
-		    listen_add(l, (struct sockaddr *)&s6, sizeof(s6), true)) {
+		if (listen_add(
+		        l, (struct sockaddr *)&s4, sizeof(s4), false, item) ||
+		    listen_add(
+		        l, (struct sockaddr *)&s6, sizeof(s6), true, item)) {
 			*why = "out of memory";
 			return -1;
 		}
@@ -288,7 +290,8 @@ listen_one(const char *item, struct listen_list *l, const char **why)
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
 			continue;
-		if (listen_add(l, ai->ai_addr, ai->ai_addrlen, false) == -1) {
+		if (listen_add(l, ai->ai_addr, ai->ai_addrlen, false, item) ==
+		    -1) {
 			freeaddrinfo(res);
 			*why = "out of memory";
 			return -1;
@@ -364,6 +367,7 @@ set_key(
 		return -1;
 	}
 	lc->seen[i] = f->lineno;
+	lc->cfg->keyline[i] = f->lineno;
 	p = (char *)lc->cfg + k->off;
 	switch (k->type) {
 	case K_UINT:
@@ -388,6 +392,7 @@ set_key(
 			    f, "[%s] %s: '%s': %s", section, name, value, why);
 			return -1;
 		}
+		((struct listen_list *)p)->line = f->lineno;
 		return 0;
 	case K_HOST:
 		if (!host_valid(value))
@@ -471,6 +476,117 @@ config_load_buf(
 	return load_common(c, name, data, len);
 }
 
+/*
+ * One socket each can hold an address and port: a second one (the other
+ * protocol's, or a duplicate in the list) either fails to bind or, with
+ * SO_REUSEPORT between workers, silently takes a share of the first
+ * one's connections.  A wildcard holds every address of its family
+ * (IPv6 sockets are v6-only, so "*" is two wildcards that never meet).
+ */
+static bool
+listen_overlap(const struct listen_addr *a, const struct listen_addr *b)
+{
+	if (a->ss.ss_family != b->ss.ss_family)
+		return false;
+	if (a->ss.ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)&a->ss;
+		const struct sockaddr_in *y = (const void *)&b->ss;
+
+		return x->sin_port == y->sin_port &&
+		    (x->sin_addr.s_addr == y->sin_addr.s_addr ||
+		        x->sin_addr.s_addr == htonl(INADDR_ANY) ||
+		        y->sin_addr.s_addr == htonl(INADDR_ANY));
+	} else {
+		const struct sockaddr_in6 *x = (const void *)&a->ss;
+		const struct sockaddr_in6 *y = (const void *)&b->ss;
+
+		return x->sin6_port == y->sin6_port &&
+		    (IN6_ARE_ADDR_EQUAL(&x->sin6_addr, &y->sin6_addr) ||
+		        IN6_IS_ADDR_UNSPECIFIED(&x->sin6_addr) ||
+		        IN6_IS_ADDR_UNSPECIFIED(&y->sin6_addr));
+	}
+}
+
+struct listener_ref {
+	const char *section;
+	const struct listen_list *l;
+};
+
+/* Named by the line of the later key (or the one set, if one is not). */
+static void
+overlap_error(const char *where, const struct listener_ref *ra,
+    const struct listen_addr *a, const struct listener_ref *rb,
+    const struct listen_addr *b)
+{
+	char other[32];
+
+	if (rb->l->line == 0) {
+		const struct listener_ref *rt = ra;
+		const struct listen_addr *t = a;
+
+		ra = rb;
+		a = b;
+		rb = rt;
+		b = t;
+	}
+	if (ra->l->line > 0)
+		snprintf(other, sizeof(other), "line %d", ra->l->line);
+	else
+		snprintf(other, sizeof(other), "its default");
+	log_warnx("%s:%d: [%s] listen: '%s' is the same address and port "
+	          "(%s) as [%s] listen '%s' (%s): two listeners cannot "
+	          "share one",
+	    where, rb->l->line, rb->section, b->item, b->text, ra->section,
+	    a->item, other);
+}
+
+static int
+check_listeners(const struct config *c, const char *where)
+{
+	const struct listener_ref lists[] = {
+	    {"gemini", &c->gemini_listen},
+	    {"gopher", &c->gopher_listen},
+	};
+
+	/* Every pair once, whatever workers is. */
+	for (size_t la = 0; la < 2; la++)
+		for (size_t i = 0; i < lists[la].l->n; i++)
+			for (size_t lb = la; lb < 2; lb++)
+				for (size_t j = lb == la ? i + 1 : 0;
+				     j < lists[lb].l->n; j++) {
+					const struct listen_addr *a =
+					    &lists[la].l->v[i];
+					const struct listen_addr *b =
+					    &lists[lb].l->v[j];
+
+					if (!listen_overlap(a, b))
+						continue;
+					overlap_error(where, &lists[la], a,
+					    &lists[lb], b);
+					return -1;
+				}
+	return 0;
+}
+
+const char *
+config_where(const struct config *c, const char *section, const char *key,
+    char *buf, size_t size)
+{
+	int line = 0;
+
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].section, section) == 0 &&
+		    strcmp(keys[i].name, key) == 0)
+			line = c->keyline[i];
+	if (c->file != NULL && line > 0)
+		snprintf(
+		    buf, size, "%s:%d: [%s] %s", c->file, line, section, key);
+	else
+		snprintf(buf, size, "%s: [%s] %s",
+		    c->file ? c->file : "(built-in defaults)", section, key);
+	return buf;
+}
+
 static int
 dflt(char **slot, const char *value)
 {
@@ -501,6 +617,8 @@ config_finish(struct config *c)
 		c->gemini_public_port = c->gemini_listen.port;
 	if (c->gopher_public_port == 0)
 		c->gopher_public_port = c->gopher_listen.port;
+	if (check_listeners(c, where) == -1)
+		return -1;
 	if ((c->gemini_cert == NULL) != (c->gemini_key == NULL)) {
 		log_warnx("%s: [gemini] %s: set cert and key together, or "
 		          "neither (a certificate is then generated)",

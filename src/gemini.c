@@ -31,8 +31,18 @@ reply_body(const struct reply *r, size_t *len)
 	return r->dyn.len > 0 ? r->dyn.p : NULL;
 }
 
-/* Crawlers are welcome; the archive has nothing to hide from them. */
-static const char robots_txt[] = "User-agent: *\nDisallow:\n";
+/*
+ * Crawlers are welcome; the archive has nothing to hide from them.
+ * Without the archive's own robots.txt: every page may be crawled, but
+ * not search results, which are endless and each costs a query.  The
+ * agents are those of Gemini's robots.txt companion specification.
+ */
+static const char robots_txt[] =
+    "# serai's built-in robots.txt; a robots.txt at the archive root\n"
+    "# replaces it.  Gemini's agents: archiver, indexer, researcher,\n"
+    "# webproxy.  Every page may be fetched; search results may not.\n"
+    "User-agent: *\n"
+    "Disallow: /search\n";
 static const struct blob robots = {(char *)robots_txt, sizeof(robots_txt) - 1};
 
 static void
@@ -185,7 +195,7 @@ gemini_respond(const struct url_expect *ex, const struct snapshot *snap,
 	}
 	if (strcmp(u.path, "/robots.txt") == 0) {
 		status(r, 20, "text/plain; charset=utf-8");
-		r->body = &robots;
+		r->body = snap->robots.p != NULL ? &snap->robots : &robots;
 		return;
 	}
 	if (strcmp(u.path, "/search") == 0 ||

@@ -49,6 +49,15 @@ is_ws(char c)
 	return c == ' ' || c == '\t';
 }
 
+/* White space to the end, or white space and a ';' or '#' comment. */
+static int
+only_comment(const char *p, const char *end)
+{
+	while (p < end && is_ws(*p))
+		p++;
+	return p == end || *p == ';' || *p == '#';
+}
+
 /*
  * A refused line is named by its key where it has one (the text before
  * '=' or ':'), so "[gemini] listen: line too long" points at the key.
@@ -108,21 +117,22 @@ reader(char *str, int num, void *stream)
 		inifile_error(f, "line is not UTF-8 text");
 		return str;
 	}
-	if (len + 2 > (size_t)num) {
-		char msg[64];
-
-		snprintf(msg, sizeof(msg), "line too long (at most %d bytes)",
-		    num - 2);
-		line_error(f, p, len, msg);
-		return str;
-	}
 	{
 		size_t i = 0;
 
 		while (i < len && is_ws(p[i]))
 			i++;
+		/* Before the length check: a comment may be any length. */
 		if (i == len || p[i] == ';' || p[i] == '#')
 			return str; /* blank or comment */
+		if (len + 2 > (size_t)num) {
+			char msg[64];
+
+			snprintf(msg, sizeof(msg),
+			    "line too long (at most %d bytes)", num - 2);
+			line_error(f, p, len, msg);
+			return str;
+		}
 		if (i > 0) {
 			line_error(f, p, len,
 			    "continuation lines are not supported "
@@ -135,6 +145,12 @@ reader(char *str, int num, void *stream)
 
 			if (close == NULL) {
 				inifile_error(f, "section header lacks ']'");
+				return str;
+			}
+			if (!only_comment(close + 1, p + len)) {
+				inifile_error(f,
+				    "text after the section header (only a "
+				    "comment may follow ']')");
 				return str;
 			}
 			n = (size_t)(close - p - 1);
@@ -206,7 +222,8 @@ inifile_parse(const char *path, const char *const *sections, inifile_handler fn,
 	size_t got = 0;
 	int fd, rv;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	/* Non-blocking: a FIFO given as the file must not hang -n. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1)
 		return -1;
 	if (fstat(fd, &st) == -1) {
 		close(fd);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -15,15 +16,24 @@ enum dest { DEST_STDERR, DEST_SYSLOG, DEST_FILE };
 struct sink {
 	enum dest dest;
 	int fd;
-	char path[PATH_MAX]; /* DEST_FILE: reopened by log_access_reopen */
+	/*
+	 * DEST_FILE: the directory, opened at start (as root, before any
+	 * drop), and the file's name in it: log_access_reopen opens the
+	 * name relative to the directory, so a server that may no longer
+	 * search the path to it (a root-only /var/log/serai) still can,
+	 * and a sandbox need only allow that one directory.
+	 */
+	int dirfd;
+	char name[NAME_MAX + 1];
+	char dirreal[PATH_MAX]; /* for log_chroot */
 	int reopenable;
 };
 
 static const char *prog = "serai";
 static int quiet;
 static int syslog_open;
-static struct sink errlog = {DEST_STDERR, STDERR_FILENO, "", 0};
-static struct sink acclog = {DEST_STDERR, STDERR_FILENO, "", 0};
+static struct sink errlog = {DEST_STDERR, STDERR_FILENO, -1, "", "", 0};
+static struct sink acclog = {DEST_STDERR, STDERR_FILENO, -1, "", "", 0};
 
 /*
  * A worker thread gathers its access lines and writes them a batch at a
@@ -59,10 +69,32 @@ open_syslog(void)
 	syslog_open = 1;
 }
 
+/*
+ * The log itself is never reached through a symlink: one planted where
+ * the log goes would have root append to whatever it names.  Non-blocking
+ * so that a FIFO cannot hang the start; only a file or a device (such as
+ * /dev/null) is taken.
+ */
 static int
-open_append(const char *path)
+open_append_at(int dirfd, const char *name)
 {
-	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	struct stat st;
+	int fd, fl;
+
+	if ((fd = openat(dirfd, name,
+	         O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
+	             O_NONBLOCK,
+	         0640)) == -1)
+		return -1;
+	if (fstat(fd, &st) == -1 ||
+	    (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode))) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	if ((fl = fcntl(fd, F_GETFL)) != -1)
+		(void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	return fd;
 }
 
 int
@@ -84,7 +116,9 @@ log_error_open(const char *spec)
 int
 log_access_open(const char *spec)
 {
-	int fd;
+	char dir[PATH_MAX], real[PATH_MAX];
+	const char *slash = strrchr(spec, '/'), *name;
+	int fd, dirfd;
 
 	if (strcmp(spec, "stderr") == 0) {
 		acclog.dest = DEST_STDERR;
@@ -96,35 +130,81 @@ log_access_open(const char *spec)
 		acclog.dest = DEST_SYSLOG;
 		return 0;
 	}
-	if (strlen(spec) >= sizeof(acclog.path)) {
+	if (slash == NULL) {
+		strcpy(dir, ".");
+		name = spec;
+	} else {
+		size_t n = slash == spec ? 1 : (size_t)(slash - spec);
+
+		if (n >= sizeof(dir)) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		memcpy(dir, spec, n);
+		dir[n] = '\0';
+		name = slash + 1;
+	}
+	if (*name == '\0' || strcmp(name, ".") == 0 ||
+	    strcmp(name, "..") == 0) {
+		errno = EISDIR;
+		return -1;
+	}
+	if (strlen(name) >= sizeof(acclog.name)) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	if ((fd = open_append(spec)) == -1)
+	/* O_PATH: the directory need only be searchable, not readable. */
+	if ((dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1)
 		return -1;
-	if (acclog.dest == DEST_FILE)
+	if ((fd = open_append_at(dirfd, name)) == -1 ||
+	    realpath(dir, real) == NULL) {
+		int saved = errno;
+
+		if (fd != -1)
+			close(fd);
+		close(dirfd);
+		errno = saved;
+		return -1;
+	}
+	if (acclog.dest == DEST_FILE) {
 		close(acclog.fd);
+		close(acclog.dirfd);
+	}
 	acclog.dest = DEST_FILE;
 	acclog.fd = fd;
+	acclog.dirfd = dirfd;
 	acclog.reopenable = 1;
-	memcpy(acclog.path, spec, strlen(spec) + 1);
+	memcpy(acclog.name, name, strlen(name) + 1);
+	memcpy(acclog.dirreal, real, strlen(real) + 1);
 	return 0;
 }
 
-void
+int
 log_chroot(const char *dir)
 {
 	size_t n = strlen(dir);
 
-	if (acclog.dest != DEST_FILE)
-		return;
-	/* Inside the chroot the file is reached by its path under it. */
-	if (acclog.path[0] == '/' && strncmp(acclog.path, dir, n) == 0 &&
-	    acclog.path[n] == '/')
-		memmove(
-		    acclog.path, acclog.path + n, strlen(acclog.path + n) + 1);
-	else
-		acclog.reopenable = 0;
+	if (acclog.dest != DEST_FILE || !acclog.reopenable)
+		return 0;
+	if (strcmp(dir, "/") == 0 ||
+	    (strncmp(acclog.dirreal, dir, n) == 0 &&
+	        (acclog.dirreal[n] == '/' || acclog.dirreal[n] == '\0')))
+		return 0;
+	/*
+	 * A directory held open outside the chroot is a way out of it
+	 * (fchdir, then ".."): let it go, and with it reopening.
+	 */
+	close(acclog.dirfd);
+	acclog.dirfd = -1;
+	acclog.reopenable = 0;
+	return -1;
+}
+
+int
+log_access_dirfd(void)
+{
+	return acclog.dest == DEST_FILE && acclog.reopenable ? acclog.dirfd
+	                                                     : -1;
 }
 
 int
@@ -138,7 +218,7 @@ log_access_reopen(void)
 		errno = ENOENT;
 		return -1;
 	}
-	if ((fd = open_append(acclog.path)) == -1)
+	if ((fd = open_append_at(acclog.dirfd, acclog.name)) == -1)
 		return -1;
 	/*
 	 * dup2 swaps the file under the same descriptor in one step, so a

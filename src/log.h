@@ -14,14 +14,26 @@ void log_set_quiet(int);
 
 /*
  * Where lines go.  Errors: "stderr" or "syslog".  The access log also
- * takes a file path, opened for appending (before any privilege drop) and
- * reopened by log_access_reopen (SIGUSR1) for log rotation.  0 or -1.
+ * takes a file path, opened for appending (before any privilege drop),
+ * never through a symlink, and reopened by log_access_reopen (SIGUSR1)
+ * for log rotation, relative to its directory as opened at start: the
+ * file is created again if the serving user may, else it must be there.
+ * 0 or -1 with errno.
  */
 int log_error_open(const char *spec);
 int log_access_open(const char *spec);
 int log_access_reopen(void);
-/* After chroot(dir): reopen the access log by its path inside dir. */
-void log_chroot(const char *dir);
+/*
+ * Before chroot(dir) takes effect: an access log whose directory is
+ * outside dir cannot be reopened from inside (-1: say so).
+ */
+int log_chroot(const char *dir);
+/*
+ * The access log's directory (O_PATH) that SIGUSR1 reopens the file in,
+ * or -1 (not a file, or not reopenable): what a sandbox must leave
+ * writable, and a ready parent_fd for a Landlock rule.
+ */
+int log_access_dirfd(void);
 /*
  * One access line, already formatted (no printf on the request path);
  * files get no "serai: " prefix.

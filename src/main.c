@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "archive.h"
@@ -72,14 +73,20 @@ raise_nofile(struct config *cfg)
 static int
 open_logs(const struct config *cfg)
 {
-	const char *where = cfg->file ? cfg->file : "(built-in defaults)";
+	char where[PATH_MAX + 64];
 
 	if (cfg->error_log && log_error_open(cfg->error_log) == -1) {
-		log_warn("%s: [server] error_log: %s", where, cfg->error_log);
+		log_warn("%s: %s",
+		    config_where(
+		        cfg, "server", "error_log", where, sizeof(where)),
+		    cfg->error_log);
 		return -1;
 	}
 	if (cfg->access_log && log_access_open(cfg->access_log) == -1) {
-		log_warn("%s: [server] access_log: %s", where, cfg->access_log);
+		log_warn("%s: %s",
+		    config_where(
+		        cfg, "server", "access_log", where, sizeof(where)),
+		    cfg->access_log);
 		return -1;
 	}
 	return 0;
@@ -96,12 +103,15 @@ export_mirror(const struct config *cfg, const char *dir)
 	struct archive_opts ao;
 	struct snapshot *snap;
 	const char *why = NULL;
+	char where[PATH_MAX + 64];
 	int rv;
 
 	config_archive_opts(cfg, &ao);
 	ao.index = ARCHIVE_INDEX_NONE;
 	if ((snap = archive_load(&ao, &why)) == NULL) {
-		log_warnx("archive root %s: %s", ao.root, why);
+		log_warnx("%s: %s: %s",
+		    config_where(cfg, "archive", "root", where, sizeof(where)),
+		    ao.root, why);
 		return 1;
 	}
 	rv = export_archive(snap, &ao, dir) == -1 ? 1 : 0;
@@ -117,7 +127,8 @@ static void
 open_search_cache(const struct config *cfg)
 {
 	char path[PATH_MAX];
-	int fd;
+	struct stat st;
+	int fd, fl;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/search.cache",
 	        cfg->state_dir) >= sizeof(path))
@@ -127,12 +138,26 @@ open_search_cache(const struct config *cfg)
 		    cfg->state_dir);
 		return;
 	}
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+	/*
+	 * Non-blocking, then a regular file only: a FIFO here would block
+	 * the indexing thread for good, and with it the stop that joins it.
+	 */
+	if ((fd = open(path,
+	         O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
 	         0600)) == -1) {
 		log_warn(
 		    "%s: the search index will be built at every start", path);
 		return;
 	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		log_warnx("%s: not a regular file; the search index will be "
+		          "built at every start",
+		    path);
+		close(fd);
+		return;
+	}
+	if ((fl = fcntl(fd, F_GETFL)) != -1)
+		(void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
 	archive_set_search_cache(fd);
 }
 
@@ -151,6 +176,7 @@ main(int argc, char **argv)
 	struct priv priv;
 	SSL_CTX *ssl;
 	const char *cfile = NULL, *why = NULL, *export_dir = NULL;
+	char where[PATH_MAX + 64];
 	int ch, check = 0, rv;
 
 	log_init("serai");
@@ -204,7 +230,9 @@ main(int argc, char **argv)
 	/* Serve at once; search joins when its index is built. */
 	ao.index = check ? ARCHIVE_INDEX_NONE : ARCHIVE_INDEX_LATER;
 	if ((snap = archive_load(&ao, &why)) == NULL) {
-		log_warnx("archive root %s: %s", ao.root, why);
+		log_warnx("%s: %s: %s",
+		    config_where(&cfg, "archive", "root", where, sizeof(where)),
+		    ao.root, why);
 		config_free(&cfg);
 		return 1;
 	}

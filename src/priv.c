@@ -34,8 +34,8 @@ lookup_id(const char *s, unsigned long *id)
 int
 priv_resolve(struct config *c, struct priv *p)
 {
-	const char *where = c->file ? c->file : "(built-in defaults)";
 	const char *user = c->user;
+	char where[PATH_MAX + 64];
 	struct passwd *pw;
 	struct group *gr;
 	unsigned long id;
@@ -43,9 +43,10 @@ priv_resolve(struct config *c, struct priv *p)
 	memset(p, 0, sizeof(*p));
 	if (geteuid() != 0) {
 		if (c->user != NULL || c->chroot != NULL) {
-			log_warnx(
-			    "%s: [server] %s: needs serai started as root",
-			    where, c->user ? "user" : "chroot");
+			log_warnx("%s: needs serai started as root",
+			    config_where(c, "server",
+			        c->user ? "user" : "chroot", where,
+			        sizeof(where)));
 			return -1;
 		}
 		return 0;
@@ -59,7 +60,9 @@ priv_resolve(struct config *c, struct priv *p)
 	if ((pw = getpwnam(user)) == NULL &&
 	    (lookup_id(user, &id) == -1 ||
 	        (pw = getpwuid((uid_t)id)) == NULL)) {
-		log_warnx("%s: [server] user: no such user '%s'", where, user);
+		log_warnx("%s: no such user '%s'",
+		    config_where(c, "server", "user", where, sizeof(where)),
+		    user);
 		return -1;
 	}
 	p->uid = pw->pw_uid;
@@ -69,40 +72,61 @@ priv_resolve(struct config *c, struct priv *p)
 		if ((gr = getgrnam(c->group)) == NULL &&
 		    (lookup_id(c->group, &id) == -1 ||
 		        (gr = getgrgid((gid_t)id)) == NULL)) {
-			log_warnx("%s: [server] group: no such group '%s'",
-			    where, c->group);
+			log_warnx("%s: no such group '%s'",
+			    config_where(
+			        c, "server", "group", where, sizeof(where)),
+			    c->group);
 			return -1;
 		}
 		p->gid = gr->gr_gid;
+	}
+	/*
+	 * Root can leave a chroot (a second chroot and a climb of "..", a
+	 * mount, ptrace of a process outside): one that keeps root would
+	 * only look like a wall, so it is refused rather than half done.
+	 */
+	if (c->chroot != NULL && p->uid == 0) {
+		log_warnx("%s: refused with user = root: root can leave a "
+		          "chroot, so it would confine nothing; serve as an "
+		          "unprivileged user (unset user: nobody) or remove "
+		          "chroot",
+		    config_where(c, "server", "chroot", where, sizeof(where)));
+		return -1;
 	}
 	if (c->chroot != NULL) {
 		char real[PATH_MAX], root[PATH_MAX];
 		size_t n;
 
 		if (realpath(c->chroot, p->chroot) == NULL) {
-			log_warn("%s: [server] chroot: %s", where, c->chroot);
+			log_warn("%s: %s",
+			    config_where(
+			        c, "server", "chroot", where, sizeof(where)),
+			    c->chroot);
 			return -1;
 		}
 		/* Reloads read the archive from inside the chroot. */
 		if (realpath(c->archive_root, real) == NULL) {
-			log_warn(
-			    "%s: [archive] root: %s", where, c->archive_root);
+			log_warn("%s: %s",
+			    config_where(
+			        c, "archive", "root", where, sizeof(where)),
+			    c->archive_root);
 			return -1;
 		}
 		n = strlen(p->chroot);
 		if (strcmp(p->chroot, "/") != 0 &&
 		    (strncmp(real, p->chroot, n) != 0 || real[n] != '/')) {
-			log_warnx("%s: [archive] root %s is outside [server] "
-			          "chroot %s: reloads could not read it",
-			    where, real, p->chroot);
+			log_warnx("%s: %s is outside [server] chroot %s: "
+			          "reloads could not read it",
+			    config_where(
+			        c, "archive", "root", where, sizeof(where)),
+			    real, p->chroot);
 			return -1;
 		}
 		strlcpy_s(root, strcmp(p->chroot, "/") ? real + n : real,
 		    sizeof(root));
 		strlcpy_s(p->archive_root, root, sizeof(p->archive_root));
 	}
-	p->drop = !(strcmp(user, "root") == 0 || pw->pw_uid == 0) ||
-	    c->chroot != NULL;
+	p->drop = pw->pw_uid != 0;
 	return 0;
 }
 
@@ -112,9 +136,12 @@ priv_drop(const struct priv *p, struct config *c)
 	if (geteuid() != 0)
 		return;
 	if (p->chroot[0] != '\0') {
+		if (log_chroot(p->chroot) == -1)
+			log_warnx("the access log is outside [server] chroot "
+			          "%s: SIGUSR1 cannot reopen it",
+			    p->chroot);
 		if (chroot(p->chroot) == -1 || chdir("/") == -1)
 			fatalx("chroot %s: %s", p->chroot, strerror(errno));
-		log_chroot(p->chroot);
 		free(c->archive_root);
 		if ((c->archive_root = strdup(p->archive_root)) == NULL)
 			fatalx("out of memory");

@@ -58,6 +58,7 @@ struct listen_addr {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	char text[64];  /* "127.0.0.1:1965", "[::1]:1965" */
+	char item[64];  /* as written: "*:1965" (truncated if need be) */
 	bool wildcard6; /* IPv6 half of "*" or "localhost": optional */
 };
 
@@ -65,11 +66,17 @@ struct listen_list {
 	struct listen_addr *v;
 	size_t n;
 	unsigned port; /* the first address's port: the default public port */
+	int line;      /* where the key was set; 0: the default */
 };
 
 /* The whole configuration; built once, then read-only. */
+/* Keys a configuration holds at most (config.c's table has fewer). */
+#define CONFIG_MAX_KEYS 64
+
 struct config {
 	char *file; /* NULL: built-in defaults */
+	/* The line each key of config.c's table was set on; 0: unset. */
+	int keyline[CONFIG_MAX_KEYS];
 	char *hostname;
 	char *state_dir;
 	unsigned workers; /* 0: one per CPU */
@@ -113,9 +120,20 @@ int config_load(struct config *, const char *path);
 /* The same on text already in memory; name stands for the file in messages. */
 int config_load_buf(
     struct config *, const char *name, const char *data, size_t len);
-/* Fills in what the file left unset (listen, public ports); 0 or -1. */
+/*
+ * Fills in what the file left unset (listen, public ports) and checks
+ * what no single key can: cert with key, no two listeners on one address
+ * and port.  0 or -1 after logging the problem.
+ */
 int config_finish(struct config *);
 void config_free(struct config *);
+/*
+ * Where a key's value came from, for a message about it:
+ * "file:line: [section] key", "file: [section] key" when the file left
+ * it unset, "(built-in defaults): [section] key" without a file.
+ */
+const char *config_where(const struct config *, const char *section,
+    const char *key, char *buf, size_t size);
 int config_parse_listen(
     const char *value, struct listen_list *, const char **why);
 struct archive_opts;

@@ -242,8 +242,12 @@ reopen_cb(evutil_socket_t sig, short ev, void *arg)
 	(void)ev;
 	(void)arg;
 	if (log_access_reopen() == -1)
-		log_warn("SIGUSR1: cannot reopen the access log; still writing "
-		         "to the old file");
+		log_warn("SIGUSR1: cannot reopen the access log%s; still "
+		         "writing to the old file",
+		    errno == EACCES ? " (the serving user may not create it: "
+		                      "have the rotation create it, writable "
+		                      "by that user)"
+		                    : "");
 	else
 		log_info("SIGUSR1: access log reopened");
 }

@@ -27,6 +27,20 @@ def write(tmp_path, text, name="bad.ini"):
     ("[server]\nhostname = bad host\n", 2, ["hostname"]),
     ("[archive]\nlang = en_GB!\n", 2, ["lang"]),
     ("hostname = localhost\n", 1, ["hostname"]),
+    # Two listeners on one address and port, whatever workers is: the
+    # later key's line, and both named.
+    ("[server]\nworkers = 1\n[gemini]\nlisten = 127.0.0.1:7000\n"
+     "[gopher]\nlisten = *:7000\n", 6,
+     ["[gopher] listen: '*:7000'", "[gemini] listen '127.0.0.1:7000' "
+      "(line 4)"]),
+    ("[server]\nworkers = 4\n[gemini]\nlisten = *:7000\n"
+     "[gopher]\nlisten = 127.0.0.1:7000\n", 6,
+     ["[gopher] listen: '127.0.0.1:7000'", "[gemini] listen '*:7000'"]),
+    ("[gopher]\nlisten = 127.0.0.1:7001, 127.0.0.1:7001\n", 2,
+     ["[gopher] listen: '127.0.0.1:7001'", "(line 2)"]),
+    ("[gemini]\nlisten = [::1]:7070\n", 2,
+     ["[gemini] listen: '[::1]:7070'", "[gopher] listen '*:7070' "
+      "(its default)"]),
 ])
 def test_bad_config_is_refused(tmp_path, text, line, words):
     path = write(tmp_path, text)
@@ -35,6 +49,19 @@ def test_bad_config_is_refused(tmp_path, text, line, words):
     assert "%s:%d:" % (path, line) in proc.stderr, proc.stderr
     for w in words:
         assert w in proc.stderr, proc.stderr
+
+
+def test_check_refuses_shared_listener(tmp_path):
+    # -n says so too (it once said OK when workers > 1).
+    srv = Server(tmp_path / "srv")
+    text = srv.config.read_text().replace(
+        "listen = 127.0.0.1:%d\n" % srv.gopher_port,
+        "listen = 127.0.0.1:%d\n" % srv.gemini_port)
+    srv.config.write_text(text)
+    proc = run_serai("-n", "-c", srv.config, cwd=srv.workdir)
+    assert_failed_cleanly(proc)
+    assert "is the same address and port" in proc.stderr, proc.stderr
+    assert "configuration OK" not in proc.stderr
 
 
 def test_cert_without_key_is_refused(tmp_path):
@@ -57,6 +84,25 @@ def test_missing_archive_root(tmp_path):
     proc = run_serai("-n", "-c", srv.config, cwd=srv.workdir)
     assert_failed_cleanly(proc)
     assert str(tmp_path / "no-such-dir") in proc.stderr
+    line = srv.config.read_text().splitlines().index(
+        "root = %s" % (tmp_path / "no-such-dir")) + 1
+    assert "%s:%d: [archive] root: " % (srv.config, line) in proc.stderr, (
+        proc.stderr)
+
+
+def test_long_comment_and_header_junk(tmp_path):
+    # A comment of any length is fine; text after a header is not.
+    srv = Server(tmp_path / "srv")
+    text = srv.config.read_text()
+    srv.config.write_text("; " + "x" * 5000 + "\n" + text)
+    proc = run_serai("-n", "-c", srv.config, cwd=srv.workdir)
+    assert proc.returncode == 0, proc.stderr
+    srv.config.write_text(text.replace("[archive]\n", "[archive]junk\n"))
+    proc = run_serai("-n", "-c", srv.config, cwd=srv.workdir)
+    assert_failed_cleanly(proc)
+    line = text.splitlines().index("[archive]") + 1
+    assert "%s:%d: text after the section header" % (srv.config, line) in (
+        proc.stderr), proc.stderr
 
 
 def test_check_good_config(tmp_path):

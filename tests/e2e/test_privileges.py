@@ -120,12 +120,25 @@ def test_chroot_serves_and_reloads_inside(public_dir, monkeypatch):
         monkeypatch.setenv("ASAN_OPTIONS", os.environ.get(
             "ASAN_OPTIONS", "") + ":detect_leaks=0")
     root = public_archive(public_dir)
+    logs = public_dir / "logs"
+    logs.mkdir(mode=0o755)
+    os.chown(logs, NOBODY.pw_uid, NOBODY.pw_gid)
+    log = logs / "access.log"
     srv = rewritten(Server(public_dir / "srv", root=root), "user = root\n",
-                    "user = nobody\nchroot = %s\n" % public_dir)
+                    "user = nobody\nchroot = %s\naccess_log = %s\n"
+                    % (public_dir, log))
     srv.start()
     try:
         assert os.readlink("/proc/%d/root" % srv.proc.pid) == str(public_dir)
         assert srv.gemini("/news/").status_line == GEMINI_OK
+        # The log's directory is inside the chroot: rotation works there.
+        log.rename(logs / "access.log.1")
+        srv.send_signal(signal.SIGUSR1)
+        poll_until(lambda: "access log reopened" in srv.log(), IO_TIMEOUT,
+                   "the reopen inside the chroot")
+        srv.gopher("/caps.txt")
+        poll_until(lambda: log.exists() and "/caps.txt" in log.read_text(),
+                   IO_TIMEOUT, "a line in the new file")
         add_article(root, "inside", "Added inside the chroot")
         srv.send_signal(signal.SIGHUP)
         poll_until(lambda: srv.gemini("/news/inside").status_line ==
@@ -148,6 +161,26 @@ def test_chroot_must_hold_the_archive(tmp_path, public_dir):
     assert "outside [server] chroot" in proc.stderr
 
 
+def test_chroot_with_user_root_is_refused(public_dir):
+    """Root can leave a chroot: the pair is refused by -n and at start,
+    named by the chroot's line, instead of dying after binding."""
+    require_root()
+    root = public_archive(public_dir)
+    srv = Server(public_dir / "srv", root=root)
+    srv.config.write_text(srv.config.read_text().replace(
+        "user = root\n", "user = root\nchroot = %s\n" % public_dir))
+    line = srv.config.read_text().splitlines().index(
+        "chroot = %s" % public_dir) + 1
+    for args in (["-n"], []):
+        proc = subprocess.run(serai_command(*args, "-c", srv.config),
+                              capture_output=True, text=True,
+                              timeout=RUN_TIMEOUT)
+        assert proc.returncode == 1, proc.stderr
+        assert ("%s:%d: [server] chroot: refused with user = root"
+                % (srv.config, line)) in proc.stderr, proc.stderr
+        assert "listening" not in proc.stderr
+
+
 def test_unknown_user_is_an_error(tmp_path):
     require_root()
     srv = Server(tmp_path / "srv")
@@ -157,7 +190,11 @@ def test_unknown_user_is_an_error(tmp_path):
                           capture_output=True, text=True,
                           timeout=RUN_TIMEOUT)
     assert proc.returncode == 1
-    assert "[server] user: no such user 'no-such-user-here'" in proc.stderr
+    line = srv.config.read_text().splitlines().index(
+        "user = no-such-user-here") + 1
+    # Named by file and line, as every other configuration error.
+    assert ("%s:%d: [server] user: no such user 'no-such-user-here'"
+            % (srv.config, line)) in proc.stderr, proc.stderr
 
 
 def test_user_needs_root(public_dir):
@@ -205,6 +242,122 @@ def test_access_log_file_and_sigusr1_reopen(tmp_path):
     finally:
         srv.stop()
     srv.assert_clean_exits()
+
+
+def served_lines(path):
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_access_log_rotation_after_the_drop(public_dir):
+    """The log's directory is root's, below one only root may search:
+    the server, as nobody, still reopens the log there, relative to the
+    directory it opened as root (a path would not get past the parent).
+    It cannot create a file there: the rotation must (logrotate's
+    create), and until then the old file keeps every line."""
+    require_root()
+    root = public_archive(public_dir)
+    private = public_dir / "root-only"
+    private.mkdir(mode=0o700)
+    logs = private / "logs"
+    logs.mkdir(mode=0o755)
+    log = logs / "access.log"
+    srv = rewritten(Server(public_dir / "srv", root=root), "user = root\n",
+                    "user = nobody\naccess_log = %s\n" % log)
+    srv.start()
+    try:
+        assert "serving as nobody" in srv.log()
+        srv.gopher("/")
+        poll_until(lambda: len(served_lines(log)) == 1, IO_TIMEOUT,
+                   "the first line")
+        assert log.stat().st_uid == 0
+
+        # mv, SIGUSR1: nobody may not create the file; nothing is lost.
+        old = logs / "access.log.1"
+        log.rename(old)
+        srv.send_signal(signal.SIGUSR1)
+        poll_until(lambda: "cannot reopen the access log" in srv.log(),
+                   IO_TIMEOUT, "the refused reopen")
+        srv.gopher("/news/")
+        poll_until(lambda: len(served_lines(old)) == 2, IO_TIMEOUT,
+                   "the line in the old file")
+        assert not log.exists()
+
+        # The rotation creates it for nobody: the next SIGUSR1 takes it.
+        log.touch(mode=0o640)
+        os.chown(log, NOBODY.pw_uid, NOBODY.pw_gid)
+        srv.send_signal(signal.SIGUSR1)
+        poll_until(lambda: "access log reopened" in srv.log(), IO_TIMEOUT,
+                   "the reopen")
+        srv.gopher("/caps.txt")
+        poll_until(lambda: len(served_lines(log)) == 1, IO_TIMEOUT,
+                   "the line in the new file")
+        assert '"/caps.txt"' in served_lines(log)[0]
+        assert len(served_lines(old)) == 2
+    finally:
+        srv.stop()
+    srv.assert_clean_exits()
+
+
+def test_access_log_created_again_where_the_user_may(public_dir):
+    """In a directory the serving user owns, SIGUSR1 after mv creates
+    the new file, as nobody; a symlink put in its place is refused."""
+    require_root()
+    root = public_archive(public_dir)
+    logs = public_dir / "logs"
+    logs.mkdir(mode=0o755)
+    os.chown(logs, NOBODY.pw_uid, NOBODY.pw_gid)
+    log = logs / "access.log"
+    srv = rewritten(Server(public_dir / "srv", root=root), "user = root\n",
+                    "user = nobody\naccess_log = %s\n" % log)
+    srv.start()
+    try:
+        srv.gopher("/")
+        poll_until(lambda: len(served_lines(log)) == 1, IO_TIMEOUT,
+                   "the first line")
+        log.rename(logs / "access.log.1")
+        srv.send_signal(signal.SIGUSR1)
+        poll_until(lambda: "access log reopened" in srv.log(), IO_TIMEOUT,
+                   "the reopen")
+        srv.gopher("/news/")
+        poll_until(lambda: len(served_lines(log)) == 1, IO_TIMEOUT,
+                   "the line in the new file")
+        assert log.stat().st_uid == NOBODY.pw_uid
+        assert stat.S_IMODE(log.stat().st_mode) == 0o640
+
+        # Whoever can write the directory plants a symlink: not followed.
+        target = public_dir / "target"
+        target.write_text("")
+        # Writable by nobody: only O_NOFOLLOW keeps the line out of it.
+        os.chown(target, NOBODY.pw_uid, NOBODY.pw_gid)
+        log.rename(logs / "access.log.2")
+        log.symlink_to(target)
+        srv.send_signal(signal.SIGUSR1)
+        poll_until(lambda: "cannot reopen the access log" in srv.log(),
+                   IO_TIMEOUT, "the refused reopen")
+        srv.gopher("/caps.txt")
+        poll_until(lambda: len(served_lines(logs / "access.log.2")) == 2,
+                   IO_TIMEOUT, "the line in the file still open")
+        assert target.read_text() == ""
+    finally:
+        srv.stop()
+    srv.assert_clean_exits()
+
+
+def test_access_log_symlink_refused_at_start(tmp_path):
+    target = tmp_path / "target"
+    target.write_text("")
+    log = tmp_path / "access.log"
+    log.symlink_to(target)
+    srv = Server(tmp_path / "srv")
+    srv.config.write_text(srv.config.read_text().replace(
+        "[server]\n", "[server]\naccess_log = %s\n" % log, 1))
+    proc = subprocess.run(serai_command("-n", "-c", srv.config),
+                          capture_output=True, text=True,
+                          timeout=RUN_TIMEOUT)
+    assert proc.returncode == 1, proc.stderr
+    assert "%s:2: [server] access_log: %s" % (srv.config, log) in (
+        proc.stderr), proc.stderr
+    assert target.read_text() == ""
 
 
 def test_bad_log_settings_are_errors(tmp_path):

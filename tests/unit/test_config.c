@@ -289,7 +289,7 @@ static void
 test_line_limit(void **state)
 {
 	struct config c;
-	char conf[512], *msg;
+	char conf[2048], *msg;
 	const char *path;
 	int rv, n;
 
@@ -321,6 +321,40 @@ test_line_limit(void **state)
 	must_contain(msg, "too long");
 	must_contain(msg, "title");
 	free(msg);
+	config_free(&c);
+
+	/*
+	 * A comment of any length is fine, as are comments after a header;
+	 * the line after a long comment is still read, and named right.
+	 */
+	{
+		char big[4096];
+
+		memset(big, 'x', sizeof(big));
+		n = snprintf(conf, sizeof(conf),
+		    ";%.300s\n#%.300s\n  ; %.300s\n[archive] ; the tree\n"
+		    "[server]\t# here\nworkers = 3\n",
+		    big, big, big);
+		assert_true(n > 0 && (size_t)n < sizeof(conf));
+	}
+	config_defaults(&c);
+	msg = load_captured(&c, write_conf(conf), &rv);
+	if (rv != 0)
+		print_error("%s", msg);
+	assert_int_equal(rv, 0);
+	free(msg);
+	assert_int_equal(c.workers, 3);
+	{
+		char where[256];
+
+		must_contain(
+		    config_where(&c, "server", "workers", where, sizeof(where)),
+		    ":6: [server] workers");
+		/* Unset: the file, no line. */
+		must_contain(
+		    config_where(&c, "server", "user", where, sizeof(where)),
+		    ".ini: [server] user");
+	}
 	config_free(&c);
 }
 
@@ -358,6 +392,10 @@ test_bad_files(void **state)
 {
 	static const struct bad t[] = {
 	    {"[nope]\nfoo = 1\n", 1, "nope"},
+	    /* Only a comment may follow a section header. */
+	    {"[server]junk\nworkers = 1\n", 1, "text after the section"},
+	    {"[archive]\nlang = en\n[server] x\n", 3, "text after the section"},
+	    {"[server]]\n", 1, "text after the section"},
 	    {"[server]\nhostname = a\n[nope]\nfoo = 1\n", 3, "nope"},
 	    {"[server]\nnope = 1\n", 2, "nope"},
 	    {"[gemini]\nwrap = 70\n", 2, "wrap"},
@@ -473,7 +511,7 @@ test_missing_file(void **state)
 static void
 test_listen_ok(void **state)
 {
-	struct listen_list l = {NULL, 0, 0};
+	struct listen_list l = {NULL, 0, 0, 0};
 	const char *why = NULL;
 	const struct sockaddr_in *s4;
 	const struct sockaddr_in6 *s6;
@@ -522,10 +560,11 @@ test_listen_ok(void **state)
 	assert_string_equal(l.v[0].text, "127.0.0.1:1965");
 	assert_string_equal(l.v[1].text, "[::1]:1966");
 
-	/* The same address twice is one listener. */
+	/* The same address twice is kept, for config_finish to refuse. */
 	assert_int_equal(
 	    config_parse_listen("127.0.0.1:1965,127.0.0.1:1965", &l, &why), 0);
-	assert_int_equal(l.n, 1);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.v[1].item, "127.0.0.1:1965");
 
 	assert_int_equal(config_parse_listen(" 127.0.0.1:65535 ", &l, &why), 0);
 	assert_int_equal(l.port, 65535);
@@ -558,7 +597,7 @@ test_listen_errors(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct listen_list l = {NULL, 0, 0};
+		struct listen_list l = {NULL, 0, 0, 0};
 		const char *why = NULL;
 
 		if (config_parse_listen(bad[i], &l, &why) != -1) {
@@ -581,7 +620,7 @@ test_listen_errors(void **state)
 static void
 test_listen_trailing_comma(void **state)
 {
-	struct listen_list l = {NULL, 0, 0};
+	struct listen_list l = {NULL, 0, 0, 0};
 	const char *why = NULL;
 	int rv1, rv2;
 
@@ -595,6 +634,54 @@ test_listen_trailing_comma(void **state)
 	free(l.v); /* freed before asserting: no leak when it fails */
 	assert_int_equal(rv1, -1);
 	assert_int_equal(rv2, -1);
+}
+
+/* Two listeners on one address and port, however written: refused. */
+static void
+test_finish_listen_overlap(void **state)
+{
+	static const struct {
+		const char *text;
+		int ok;
+	} cases[] = {
+	    {"[gemini]\nlisten = 127.0.0.1:7000\n[gopher]\nlisten = "
+	     "127.0.0.1:7000\n",
+	        0},
+	    {"[gemini]\nlisten = *:7000\n[gopher]\nlisten = 127.0.0.1:7000\n",
+	        0},
+	    {"[gemini]\nlisten = [::1]:7000\n[gopher]\nlisten = *:7000\n", 0},
+	    {"[gemini]\nlisten = localhost:7000\n[gopher]\nlisten = "
+	     "[::1]:7000\n",
+	        0},
+	    {"[gopher]\nlisten = 127.0.0.1:7000, 127.0.0.1:7000\n", 0},
+	    {"[gopher]\nlisten = *:7000, 127.0.0.2:7000\n", 0},
+	    {"[gopher]\nlisten = localhost:7000, 127.0.0.1:7000\n", 0},
+	    /* The default Gopher listener is *:7070. */
+	    {"[gemini]\nlisten = 127.0.0.1:7070\n", 0},
+	    /* Same address, other port; same port, other address. */
+	    {"[gemini]\nlisten = 127.0.0.1:7000\n[gopher]\nlisten = "
+	     "127.0.0.1:7001\n",
+	        1},
+	    {"[gemini]\nlisten = 127.0.0.1:7000\n[gopher]\nlisten = "
+	     "127.0.0.2:7000, [::1]:7000\n",
+	        1},
+	    /* IPv6 sockets are v6-only: 0.0.0.0 and :: do not meet. */
+	    {"[gemini]\nlisten = 0.0.0.0:7000\n[gopher]\nlisten = "
+	     "[::]:7000\n",
+	        1},
+	};
+	struct config c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		config_defaults(&c);
+		assert_int_equal(config_load_buf(&c, "t.ini", cases[i].text,
+		                     strlen(cases[i].text)),
+		    0);
+		if (config_finish(&c) != (cases[i].ok ? 0 : -1))
+			fail_msg("case %zu: %s", i, cases[i].text);
+		config_free(&c);
+	}
 }
 
 static void
@@ -738,6 +825,7 @@ main(void)
 	    cmocka_unit_test(test_listen_errors),
 	    cmocka_unit_test(test_listen_trailing_comma),
 	    cmocka_unit_test(test_finish_defaults),
+	    cmocka_unit_test(test_finish_listen_overlap),
 	    cmocka_unit_test(test_finish_cert_key),
 	    cmocka_unit_test(test_bool_spellings),
 	};
