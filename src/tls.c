@@ -401,7 +401,16 @@ tls_setup(const struct config *c)
 	 * each extra ticket costs an encryption on every handshake.
 	 */
 	SSL_CTX_set_num_tickets(ctx, 1);
-	/* Stateless tickets resume without a cache shared across workers. */
+	/*
+	 * Stateless tickets resume without a cache shared across workers.
+	 * OpenSSL's stateful cache on this one SSL_CTX (SSL_SESS_CACHE_SERVER
+	 * and SSL_OP_NO_TICKET: one TLS 1.3 ticket carrying only the session
+	 * id) was measured against them on 2026-11-29: 4 % fewer instructions
+	 * per full handshake and 7 % per resumed one under callgrind, yet it
+	 * served 6 % and 9 % fewer requests per CPU-second (medians of 31
+	 * interleaved pairs of runs on a shared machine), and it holds memory
+	 * per client that a flood of new clients churns.  So no cache.
+	 */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	tickets_setup(ctx);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
