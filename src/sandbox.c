@@ -323,8 +323,10 @@ static const int allowed[] = {
  * What a sanitizer build adds (found by running the suites with the
  * filter logging instead of killing): LeakSanitizer, at exit, clones a
  * tracer (prctl PR_SET_PTRACER / PDEATHSIG, getppid, its own signal
- * stack) that lists /proc/self/task with open(2), ptraces every thread
- * and is waited for; clone is then unfiltered (see seccomp_apply).
+ * stack) that lists /proc/self/task with open(2) and the old getdents(2),
+ * ptraces every thread and is waited for; clone is then unfiltered (see
+ * seccomp_apply).  A call missing here hangs the exit: the process waits
+ * for its killed tracer forever.
  */
 static const int allowed_sanitized[] = {
     SCMP_SYS(ptrace),
@@ -333,6 +335,7 @@ static const int allowed_sanitized[] = {
     SCMP_SYS(getppid),
     SCMP_SYS(sigaltstack),
     SCMP_SYS(open),
+    SCMP_SYS(getdents),
     SCMP_SYS(kill),
 };
 
