@@ -18,6 +18,7 @@
  * on) also let LeakSanitizer stop the world at exit and every sanitizer
  * read /proc and the binaries to print a report: see SANITIZED below.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/landlock.h>
@@ -116,12 +117,37 @@ sandbox_prepare(struct sandbox *sb, const struct sandbox_paths *p)
 	sb->fd_ro = open_tree(p->ro, "archive root");
 	sb->fd_rw = open_tree(p->rw, "state_dir");
 	sb->fd_log = open_tree(p->logdir, "access log directory");
+	/* Kept: a chroot to come would hide /proc. */
+	sb->fd_task =
+	    open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/*
+ * Threads of the process but the caller: Landlock would not bind them
+ * (seccomp's TSYNC would), so one started too early would serve with
+ * the whole file system in reach.  -1 when /proc could not be read.
+ */
+static long
+other_threads(struct sandbox *sb)
+{
+	struct dirent *de;
+	long n = -1;
+	DIR *d;
+
+	if (sb->fd_task == -1 || (d = fdopendir(sb->fd_task)) == NULL)
+		return -1;
+	sb->fd_task = -1; /* closedir closes it */
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
 }
 
 static void
 close_trees(struct sandbox *sb)
 {
-	int *fds[] = {&sb->fd_ro, &sb->fd_rw, &sb->fd_log};
+	int *fds[] = {&sb->fd_ro, &sb->fd_rw, &sb->fd_log, &sb->fd_task};
 
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (*fds[i] != -1) {
@@ -402,8 +428,16 @@ out:
 int
 sandbox_apply(struct sandbox *sb, char *what, size_t whatsize)
 {
+	long others;
 	int abi;
 
+	if ((others = other_threads(sb)) > 0) {
+		log_warnx("sandbox: %ld other thread(s) already running would "
+		          "escape Landlock",
+		    others);
+		close_trees(sb);
+		return -1;
+	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
 		log_warn("sandbox: PR_SET_NO_NEW_PRIVS");
 		close_trees(sb);

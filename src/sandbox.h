@@ -18,6 +18,7 @@ struct sandbox_paths {
 
 struct sandbox {
 	int fd_ro, fd_rw, fd_log; /* O_PATH, or -1 */
+	int fd_task;              /* /proc/self/task, to count threads */
 };
 
 /*
@@ -31,7 +32,8 @@ void sandbox_prepare(struct sandbox *, const struct sandbox_paths *);
  * PR_SET_NO_NEW_PRIVS, Landlock (the best ABI the kernel has; without
  * it, a warning), then the seccomp filter (a forbidden call kills the
  * process).  Call with no other thread running: Landlock binds only the
- * calling thread and the threads it starts.  Writes what is on into
+ * calling thread and the threads it starts, so another thread already
+ * running is refused (-1).  Writes what is on into
  * what ("landlock ABI 3, seccomp on").  Closes the trees.  0, or -1
  * (logged) when a part that should have worked did not.
  */

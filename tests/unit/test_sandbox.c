@@ -392,6 +392,41 @@ test_leak_check_runs(void **state)
 	assert_exit_zero(status);
 }
 
+static void *
+wait_on_pipe(void *arg)
+{
+	char c;
+
+	(void)!read(*(int *)arg, &c, 1);
+	return NULL;
+}
+
+/* A thread started before the sandbox would escape Landlock: refused. */
+static void
+test_early_thread_is_refused(void **state)
+{
+	struct sandbox_paths sp = {.ro = ro, .rw = rw, .logdir = logd};
+	struct sandbox sb;
+	char what[128];
+	pthread_t t;
+	pid_t pid;
+	int fds[2], status;
+
+	(void)state;
+	fflush(NULL);
+	assert_true((pid = fork()) != -1);
+	if (pid == 0) {
+		alarm(CHILD_SECONDS);
+		if (pipe(fds) == -1 ||
+		    pthread_create(&t, NULL, wait_on_pipe, &fds[0]) != 0)
+			_exit(2);
+		sandbox_prepare(&sb, &sp);
+		_exit(sandbox_apply(&sb, what, sizeof(what)) == -1 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_exit_zero(status);
+}
+
 static void
 test_serving_works(void **state)
 {
@@ -425,6 +460,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_serving_works),
+	    cmocka_unit_test(test_early_thread_is_refused),
 	    cmocka_unit_test(test_files_are_confined),
 	    cmocka_unit_test(test_forbidden_calls_kill),
 	};
