@@ -50,6 +50,7 @@ static const struct key keys[] = {
     {"server", "chroot", K_PATH, F(chroot), 0, 0},
     {"server", "access_log", K_PATH, F(access_log), 0, 0},
     {"server", "error_log", K_ERRLOG, F(error_log), 0, 0},
+    {"server", "sandbox", K_BOOL, F(sandbox), 0, 0},
     {"archive", "root", K_PATH, F(archive_root), 0, 0},
     {"archive", "title", K_STR, F(archive_title), 0, 0},
     {"archive", "lang", K_LANG, F(archive_lang), 0, 0},
@@ -91,6 +92,7 @@ config_defaults(struct config *c)
 	c->write_timeout = DEFAULT_WRITE_TIMEOUT;
 	c->max_connections = DEFAULT_MAX_CONNECTIONS;
 	c->max_per_client = DEFAULT_MAX_PER_CLIENT;
+	c->sandbox = true;
 }
 
 static void

@@ -85,6 +85,7 @@ struct config {
 	char *chroot;
 	char *access_log; /* "stderr" (default), "syslog" or a file */
 	char *error_log;  /* "stderr" (default) or "syslog" */
+	bool sandbox;     /* Landlock and seccomp once serving; see sandbox.c */
 
 	char *archive_root;
 	char *archive_title; /* NULL: content/section.ini, else a default */
