@@ -288,7 +288,8 @@ static void
 gopher_info(struct menu *m, const char *s)
 {
 	buf_addc(m->b, 'i');
-	text_truncate(m->b, s, strlen(s), m->o->menu_width);
+	text_truncate(
+	    m->b, s, strlen(s), m->o->menu_width, TEXT_ELLIPSIS, m->here->lang);
 	buf_adds(m->b, GOPHER_INFO_FIELDS);
 	buf_adds(m->b, m->eol);
 }
@@ -301,7 +302,7 @@ gopher_info_wrapped(struct menu *m, const char *s)
 	char *p, *nl;
 
 	buf_init(&w);
-	text_wrap(&w, s, strlen(s), m->o->menu_width, "\n");
+	text_wrap(&w, s, strlen(s), m->o->menu_width, "\n", m->here->lang);
 	if (buf_failed(&w)) {
 		m->b->oom = true;
 		buf_free(&w);
@@ -323,7 +324,8 @@ gopher_item(
     struct menu *m, char type, const char *display, const struct node *to)
 {
 	buf_addc(m->b, type);
-	text_truncate(m->b, display, strlen(display), m->o->menu_width);
+	text_truncate(m->b, display, strlen(display), m->o->menu_width,
+	    TEXT_ELLIPSIS, to->lang);
 	buf_addc(m->b, '\t');
 	link_to(m->b, m->here, to, m->links, EXPORT_GOPHER_EXT, false);
 	if (m->links == RENDER_LIVE)
@@ -441,26 +443,29 @@ render_gopher_article(struct buf *b, const struct archive_opts *o,
 {
 	struct buf crumb;
 
-	text_wrap(b, n->title, strlen(n->title), o->wrap, CRLF);
+	text_wrap(b, n->title, strlen(n->title), o->wrap, CRLF, n->lang);
 	buf_init(&crumb);
 	render_breadcrumb(&crumb, n->parent);
 	if (buf_failed(&crumb))
 		b->oom = true;
 	else
-		text_wrap(b, crumb.p, crumb.len, o->wrap, CRLF);
+		text_wrap(b, crumb.p, crumb.len, o->wrap, CRLF, n->lang);
 	buf_free(&crumb);
 	if (n->date)
 		buf_printf(b, "%.10s" CRLF, n->date);
 	for (size_t i = 0; i < a->npara; i++) {
 		buf_adds(b, CRLF);
-		text_wrap(b, a->paras[i], strlen(a->paras[i]), o->wrap, CRLF);
+		text_wrap(b, a->paras[i], strlen(a->paras[i]), o->wrap, CRLF,
+		    n->lang);
 	}
 	if (a->editor || a->copyright)
 		buf_adds(b, CRLF);
 	if (a->editor)
-		text_wrap(b, a->editor, strlen(a->editor), o->wrap, CRLF);
+		text_wrap(
+		    b, a->editor, strlen(a->editor), o->wrap, CRLF, n->lang);
 	if (a->copyright)
-		text_wrap(b, a->copyright, strlen(a->copyright), o->wrap, CRLF);
+		text_wrap(b, a->copyright, strlen(a->copyright), o->wrap, CRLF,
+		    n->lang);
 }
 
 /* XML or HTML text or attribute value; C0 controls are not XML 1.0. */
