@@ -277,7 +277,7 @@ search_info(struct buf *b, const char *s, size_t width)
 	struct buf t;
 
 	buf_init(&t);
-	text_truncate(&t, s, strlen(s), width, TEXT_ELLIPSIS, NULL);
+	text_truncate(&t, s, strlen(s), width, TEXT_DOTS, NULL);
 	buf_addc(b, 'i');
 	for (size_t i = 0; i < t.len; i++)
 		buf_addc(b, (unsigned char)t.p[i] < ' ' ? ' ' : t.p[i]);
@@ -363,7 +363,7 @@ search(const struct gopher_ctx *g, const struct snapshot *snap, const char *q,
 			break;
 		buf_addc(&r->dyn, '0');
 		text_truncate(&r->dyn, d.p, strlen(d.p), snap->opts.menu_width,
-		    TEXT_ELLIPSIS, n->lang);
+		    TEXT_DOTS, n->lang);
 		buf_printf(&r->dyn, "\t%s\t%s\t%u" CRLF, n->path, g->hostname,
 		    g->port);
 		d.len = 0;

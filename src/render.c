@@ -289,7 +289,7 @@ gopher_info(struct menu *m, const char *s)
 {
 	buf_addc(m->b, 'i');
 	text_truncate(
-	    m->b, s, strlen(s), m->o->menu_width, TEXT_ELLIPSIS, m->here->lang);
+	    m->b, s, strlen(s), m->o->menu_width, TEXT_DOTS, m->here->lang);
 	buf_adds(m->b, GOPHER_INFO_FIELDS);
 	buf_adds(m->b, m->eol);
 }
@@ -325,7 +325,7 @@ gopher_item(
 {
 	buf_addc(m->b, type);
 	text_truncate(m->b, display, strlen(display), m->o->menu_width,
-	    TEXT_ELLIPSIS, to->lang);
+	    TEXT_DOTS, to->lang);
 	buf_addc(m->b, '\t');
 	link_to(m->b, m->here, to, m->links, EXPORT_GOPHER_EXT, false);
 	if (m->links == RENDER_LIVE)

@@ -130,3 +130,23 @@ def test_korean_words_are_never_split(cjk):
                 if word and not word[0].isdigit():
                     assert word in words, (
                         "split Korean word %r in %r" % (word, ln))
+
+
+def test_menu_lines_obey_the_rules(cjk):
+    for lang in ARTICLES:
+        lines = gopher_lines(cjk.gopher("/%s/" % lang))
+        assert lines[-1] == "."
+        for ln in lines[:-1]:
+            display = ln.split("\t")[0][1:]
+            assert display_width(display) <= 67, ln
+            # A cut display string ends in the cut mark: the text
+            # before it obeys the rules too.
+            for mark in ("...", "\u2026"):
+                if display.endswith(mark):
+                    display = display[:-len(mark)]
+                    break
+            check_line(display, "/%s/" % lang)
+        # The long titles were cut, and the description wrapped.
+        assert any(ln.split("\t")[0].endswith("...") for ln in lines)
+        info = [ln for ln in lines if ln.startswith("i")]
+        assert len(info) >= 4

@@ -183,8 +183,10 @@ def test_narrow_menus(serai_factory, seed):
     item = [ln for ln in lines if ln.startswith("0")][0]
     display = item.split("\t")[0][1:]
     assert display_width(display) <= 30
-    assert display.endswith("\u2026")
-    assert seed.title.startswith(display[:-1].rstrip())
+    # ASCII "...": the UMN client on ncurses shows "\u2026" as "~@".
+    assert display.endswith("...")
+    assert "\u2026" not in item
+    assert seed.title.startswith(display[:-3].rstrip())
 
 
 def test_dates_ordered_by_instant(serai_factory, tmp_path):
