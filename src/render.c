@@ -383,8 +383,13 @@ render_gopher_section(struct buf *b, const struct archive_opts *o,
 		gopher_info(&m, "");
 		gopher_info_wrapped(&m, n->description);
 	}
+	/*
+	 * Each group under a label, as the Gemini page's headings: without
+	 * them the home's articles read as more of "Newest".
+	 */
 	if (n->nsections > 0) {
 		gopher_info(&m, "");
+		gopher_info(&m, "Sections");
 		for (size_t i = 0; i < n->nsections; i++)
 			gopher_item(
 			    &m, '1', n->sections[i]->title, n->sections[i]);
@@ -393,6 +398,7 @@ render_gopher_section(struct buf *b, const struct archive_opts *o,
 		gopher_newest(&m);
 	if (n->narticles > 0) {
 		gopher_info(&m, "");
+		gopher_info(&m, "Articles");
 		buf_init(&d);
 		for (size_t i = 0; i < n->narticles; i++) {
 			const struct node *a = n->articles[i];

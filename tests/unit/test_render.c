@@ -1212,8 +1212,10 @@ test_render_export(void **state)
 	    "i\t\tnull.host\t1\n"
 	    "i=runs a command in a gophermap\t\tnull.host\t1\n"
 	    "i\t\tnull.host\t1\n"
+	    "iSections\t\tnull.host\t1\n"
 	    "1#Science\tscience/\n"
 	    "i\t\tnull.host\t1\n"
+	    "iArticles\t\tnull.host\t1\n"
 	    "02016-11-08 X\tx.txt\n"
 	    "i\t\tnull.host\t1\n"
 	    "0Atom feed (gemini links)\tfeed.xml\n"
@@ -1225,6 +1227,7 @@ test_render_export(void **state)
 	assert_string_equal(b.p,
 	    "i#Science\t\tnull.host\t1\n"
 	    "i\t\tnull.host\t1\n"
+	    "iArticles\t\tnull.host\t1\n"
 	    "0Y\ty.txt\n"
 	    "i\t\tnull.host\t1\n"
 	    "0Atom feed (gemini links)\tfeed.xml\n"
