@@ -11,6 +11,13 @@
 #define CRLF "\r\n"
 #define HOME_CRUMB "Home"
 
+/* What a link to section n says: where it leads, not the way there. */
+static const char *
+label(const struct node *n)
+{
+	return n->parent == NULL ? HOME_CRUMB : n->title;
+}
+
 void
 render_breadcrumb(struct buf *b, const struct node *n)
 {
@@ -20,8 +27,7 @@ render_breadcrumb(struct buf *b, const struct node *n)
 	for (; n != NULL && k < sizeof(chain) / sizeof(chain[0]); n = n->parent)
 		chain[k++] = n;
 	while (k-- > 0) {
-		buf_adds(
-		    b, chain[k]->parent == NULL ? HOME_CRUMB : chain[k]->title);
+		buf_adds(b, label(chain[k]));
 		if (k > 0)
 			buf_adds(b, " > ");
 	}
@@ -169,8 +175,7 @@ render_gemini_nav(struct buf *b, const struct node *n, enum render_links links)
 		chain[k++] = s;
 	while (k-- > 0) {
 		gemini_link(b, sec, chain[k], links);
-		buf_printf(b, "%s\n",
-		    chain[k]->parent == NULL ? HOME_CRUMB : chain[k]->title);
+		buf_printf(b, "%s\n", label(chain[k]));
 	}
 	/* pos is trusted only when it does name n (hand-made trees). */
 	if (n->pos >= sec->narticles || sec->articles[n->pos] != n)
@@ -192,8 +197,7 @@ render_gemini_article(struct buf *b, const struct node *n,
 {
 	buf_printf(b, "# %s\n", n->title);
 	gemini_link(b, n->parent, n->parent, links);
-	render_breadcrumb(b, n->parent);
-	buf_addc(b, '\n');
+	buf_printf(b, "%s\n", label(n->parent));
 	if (n->date)
 		buf_printf(b, "%.10s\n", n->date);
 	for (size_t i = 0; i < a->npara; i++) {
@@ -225,9 +229,7 @@ render_gemini_section(
 	if (n->parent) {
 		buf_addc(b, '\n');
 		gemini_link(b, n, n->parent, links);
-		buf_adds(b, "Up: ");
-		render_breadcrumb(b, n->parent);
-		buf_addc(b, '\n');
+		buf_printf(b, "Up: %s\n", label(n->parent));
 	}
 	buf_addc(b, '\n');
 	feed_link(b, n, links);
@@ -425,8 +427,7 @@ render_gopher_section(struct buf *b, const struct archive_opts *o,
 		    o->hostname, o->gopher_port);
 	if (n->parent) {
 		buf_init(&d);
-		buf_adds(&d, "Up: ");
-		render_breadcrumb(&d, n->parent);
+		buf_printf(&d, "Up: %s", label(n->parent));
 		gopher_info(&m, "");
 		if (buf_failed(&d))
 			b->oom = true;

@@ -479,11 +479,11 @@ def test_made_up_tree_and_links(tmp_path):
         "=> older.gmi 2016-11-08 An older story",
         "=> undated.gmi Undated notes"]
     space = (gem / "news/science/space/index.gmi").read_text("utf-8")
-    assert "=> ../ Up: Home > News > Science\n" in space
+    assert "=> ../ Up: Science\n" in space
     assert "=> orbit.gmi 2016-12-25 In orbit\n" in space
     orbit = (gem / "news/science/space/orbit.gmi").read_text("utf-8")
     assert orbit == (
-        "# In orbit\n=> ./ Home > News > Science > space\n"
+        "# In orbit\n=> ./ space\n"
         "2016-12-25\n\nTwo levels below the news.\n\n"
         "=> ../../../ Home\n=> ../../ News\n=> ../ Science\n"
         "=> ./ space\n")

@@ -102,7 +102,7 @@ def test_gopher_menu_order_and_dates(made):
 
 def test_dated_article_shows_its_date(made):
     lines = gem_lines(made, "/news/b-new")
-    assert lines[:3] == ["# New story", "=> /news/ Home > World News",
+    assert lines[:3] == ["# New story", "=> /news/ World News",
                          "2021-05-06"]
     text = gopher_lines(made.gopher("/news/b-new"))
     assert "2021-05-06" in text
@@ -214,3 +214,37 @@ def test_dates_ordered_by_instant(serai_factory, tmp_path):
     feed = srv.gemini("/world/feed.xml").body.decode("utf-8")
     assert (feed.index("/world/west") < feed.index("/world/east")
             < feed.index("/world/day"))
+
+
+def test_gemini_links_are_labelled_by_their_target(serai_factory, tmp_path):
+    """Every link to a section says where it leads: the section's title
+    ("Home" for the root), never the breadcrumb of the way there."""
+    root = tmp_path / "content"
+    deep = root / "news" / "science" / "space"
+    deep.mkdir(parents=True)
+    (root / "news" / "section.ini").write_text(
+        "[section]\ntitle = World News\n", encoding="utf-8")
+    (root / "news" / "science" / "section.ini").write_text(
+        "[section]\ntitle = Science Desk\n", encoding="utf-8")
+    (deep / "orbit.txt").write_text(
+        "Date: 2020-01-02\nIn orbit\n\nBody.\n", encoding="utf-8")
+    srv = serai_factory(root=root)
+    srv.start()
+    lines = gem_lines(srv, "/news/science/space/orbit")
+    assert lines[1] == "=> /news/science/space/ space"
+    checked = 0
+    for page in ("/news/science/space/orbit", "/news/science/space/",
+                 "/news/science/", "/news/"):
+        for ln in gem_lines(srv, page):
+            if not ln.startswith("=> ") or not ln.split()[1].endswith("/"):
+                continue
+            _, target, label = ln.split(" ", 2)
+            label = label[len("Up: "):] if label.startswith("Up: ") else label
+            assert ">" not in label, ln
+            if target == "/":
+                want = "Home"
+            else:
+                want = gem_lines(srv, target)[0][len("# "):]
+            assert label == want, (page, ln)
+            checked += 1
+    assert checked >= 10
