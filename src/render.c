@@ -441,6 +441,46 @@ render_gopher_section(struct buf *b, const struct archive_opts *o,
 }
 
 /*
+ * The breadcrumb under an article's title, on one line: whole when it
+ * fits, else without the sections nearest the root ("Home > … >
+ * Science > Space"), cut with "…" when even the last is too wide.  A
+ * wrapped breadcrumb left a lone word on a line of its own.
+ */
+static void
+heading_crumb(
+    struct buf *b, const struct node *sec, size_t width, const char *lang)
+{
+	const struct node *chain[ARCHIVE_MAX_DEPTH + 2];
+	size_t k = 0;
+	struct buf line;
+
+	for (; sec != NULL && k < sizeof(chain) / sizeof(chain[0]);
+	     sec = sec->parent)
+		chain[k++] = sec;
+	buf_init(&line);
+	/* chain[k - 1] is the root; drop from chain[k - 2] down. */
+	for (size_t drop = 0; drop < k; drop++) {
+		line.len = 0;
+		buf_adds(&line, HOME_CRUMB);
+		if (drop > 0)
+			buf_adds(&line, " > " TEXT_ELLIPSIS);
+		for (size_t i = k - 1 - drop; i-- > 0;) {
+			buf_adds(&line, " > ");
+			buf_adds(&line, chain[i]->title);
+		}
+		if (buf_failed(&line) ||
+		    text_width(line.p, line.len) <= width || drop + 2 >= k)
+			break;
+	}
+	if (buf_failed(&line))
+		b->oom = true;
+	else
+		text_truncate(b, line.p, line.len, width, TEXT_ELLIPSIS, lang);
+	buf_adds(b, CRLF);
+	buf_free(&line);
+}
+
+/*
  * Type-0 text: no "." terminator, since no real client un-stuffs "..";
  * the server closes the connection to end the text (RFC 1436 allows it).
  */
@@ -448,16 +488,9 @@ void
 render_gopher_article(struct buf *b, const struct archive_opts *o,
     const struct node *n, const struct article *a)
 {
-	struct buf crumb;
-
-	text_wrap(b, n->title, strlen(n->title), o->wrap, CRLF, n->lang);
-	buf_init(&crumb);
-	render_breadcrumb(&crumb, n->parent);
-	if (buf_failed(&crumb))
-		b->oom = true;
-	else
-		text_wrap(b, crumb.p, crumb.len, o->wrap, CRLF, n->lang);
-	buf_free(&crumb);
+	text_wrap_balanced(
+	    b, n->title, strlen(n->title), o->wrap, CRLF, n->lang);
+	heading_crumb(b, n->parent, o->wrap, n->lang);
 	if (n->date)
 		buf_printf(b, "%.10s" CRLF, n->date);
 	for (size_t i = 0; i < a->npara; i++) {

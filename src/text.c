@@ -345,6 +345,36 @@ text_wrap(struct buf *b, const char *s, size_t len, size_t width,
 }
 
 void
+text_wrap_balanced(struct buf *b, const char *s, size_t len, size_t width,
+    const char *eol, const char *lang)
+{
+	char stack[BRK_STACK], *brk;
+	size_t lines, lo, hi;
+
+	if (len == 0 || (brk = breaks(b, s, len, lang, stack)) == NULL)
+		return;
+	/*
+	 * The narrowest width that needs no more lines: the lines come out
+	 * of about equal length, so the last is no lone word.  Fewer lines
+	 * never need a narrower width, so the search is a bisection.
+	 */
+	lines = fill(NULL, s, len, brk, width, eol);
+	lo = width / 2 > 2 ? width / 2 : 2;
+	hi = width;
+	while (lines > 1 && lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (fill(NULL, s, len, brk, mid, eol) <= lines)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	fill(b, s, len, brk, lines > 1 ? hi : width, eol);
+	if (brk != stack)
+		free(brk);
+}
+
+void
 text_truncate(struct buf *b, const char *s, size_t len, size_t width,
     const char *mark, const char *lang)
 {

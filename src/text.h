@@ -36,6 +36,13 @@ void text_wrap(struct buf *, const char *s, size_t len, size_t width,
     const char *eol, const char *lang);
 
 /*
+ * The same, in as few lines as text_wrap makes but of about equal
+ * length: for headings, whose last line should not be a lone word.
+ */
+void text_wrap_balanced(struct buf *, const char *s, size_t len, size_t width,
+    const char *eol, const char *lang);
+
+/*
  * Appends s cut to width columns with mark (TEXT_ELLIPSIS, TEXT_DOTS)
  * ending it: at a break opportunity where one keeps at least half the
  * room.  Strings that fit are appended as they are.

@@ -1103,6 +1103,61 @@ test_truncate_cjk_rules(void **state)
 	}
 }
 
+/* text_wrap_balanced into a fresh NUL-terminated string. */
+static char *
+wrap_balanced(const char *s, size_t width)
+{
+	struct buf b;
+	char *out;
+
+	buf_init(&b);
+	text_wrap_balanced(&b, s, strlen(s), width, "\r\n", NULL);
+	assert_false(buf_failed(&b));
+	out = buf_release(&b, NULL);
+	assert_non_null(out);
+	return out;
+}
+
+/*
+ * Headings: as few lines as text_wrap makes, but even ones, so that the
+ * last is no lone word; what fits on a line stays one line.
+ */
+static void
+test_wrap_balanced(void **state)
+{
+	static const char title[] = "Report on a very long title that goes "
+	                            "on and on about the glacier and more";
+	struct article a;
+	char *out;
+
+	(void)state;
+	out = wrap_balanced(title, 70);
+	assert_string_equal(out,
+	    "Report on a very long title that goes\r\n"
+	    "on and on about the glacier and more\r\n");
+	free(out);
+	out = wrap_balanced("Short title", 70);
+	assert_string_equal(out, "Short title\r\n");
+	free(out);
+	/* Chinese: "。" still never starts a line. */
+	out = wrap_balanced(zh_punct, 70);
+	check_cjk_rules(out, 70);
+	free(out);
+	seed_article(&a);
+	for (size_t width = 20; width <= 100; width += 3)
+		for (size_t i = 0; i < a.npara; i++) {
+			char *greedy = wrap(a.paras[i], width);
+			size_t n = check_lines(greedy, width);
+
+			out = wrap_balanced(a.paras[i], width);
+			assert_int_equal(check_lines(out, width), n);
+			assert_same_words(a.paras[i], out);
+			free(out);
+			free(greedy);
+		}
+	article_free(&a);
+}
+
 int
 main(void)
 {
@@ -1125,6 +1180,7 @@ main(void)
 	    cmocka_unit_test(test_wrap_long_url),
 	    cmocka_unit_test(test_wrap_quotes_by_language),
 	    cmocka_unit_test(test_truncate_cjk_rules),
+	    cmocka_unit_test(test_wrap_balanced),
 	    cmocka_unit_test(test_truncate_short),
 	    cmocka_unit_test(test_truncate_latin),
 	    cmocka_unit_test(test_truncate_cjk),
