@@ -19,6 +19,12 @@
 #define ZWSP 0x200b
 
 /*
+ * In mixed text, stretches of printable ASCII at least this long take
+ * the fast path; shorter ones are left in libunibreak's call.
+ */
+#define FAST_MIN 32
+
+/*
  * ASCII is one column a byte but for the C0 controls and DEL, which
  * utf8proc gives none; deciding that here keeps English text off the
  * per-character utf8proc calls.
@@ -243,15 +249,75 @@ uax14_breaks(const char *s, size_t len, const char *lang, char *brk)
 	brk[len - 1] = 1;
 }
 
+/*
+ * Where libunibreak can start afresh and give what a run from the start
+ * of the text gives: at an ASCII letter after a space.  Its state there
+ * is the letter's class alone (the break before it depends on the space
+ * and what the space follows, decided by the run before), and the
+ * tailoring looks at neighbours only.
+ */
+static inline bool
+restart_point(const char *s, size_t i)
+{
+	char c = (char)(s[i] | 0x20);
+
+	return s[i - 1] == ' ' && c >= 'a' && c <= 'z';
+}
+
+/*
+ * Mixed text, valid UTF-8: stretches of printable ASCII take the fast
+ * path and the rest libunibreak, split at restart points.  Each region
+ * is given one byte more, the letter opening the next, so its last break
+ * is decided rather than taken for the end of the text; the next region
+ * then writes over that byte.  A stretch of ASCII shorter than
+ * FAST_MIN stays in libunibreak's region: not worth another call.
+ */
+static void
+mixed_breaks(const char *s, size_t len, const char *lang, char *brk)
+{
+	size_t p = 0;
+
+	while (p < len) {
+		size_t a = p + ascii_span(s + p, len - p), q = 0;
+
+		if (a == len) {
+			ascii_breaks(s + p, len - p, brk + p);
+			return;
+		}
+		for (size_t i = a; i-- > p + 1;)
+			if (restart_point(s, i)) {
+				q = i;
+				break;
+			}
+		if (q > p) {
+			ascii_breaks(s + p, q + 1 - p, brk + p);
+			p = q;
+			continue;
+		}
+		for (q = a + 1; q < len; q++) {
+			size_t n = len - q < FAST_MIN ? len - q : FAST_MIN;
+
+			if (restart_point(s, q) && ascii_span(s + q, n) == n)
+				break;
+		}
+		uax14_breaks(s + p, (q < len ? q + 1 : q) - p, lang, brk + p);
+		p = q;
+	}
+}
+
 void
 text_breaks(const char *s, size_t len, const char *lang, bool uax14, char *brk)
 {
 	if (len == 0)
 		return;
-	if (!uax14 && ascii_span(s, len) == len)
-		ascii_breaks(s, len, brk);
-	else
+	if (uax14)
 		uax14_breaks(s, len, lang, brk);
+	else if (ascii_span(s, len) == len)
+		ascii_breaks(s, len, brk);
+	else if (utf8_valid(s, len))
+		mixed_breaks(s, len, lang, brk);
+	else
+		uax14_breaks(s, len, lang, brk); /* its decoding, not ours */
 }
 
 /* The break table of s: brk, or NULL (b marked failed) on no memory. */

@@ -1158,6 +1158,79 @@ test_wrap_balanced(void **state)
 	article_free(&a);
 }
 
+/*
+ * Mixed text: the fast path takes the long ASCII stretches and hands
+ * the rest to libunibreak in pieces; the pieces must add up to what one
+ * libunibreak run over the whole text gives, in every language.
+ */
+static void
+test_mixed_path_matches_uax14(void **state)
+{
+	static const char *const atoms[] = {
+	    "a", "word", "Longer-word,", "http://example.org/a-b?c=d", " ", " ",
+	    " ", "  ", ".", "(", ")", "\"", "'", "1.5",
+	    "The quick brown fox jumps over the lazy dog and runs away ",
+	    " ( a ) [ b ] \" c \" ' d ' ", ZHONG, ZHONG ZHONG ZHONG,
+	    "\xe3\x80\x82",             /* 。 */
+	    "\xef\xbc\x8c",             /* ， */
+	    "\xe3\x80\x8a",             /* 《 */
+	    "\xef\xbc\x89",             /* ） */
+	    "\xe2\x80\x9c",             /* “ */
+	    "\xe2\x80\x9d",             /* ” */
+	    "\xe2\x80\x99",             /* ’ */
+	    "\xe2\x80\x94",             /* em dash */
+	    "\xec\x97\xb0\xea\xb5\xac", /* 연구 */
+	    "\xe3\x81\x82\xe3\x83\xbc", /* あー */
+	    "e\xcc\x81",                /* e + combining acute */
+	    "\xcc\x81",                 /* a lone combining mark */
+	    "\xc3\xa9t\xc3\xa9",        /* été */
+	    "\xc2\xa0",                 /* no-break space */
+	    "\xe2\x80\x8b",             /* zero-width space */
+	    "\xf0\x9f\x98\x80",         /* emoji */
+	    "\t", "\xff", /* not UTF-8: the whole text goes to libunibreak */
+	};
+	static const char *const langs[] = {NULL, "en", "zh", "ja", "ko"};
+	uint32_t rng = 1129;
+	struct buf in;
+	char fast[4096], slow[4096];
+
+	(void)state;
+	buf_init(&in);
+	for (int round = 0; round < 6000; round++) {
+		size_t natoms;
+
+		in.len = 0;
+		rng = rng * 1103515245u + 12345u;
+		natoms = 1 + (rng >> 16) % 40;
+		for (size_t k = 0; k < natoms; k++) {
+			rng = rng * 1103515245u + 12345u;
+			buf_adds(&in,
+			    atoms[(rng >> 16) %
+			        (sizeof(atoms) / sizeof(atoms[0]))]);
+		}
+		assert_false(buf_failed(&in));
+		assert_true(in.len <= sizeof(fast));
+		for (size_t j = 0; j < sizeof(langs) / sizeof(langs[0]); j++) {
+			text_breaks(in.p, in.len, langs[j], false, fast);
+			text_breaks(in.p, in.len, langs[j], true, slow);
+			if (memcmp(fast, slow, in.len) != 0) {
+				for (size_t k = 0; k < in.len; k++)
+					if (fast[k] != slow[k]) {
+						print_error(
+						    "breaks differ after "
+						    "byte %zu of '%.*s' (%s)\n",
+						    k, (int)in.len, in.p,
+						    langs[j] ? langs[j]
+						             : "none");
+						break;
+					}
+				fail();
+			}
+		}
+	}
+	buf_free(&in);
+}
+
 int
 main(void)
 {
@@ -1173,6 +1246,7 @@ main(void)
 	    cmocka_unit_test(test_wrap_long_word),
 	    cmocka_unit_test(test_wrap_exact),
 	    cmocka_unit_test(test_fast_path_matches_uax14),
+	    cmocka_unit_test(test_mixed_path_matches_uax14),
 	    cmocka_unit_test(test_wrap_chinese_rules),
 	    cmocka_unit_test(test_wrap_japanese_rules),
 	    cmocka_unit_test(test_wrap_korean_at_spaces),
