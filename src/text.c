@@ -219,6 +219,39 @@ init_once(void)
 	init_linebreak();
 }
 
+/*
+ * What libunibreak may read: it takes U+FFFF for its end of text (and
+ * asserts), and decodes a lead byte with whatever follows, so that an
+ * invalid "\xef??" is U+FFFF too.  Returns s itself when it is valid
+ * UTF-8 without U+FFFF, else a copy (to free) of the same length with
+ * U+FFFF made U+FFFD and each invalid byte a letter, as our decoding
+ * takes it: a byte of the copy stands for the same byte of s.  NULL on
+ * no memory.
+ */
+static const char *
+unibreak_safe(const char *s, size_t len)
+{
+	char *c;
+
+	if (utf8_valid(s, len) && memmem(s, len, "\xef\xbf\xbf", 3) == NULL)
+		return s;
+	if ((c = malloc(len)) == NULL)
+		return NULL;
+	for (size_t i = 0; i < len;) {
+		int32_t cp;
+		size_t w, n = decode(s, len, i, &cp, &w);
+
+		if (cp < 0)
+			c[i] = 'a';
+		else if (cp == 0xffff)
+			memcpy(c + i, "\xef\xbf\xbd", 3);
+		else
+			memcpy(c + i, s + i, n);
+		i += n;
+	}
+	return c;
+}
+
 static void
 uax14_breaks(const char *s, size_t len, const char *lang, char *brk)
 {
@@ -226,12 +259,15 @@ uax14_breaks(const char *s, size_t len, const char *lang, char *brk)
 	int32_t prev = 0;
 	size_t prev_w = 0;
 	bool korean = lang_is_korean(lang);
+	const char *safe;
 
 	pthread_once(&once, init_once);
-	/* libunibreak leaves bytes after a cut-short sequence unset. */
 	memset(brk, LINEBREAK_NOBREAK, len);
-	set_linebreaks_utf8((const utf8_t *)s, len, lang, brk);
-	/* Its decoding of invalid bytes may differ from ours: ours rules. */
+	/* Without memory, no break: the filler cuts at the width. */
+	if ((safe = unibreak_safe(s, len)) != NULL)
+		set_linebreaks_utf8((const utf8_t *)safe, len, lang, brk);
+	if (safe != s)
+		free((char *)safe);
 	for (size_t i = 0; i < len;) {
 		int32_t cp;
 		size_t w, n = decode(s, len, i, &cp, &w);
@@ -317,7 +353,8 @@ text_breaks(const char *s, size_t len, const char *lang, bool uax14, char *brk)
 	else if (utf8_valid(s, len))
 		mixed_breaks(s, len, lang, brk);
 	else
-		uax14_breaks(s, len, lang, brk); /* its decoding, not ours */
+		uax14_breaks(
+		    s, len, lang, brk); /* invalid: no restart points */
 }
 
 /* The break table of s: brk, or NULL (b marked failed) on no memory. */

@@ -150,3 +150,28 @@ def test_menu_lines_obey_the_rules(cjk):
         assert any(ln.split("\t")[0].endswith("...") for ln in lines)
         info = [ln for ln in lines if ln.startswith("i")]
         assert len(info) >= 4
+
+
+def test_uffff_cannot_stop_the_server(serai_factory, tmp_path):
+    """libunibreak takes U+FFFF for its end of text and aborts: a query
+    (a remote client's) or an article (valid UTF-8) holding it, or bytes
+    it would read as it, must be served like any other text."""
+    root = tmp_path / "content"
+    (root / "news").mkdir(parents=True)
+    (root / "news" / "odd.txt").write_text(
+        "Date: 2021-01-01\nOdd \uffff title \uffff%s\n\nBody \uffff with "
+        "\uffff odd characters, long enough to wrap over a line or two of "
+        "Gopher text \uffff\uffff and more.\n" % ("\u4e2d" * 40),
+        encoding="utf-8")
+    srv = serai_factory(root=root)
+    srv.start()
+    text = gopher_lines(srv.gopher("/news/odd"))
+    assert any("\uffff" in ln for ln in text)
+    menu = gopher_lines(srv.gopher("/news/"))
+    assert any("/news/odd" in ln for ln in menu)
+    for query in ("\uffff".encode("utf-8") * 30, b"\xef??" * 30,
+                  b"odd \xef\xbf\xbf" * 20):
+        body = srv.gopher(b"/search\t" + query)
+        assert body.endswith(b"\r\n.\r\n"), body[:200]
+    # Still serving.
+    assert gopher_lines(srv.gopher("/news/odd")) == text

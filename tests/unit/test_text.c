@@ -1167,10 +1167,24 @@ static void
 test_mixed_path_matches_uax14(void **state)
 {
 	static const char *const atoms[] = {
-	    "a", "word", "Longer-word,", "http://example.org/a-b?c=d", " ", " ",
-	    " ", "  ", ".", "(", ")", "\"", "'", "1.5",
+	    "a",
+	    "word",
+	    "Longer-word,",
+	    "http://example.org/a-b?c=d",
+	    " ",
+	    " ",
+	    " ",
+	    "  ",
+	    ".",
+	    "(",
+	    ")",
+	    "\"",
+	    "'",
+	    "1.5",
 	    "The quick brown fox jumps over the lazy dog and runs away ",
-	    " ( a ) [ b ] \" c \" ' d ' ", ZHONG, ZHONG ZHONG ZHONG,
+	    " ( a ) [ b ] \" c \" ' d ' ",
+	    ZHONG,
+	    ZHONG ZHONG ZHONG,
 	    "\xe3\x80\x82",             /* 。 */
 	    "\xef\xbc\x8c",             /* ， */
 	    "\xe3\x80\x8a",             /* 《 */
@@ -1187,7 +1201,12 @@ test_mixed_path_matches_uax14(void **state)
 	    "\xc2\xa0",                 /* no-break space */
 	    "\xe2\x80\x8b",             /* zero-width space */
 	    "\xf0\x9f\x98\x80",         /* emoji */
-	    "\t", "\xff", /* not UTF-8: the whole text goes to libunibreak */
+	    "\t",
+	    /* Not UTF-8: the whole text goes to libunibreak. */
+	    "\xff",
+	    /* U+FFFF is libunibreak's end of text; it reads "\xef??" so. */
+	    "\xef\xbf\xbf",
+	    "\xef??",
 	};
 	static const char *const langs[] = {NULL, "en", "zh", "ja", "ko"};
 	uint32_t rng = 1129;
@@ -1231,6 +1250,34 @@ test_mixed_path_matches_uax14(void **state)
 	buf_free(&in);
 }
 
+/*
+ * libunibreak takes U+FFFF for the end of the text and asserts: found by
+ * fuzz_article ("?\uFEFB\uFFFF\uFEFF").  Such text, and invalid bytes
+ * it would decode as U+FFFF, wrap like any other.
+ */
+static void
+test_wrap_uffff(void **state)
+{
+	static const char *const in[] = {
+	    "?\xef\xbb\xbb\xef\xbf\xbf\xef\xbb\xbf",
+	    "a \xef\xbf\xbf b \xef\xbf\xbf\xef\xbf\xbf " ZHONG ZHONG,
+	    "word \xef?? more words and \xef\xbf\xbf then " ZHONG,
+	    "\xef\xff\xff\xef\x7f\x7f abc",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++)
+		for (size_t width = 2; width <= 12; width++) {
+			char *out = wrap(in[i], width);
+
+			assert_same_ink(in[i], out);
+			free(out);
+			out = truncate_to(in[i], width);
+			assert_true(w(out) <= width);
+			free(out);
+		}
+}
+
 int
 main(void)
 {
@@ -1255,6 +1302,7 @@ main(void)
 	    cmocka_unit_test(test_wrap_quotes_by_language),
 	    cmocka_unit_test(test_truncate_cjk_rules),
 	    cmocka_unit_test(test_wrap_balanced),
+	    cmocka_unit_test(test_wrap_uffff),
 	    cmocka_unit_test(test_truncate_short),
 	    cmocka_unit_test(test_truncate_latin),
 	    cmocka_unit_test(test_truncate_cjk),
