@@ -63,7 +63,8 @@ struct conn {
 	int status;
 	size_t bytes;
 	char *request; /* escaped, for the log; NULL before a request */
-	enum admit admit;
+	struct admission ad;
+	bool headerless;       /* counted as awaiting its PROXY header */
 	unsigned char key[16]; /* the client address, for the caps */
 };
 
@@ -246,7 +247,10 @@ conn_close(struct conn *c, const char *why)
 		log_info("%s %s: closed: %s", proto_name(c), c->peer, why);
 	TAILQ_REMOVE(&w->conns, c, entry);
 	w->nconns--;
-	server_release(w->srv, c->key, c->admit);
+	if (c->headerless)
+		server_release_headerless(w->srv, c->key);
+	else
+		server_release(w->srv, c->key, &c->ad);
 	if (c->shut)
 		event_free(c->shut);
 	if (c->proxy_ev)
@@ -351,11 +355,13 @@ conn_request(struct conn *c, const char *line, size_t len)
 		struct url_expect ex = {s->cfg->hostname, c->local,
 		    s->cfg->gemini_public_port, c->local_port};
 
-		if (c->admit == ADMIT_OVER_CLIENT) {
+		if (c->ad.a != ADMIT_OK) {
 			/* 44: the client should wait this many seconds. */
 			r.status = 44;
 			snprintf(r.meta, sizeof(r.meta), "%u",
-			    s->cfg->request_timeout);
+			    c->ad.a == ADMIT_SLOW_DOWN
+			        ? c->ad.wait
+			        : s->cfg->request_timeout);
 		} else
 			gemini_respond(&ex, snap, line, len, &r);
 		c->status = r.status;
@@ -614,18 +620,30 @@ timeout_cb(evutil_socket_t fd, short ev, void *arg)
  * is a FIN and not a reset that could destroy the line in flight.
  */
 static void
-refuse(struct server *s, enum proto p, evutil_socket_t fd, enum admit a)
+refuse(struct server *s, enum proto p, evutil_socket_t fd,
+    const struct admission *ad)
 {
 	char scratch[GOPHER_LINE_MAX + 2];
+	char msg[128];
 	struct buf b;
 
-	if (p == PROTO_GOPHER) {
+	if (p == PROTO_GOPHER && ad != NULL) {
+		if (ad->a == ADMIT_SLOW_DOWN)
+			snprintf(msg, sizeof(msg),
+			    "too many requests from your address: slow down, "
+			    "try again in %u s",
+			    ad->wait);
+		else
+			strlcpy_s(msg,
+			    ad->a == ADMIT_OVER_TOTAL
+			        ? "server busy: too many connections, try "
+			          "again later"
+			        : "too many connections from your address, try "
+			          "again later",
+			    sizeof(msg));
 		buf_init(&b);
-		render_gopher_error(&b, s->gopher.hostname, s->gopher.port,
-		    a == ADMIT_OVER_TOTAL
-		        ? "server busy: too many connections, try again later"
-		        : "too many connections from your address, try again "
-		          "later");
+		render_gopher_error(
+		    &b, s->gopher.hostname, s->gopher.port, msg);
 		if (!buf_failed(&b))
 			(void)!send(
 			    fd, b.p, b.len, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -635,6 +653,14 @@ refuse(struct server *s, enum proto p, evutil_socket_t fd, enum admit a)
 	while (recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT) > 0)
 		;
 	close(fd);
+}
+
+/* A held connection has only a short while to be told 44. */
+static unsigned
+hold_timeout(const struct server *s)
+{
+	return s->cfg->request_timeout < HOLD_TIMEOUT ? s->cfg->request_timeout
+	                                              : HOLD_TIMEOUT;
 }
 
 static void
@@ -669,7 +695,7 @@ conn_new(struct listener *l, evutil_socket_t fd, const char *peer,
 	c->w = w;
 	c->fd = fd;
 	c->proto = l->proto;
-	c->admit = ADMIT_OVER_TOTAL;
+	c->ad.a = ADMIT_OVER_TOTAL;
 	memcpy(c->key, key, sizeof(c->key));
 	clock_gettime(CLOCK_MONOTONIC, &c->t0);
 	strlcpy_s(c->peer, peer, sizeof(c->peer));
@@ -740,7 +766,6 @@ proxy_read_cb(evutil_socket_t fd, short ev, void *arg)
 	const char *why = NULL;
 	size_t take;
 	ssize_t n;
-	enum admit a;
 
 	(void)ev;
 	n = recv(
@@ -778,21 +803,24 @@ proxy_read_cb(evutil_socket_t fd, short ev, void *arg)
 	c->proxy_ev = NULL;
 	free(c->hdr);
 	c->hdr = NULL;
+	/* The header is in: count the client it names from now on. */
+	server_release_headerless(s, c->key);
+	c->headerless = false;
 	/* LOCAL and UNKNOWN: the proxy speaks for itself; keep the socket's. */
 	if (!h.local) {
 		addr_text((struct sockaddr *)&h.src, c->peer, sizeof(c->peer));
 		addrcount_key((struct sockaddr *)&h.src, c->key);
 		set_local(c, (struct sockaddr *)&h.dst);
 	}
-	a = server_admit(s, c->key, c->peer);
-	c->admit = a;
-	if (a == ADMIT_OVER_TOTAL ||
-	    (a == ADMIT_OVER_CLIENT && c->proto == PROTO_GOPHER)) {
-		refuse(s, c->proto, c->fd, a);
+	server_admit(s, c->key, c->peer, c->proto == PROTO_GEMINI, &c->ad);
+	if (c->ad.a != ADMIT_OK && !c->ad.held) {
+		refuse(s, c->proto, c->fd, &c->ad);
 		c->fd = -1;
 		conn_close(c, NULL);
 		return;
 	}
+	if (c->ad.held)
+		arm(c, hold_timeout(s));
 	if (conn_start(c) == -1)
 		conn_close(c, "out of memory");
 }
@@ -928,25 +956,38 @@ gopher_start(struct conn *c)
 
 /*
  * Behind a proxy the client is known only from the header, so the caps
- * are applied once it is read (proxy_read_cb), not here.
+ * and the rate are applied once it is read (proxy_read_cb).  Until then
+ * the connection counts for the peer that opened it, so that nobody can
+ * hold the pool with connections that never send a header.  A proxy
+ * sends its header at once: it is usually read here, at accept.
  */
 static void
 proxy_accept(struct listener *l, evutil_socket_t fd, const char *peer,
     const unsigned char key[16])
 {
+	struct server *s = l->w->srv;
 	struct conn *c;
 
+	if (server_admit_headerless(s, key, peer) == -1) {
+		refuse(s, l->proto, fd, NULL);
+		return;
+	}
 	if ((c = conn_new(l, fd, peer, key)) == NULL) {
+		server_release_headerless(s, key);
 		close(fd);
 		return;
 	}
+	c->headerless = true;
 	c->state = C_PROXY;
 	c->hdr = malloc(PROXY_HEADER_MAX);
 	c->proxy_ev =
 	    event_new(l->w->base, fd, EV_READ | EV_PERSIST, proxy_read_cb, c);
 	if (c->hdr == NULL || c->proxy_ev == NULL ||
-	    event_add(c->proxy_ev, NULL) == -1)
+	    event_add(c->proxy_ev, NULL) == -1) {
 		conn_close(c, "out of memory");
+		return;
+	}
+	proxy_read_cb(fd, EV_READ, c);
 }
 
 void
@@ -956,7 +997,7 @@ conn_accept(
 	struct server *s = l->w->srv;
 	unsigned char key[16];
 	char peer[INET6_ADDRSTRLEN];
-	enum admit a;
+	struct admission ad;
 	struct conn *c;
 
 	(void)socklen;
@@ -966,19 +1007,19 @@ conn_accept(
 		proxy_accept(l, fd, peer, key);
 		return;
 	}
-	a = server_admit(s, key, peer);
-	if (a == ADMIT_OVER_TOTAL ||
-	    (a == ADMIT_OVER_CLIENT && l->proto == PROTO_GOPHER)) {
-		refuse(s, l->proto, fd, a);
-		server_release(s, key, a);
+	server_admit(s, key, peer, l->proto == PROTO_GEMINI, &ad);
+	if (ad.a != ADMIT_OK && !ad.held) {
+		refuse(s, l->proto, fd, &ad);
 		return;
 	}
 	if ((c = conn_new(l, fd, peer, key)) == NULL) {
-		server_release(s, key, a);
+		server_release(s, key, &ad);
 		close(fd);
 		return;
 	}
-	c->admit = a;
+	c->ad = ad;
+	if (ad.held)
+		arm(c, hold_timeout(s));
 	if (l->proto == PROTO_GOPHER)
 		gopher_start(c);
 	else if (conn_start(c) == -1)

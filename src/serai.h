@@ -34,8 +34,35 @@
  */
 #define DEFAULT_MAX_CONNECTIONS 4096
 #define DEFAULT_MAX_PER_CLIENT 32
-/* Descriptors kept back from the connection cap: listeners, logs, files. */
-#define FD_RESERVE 64
+/*
+ * Requests a second from one client address (an IPv6 /64), sustained, and
+ * the burst it may send at once: no human reader comes near either, a
+ * crawler at one request a second never meets them, and a client pulling
+ * a section's articles in parallel fits the burst.
+ */
+#define DEFAULT_RATE 10
+#define DEFAULT_BURST 50
+/*
+ * Client addresses whose request rate is tracked at once; an address
+ * unseen for burst/rate seconds (5 by default) has a full bucket again,
+ * so only that recent a past needs room.  40 bytes each.
+ */
+#define RATE_TABLE_SLOTS 16384
+/*
+ * Gemini connections past max_per_client or the rate wait for their TLS
+ * handshake to be told 44.  They are held outside max_connections, so a
+ * client over its share can never take the places of others, but only
+ * this many at once (and this many per address), each for at most
+ * HOLD_TIMEOUT seconds; past that they are closed unanswered.
+ */
+#define HOLD_MAX 32
+#define HOLD_PER_CLIENT 4
+#define HOLD_TIMEOUT 5
+/*
+ * Descriptors kept back from the connection cap: listeners, logs, files,
+ * and the Gemini connections held to be told 44.
+ */
+#define FD_RESERVE (64 + HOLD_MAX)
 /*
  * [archive] watch: a reload once the tree has been quiet this long, so a
  * cp -r or rsync of many files costs one; and at most this long after the
@@ -104,6 +131,8 @@ struct config {
 	unsigned write_timeout;
 	unsigned max_connections;
 	unsigned max_per_client;
+	unsigned rate; /* requests a second per address; 0: no limit */
+	unsigned burst;
 };
 
 /* config.c */

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,51 +34,108 @@ server_snapshot(struct server *s)
 	return snap;
 }
 
-enum admit
-server_admit(struct server *s, const unsigned char key[16], const char *peer)
+/* Under a flood, one line a second, not one per connection. */
+static void
+log_refused(struct server *s, const char *what, const char *peer)
 {
-	enum admit a = ADMIT_OK;
-	time_t now;
+	time_t now = time(NULL);
 
-	pthread_mutex_lock(&s->conn_lock);
-	if (s->nconns >= s->cfg->max_connections)
-		a = ADMIT_OVER_TOTAL;
-	else {
-		unsigned n = addrcount_inc(&s->perclient, key);
+	s->refused++;
+	if (now == s->refused_at)
+		return;
+	log_warnx("%s (last from %s): %lu refused", what, peer, s->refused);
+	s->refused_at = now;
+	s->refused = 0;
+}
 
-		s->nconns++;
-		if (n == 0 || n > s->cfg->max_per_client) {
-			if (n != 0)
-				addrcount_dec(&s->perclient, key);
-			a = ADMIT_OVER_CLIENT;
-		}
-	}
-	if (a != ADMIT_OK) {
-		/* Under a flood, one line a second, not one per connection. */
-		s->refused++;
-		now = time(NULL);
-		if (now != s->refused_at) {
-			log_warnx("connection cap reached (%s, last from %s): "
-			          "%lu refused",
-			    a == ADMIT_OVER_TOTAL ? "max_connections"
-			                          : "max_per_client",
-			    peer, s->refused);
-			s->refused_at = now;
-			s->refused = 0;
-		}
-	}
-	pthread_mutex_unlock(&s->conn_lock);
-	return a;
+static double
+now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + 1;
 }
 
 void
-server_release(struct server *s, const unsigned char key[16], enum admit a)
+server_admit(struct server *s, const unsigned char key[16], const char *peer,
+    bool hold, struct admission *ad)
+{
+	const struct config *cfg = s->cfg;
+	const char *what;
+
+	memset(ad, 0, sizeof(*ad));
+	pthread_mutex_lock(&s->conn_lock);
+	if (addrcount_get(&s->perclient, key) >= cfg->max_per_client)
+		ad->a = ADMIT_OVER_CLIENT;
+	else if (s->nconns >= cfg->max_connections)
+		ad->a = ADMIT_OVER_TOTAL;
+	else if (cfg->rate > 0 &&
+	    (ad->wait = ratelimit_take(&s->rates, key, now_seconds())) > 0)
+		ad->a = ADMIT_SLOW_DOWN;
+	else if (addrcount_inc(&s->perclient, key) == 0)
+		ad->a = ADMIT_OVER_TOTAL; /* cannot be: sized for the pool */
+	else
+		s->nconns++;
+	if (ad->a != ADMIT_OK) {
+		if (hold && ad->a != ADMIT_OVER_TOTAL && s->nheld < HOLD_MAX &&
+		    addrcount_get(&s->held, key) < HOLD_PER_CLIENT &&
+		    addrcount_inc(&s->held, key) != 0) {
+			s->nheld++;
+			ad->held = true;
+		}
+		what = ad->a == ADMIT_OVER_TOTAL
+		    ? "connection cap reached (max_connections)"
+		    : ad->a == ADMIT_OVER_CLIENT
+		    ? "connection cap reached (max_per_client)"
+		    : "request rate limit reached";
+		log_refused(s, what, peer);
+	}
+	pthread_mutex_unlock(&s->conn_lock);
+}
+
+void
+server_release(
+    struct server *s, const unsigned char key[16], const struct admission *ad)
 {
 	pthread_mutex_lock(&s->conn_lock);
-	if (a != ADMIT_OVER_TOTAL)
+	if (ad->a == ADMIT_OK) {
 		s->nconns--;
-	if (a == ADMIT_OK)
 		addrcount_dec(&s->perclient, key);
+	} else if (ad->held) {
+		s->nheld--;
+		addrcount_dec(&s->held, key);
+	}
+	pthread_mutex_unlock(&s->conn_lock);
+}
+
+int
+server_admit_headerless(
+    struct server *s, const unsigned char key[16], const char *peer)
+{
+	int rv = -1;
+
+	pthread_mutex_lock(&s->conn_lock);
+	if (s->nconns < s->cfg->max_connections &&
+	    addrcount_get(&s->headerless, key) < s->cfg->max_per_client &&
+	    addrcount_inc(&s->headerless, key) != 0) {
+		s->nconns++;
+		rv = 0;
+	} else
+		log_refused(s,
+		    "connection cap reached (connections awaiting a PROXY "
+		    "header)",
+		    peer);
+	pthread_mutex_unlock(&s->conn_lock);
+	return rv;
+}
+
+void
+server_release_headerless(struct server *s, const unsigned char key[16])
+{
+	pthread_mutex_lock(&s->conn_lock);
+	s->nconns--;
+	addrcount_dec(&s->headerless, key);
 	pthread_mutex_unlock(&s->conn_lock);
 }
 
@@ -323,6 +381,20 @@ server_log_soon(struct worker *w)
 	event_active(w->logflush, EV_TIMEOUT, 0);
 }
 
+/*
+ * Keys the rate table's hash, so that no client can aim its addresses at
+ * another's set; time and pid only if getrandom fails.
+ */
+static uint64_t
+rate_seed(void)
+{
+	uint64_t v = 0;
+
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+		v = (uint64_t)time(NULL) ^ (uint64_t)getpid();
+	return v;
+}
+
 struct server *
 server_new(const struct config *cfg, SSL_CTX *ssl, struct snapshot *snap)
 {
@@ -343,7 +415,11 @@ server_new(const struct config *cfg, SSL_CTX *ssl, struct snapshot *snap)
 	s->gopher.wrap = cfg->gopher_wrap;
 	pthread_mutex_init(&s->snap_lock, NULL);
 	pthread_mutex_init(&s->conn_lock, NULL);
-	if (addrcount_init(&s->perclient, cfg->max_connections) == -1)
+	if (addrcount_init(&s->perclient, cfg->max_connections) == -1 ||
+	    addrcount_init(&s->headerless, cfg->max_connections) == -1 ||
+	    addrcount_init(&s->held, HOLD_MAX) == -1 ||
+	    ratelimit_init(&s->rates, RATE_TABLE_SLOTS, cfg->rate, cfg->burst,
+	        rate_seed()) == -1)
 		fatalx("out of memory");
 	if ((s->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
@@ -477,5 +553,8 @@ server_free(struct server *s)
 	pthread_mutex_destroy(&s->snap_lock);
 	pthread_mutex_destroy(&s->conn_lock);
 	addrcount_free(&s->perclient);
+	addrcount_free(&s->headerless);
+	addrcount_free(&s->held);
+	ratelimit_free(&s->rates);
 	free(s);
 }
