@@ -427,6 +427,50 @@ is_space(unsigned char c)
 }
 
 /*
+ * Whether the term just added at out[start..] (after its space) is one of
+ * the terms before it: each is '"'...'"' with maybe '*', a space apart,
+ * and '"' occurs only at their ends.
+ */
+static bool
+seen_before(const struct buf *out, size_t start)
+{
+	const char *t = out->p + start + (start > 0);
+	size_t tlen = out->len - (size_t)(t - out->p);
+
+	for (size_t i = 0; i + tlen <= start; i++)
+		if ((i == 0 || out->p[i - 1] == ' ') &&
+		    memcmp(out->p + i, t, tlen) == 0 &&
+		    (i + tlen == start || out->p[i + tlen] == ' '))
+			return true;
+	return false;
+}
+
+/*
+ * Too many prefix terms, or one too short (see SEARCH_PREFIX_MAX): its
+ * last word is what FTS5 expands.
+ */
+static bool
+prefixes_too_broad(const char *expr)
+{
+	size_t nprefix = 0;
+	const char *p = expr, *open, *close, *word;
+
+	while ((open = strchr(p, '"')) != NULL &&
+	    (close = strchr(open + 1, '"')) != NULL) {
+		p = close + 1;
+		if (*p != '*')
+			continue;
+		if (++nprefix > SEARCH_PREFIX_MAX)
+			return true;
+		for (word = close; word > open + 1 && word[-1] != ' '; word--)
+			;
+		if ((size_t)(close - word) < SEARCH_PREFIX_MIN)
+			return true;
+	}
+	return false;
+}
+
+/*
  * A quoted term: '"' cannot occur inside, the caller splits on it.  CJK
  * characters are spaced out as in the index, which makes a run of them
  * a phrase.
@@ -465,6 +509,11 @@ add_term(struct buf *out, size_t *n, const char *p, size_t len, bool prefix)
 	buf_addc(out, '"');
 	if (prefix)
 		buf_addc(out, '*');
+	/* The same term twice is the same work twice for nothing. */
+	if (!buf_failed(out) && seen_before(out, start)) {
+		out->len = start;
+		return;
+	}
 	(*n)++;
 }
 
@@ -585,6 +634,10 @@ search_query(struct search *s, const char *q, size_t len, size_t page,
 		rv = buf_failed(&expr) ? -1 : 0;
 		buf_free(&expr);
 		return rv == 0 ? SEARCH_EMPTY : SEARCH_FAILED;
+	}
+	if (prefixes_too_broad(expr.p)) {
+		buf_free(&expr);
+		return SEARCH_TOO_BROAD;
 	}
 	pthread_mutex_lock(&s->lock);
 	s->ticks = 0;

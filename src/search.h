@@ -19,6 +19,16 @@ struct search;
 
 /* Terms after the first ones are dropped: each is a doclist to merge. */
 #define SEARCH_TERMS_MAX 16
+/*
+ * A prefix term ("rain*") is expanded by FTS5 into every indexed word it
+ * begins, their doclists merged in memory in one step that the progress
+ * handler cannot interrupt: "a*" alone is 40 ms on 50,000 articles.  So
+ * a query may hold only this many prefix terms, each of at least
+ * SEARCH_PREFIX_MIN bytes (a CJK character is three), or it is too broad.
+ * Three-letter prefixes cost a tenth of one-letter ones.
+ */
+#define SEARCH_PREFIX_MAX 3
+#define SEARCH_PREFIX_MIN 3
 /* Longer queries are refused (Gemini 59), before any work. */
 #define SEARCH_QUERY_MAX 256
 /* Hits per page. */

@@ -240,7 +240,7 @@ test_sanitiser(void **state)
 {
 	static const char *const bad[] = {"title:x", "\"unbalanced", "NEAR(",
 	    "*", "a OR", "-x", "x AND", "NOT", "(", ")", "^x", "\"\"", "\"",
-	    "{title body}: x", "x + y", "***x**", "col:\"a b\"*", "\\", "a\tb",
+	    "{title body}: x", "x + y", "***xyz**", "col:\"a bcd\"*", "\\", "a\tb",
 	    "title : declaration", "NEAR(a b, 2)", "'", "x -y", NULL};
 	struct fixture *f = *state;
 	struct search_result r;
@@ -261,6 +261,36 @@ test_sanitiser(void **state)
 	buf_init(&b);
 	assert_int_equal(search_sanitise("* \"\" ** ", 8, &b), 0);
 	buf_free(&b);
+	/* The same term twice is one term; a prefix is another term. */
+	buf_init(&b);
+	assert_int_equal(search_sanitise("x y x \"x\" x* y", 16, &b), 3);
+	assert_string_equal(b.p, "\"x\" \"y\" \"x\"*");
+	buf_free(&b);
+}
+
+static void
+test_prefix_bounds(void **state)
+{
+	struct fixture *f = *state;
+	struct search_result r;
+	static const char *const broad[] = {"a*", "al*", "alpine al*",
+	    "\"belt and r\"*", "alp* alq* alr* als*",
+	    "a* a* a* a* a* a* a* a* a* a* a* a* a* a* a* a*", NULL};
+	static const char *const fine[] = {"alp*", "alpine1*",
+	    "alp* alp* alp* alp* alp* alp* alp* alp* alp* alp*",
+	    "alp* bel* roa*", "\"belt and roa\"*", "a al alp", NULL};
+
+	for (const char *const *q = broad; *q; q++)
+		assert_int_equal(
+		    search_query(f->snap->search, *q, strlen(*q), 1, &r),
+		    SEARCH_TOO_BROAD);
+	for (const char *const *q = fine; *q; q++) {
+		enum search_status st =
+		    search_query(f->snap->search, *q, strlen(*q), 1, &r);
+
+		if (st != SEARCH_OK)
+			fail_msg("%s: %d", *q, st);
+	}
 }
 
 static void
@@ -269,7 +299,8 @@ test_bounds(void **state)
 	struct fixture *f = *state;
 	struct search_result r;
 	char longq[SEARCH_QUERY_MAX + 2];
-	const char *q = "a* al* alp* an* ap* ar* as* at* am*";
+	/* Within the prefix rule: the budget is what refuses it. */
+	const char *q = "alp* alpi* alpin*";
 	const struct node *n;
 
 	memset(longq, 'x', sizeof(longq) - 1);
@@ -545,6 +576,7 @@ main(void)
 	    cmocka_unit_test(test_ranking),
 	    cmocka_unit_test(test_sanitiser),
 	    cmocka_unit_test(test_bounds),
+	    cmocka_unit_test(test_prefix_bounds),
 	    cmocka_unit_test(test_index_later),
 	    cmocka_unit_test(test_cache),
 	    cmocka_unit_test(test_gemini),
