@@ -240,8 +240,8 @@ test_sanitiser(void **state)
 {
 	static const char *const bad[] = {"title:x", "\"unbalanced", "NEAR(",
 	    "*", "a OR", "-x", "x AND", "NOT", "(", ")", "^x", "\"\"", "\"",
-	    "{title body}: x", "x + y", "***xyz**", "col:\"a bcd\"*", "\\", "a\tb",
-	    "title : declaration", "NEAR(a b, 2)", "'", "x -y", NULL};
+	    "{title body}: x", "x + y", "***xyz**", "col:\"a bcd\"*", "\\",
+	    "a\tb", "title : declaration", "NEAR(a b, 2)", "'", "x -y", NULL};
 	struct fixture *f = *state;
 	struct search_result r;
 	struct buf b;
