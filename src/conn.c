@@ -64,8 +64,9 @@ struct conn {
 	size_t bytes;
 	char *request; /* escaped, for the log; NULL before a request */
 	struct admission ad;
-	bool headerless;       /* counted as awaiting its PROXY header */
-	unsigned char key[16]; /* the client address, for the caps */
+	bool headerless;        /* counted as awaiting its PROXY header */
+	struct search_job *job; /* a search running for it, or NULL */
+	unsigned char key[16];  /* the client address, for the caps */
 };
 
 /* "a.b.c.d": glibc's inet_ntop goes through sprintf, 1,700 instructions. */
@@ -247,6 +248,9 @@ conn_close(struct conn *c, const char *why)
 		log_info("%s %s: closed: %s", proto_name(c), c->peer, why);
 	TAILQ_REMOVE(&w->conns, c, entry);
 	w->nconns--;
+	/* The job's answer, when it comes, finds no one and is dropped. */
+	if (c->job != NULL)
+		c->job->conn = NULL;
 	if (c->headerless)
 		server_release_headerless(w->srv, c->key);
 	else
@@ -335,6 +339,60 @@ gemini_queue(struct evbuffer *out, const struct reply *r, struct snapshot *snap)
 	queue_reply(out, r, 0, snap);
 }
 
+/*
+ * The search queue is full: say so at once rather than queue without
+ * bound (a Gemini client retries after the seconds given).
+ */
+static void
+search_busy(struct conn *c, struct evbuffer *out)
+{
+	struct server *s = c->w->srv;
+	size_t before = evbuffer_get_length(out);
+
+	if (c->proto == PROTO_GEMINI) {
+		c->status = 44;
+		evbuffer_add_printf(out, "44 %d\r\n", SEARCH_BUSY_WAIT);
+	} else {
+		struct buf b;
+
+		buf_init(&b);
+		render_gopher_error(&b, s->gopher.hostname, s->gopher.port,
+		    "search is busy: try again in a few seconds");
+		c->status = '3';
+		if (!buf_failed(&b))
+			evbuffer_add(out, b.p, b.len);
+		buf_free(&b);
+	}
+	c->bytes = evbuffer_get_length(out) - before;
+}
+
+/* Hands a search to the search threads; conn_search_done answers. */
+static void
+defer_search(
+    struct conn *c, struct snapshot *snap, const char *line, size_t len)
+{
+	c->job = server_search(
+	    c->w, c, c->proto, snap, line, len, c->local, c->local_port);
+	if (c->job == NULL)
+		search_busy(c, bufferevent_get_output(c->bev));
+}
+
+void
+conn_search_done(struct conn *c, struct search_job *j)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t before = evbuffer_get_length(out);
+
+	c->job = NULL;
+	c->status = j->r.status;
+	if (c->proto == PROTO_GEMINI)
+		gemini_queue(out, &j->r, j->snap);
+	else
+		queue_reply(out, &j->r, 0, j->snap);
+	c->bytes = evbuffer_get_length(out) - before;
+	server_search_free(j);
+}
+
 static void
 conn_request(struct conn *c, const char *line, size_t len)
 {
@@ -351,6 +409,7 @@ conn_request(struct conn *c, const char *line, size_t len)
 
 	snap = server_snapshot(s);
 	reply_init(&r);
+	r.defer = true;
 	if (c->proto == PROTO_GEMINI) {
 		struct url_expect ex = {s->cfg->hostname, c->local,
 		    s->cfg->gemini_public_port, c->local_port};
@@ -364,14 +423,18 @@ conn_request(struct conn *c, const char *line, size_t len)
 			        : s->cfg->request_timeout);
 		} else
 			gemini_respond(&ex, snap, line, len, &r);
-		c->status = r.status;
-		gemini_queue(out, &r, snap);
-	} else {
+	} else
 		gopher_respond(&s->gopher, snap, line, len, &r);
+	if (r.deferred)
+		defer_search(c, snap, line, len);
+	else {
 		c->status = r.status;
-		queue_reply(out, &r, 0, snap);
+		if (c->proto == PROTO_GEMINI)
+			gemini_queue(out, &r, snap);
+		else
+			queue_reply(out, &r, 0, snap);
+		c->bytes = evbuffer_get_length(out) - before;
 	}
-	c->bytes = evbuffer_get_length(out) - before;
 	reply_free(&r);
 	snapshot_release(snap);
 }
@@ -848,7 +911,24 @@ gopher_send(struct conn *c, const char *line, size_t len)
 	c->state = C_REPLY;
 	snap = server_snapshot(s);
 	reply_init(&r);
+	r.defer = true;
 	gopher_respond(&s->gopher, snap, line, len, &r);
+	if (r.deferred) {
+		/* A search: the answer comes later, through a bufferevent. */
+		c->bev = bufferevent_socket_new(c->w->base, c->fd,
+		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+		if (c->bev == NULL)
+			conn_close(c, "out of memory");
+		else {
+			bufferevent_setcb(
+			    c->bev, read_cb, write_cb, event_cb, c);
+			arm(c, s->cfg->write_timeout);
+			defer_search(c, snap, line, len);
+		}
+		reply_free(&r);
+		snapshot_release(snap);
+		return;
+	}
 	c->status = r.status;
 	p = reply_body(&r, &n);
 	c->bytes = n;

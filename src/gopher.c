@@ -298,6 +298,11 @@ search(const struct gopher_ctx *g, const struct snapshot *snap, const char *q,
 	struct buf d;
 	const char *msg = NULL;
 
+	if (r->defer) {
+		r->deferred = true;
+		return;
+	}
+
 	if (qlen == 0) {
 		error_menu(
 		    g, r, "search needs a query (a type-7 item)", NULL, 0);

@@ -76,6 +76,18 @@
  * with every other program of the user.
  */
 #define WATCH_MAX 10000
+/*
+ * Searches run on their own threads, off the event loops, at a lower
+ * priority (nice +SEARCH_NICE): a costly one then delays other requests
+ * by a scheduler slice, not by its run.  They take the index's one lock
+ * in turn, so two threads are enough to keep a core busy while snippets
+ * are cut; SEARCH_QUEUE_MAX waiting is a few seconds of work, and past
+ * it a search is answered "busy" at once.
+ */
+#define SEARCH_THREADS 2
+#define SEARCH_NICE 10
+#define SEARCH_QUEUE_MAX 64
+#define SEARCH_BUSY_WAIT 5 /* seconds, in the 44 of a search turned away */
 /* Threads beyond this buy nothing on the machines serai runs on. */
 #define MAX_WORKERS 64
 /* Kernel accept queue; small backlogs drop SYNs under bursts (gmid: 16). */

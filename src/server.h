@@ -21,6 +21,37 @@ enum proto { PROTO_GEMINI, PROTO_GOPHER };
 
 struct conn;
 
+/*
+ * A search, run by a search thread off the workers' loops: its answer
+ * comes back to the worker through the job's event, whose callback runs
+ * on the worker's thread, as every use of job->conn does.
+ */
+struct search_job {
+	TAILQ_ENTRY(search_job) queue; /* waiting for a search thread */
+	TAILQ_ENTRY(search_job) all;   /* every live job, for shutdown */
+	struct worker *w;
+	struct conn *conn;  /* NULL once the connection is gone */
+	struct event *done; /* in the worker's base */
+	struct snapshot *snap;
+	enum proto proto;
+	char local[64]; /* the address the client reached, for Gemini URLs */
+	unsigned local_port;
+	char *line;
+	size_t len;
+	struct reply r;
+};
+
+struct searchpool {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	TAILQ_HEAD(, search_job) queue;
+	TAILQ_HEAD(, search_job) all;
+	size_t nqueued;
+	pthread_t threads[SEARCH_THREADS];
+	size_t nthreads;
+	bool stop;
+};
+
 struct listener {
 	struct worker *w;
 	enum proto proto;
@@ -65,6 +96,7 @@ struct server {
 	size_t nheld;                /* Gemini connections held to be told 44 */
 	struct addrcount held;
 	struct ratelimit rates;
+	struct searchpool searches;
 	time_t refused_at; /* last "refused" log line: one a second at most */
 	unsigned long refused;
 };
@@ -104,7 +136,19 @@ int server_admit_headerless(
     struct server *, const unsigned char key[16], const char *peer);
 void server_release_headerless(struct server *, const unsigned char key[16]);
 
+/*
+ * Queues a search for the search threads; the reply reaches
+ * conn_search_done on the worker's thread.  The job is the caller's to
+ * hold on to (to forget its connection) until then.  NULL when the queue
+ * is full (SEARCH_QUEUE_MAX) or out of memory: answer "busy".
+ */
+struct search_job *server_search(struct worker *, struct conn *, enum proto,
+    struct snapshot *, const char *line, size_t len, const char *local,
+    unsigned local_port);
+void server_search_free(struct search_job *);
+
 /* conn.c */
+void conn_search_done(struct conn *, struct search_job *);
 void conn_accept(
     struct listener *, evutil_socket_t, struct sockaddr *, int socklen);
 void conn_close_all(struct worker *);

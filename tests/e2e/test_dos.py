@@ -8,12 +8,19 @@ client is served.
 
 import select
 import socket
+import sys
+import multiprocessing
+import os
 import time
+from pathlib import Path
 
 import pytest
 
-from conftest import (GEMINI_OK, IO_TIMEOUT, SLOW, client_context,
-                      poll_until, read_until_closed)
+from conftest import (GEMINI_OK, IO_TIMEOUT, SLOW, VALGRIND, client_context,
+                      gopher_fetch, poll_until, read_until_closed)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from gen_archive import generate  # noqa: E402
 
 FLOOD = 70  # idle connections from one address: more than the pool
 CAPS = ("\n[limits]\nmax_connections = 60\nmax_per_client = 8\n"
@@ -274,3 +281,107 @@ def test_ipv6_clients_are_capped_per_64(serai_factory):
         assert body.endswith(b"\r\n.\r\n") and busy not in body
     finally:
         held[0].close()
+
+
+# --------------------------------------------------------------------------
+# Costly searches and a cap-flooding address, while another client reads
+
+SEARCH_ARTICLES = 6000
+# The costliest query the prefix rule lets through on a generated archive:
+# three three-letter prefixes of its commonest words.
+COSTLY = "for* und* fro*"
+LOAD_SECONDS = 3
+
+
+def searcher(port, stop, results):
+    """Loops the costly search until stopped; sends back its latencies
+    and what went wrong."""
+    ms, errors = [], []
+    # Load generators: let the reader's own scheduling not be measured.
+    os.nice(10)
+    for _ in range(100000):
+        if stop.is_set():
+            break
+        t = time.monotonic()
+        try:
+            body = gopher_fetch("/search\t" + COSTLY, port)
+        except OSError as e:
+            errors.append(repr(e))
+            continue
+        ms.append((time.monotonic() - t) * 1000)
+        if b"hits" not in body:
+            errors.append(body[:200])
+    results.put((ms, errors))
+
+
+def percentile(values, p):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(len(v) * p / 100))]
+
+
+@pytest.mark.skipif(VALGRIND is not None,
+                    reason="latencies mean nothing under valgrind")
+def test_costly_searches_do_not_delay_other_requests(serai_factory,
+                                                     tmp_path):
+    generate(tmp_path / "big", SEARCH_ARTICLES, broken=False)
+    srv = serai_factory(root=tmp_path / "big")
+    srv.start()
+    body = srv.gopher("/search\t" + COSTLY)
+    assert b"hits" in body, body[:300]
+    # Processes, not threads: the GIL would make the reader below wait
+    # for the searchers' Python, not for serai.
+    ctx = multiprocessing.get_context("fork")
+    stop = ctx.Event()
+    results = ctx.Queue()
+
+    idle = []
+    procs = [ctx.Process(target=searcher, args=(srv.gopher_port, stop,
+                                                 results))
+             for _ in range(4)]
+    for p in procs:
+        p.start()
+    try:
+        # An address holding more idle connections than its cap.
+        for port in (srv.gemini_port, srv.gopher_port):
+            idle += [connect_from("127.0.0.9", port) for _ in range(40)]
+        other_ms = []
+        t0 = time.monotonic()
+        for i in range(1000):
+            if time.monotonic() - t0 > LOAD_SECONDS:
+                break
+            t = time.monotonic()
+            if i % 2:
+                body = fetch_gopher_from(srv, "127.0.0.3", None)
+                ok = body.endswith(b"\r\n.\r\n")
+            else:
+                s = connect_from("127.0.0.3", srv.gopher_port)
+                with s:
+                    body = gopher_on(s, "/caps.txt")
+                ok = b"CAPS" in body
+            other_ms.append((time.monotonic() - t) * 1000)
+            assert ok, body[:200]
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        search_ms, errors = [], []
+        for p in procs:
+            ms, errs = results.get(timeout=IO_TIMEOUT * 2)
+            search_ms += ms
+            errors += errs
+        for p in procs:
+            p.join(timeout=IO_TIMEOUT)
+        for s in idle:
+            s.close()
+    assert not errors, errors[:3]
+    assert len(search_ms) >= 8 and len(other_ms) >= 50
+    p50, p99 = percentile(other_ms, 50), percentile(other_ms, 99)
+    search_p50 = percentile(search_ms, 50)
+    print("\nother requests: %d, p50 %.1f ms, p99 %.1f ms, max %.1f ms; "
+          "costly searches: %d, p50 %.1f ms (%s, %d articles)"
+          % (len(other_ms), p50, p99, max(other_ms), len(search_ms),
+             search_p50, COSTLY, SEARCH_ARTICLES))
+    # Were searches run on the event loops, most requests would wait for
+    # the search ahead of them on their worker (four searches in flight,
+    # two workers): half a search at the median.
+    assert p50 < search_p50 / 10, (p50, search_p50)
+    assert p99 < 50, (p99, search_p50)
