@@ -15,6 +15,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <stdio.h>
@@ -241,7 +242,17 @@ static void
 conn_close(struct conn *c, const char *why)
 {
 	struct worker *w = c->w;
+	size_t left = 0;
+	int outq = 0;
 
+	/* The log counts bytes sent: what is still queued never went. */
+	if (c->bev != NULL)
+		left = evbuffer_get_length(bufferevent_get_output(c->bev));
+	/* Cut short: what the kernel holds unacknowledged is lost too. */
+	if (why != NULL && c->fd != -1 && ioctl(c->fd, SIOCOUTQ, &outq) == 0 &&
+	    outq > 0)
+		left += (size_t)outq;
+	c->bytes = c->bytes > left ? c->bytes - left : 0;
 	if (c->request != NULL)
 		conn_log(c, why);
 	else if (why != NULL)
@@ -439,9 +450,14 @@ conn_request(struct conn *c, const char *line, size_t len)
 	snapshot_release(snap);
 }
 
-/* Gemini: too long a line is answered 59 at once, not left to time out. */
+/*
+ * A line that can never be a request is answered at once, not left to
+ * time out: too long, or a PROXY v2 header where none is expected (its
+ * first line is empty, which Gopher would take for the home menu).
+ */
 static void
-request_too_long(struct conn *c, struct evbuffer *in)
+request_refused(
+    struct conn *c, struct evbuffer *in, const char *gemini, const char *gopher)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	char head[64];
@@ -453,14 +469,13 @@ request_too_long(struct conn *c, struct evbuffer *in)
 	arm(c, c->w->srv->cfg->write_timeout);
 	if (c->proto == PROTO_GEMINI) {
 		c->status = 59;
-		evbuffer_add_printf(
-		    out, "59 request longer than 1024 bytes\r\n");
+		evbuffer_add_printf(out, "59 %s\r\n", gemini);
 	} else {
 		struct buf b;
 
 		buf_init(&b);
 		render_gopher_error(&b, c->w->srv->gopher.hostname,
-		    c->w->srv->gopher.port, "request line too long");
+		    c->w->srv->gopher.port, gopher);
 		c->status = '3';
 		if (!buf_failed(&b))
 			evbuffer_add(out, b.p, b.len);
@@ -476,7 +491,8 @@ read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct evbuffer_ptr eol;
 	char line[GOPHER_LINE_MAX + GEMINI_REQUEST_MAX + 2];
-	size_t eol_len = 0, max;
+	unsigned char head[PROXY_V2_FIXED];
+	size_t eol_len = 0, max, n;
 
 	if (c->state == C_HANDSHAKE)
 		c->state = C_REQUEST;
@@ -484,24 +500,48 @@ read_cb(struct bufferevent *bev, void *arg)
 		return;
 	/*
 	 * Gemini wants CRLF; a bare LF does not end the request.  Gopher
-	 * takes LF too (Bombadillo sends LF alone).
+	 * takes LF or CR alone too (Bombadillo sends LF alone, some
+	 * clients CR): any run of them ends the line.
 	 */
+	n = evbuffer_get_length(in);
 	if (c->proto == PROTO_GEMINI) {
 		max = GEMINI_REQUEST_MAX;
 		eol = evbuffer_search_eol(
 		    in, NULL, &eol_len, EVBUFFER_EOL_CRLF_STRICT);
 	} else {
+		if (evbuffer_copyout(in, head, sizeof(head)) ==
+		        (ev_ssize_t)sizeof(head) &&
+		    proxy_is_v2(head, sizeof(head))) {
+			request_refused(c, in, "",
+			    "a PROXY protocol header, but this port expects "
+			    "none");
+			return;
+		}
 		max = GOPHER_LINE_MAX + 2;
-		eol =
-		    evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF);
+		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_ANY);
 	}
 	if (eol.pos == -1) {
-		if (evbuffer_get_length(in) > max)
-			request_too_long(c, in);
+		/*
+		 * Gemini: past 1024 bytes with no CRLF, only a CR as the
+		 * very last byte can still end a URL of 1024.
+		 */
+		if (c->proto == PROTO_GEMINI && n > GEMINI_URL_MAX) {
+			char last = 0;
+			struct evbuffer_ptr at;
+
+			evbuffer_ptr_set(in, &at, n - 1, EVBUFFER_PTR_SET);
+			evbuffer_copyout_from(in, &at, &last, 1);
+			if (n > GEMINI_URL_MAX + 1 || last != '\r')
+				max = 0;
+		}
+		if (n > max)
+			request_refused(c, in, "request longer than 1024 bytes",
+			    "request line too long");
 		return;
 	}
 	if ((size_t)eol.pos > max) {
-		request_too_long(c, in);
+		request_refused(c, in, "request longer than 1024 bytes",
+		    "request line too long");
 		return;
 	}
 	evbuffer_remove(in, line, (size_t)eol.pos);
@@ -968,7 +1008,7 @@ static int
 gopher_try(struct conn *c)
 {
 	char buf[GOPHER_LINE_MAX + 3]; /* as the read watermark stops */
-	const char *lf;
+	const char *eol;
 	size_t len;
 	ssize_t n;
 
@@ -980,13 +1020,15 @@ gopher_try(struct conn *c)
 		event_free(c->proxy_ev);
 		c->proxy_ev = NULL;
 	}
-	if (n > 0 && (size_t)n < sizeof(buf) &&
-	    (lf = memchr(buf, '\n', (size_t)n)) == buf + n - 1) {
-		/* LF, or CRLF, ends it, as EVBUFFER_EOL_CRLF takes it. */
-		len = (size_t)(lf - buf);
-		if (len > 0 && buf[len - 1] == '\r')
-			len--;
-		if (len <= GOPHER_LINE_MAX + 2) {
+	if (n > 0 && (size_t)n < sizeof(buf) && !proxy_is_v2(buf, (size_t)n) &&
+	    (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
+		/* A run of CR and LF ends it, as EVBUFFER_EOL_ANY takes it. */
+		for (len = 0; buf[len] != '\r' && buf[len] != '\n'; len++)
+			;
+		for (eol = buf + len; eol < buf + n; eol++)
+			if (*eol != '\r' && *eol != '\n')
+				break;
+		if (eol == buf + n && len <= GOPHER_LINE_MAX + 2) {
 			gopher_send(c, buf, len);
 			return 1;
 		}

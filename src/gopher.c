@@ -392,7 +392,7 @@ gopher_respond(const struct gopher_ctx *g, const struct snapshot *snap,
 	const char *tab, *q = NULL;
 	const struct node *n;
 	enum plus plus = PLUS_NONE;
-	size_t slen, clen, qlen = 0;
+	size_t slen, clen, qlen = 0, qfull = 0;
 
 	/*
 	 * A TAB ends the selector; then a search string and/or a Gopher+
@@ -414,6 +414,7 @@ gopher_respond(const struct gopher_ctx *g, const struct snapshot *snap,
 		qlen = (t = memchr(q, '\t', (size_t)(end - q))) != NULL
 		    ? (size_t)(t - q)
 		    : (size_t)(end - q);
+		qfull = qlen;
 		if (t == NULL && plus != PLUS_NONE && qlen == 1)
 			qlen = 0;
 		len = (size_t)(tab - line);
@@ -463,8 +464,13 @@ gopher_respond(const struct gopher_ctx *g, const struct snapshot *snap,
 		caps(g, r);
 		return;
 	}
+	/*
+	 * A search item (type 7) always has its words in the field after
+	 * the TAB; a Gopher+ client puts its marker in a third field
+	 * ("sel TAB words TAB +"), so "/search TAB +" is a search for "+".
+	 */
 	if (strcmp(clean, "/search") == 0) {
-		search(g, snap, q, qlen, r);
+		search(g, snap, q, qfull, r);
 		return;
 	}
 	if ((n = archive_lookup_feed(snap, clean, clen)) != NULL) {
