@@ -44,6 +44,12 @@
 /* A snippet: bytes of context before the first match, and in all. */
 #define SNIPPET_BEFORE 60
 #define SNIPPET_BYTES 200
+/*
+ * Bytes of an article searched for the matched word: past them (a hit
+ * deep in a multi-megabyte article) the snippet is the text's start, so
+ * a page of hits costs at most ten times this, not ten whole articles.
+ */
+#define SNIPPET_SCAN_MAX (64 * 1024)
 
 struct search {
 	sqlite3 *db;
@@ -829,16 +835,22 @@ void
 search_snippet(struct buf *out, const struct search_terms *t,
     char *const *paras, size_t npara)
 {
-	size_t pi = 0, len, from, to;
+	size_t pi = 0, len, from, to, left = SNIPPET_SCAN_MAX, n;
 	const char *p = npara > 0 ? paras[0] : "", *m = NULL;
 
-	for (size_t i = 0; i < npara && m == NULL; i++)
-		if ((m = find_match(paras[i], strlen(paras[i]), t->v, t->n)) !=
-		    NULL)
+	for (size_t i = 0; i < npara && m == NULL && left > 0; i++) {
+		bool cut = (n = strnlen(paras[i], left)) == left;
+
+		if (cut)
+			n = char_start(paras[i], n);
+		left = cut ? 0 : left - n;
+		if ((m = find_match(paras[i], n, t->v, t->n)) != NULL)
 			pi = i;
+	}
 	if (m != NULL)
 		p = paras[pi];
-	len = strlen(p);
+	/* Enough of the paragraph to cut the snippet from, and no more. */
+	len = strnlen(p, SNIPPET_SCAN_MAX + SNIPPET_BYTES + 1);
 	from = m == NULL || (size_t)(m - p) <= SNIPPET_BEFORE
 	    ? 0
 	    : char_start(p, (size_t)(m - p) - SNIPPET_BEFORE);

@@ -385,3 +385,53 @@ def test_costly_searches_do_not_delay_other_requests(serai_factory,
     # two workers): half a search at the median.
     assert p50 < search_p50 / 10, (p50, search_p50)
     assert p99 < 50, (p99, search_p50)
+
+
+# --------------------------------------------------------------------------
+# Gopher+ "$" on a large section
+
+DIR_ARTICLES = 3000
+
+
+def test_gopher_plus_dollar_menu_is_not_rendered_per_article(
+        serai_factory, tmp_path):
+    """Every item's attribute block, its +VIEWS size read from what the
+    snapshot holds (the article's source), and a cost near the plain
+    menu's (figures printed: the answer used to render every article)."""
+    root = tmp_path / "content"
+    sec = root / "big"
+    sec.mkdir(parents=True)
+    sizes = {}
+    body = "Words of the article, enough of them to make a paragraph. " * 40
+    for i in range(DIR_ARTICLES):
+        text = "Date: 2020-01-01\nArticle %d\n\n%s\n\n%s\n" % (
+            i, body, body[:i % 1000])
+        (sec / ("a%04d.txt" % i)).write_text(text, encoding="utf-8")
+        sizes["/big/a%04d" % i] = len(text.encode())
+    srv = serai_factory(root=root)
+    srv.start()
+    plain = srv.gopher("/big/")
+    dollar = srv.gopher("/big/\t$")
+    assert dollar.startswith(b"+-1\r\n") and dollar.endswith(b"\r\n.\r\n")
+    blocks = dollar.decode().split("+INFO: ")[1:]
+    items = [b for b in blocks
+             if b.startswith("0") and b.split("\t")[1] in sizes]
+    assert len(items) == DIR_ARTICLES
+    for b in items:
+        sel = b.split("\t")[1]
+        views = b.split("+VIEWS:\r\n text/plain: <")[1].split("k>")[0]
+        assert int(views) == (sizes[sel] + 1023) // 1024, (sel, views)
+
+    def best_of(sel, n=5):
+        times = []
+        for _ in range(n):
+            t = time.monotonic()
+            srv.gopher(sel)
+            times.append((time.monotonic() - t) * 1000)
+        return min(times)
+
+    t_plain, t_dollar = best_of("/big/"), best_of("/big/\t$")
+    print("\n%d-article section: plain menu %.1f ms (%d bytes), $ %.1f ms "
+          "(%d bytes), ratio %.1f" % (DIR_ARTICLES, t_plain, len(plain),
+                                      t_dollar, len(dollar),
+                                      t_dollar / t_plain))

@@ -229,6 +229,64 @@ test_snippet(void **state)
 	free(s);
 }
 
+/* The snippet of paras for q, as a string to free. */
+static char *
+snippet_of(const char *q, char **paras, size_t npara)
+{
+	struct search_terms t;
+	struct buf b;
+
+	buf_init(&b);
+	search_terms_init(&t, q, strlen(q));
+	search_snippet(&b, &t, paras, npara);
+	search_terms_free(&t);
+	buf_addc(&b, '\0');
+	return buf_release(&b, NULL);
+}
+
+/*
+ * A hit deep in a multi-megabyte article: the snippet comes from the
+ * text's start, as the scan stops (SNIPPET_SCAN_MAX); a hit near the
+ * start is still shown, in one long paragraph or over many.
+ */
+static void
+test_snippet_scan_is_bounded(void **state)
+{
+	size_t big = 3 * 1024 * 1024;
+	char *one = malloc(big + 1), *many[201], *s;
+
+	(void)state;
+	assert_non_null(one);
+	for (size_t i = 0; i < big; i++)
+		one[i] = i % 8 == 7 ? ' ' : "filler"[i % 8 % 6];
+	memcpy(one + big - 7, " needle", 7);
+	one[big] = '\0';
+	s = snippet_of("needle", &one, 1);
+	assert_null(strstr(s, "needle"));
+	assert_true(strncmp(s, "filler", 6) == 0 && strlen(s) < 220);
+	free(s);
+	memcpy(one + 1000, " needle", 7);
+	s = snippet_of("needle", &one, 1);
+	assert_non_null(strstr(s, "needle"));
+	free(s);
+	/* 200 paragraphs of 1 KiB: the 20th is read, the 150th not. */
+	for (size_t i = 0; i < 200; i++) {
+		many[i] = one + 2000;
+		one[2000 + 1024] = '\0';
+	}
+	many[200] = NULL;
+	many[20] = "the needle in the 20th";
+	s = snippet_of("needle", many, 200);
+	assert_string_equal(s, "the needle in the 20th");
+	free(s);
+	many[20] = many[0];
+	many[150] = "the needle in the 150th";
+	s = snippet_of("needle", many, 200);
+	assert_null(strstr(s, "needle"));
+	free(s);
+	free(one);
+}
+
 static void
 test_ranking(void **state)
 {
@@ -577,6 +635,7 @@ main(void)
 	    cmocka_unit_test(test_sanitiser),
 	    cmocka_unit_test(test_bounds),
 	    cmocka_unit_test(test_prefix_bounds),
+	    cmocka_unit_test(test_snippet_scan_is_bounded),
 	    cmocka_unit_test(test_index_later),
 	    cmocka_unit_test(test_cache),
 	    cmocka_unit_test(test_gemini),
