@@ -223,8 +223,9 @@ def test_polite_crawler_is_never_refused(serai_factory):
             assert fetch_gemini_from(srv)[0] == GEMINI_OK, i
         else:
             assert fetch_gopher_from(srv).endswith(b"\r\n.\r\n"), i
+    # In a hurry: the burst's one token left goes, then a refusal.
     statuses = [fetch_gemini_from(srv)[0] for _ in range(3)]
-    assert statuses[-1] == "44 1", statuses
+    assert statuses[0] == GEMINI_OK and "44 1" in statuses[1:], statuses
 
 
 def test_ipv6_clients_are_rated_per_64(serai_factory):
@@ -290,7 +291,7 @@ SEARCH_ARTICLES = 6000
 # The costliest query the prefix rule lets through on a generated archive:
 # three three-letter prefixes of its commonest words.
 COSTLY = "for* und* fro*"
-LOAD_SECONDS = 3
+LOAD_SECONDS = 2
 
 
 def searcher(port, stop, results):
@@ -390,7 +391,7 @@ def test_costly_searches_do_not_delay_other_requests(serai_factory,
 # --------------------------------------------------------------------------
 # Gopher+ "$" on a large section
 
-DIR_ARTICLES = 3000
+DIR_ARTICLES = 2000
 
 
 def test_gopher_plus_dollar_menu_is_not_rendered_per_article(
