@@ -288,8 +288,8 @@ def test_ipv6_clients_are_capped_per_64(serai_factory):
 # Costly searches and a cap-flooding address, while another client reads
 
 SEARCH_ARTICLES = 6000
-# The costliest query the prefix rule lets through on a generated archive:
-# three three-letter prefixes of its commonest words.
+# Among the costliest queries the prefix bounds let through on a generated
+# archive of this size: three three-letter prefixes of common words.
 COSTLY = "for* und* fro*"
 LOAD_SECONDS = 2
 

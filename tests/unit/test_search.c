@@ -349,6 +349,26 @@ test_prefix_bounds(void **state)
 		if (st != SEARCH_OK)
 			fail_msg("%s: %d", *q, st);
 	}
+	/*
+	 * What a prefix expands to is counted before it is run: the words
+	 * of "alpine1*" are in 116 documents, "alpine10*" in 16.
+	 */
+	search_set_prefix_docs(f->snap->search, 115);
+	assert_int_equal(search_query(f->snap->search, "alpine1*", 8, 1, &r),
+	    SEARCH_TOO_BROAD);
+	assert_int_equal(
+	    search_query(f->snap->search, "alpine10* alpine10*", 19, 1, &r),
+	    SEARCH_OK);
+	assert_int_equal(r.total, 16);
+	assert_int_equal(
+	    search_query(f->snap->search, "ALPINE10* alpine11*", 19, 1, &r),
+	    SEARCH_OK);
+	assert_int_equal(r.total, 0);
+	search_set_prefix_docs(f->snap->search, 116);
+	assert_int_equal(
+	    search_query(f->snap->search, "alpine1*", 8, 1, &r), SEARCH_OK);
+	assert_int_equal(r.total, 116);
+	search_set_prefix_docs(f->snap->search, SEARCH_PREFIX_DOCS_MAX);
 }
 
 static void
