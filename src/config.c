@@ -69,6 +69,8 @@ static const struct key keys[] = {
     {"limits", "write_timeout", K_UINT, F(write_timeout), 1, 3600},
     {"limits", "max_connections", K_UINT, F(max_connections), 1, 1000000},
     {"limits", "max_per_client", K_UINT, F(max_per_client), 1, 1000000},
+    {"limits", "rate", K_UINT, F(rate), 0, 1000000},
+    {"limits", "burst", K_UINT, F(burst), 1, 1000000},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -93,6 +95,8 @@ config_defaults(struct config *c)
 	c->max_connections = DEFAULT_MAX_CONNECTIONS;
 	c->max_per_client = DEFAULT_MAX_PER_CLIENT;
 	c->sandbox = true;
+	c->rate = DEFAULT_RATE;
+	c->burst = DEFAULT_BURST;
 }
 
 static void

@@ -117,15 +117,22 @@ caps(const struct gopher_ctx *g, struct reply *r)
 	    g->wrap, g->hostname, g->port);
 }
 
+/* Formatted once per snapshot and thread: a "$" menu has one per item. */
 static void
 mod_date(struct buf *b, const struct snapshot *snap)
 {
+	static _Thread_local time_t done = (time_t)-1;
+	static _Thread_local char line[48];
 	struct tm tm;
 	char ts[16];
 
-	gmtime_r(&snap->loaded, &tm);
-	strftime(ts, sizeof(ts), "%Y%m%d%H%M%S", &tm);
-	buf_printf(b, " Mod-Date: <%s>" CRLF, ts);
+	if (snap->loaded != done) {
+		gmtime_r(&snap->loaded, &tm);
+		strftime(ts, sizeof(ts), "%Y%m%d%H%M%S", &tm);
+		snprintf(line, sizeof(line), " Mod-Date: <%s>" CRLF, ts);
+		done = snap->loaded;
+	}
+	buf_adds(b, line);
 }
 
 /* An article's text is rendered when asked for (see archive.h). */
@@ -135,20 +142,16 @@ article_text(struct buf *b, const struct snapshot *snap, const struct node *n)
 	render_gopher_article(b, &snap->opts, n, n->art);
 }
 
-/* What a Gopher+ +VIEWS line states: the size of the page, in bytes. */
+/*
+ * What a Gopher+ +VIEWS line states: the size of the page, in bytes.  An
+ * article's is its source's, which the text differs from by its wrapping
+ * only: rendering every article of a section for a "$" menu cost 30
+ * times the plain menu (90 ms for 20,000 articles), per request.
+ */
 static size_t
-page_size(const struct snapshot *snap, const struct node *n)
+page_size(const struct node *n)
 {
-	struct buf b;
-	size_t len;
-
-	if (n->kind == NODE_SECTION)
-		return n->gopher.len;
-	buf_init(&b);
-	article_text(&b, snap, n);
-	len = b.len;
-	buf_free(&b);
-	return len;
+	return n->kind == NODE_SECTION ? n->gopher.len : n->art->len;
 }
 
 /*
@@ -179,7 +182,7 @@ attr_block(
 		buf_printf(b, "+VIEWS:" CRLF " %s: <%zuk>" CRLF,
 		    n->kind == NODE_SECTION ? "application/gopher+-menu"
 		                            : "text/plain",
-		    (page_size(snap, n) + 1023) / 1024);
+		    (page_size(n) + 1023) / 1024);
 }
 
 /* Calls fn for each line of a pre-rendered menu, "." excluded. */
@@ -384,6 +387,11 @@ search(const struct gopher_ctx *g, const struct snapshot *snap, const char *q,
 	const char *msg = NULL;
 	size_t pages, width = snap->opts.menu_width;
 
+	if (r->defer) {
+		r->deferred = true;
+		return;
+	}
+
 	if (qlen == 0) {
 		error_menu(
 		    g, r, "search needs a query (a type-7 item)", NULL, 0);
@@ -526,7 +534,7 @@ gopher_respond(const struct gopher_ctx *g, const struct snapshot *snap,
 	const char *tab, *q = NULL, *qs;
 	const struct node *n;
 	enum plus plus = PLUS_NONE;
-	size_t slen, clen, qlen = 0, page, qslen = 0;
+	size_t slen, clen, qlen = 0, qfull = 0, page, qslen = 0;
 
 	/*
 	 * A TAB ends the selector; then a search string and/or a Gopher+
@@ -548,6 +556,7 @@ gopher_respond(const struct gopher_ctx *g, const struct snapshot *snap,
 		qlen = (t = memchr(q, '\t', (size_t)(end - q))) != NULL
 		    ? (size_t)(t - q)
 		    : (size_t)(end - q);
+		qfull = qlen;
 		if (t == NULL && plus != PLUS_NONE && qlen == 1)
 			qlen = 0;
 		len = (size_t)(tab - line);
@@ -561,7 +570,7 @@ gopher_respond(const struct gopher_ctx *g, const struct snapshot *snap,
 		size_t dlen;
 
 		if (qs == NULL)
-			search(g, snap, q, qlen, page, r);
+			search(g, snap, q, qfull, page, r);
 		else if (url_pct_decode(qs, qslen, dq, sizeof(dq), &dlen) == -1)
 			search(g, snap, qs, qslen, page, r);
 		else
@@ -594,9 +603,14 @@ gopher_respond(const struct gopher_ctx *g, const struct snapshot *snap,
 		caps(g, r);
 		return;
 	}
-	/* "search", "//search", "/a/../search": the plain search too. */
+	/*
+	 * "search", "//search", "/a/../search": the plain search too.  A
+	 * search item (type 7) always has its words in the field after the
+	 * TAB; a Gopher+ client puts its marker in a third field ("sel TAB
+	 * words TAB +"), so "/search TAB +" is a search for "+".
+	 */
 	if (strcmp(clean, "/search") == 0) {
-		search(g, snap, q, qlen, 1, r);
+		search(g, snap, q, qfull, 1, r);
 		return;
 	}
 	if ((n = archive_lookup_feed(snap, clean, clen)) != NULL) {
