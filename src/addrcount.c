@@ -33,9 +33,18 @@ void
 addrcount_key(const struct sockaddr *sa, unsigned char key[16])
 {
 	memset(key, 0, 16);
-	if (sa->sa_family == AF_INET6)
-		memcpy(key, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-	else if (sa->sa_family == AF_INET) {
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a =
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		memcpy(key, a, 16);
+		/*
+		 * One IPv6 client holds a whole /64 (SLAAC, privacy
+		 * addresses): count it as one, or it has 2^64 addresses.
+		 */
+		if (!IN6_IS_ADDR_V4MAPPED(a))
+			memset(key + 8, 0, 8);
+	} else if (sa->sa_family == AF_INET) {
 		key[10] = key[11] = 0xff;
 		memcpy(
 		    key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);

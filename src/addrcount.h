@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 
 struct addrcount_slot {
-	unsigned char key[16]; /* IPv6, or IPv4 mapped into IPv6 */
+	unsigned char key[16]; /* as addrcount_key makes it */
 	unsigned count;        /* 0: empty */
 };
 
@@ -24,6 +24,7 @@ struct addrcount {
 /* Room for max distinct addresses; 0 or -1. */
 int addrcount_init(struct addrcount *, size_t max);
 void addrcount_free(struct addrcount *);
+/* An IPv4 address mapped into IPv6, or an IPv6 address's /64. */
 void addrcount_key(const struct sockaddr *, unsigned char key[16]);
 /* The address's new count, or 0 when the table is full. */
 unsigned addrcount_inc(struct addrcount *, const unsigned char key[16]);

@@ -478,5 +478,7 @@ article_parse(
 		free(lines);
 	if (rv == -1)
 		article_free(a);
+	else
+		a->len = len;
 	return rv;
 }

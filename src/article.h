@@ -37,6 +37,7 @@ struct article {
 	size_t npara;
 	char *editor;    /* the whole "(Editor: ...)" line */
 	char *copyright; /* the whole "Copyright ..." line */
+	size_t len;      /* bytes of the source, near enough the text's size */
 };
 
 /*

@@ -50,6 +50,7 @@ static const struct key keys[] = {
     {"server", "chroot", K_PATH, F(chroot), 0, 0},
     {"server", "access_log", K_PATH, F(access_log), 0, 0},
     {"server", "error_log", K_ERRLOG, F(error_log), 0, 0},
+    {"server", "sandbox", K_BOOL, F(sandbox), 0, 0},
     {"archive", "root", K_PATH, F(archive_root), 0, 0},
     {"archive", "title", K_STR, F(archive_title), 0, 0},
     {"archive", "lang", K_LANG, F(archive_lang), 0, 0},
@@ -68,6 +69,8 @@ static const struct key keys[] = {
     {"limits", "write_timeout", K_UINT, F(write_timeout), 1, 3600},
     {"limits", "max_connections", K_UINT, F(max_connections), 1, 1000000},
     {"limits", "max_per_client", K_UINT, F(max_per_client), 1, 1000000},
+    {"limits", "rate", K_UINT, F(rate), 0, 1000000},
+    {"limits", "burst", K_UINT, F(burst), 1, 1000000},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -91,6 +94,9 @@ config_defaults(struct config *c)
 	c->write_timeout = DEFAULT_WRITE_TIMEOUT;
 	c->max_connections = DEFAULT_MAX_CONNECTIONS;
 	c->max_per_client = DEFAULT_MAX_PER_CLIENT;
+	c->sandbox = true;
+	c->rate = DEFAULT_RATE;
+	c->burst = DEFAULT_BURST;
 }
 
 static void

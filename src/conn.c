@@ -15,6 +15,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <stdio.h>
@@ -63,8 +64,10 @@ struct conn {
 	int status;
 	size_t bytes;
 	char *request; /* escaped, for the log; NULL before a request */
-	enum admit admit;
-	unsigned char key[16]; /* the client address, for the caps */
+	struct admission ad;
+	bool headerless;        /* counted as awaiting its PROXY header */
+	struct search_job *job; /* a search running for it, or NULL */
+	unsigned char key[16];  /* the client address, for the caps */
 };
 
 /* "a.b.c.d": glibc's inet_ntop goes through sprintf, 1,700 instructions. */
@@ -239,14 +242,30 @@ static void
 conn_close(struct conn *c, const char *why)
 {
 	struct worker *w = c->w;
+	size_t left = 0;
+	int outq = 0;
 
+	/* The log counts bytes sent: what is still queued never went. */
+	if (c->bev != NULL)
+		left = evbuffer_get_length(bufferevent_get_output(c->bev));
+	/* Cut short: what the kernel holds unacknowledged is lost too. */
+	if (why != NULL && c->fd != -1 && ioctl(c->fd, SIOCOUTQ, &outq) == 0 &&
+	    outq > 0)
+		left += (size_t)outq;
+	c->bytes = c->bytes > left ? c->bytes - left : 0;
 	if (c->request != NULL)
 		conn_log(c, why);
 	else if (why != NULL)
 		log_info("%s %s: closed: %s", proto_name(c), c->peer, why);
 	TAILQ_REMOVE(&w->conns, c, entry);
 	w->nconns--;
-	server_release(w->srv, c->key, c->admit);
+	/* The job's answer, when it comes, finds no one and is dropped. */
+	if (c->job != NULL)
+		c->job->conn = NULL;
+	if (c->headerless)
+		server_release_headerless(w->srv, c->key);
+	else
+		server_release(w->srv, c->key, &c->ad);
 	if (c->shut)
 		event_free(c->shut);
 	if (c->proxy_ev)
@@ -331,6 +350,60 @@ gemini_queue(struct evbuffer *out, const struct reply *r, struct snapshot *snap)
 	queue_reply(out, r, 0, snap);
 }
 
+/*
+ * The search queue is full: say so at once rather than queue without
+ * bound (a Gemini client retries after the seconds given).
+ */
+static void
+search_busy(struct conn *c, struct evbuffer *out)
+{
+	struct server *s = c->w->srv;
+	size_t before = evbuffer_get_length(out);
+
+	if (c->proto == PROTO_GEMINI) {
+		c->status = 44;
+		evbuffer_add_printf(out, "44 %d\r\n", SEARCH_BUSY_WAIT);
+	} else {
+		struct buf b;
+
+		buf_init(&b);
+		render_gopher_error(&b, s->gopher.hostname, s->gopher.port,
+		    "search is busy: try again in a few seconds");
+		c->status = '3';
+		if (!buf_failed(&b))
+			evbuffer_add(out, b.p, b.len);
+		buf_free(&b);
+	}
+	c->bytes = evbuffer_get_length(out) - before;
+}
+
+/* Hands a search to the search threads; conn_search_done answers. */
+static void
+defer_search(
+    struct conn *c, struct snapshot *snap, const char *line, size_t len)
+{
+	c->job = server_search(
+	    c->w, c, c->proto, snap, line, len, c->local, c->local_port);
+	if (c->job == NULL)
+		search_busy(c, bufferevent_get_output(c->bev));
+}
+
+void
+conn_search_done(struct conn *c, struct search_job *j)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t before = evbuffer_get_length(out);
+
+	c->job = NULL;
+	c->status = j->r.status;
+	if (c->proto == PROTO_GEMINI)
+		gemini_queue(out, &j->r, j->snap);
+	else
+		queue_reply(out, &j->r, 0, j->snap);
+	c->bytes = evbuffer_get_length(out) - before;
+	server_search_free(j);
+}
+
 static void
 conn_request(struct conn *c, const char *line, size_t len)
 {
@@ -347,32 +420,44 @@ conn_request(struct conn *c, const char *line, size_t len)
 
 	snap = server_snapshot(s);
 	reply_init(&r);
+	r.defer = true;
 	if (c->proto == PROTO_GEMINI) {
 		struct url_expect ex = {s->cfg->hostname, c->local,
 		    s->cfg->gemini_public_port, c->local_port};
 
-		if (c->admit == ADMIT_OVER_CLIENT) {
+		if (c->ad.a != ADMIT_OK) {
 			/* 44: the client should wait this many seconds. */
 			r.status = 44;
 			snprintf(r.meta, sizeof(r.meta), "%u",
-			    s->cfg->request_timeout);
+			    c->ad.a == ADMIT_SLOW_DOWN
+			        ? c->ad.wait
+			        : s->cfg->request_timeout);
 		} else
 			gemini_respond(&ex, snap, line, len, &r);
-		c->status = r.status;
-		gemini_queue(out, &r, snap);
-	} else {
+	} else
 		gopher_respond(&s->gopher, snap, line, len, &r);
+	if (r.deferred)
+		defer_search(c, snap, line, len);
+	else {
 		c->status = r.status;
-		queue_reply(out, &r, 0, snap);
+		if (c->proto == PROTO_GEMINI)
+			gemini_queue(out, &r, snap);
+		else
+			queue_reply(out, &r, 0, snap);
+		c->bytes = evbuffer_get_length(out) - before;
 	}
-	c->bytes = evbuffer_get_length(out) - before;
 	reply_free(&r);
 	snapshot_release(snap);
 }
 
-/* Gemini: too long a line is answered 59 at once, not left to time out. */
+/*
+ * A line that can never be a request is answered at once, not left to
+ * time out: too long, or a PROXY v2 header where none is expected (its
+ * first line is empty, which Gopher would take for the home menu).
+ */
 static void
-request_too_long(struct conn *c, struct evbuffer *in)
+request_refused(
+    struct conn *c, struct evbuffer *in, const char *gemini, const char *gopher)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	char head[64];
@@ -384,14 +469,13 @@ request_too_long(struct conn *c, struct evbuffer *in)
 	arm(c, c->w->srv->cfg->write_timeout);
 	if (c->proto == PROTO_GEMINI) {
 		c->status = 59;
-		evbuffer_add_printf(
-		    out, "59 request longer than 1024 bytes\r\n");
+		evbuffer_add_printf(out, "59 %s\r\n", gemini);
 	} else {
 		struct buf b;
 
 		buf_init(&b);
 		render_gopher_error(&b, c->w->srv->gopher.hostname,
-		    c->w->srv->gopher.port, "request line too long");
+		    c->w->srv->gopher.port, gopher);
 		c->status = '3';
 		if (!buf_failed(&b))
 			evbuffer_add(out, b.p, b.len);
@@ -407,7 +491,8 @@ read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct evbuffer_ptr eol;
 	char line[GOPHER_LINE_MAX + GEMINI_REQUEST_MAX + 2];
-	size_t eol_len = 0, max;
+	unsigned char head[PROXY_V2_FIXED];
+	size_t eol_len = 0, max, n;
 
 	if (c->state == C_HANDSHAKE)
 		c->state = C_REQUEST;
@@ -415,24 +500,48 @@ read_cb(struct bufferevent *bev, void *arg)
 		return;
 	/*
 	 * Gemini wants CRLF; a bare LF does not end the request.  Gopher
-	 * takes LF too (Bombadillo sends LF alone).
+	 * takes LF or CR alone too (Bombadillo sends LF alone, some
+	 * clients CR): any run of them ends the line.
 	 */
+	n = evbuffer_get_length(in);
 	if (c->proto == PROTO_GEMINI) {
 		max = GEMINI_REQUEST_MAX;
 		eol = evbuffer_search_eol(
 		    in, NULL, &eol_len, EVBUFFER_EOL_CRLF_STRICT);
 	} else {
+		if (evbuffer_copyout(in, head, sizeof(head)) ==
+		        (ev_ssize_t)sizeof(head) &&
+		    proxy_is_v2(head, sizeof(head))) {
+			request_refused(c, in, "",
+			    "a PROXY protocol header, but this port expects "
+			    "none");
+			return;
+		}
 		max = GOPHER_LINE_MAX + 2;
-		eol =
-		    evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF);
+		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_ANY);
 	}
 	if (eol.pos == -1) {
-		if (evbuffer_get_length(in) > max)
-			request_too_long(c, in);
+		/*
+		 * Gemini: past 1024 bytes with no CRLF, only a CR as the
+		 * very last byte can still end a URL of 1024.
+		 */
+		if (c->proto == PROTO_GEMINI && n > GEMINI_URL_MAX) {
+			char last = 0;
+			struct evbuffer_ptr at;
+
+			evbuffer_ptr_set(in, &at, n - 1, EVBUFFER_PTR_SET);
+			evbuffer_copyout_from(in, &at, &last, 1);
+			if (n > GEMINI_URL_MAX + 1 || last != '\r')
+				max = 0;
+		}
+		if (n > max)
+			request_refused(c, in, "request longer than 1024 bytes",
+			    "request line too long");
 		return;
 	}
 	if ((size_t)eol.pos > max) {
-		request_too_long(c, in);
+		request_refused(c, in, "request longer than 1024 bytes",
+		    "request line too long");
 		return;
 	}
 	evbuffer_remove(in, line, (size_t)eol.pos);
@@ -614,18 +723,30 @@ timeout_cb(evutil_socket_t fd, short ev, void *arg)
  * is a FIN and not a reset that could destroy the line in flight.
  */
 static void
-refuse(struct server *s, enum proto p, evutil_socket_t fd, enum admit a)
+refuse(struct server *s, enum proto p, evutil_socket_t fd,
+    const struct admission *ad)
 {
 	char scratch[GOPHER_LINE_MAX + 2];
+	char msg[128];
 	struct buf b;
 
-	if (p == PROTO_GOPHER) {
+	if (p == PROTO_GOPHER && ad != NULL) {
+		if (ad->a == ADMIT_SLOW_DOWN)
+			snprintf(msg, sizeof(msg),
+			    "too many requests from your address: slow down, "
+			    "try again in %u s",
+			    ad->wait);
+		else
+			strlcpy_s(msg,
+			    ad->a == ADMIT_OVER_TOTAL
+			        ? "server busy: too many connections, try "
+			          "again later"
+			        : "too many connections from your address, try "
+			          "again later",
+			    sizeof(msg));
 		buf_init(&b);
-		render_gopher_error(&b, s->gopher.hostname, s->gopher.port,
-		    a == ADMIT_OVER_TOTAL
-		        ? "server busy: too many connections, try again later"
-		        : "too many connections from your address, try again "
-		          "later");
+		render_gopher_error(
+		    &b, s->gopher.hostname, s->gopher.port, msg);
 		if (!buf_failed(&b))
 			(void)!send(
 			    fd, b.p, b.len, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -635,6 +756,14 @@ refuse(struct server *s, enum proto p, evutil_socket_t fd, enum admit a)
 	while (recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT) > 0)
 		;
 	close(fd);
+}
+
+/* A held connection has only a short while to be told 44. */
+static unsigned
+hold_timeout(const struct server *s)
+{
+	return s->cfg->request_timeout < HOLD_TIMEOUT ? s->cfg->request_timeout
+	                                              : HOLD_TIMEOUT;
 }
 
 static void
@@ -669,7 +798,7 @@ conn_new(struct listener *l, evutil_socket_t fd, const char *peer,
 	c->w = w;
 	c->fd = fd;
 	c->proto = l->proto;
-	c->admit = ADMIT_OVER_TOTAL;
+	c->ad.a = ADMIT_OVER_TOTAL;
 	memcpy(c->key, key, sizeof(c->key));
 	clock_gettime(CLOCK_MONOTONIC, &c->t0);
 	strlcpy_s(c->peer, peer, sizeof(c->peer));
@@ -740,7 +869,6 @@ proxy_read_cb(evutil_socket_t fd, short ev, void *arg)
 	const char *why = NULL;
 	size_t take;
 	ssize_t n;
-	enum admit a;
 
 	(void)ev;
 	n = recv(
@@ -778,21 +906,24 @@ proxy_read_cb(evutil_socket_t fd, short ev, void *arg)
 	c->proxy_ev = NULL;
 	free(c->hdr);
 	c->hdr = NULL;
+	/* The header is in: count the client it names from now on. */
+	server_release_headerless(s, c->key);
+	c->headerless = false;
 	/* LOCAL and UNKNOWN: the proxy speaks for itself; keep the socket's. */
 	if (!h.local) {
 		addr_text((struct sockaddr *)&h.src, c->peer, sizeof(c->peer));
 		addrcount_key((struct sockaddr *)&h.src, c->key);
 		set_local(c, (struct sockaddr *)&h.dst);
 	}
-	a = server_admit(s, c->key, c->peer);
-	c->admit = a;
-	if (a == ADMIT_OVER_TOTAL ||
-	    (a == ADMIT_OVER_CLIENT && c->proto == PROTO_GOPHER)) {
-		refuse(s, c->proto, c->fd, a);
+	server_admit(s, c->key, c->peer, c->proto == PROTO_GEMINI, &c->ad);
+	if (c->ad.a != ADMIT_OK && !c->ad.held) {
+		refuse(s, c->proto, c->fd, &c->ad);
 		c->fd = -1;
 		conn_close(c, NULL);
 		return;
 	}
+	if (c->ad.held)
+		arm(c, hold_timeout(s));
 	if (conn_start(c) == -1)
 		conn_close(c, "out of memory");
 }
@@ -820,7 +951,24 @@ gopher_send(struct conn *c, const char *line, size_t len)
 	c->state = C_REPLY;
 	snap = server_snapshot(s);
 	reply_init(&r);
+	r.defer = true;
 	gopher_respond(&s->gopher, snap, line, len, &r);
+	if (r.deferred) {
+		/* A search: the answer comes later, through a bufferevent. */
+		c->bev = bufferevent_socket_new(c->w->base, c->fd,
+		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+		if (c->bev == NULL)
+			conn_close(c, "out of memory");
+		else {
+			bufferevent_setcb(
+			    c->bev, read_cb, write_cb, event_cb, c);
+			arm(c, s->cfg->write_timeout);
+			defer_search(c, snap, line, len);
+		}
+		reply_free(&r);
+		snapshot_release(snap);
+		return;
+	}
 	c->status = r.status;
 	p = reply_body(&r, &n);
 	c->bytes = n;
@@ -860,7 +1008,7 @@ static int
 gopher_try(struct conn *c)
 {
 	char buf[GOPHER_LINE_MAX + 3]; /* as the read watermark stops */
-	const char *lf;
+	const char *eol;
 	size_t len;
 	ssize_t n;
 
@@ -872,13 +1020,15 @@ gopher_try(struct conn *c)
 		event_free(c->proxy_ev);
 		c->proxy_ev = NULL;
 	}
-	if (n > 0 && (size_t)n < sizeof(buf) &&
-	    (lf = memchr(buf, '\n', (size_t)n)) == buf + n - 1) {
-		/* LF, or CRLF, ends it, as EVBUFFER_EOL_CRLF takes it. */
-		len = (size_t)(lf - buf);
-		if (len > 0 && buf[len - 1] == '\r')
-			len--;
-		if (len <= GOPHER_LINE_MAX + 2) {
+	if (n > 0 && (size_t)n < sizeof(buf) && !proxy_is_v2(buf, (size_t)n) &&
+	    (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
+		/* A run of CR and LF ends it, as EVBUFFER_EOL_ANY takes it. */
+		for (len = 0; buf[len] != '\r' && buf[len] != '\n'; len++)
+			;
+		for (eol = buf + len; eol < buf + n; eol++)
+			if (*eol != '\r' && *eol != '\n')
+				break;
+		if (eol == buf + n && len <= GOPHER_LINE_MAX + 2) {
 			gopher_send(c, buf, len);
 			return 1;
 		}
@@ -928,25 +1078,38 @@ gopher_start(struct conn *c)
 
 /*
  * Behind a proxy the client is known only from the header, so the caps
- * are applied once it is read (proxy_read_cb), not here.
+ * and the rate are applied once it is read (proxy_read_cb).  Until then
+ * the connection counts for the peer that opened it, so that nobody can
+ * hold the pool with connections that never send a header.  A proxy
+ * sends its header at once: it is usually read here, at accept.
  */
 static void
 proxy_accept(struct listener *l, evutil_socket_t fd, const char *peer,
     const unsigned char key[16])
 {
+	struct server *s = l->w->srv;
 	struct conn *c;
 
+	if (server_admit_headerless(s, key, peer) == -1) {
+		refuse(s, l->proto, fd, NULL);
+		return;
+	}
 	if ((c = conn_new(l, fd, peer, key)) == NULL) {
+		server_release_headerless(s, key);
 		close(fd);
 		return;
 	}
+	c->headerless = true;
 	c->state = C_PROXY;
 	c->hdr = malloc(PROXY_HEADER_MAX);
 	c->proxy_ev =
 	    event_new(l->w->base, fd, EV_READ | EV_PERSIST, proxy_read_cb, c);
 	if (c->hdr == NULL || c->proxy_ev == NULL ||
-	    event_add(c->proxy_ev, NULL) == -1)
+	    event_add(c->proxy_ev, NULL) == -1) {
 		conn_close(c, "out of memory");
+		return;
+	}
+	proxy_read_cb(fd, EV_READ, c);
 }
 
 void
@@ -956,7 +1119,7 @@ conn_accept(
 	struct server *s = l->w->srv;
 	unsigned char key[16];
 	char peer[INET6_ADDRSTRLEN];
-	enum admit a;
+	struct admission ad;
 	struct conn *c;
 
 	(void)socklen;
@@ -966,19 +1129,19 @@ conn_accept(
 		proxy_accept(l, fd, peer, key);
 		return;
 	}
-	a = server_admit(s, key, peer);
-	if (a == ADMIT_OVER_TOTAL ||
-	    (a == ADMIT_OVER_CLIENT && l->proto == PROTO_GOPHER)) {
-		refuse(s, l->proto, fd, a);
-		server_release(s, key, a);
+	server_admit(s, key, peer, l->proto == PROTO_GEMINI, &ad);
+	if (ad.a != ADMIT_OK && !ad.held) {
+		refuse(s, l->proto, fd, &ad);
 		return;
 	}
 	if ((c = conn_new(l, fd, peer, key)) == NULL) {
-		server_release(s, key, a);
+		server_release(s, key, &ad);
 		close(fd);
 		return;
 	}
-	c->admit = a;
+	c->ad = ad;
+	if (ad.held)
+		arm(c, hold_timeout(s));
 	if (l->proto == PROTO_GOPHER)
 		gopher_start(c);
 	else if (conn_start(c) == -1)

@@ -200,7 +200,10 @@ gemini_respond(const struct url_expect *ex, const struct snapshot *snap,
 	}
 	if (strcmp(u.path, "/search") == 0 ||
 	    strncmp(u.path, "/search/", 8) == 0) {
-		search(snap, &u, r);
+		if (r->defer)
+			r->deferred = true;
+		else
+			search(snap, &u, r);
 		return;
 	}
 	/* Pre-rendered in the snapshot: feeds stay zero-copy too. */

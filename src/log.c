@@ -11,6 +11,8 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "util.h"
+
 enum dest { DEST_STDERR, DEST_SYSLOG, DEST_FILE };
 
 struct sink {
@@ -385,7 +387,21 @@ log_escape(char *dst, size_t dstsize, const char *s, size_t len)
 		char tmp[4];
 		size_t n;
 
-		if (c < 0x20 || c == 0x7f) {
+		/*
+		 * Multi-byte: copied when valid UTF-8 and not a C1 control
+		 * (U+0080-U+009F: 0x9b is a terminal's CSI, as ESC [ is);
+		 * otherwise escaped byte by byte, as control bytes are.
+		 */
+		n = c < 0x80    ? 1
+		    : c >= 0xf0 ? 4
+		    : c >= 0xe0 ? 3
+		    : c >= 0xc0 ? 2
+		                : 0;
+		if (n > 1 &&
+		    (i + n > len || !utf8_valid(s + i, n) ||
+		        (c == 0xc2 && (unsigned char)s[i + 1] < 0xa0)))
+			n = 0;
+		if (c < 0x20 || c == 0x7f || n == 0) {
 			tmp[0] = '\\';
 			tmp[1] = 'x';
 			tmp[2] = hex[c >> 4];
@@ -396,8 +412,8 @@ log_escape(char *dst, size_t dstsize, const char *s, size_t len)
 			tmp[1] = (char)c;
 			n = 2;
 		} else {
-			tmp[0] = (char)c;
-			n = 1;
+			memcpy(tmp, s + i, n);
+			i += n - 1;
 		}
 		if (o + n >= dstsize)
 			break;

@@ -55,8 +55,10 @@ void fatalx(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
 
 /*
- * Appends s to dst (size dstsize, always terminated) with control bytes,
- * '"' and '\\' escaped, so a hostile request cannot forge log lines.
+ * Appends s to dst (size dstsize, always terminated) with control bytes
+ * (C0, DEL and C1), bytes that are not UTF-8, '"' and '\\' escaped as
+ * \xNN, so a hostile request can neither forge log lines nor reach a
+ * terminal's escape sequences.
  */
 void log_escape(char *dst, size_t dstsize, const char *s, size_t len);
 

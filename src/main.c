@@ -17,6 +17,7 @@
 
 #include "archive.h"
 #include "log.h"
+#include "sandbox.h"
 #include "serai.h"
 #include "util.h"
 
@@ -161,6 +162,46 @@ open_search_cache(const struct config *cfg)
 	archive_set_search_cache(fd);
 }
 
+/*
+ * The trees the sandbox leaves reachable, opened now: the chroot and the
+ * privilege drop to come would hide them.
+ */
+static void
+sandbox_trees(const struct config *cfg, struct sandbox *sb)
+{
+	struct sandbox_paths sp = {
+	    .ro = cfg->archive_root, .rw = cfg->state_dir, .logdir = NULL};
+	char dir[PATH_MAX];
+	const char *log = cfg->access_log, *slash;
+
+	/* A rotated log is created anew beside the old one. */
+	if (log != NULL && strcmp(log, "stderr") != 0 &&
+	    strcmp(log, "syslog") != 0) {
+		if ((slash = strrchr(log, '/')) == NULL)
+			sp.logdir = ".";
+		else if (slash == log)
+			sp.logdir = "/";
+		else if ((size_t)(slash - log) < sizeof(dir)) {
+			memcpy(dir, log, (size_t)(slash - log));
+			dir[slash - log] = '\0';
+			sp.logdir = dir;
+		}
+	}
+	sandbox_prepare(sb, &sp);
+}
+
+/* After the drop, before any thread: Landlock binds only this one. */
+static void
+sandbox_enter(struct sandbox *sb)
+{
+	char what[128];
+
+	if (sandbox_apply(sb, what, sizeof(what)) == -1)
+		fatalx("sandbox: cannot apply it; [server] sandbox = no "
+		       "serves without it");
+	log_info("sandbox: %s", what);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -174,6 +215,7 @@ main(int argc, char **argv)
 	struct snapshot *snap;
 	struct server *srv;
 	struct priv priv;
+	struct sandbox sb;
 	SSL_CTX *ssl;
 	const char *cfile = NULL, *why = NULL, *export_dir = NULL;
 	char where[PATH_MAX + 64];
@@ -255,7 +297,13 @@ main(int argc, char **argv)
 	ssl = tls_setup(&cfg);
 	open_search_cache(&cfg);
 	srv = server_new(&cfg, ssl, snap);
+	if (cfg.sandbox)
+		sandbox_trees(&cfg, &sb);
 	priv_drop(&priv, &cfg);
+	if (cfg.sandbox)
+		sandbox_enter(&sb);
+	else
+		log_info("sandbox: off ([server] sandbox = no)");
 	archive_index_start(snap);
 	rv = server_run(srv);
 	server_free(srv);

@@ -5,6 +5,7 @@
 #ifndef SERAI_PROTO_H
 #define SERAI_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "archive.h"
@@ -27,6 +28,14 @@ struct reply {
 	char meta[GEMINI_META_MAX + 1]; /* Gemini only */
 	const struct blob *body; /* borrowed from the snapshot, or NULL */
 	struct buf dyn;          /* owned body when not from the snapshot */
+	/*
+	 * In: leave a search undone, only flagged in deferred, so that the
+	 * caller can run it off its event loop.  The parser decides what
+	 * a search is, so no spelling of one (percent-encoded, say)
+	 * slips past.
+	 */
+	bool defer;
+	bool deferred; /* out */
 };
 
 void reply_init(struct reply *);

@@ -204,3 +204,9 @@ proxy_parse(
 		return parse_v1(p, len, h, why);
 	return invalid(why, "neither v1 nor v2");
 }
+
+bool
+proxy_is_v2(const void *data, size_t len)
+{
+	return len >= sizeof(v2sig) && memcmp(data, v2sig, sizeof(v2sig)) == 0;
+}

@@ -45,4 +45,10 @@ struct proxy_header {
 enum proxy_result proxy_parse(
     const void *buf, size_t len, struct proxy_header *h, const char **why);
 
+/*
+ * Whether data opens with the PROXY v2 signature (its first 12 bytes):
+ * a header sent where none is expected is refused, not read as a line.
+ */
+bool proxy_is_v2(const void *data, size_t len);
+
 #endif

@@ -11,6 +11,13 @@
 #define CRLF "\r\n"
 #define HOME_CRUMB "Home"
 
+/* What a link to section n says: where it leads, not the way there. */
+static const char *
+label(const struct node *n)
+{
+	return n->parent == NULL ? HOME_CRUMB : n->title;
+}
+
 void
 render_breadcrumb(struct buf *b, const struct node *n)
 {
@@ -20,8 +27,7 @@ render_breadcrumb(struct buf *b, const struct node *n)
 	for (; n != NULL && k < sizeof(chain) / sizeof(chain[0]); n = n->parent)
 		chain[k++] = n;
 	while (k-- > 0) {
-		buf_adds(
-		    b, chain[k]->parent == NULL ? HOME_CRUMB : chain[k]->title);
+		buf_adds(b, label(chain[k]));
 		if (k > 0)
 			buf_adds(b, " > ");
 	}
@@ -169,8 +175,7 @@ render_gemini_nav(struct buf *b, const struct node *n, enum render_links links)
 		chain[k++] = s;
 	while (k-- > 0) {
 		gemini_link(b, sec, chain[k], links);
-		buf_printf(b, "%s\n",
-		    chain[k]->parent == NULL ? HOME_CRUMB : chain[k]->title);
+		buf_printf(b, "%s\n", label(chain[k]));
 	}
 	/* pos is trusted only when it does name n (hand-made trees). */
 	if (n->pos >= sec->narticles || sec->articles[n->pos] != n)
@@ -192,8 +197,7 @@ render_gemini_article(struct buf *b, const struct node *n,
 {
 	buf_printf(b, "# %s\n", n->title);
 	gemini_link(b, n->parent, n->parent, links);
-	render_breadcrumb(b, n->parent);
-	buf_addc(b, '\n');
+	buf_printf(b, "%s\n", label(n->parent));
 	if (n->date)
 		buf_printf(b, "%.10s\n", n->date);
 	for (size_t i = 0; i < a->npara; i++) {
@@ -225,9 +229,7 @@ render_gemini_section(
 	if (n->parent) {
 		buf_addc(b, '\n');
 		gemini_link(b, n, n->parent, links);
-		buf_adds(b, "Up: ");
-		render_breadcrumb(b, n->parent);
-		buf_addc(b, '\n');
+		buf_printf(b, "Up: %s\n", label(n->parent));
 	}
 	buf_addc(b, '\n');
 	feed_link(b, n, links);
@@ -288,7 +290,8 @@ static void
 gopher_info(struct menu *m, const char *s)
 {
 	buf_addc(m->b, 'i');
-	text_truncate(m->b, s, strlen(s), m->o->menu_width);
+	text_truncate(
+	    m->b, s, strlen(s), m->o->menu_width, TEXT_DOTS, m->here->lang);
 	buf_adds(m->b, GOPHER_INFO_FIELDS);
 	buf_adds(m->b, m->eol);
 }
@@ -301,7 +304,7 @@ gopher_info_wrapped(struct menu *m, const char *s)
 	char *p, *nl;
 
 	buf_init(&w);
-	text_wrap(&w, s, strlen(s), m->o->menu_width, "\n");
+	text_wrap(&w, s, strlen(s), m->o->menu_width, "\n", m->here->lang);
 	if (buf_failed(&w)) {
 		m->b->oom = true;
 		buf_free(&w);
@@ -323,7 +326,8 @@ gopher_item(
     struct menu *m, char type, const char *display, const struct node *to)
 {
 	buf_addc(m->b, type);
-	text_truncate(m->b, display, strlen(display), m->o->menu_width);
+	text_truncate(m->b, display, strlen(display), m->o->menu_width,
+	    TEXT_DOTS, to->lang);
 	buf_addc(m->b, '\t');
 	link_to(m->b, m->here, to, m->links, EXPORT_GOPHER_EXT, false);
 	if (m->links == RENDER_LIVE)
@@ -381,8 +385,13 @@ render_gopher_section(struct buf *b, const struct archive_opts *o,
 		gopher_info(&m, "");
 		gopher_info_wrapped(&m, n->description);
 	}
+	/*
+	 * Each group under a label, as the Gemini page's headings: without
+	 * them the home's articles read as more of "Newest".
+	 */
 	if (n->nsections > 0) {
 		gopher_info(&m, "");
+		gopher_info(&m, "Sections");
 		for (size_t i = 0; i < n->nsections; i++)
 			gopher_item(
 			    &m, '1', n->sections[i]->title, n->sections[i]);
@@ -391,6 +400,7 @@ render_gopher_section(struct buf *b, const struct archive_opts *o,
 		gopher_newest(&m);
 	if (n->narticles > 0) {
 		gopher_info(&m, "");
+		gopher_info(&m, "Articles");
 		buf_init(&d);
 		for (size_t i = 0; i < n->narticles; i++) {
 			const struct node *a = n->articles[i];
@@ -417,8 +427,7 @@ render_gopher_section(struct buf *b, const struct archive_opts *o,
 		    o->hostname, o->gopher_port);
 	if (n->parent) {
 		buf_init(&d);
-		buf_adds(&d, "Up: ");
-		render_breadcrumb(&d, n->parent);
+		buf_printf(&d, "Up: %s", label(n->parent));
 		gopher_info(&m, "");
 		if (buf_failed(&d))
 			b->oom = true;
@@ -432,6 +441,46 @@ render_gopher_section(struct buf *b, const struct archive_opts *o,
 }
 
 /*
+ * The breadcrumb under an article's title, on one line: whole when it
+ * fits, else without the sections nearest the root ("Home > … >
+ * Science > Space"), cut with "…" when even the last is too wide.  A
+ * wrapped breadcrumb left a lone word on a line of its own.
+ */
+static void
+heading_crumb(
+    struct buf *b, const struct node *sec, size_t width, const char *lang)
+{
+	const struct node *chain[ARCHIVE_MAX_DEPTH + 2];
+	size_t k = 0;
+	struct buf line;
+
+	for (; sec != NULL && k < sizeof(chain) / sizeof(chain[0]);
+	     sec = sec->parent)
+		chain[k++] = sec;
+	buf_init(&line);
+	/* chain[k - 1] is the root; drop from chain[k - 2] down. */
+	for (size_t drop = 0; drop < k; drop++) {
+		line.len = 0;
+		buf_adds(&line, HOME_CRUMB);
+		if (drop > 0)
+			buf_adds(&line, " > " TEXT_ELLIPSIS);
+		for (size_t i = k - 1 - drop; i-- > 0;) {
+			buf_adds(&line, " > ");
+			buf_adds(&line, chain[i]->title);
+		}
+		if (buf_failed(&line) ||
+		    text_width(line.p, line.len) <= width || drop + 2 >= k)
+			break;
+	}
+	if (buf_failed(&line))
+		b->oom = true;
+	else
+		text_truncate(b, line.p, line.len, width, TEXT_ELLIPSIS, lang);
+	buf_adds(b, CRLF);
+	buf_free(&line);
+}
+
+/*
  * Type-0 text: no "." terminator, since no real client un-stuffs "..";
  * the server closes the connection to end the text (RFC 1436 allows it).
  */
@@ -439,28 +488,24 @@ void
 render_gopher_article(struct buf *b, const struct archive_opts *o,
     const struct node *n, const struct article *a)
 {
-	struct buf crumb;
-
-	text_wrap(b, n->title, strlen(n->title), o->wrap, CRLF);
-	buf_init(&crumb);
-	render_breadcrumb(&crumb, n->parent);
-	if (buf_failed(&crumb))
-		b->oom = true;
-	else
-		text_wrap(b, crumb.p, crumb.len, o->wrap, CRLF);
-	buf_free(&crumb);
+	text_wrap_balanced(
+	    b, n->title, strlen(n->title), o->wrap, CRLF, n->lang);
+	heading_crumb(b, n->parent, o->wrap, n->lang);
 	if (n->date)
 		buf_printf(b, "%.10s" CRLF, n->date);
 	for (size_t i = 0; i < a->npara; i++) {
 		buf_adds(b, CRLF);
-		text_wrap(b, a->paras[i], strlen(a->paras[i]), o->wrap, CRLF);
+		text_wrap(b, a->paras[i], strlen(a->paras[i]), o->wrap, CRLF,
+		    n->lang);
 	}
 	if (a->editor || a->copyright)
 		buf_adds(b, CRLF);
 	if (a->editor)
-		text_wrap(b, a->editor, strlen(a->editor), o->wrap, CRLF);
+		text_wrap(
+		    b, a->editor, strlen(a->editor), o->wrap, CRLF, n->lang);
 	if (a->copyright)
-		text_wrap(b, a->copyright, strlen(a->copyright), o->wrap, CRLF);
+		text_wrap(b, a->copyright, strlen(a->copyright), o->wrap, CRLF,
+		    n->lang);
 }
 
 /* XML or HTML text or attribute value; C0 controls are not XML 1.0. */

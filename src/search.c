@@ -28,6 +28,7 @@
  */
 #include "search.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdint.h>
@@ -44,6 +45,12 @@
 /* A snippet: bytes of context before the first match, and in all. */
 #define SNIPPET_BEFORE 60
 #define SNIPPET_BYTES 200
+/*
+ * Bytes of an article searched for the matched word: past them (a hit
+ * deep in a multi-megabyte article) the snippet is the text's start, so
+ * a page of hits costs at most ten times this, not ten whole articles.
+ */
+#define SNIPPET_SCAN_MAX (64 * 1024)
 
 struct search {
 	sqlite3 *db;
@@ -52,9 +59,11 @@ struct search {
 	sqlite3_stmt *count;
 	sqlite3_stmt *ranked;
 	sqlite3_stmt *newest;
-	unsigned long budget; /* progress callbacks allowed per query */
-	unsigned long ticks;  /* used by the query running now */
-	struct buf text;      /* search_add's scratch */
+	sqlite3_stmt *expands; /* documents a prefix's words are in */
+	unsigned long budget;  /* progress callbacks allowed per query */
+	unsigned long long prefix_docs_max;
+	unsigned long ticks; /* used by the query running now */
+	struct buf text;     /* search_add's scratch */
 };
 
 static void
@@ -111,6 +120,7 @@ open_db(void)
 	}
 	buf_init(&s->text);
 	s->budget = SEARCH_BUDGET / SEARCH_BUDGET_STEP;
+	s->prefix_docs_max = SEARCH_PREFIX_DOCS_MAX;
 	if (sqlite3_open_v2(":memory:", &s->db,
 	        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 	            SQLITE_OPEN_NOMUTEX,
@@ -148,7 +158,7 @@ search_new(void)
  * makes it.  The header is written last and names the payload's length
  * and checksum, so a file cut short by a crash is only a miss.
  */
-#define CACHE_MAGIC "serai search 1\n"
+#define CACHE_MAGIC "serai search 2\n" /* 2: the vocab table */
 
 struct cache_header {
 	char magic[16];
@@ -382,7 +392,11 @@ prepare_queries(struct search *s)
 	    prepare(s,
 	        "SELECT rowid FROM fts WHERE fts MATCH ?1 ORDER BY rowid "
 	        "DESC LIMIT ?2 OFFSET ?3",
-	        &s->newest) == -1)
+	        &s->newest) == -1 ||
+	    prepare(s,
+	        "SELECT coalesce(sum(doc), 0) FROM vocab WHERE term >= ?1 AND "
+	        "term < ?2",
+	        &s->expands) == -1)
 		return -1;
 	sqlite3_progress_handler(s->db, SEARCH_BUDGET_STEP, progress, s);
 	return 0;
@@ -396,6 +410,18 @@ search_finish(struct search *s)
 	s->add = NULL;
 	if (exec(s, "COMMIT") == -1)
 		return -1;
+	/*
+	 * Every indexed word with the documents it is in, so that what a
+	 * prefix expands to is known before FTS5 merges it (see
+	 * SEARCH_PREFIX_DOCS_MAX); saved in the cache with the index.
+	 */
+	if (exec(s,
+	        "CREATE VIRTUAL TABLE temp.v USING fts5vocab(main, fts, row); "
+	        "CREATE TABLE vocab(term TEXT PRIMARY KEY, doc INTEGER) "
+	        "WITHOUT ROWID; "
+	        "INSERT INTO vocab SELECT term, doc FROM temp.v; "
+	        "DROP TABLE temp.v") == -1)
+		return -1;
 	return prepare_queries(s);
 }
 
@@ -408,10 +434,17 @@ search_free(struct search *s)
 	sqlite3_finalize(s->count);
 	sqlite3_finalize(s->ranked);
 	sqlite3_finalize(s->newest);
+	sqlite3_finalize(s->expands);
 	sqlite3_close(s->db);
 	pthread_mutex_destroy(&s->lock);
 	buf_free(&s->text);
 	free(s);
+}
+
+void
+search_set_prefix_docs(struct search *s, unsigned long long docs)
+{
+	s->prefix_docs_max = docs;
 }
 
 void
@@ -424,6 +457,50 @@ static bool
 is_space(unsigned char c)
 {
 	return c <= ' ' || c == 0x7f;
+}
+
+/*
+ * Whether the term just added at out[start..] (after its space) is one of
+ * the terms before it: each is '"'...'"' with maybe '*', a space apart,
+ * and '"' occurs only at their ends.
+ */
+static bool
+seen_before(const struct buf *out, size_t start)
+{
+	const char *t = out->p + start + (start > 0);
+	size_t tlen = out->len - (size_t)(t - out->p);
+
+	for (size_t i = 0; i + tlen <= start; i++)
+		if ((i == 0 || out->p[i - 1] == ' ') &&
+		    memcmp(out->p + i, t, tlen) == 0 &&
+		    (i + tlen == start || out->p[i + tlen] == ' '))
+			return true;
+	return false;
+}
+
+/*
+ * Too many prefix terms, or one too short (see SEARCH_PREFIX_MAX): its
+ * last word is what FTS5 expands.
+ */
+static bool
+prefixes_too_broad(const char *expr)
+{
+	size_t nprefix = 0;
+	const char *p = expr, *open, *close, *word;
+
+	while ((open = strchr(p, '"')) != NULL &&
+	    (close = strchr(open + 1, '"')) != NULL) {
+		p = close + 1;
+		if (*p != '*')
+			continue;
+		if (++nprefix > SEARCH_PREFIX_MAX)
+			return true;
+		for (word = close; word > open + 1 && word[-1] != ' '; word--)
+			;
+		if ((size_t)(close - word) < SEARCH_PREFIX_MIN)
+			return true;
+	}
+	return false;
 }
 
 /*
@@ -465,6 +542,11 @@ add_term(struct buf *out, size_t *n, const char *p, size_t len, bool prefix)
 	buf_addc(out, '"');
 	if (prefix)
 		buf_addc(out, '*');
+	/* The same term twice is the same work twice for nothing. */
+	if (!buf_failed(out) && seen_before(out, start)) {
+		out->len = start;
+		return;
+	}
 	(*n)++;
 }
 
@@ -532,6 +614,57 @@ failed(struct search *s, int rc)
 	return -1;
 }
 
+static char *fold(const char *p, size_t len);
+
+/*
+ * The documents that the words of the expression's prefix terms are in,
+ * added up: what FTS5 merges to expand them (twice: count, then page).
+ * The prefix is folded as the tokenizer folds words; the words that
+ * begin with it are a range of the vocab table, up to the prefix with a
+ * byte above any UTF-8 appended.
+ */
+static unsigned long long
+prefix_docs(struct search *s, const char *expr)
+{
+	const char *p = expr, *open, *close, *word;
+	unsigned long long total = 0;
+	char *f, *hi;
+	size_t n;
+
+	while ((open = strchr(p, '"')) != NULL &&
+	    (close = strchr(open + 1, '"')) != NULL) {
+		p = close + 1;
+		if (*p != '*')
+			continue;
+		for (word = close; word > open + 1 && word[-1] != ' '; word--)
+			;
+		if ((f = fold(word, (size_t)(close - word))) == NULL)
+			return ULLONG_MAX;
+		n = strlen(f);
+		if ((hi = malloc(n + 2)) == NULL) {
+			free(f);
+			return ULLONG_MAX;
+		}
+		memcpy(hi, f, n);
+		hi[n] = '\xf5';
+		hi[n + 1] = '\0';
+		sqlite3_bind_text(s->expands, 1, f, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s->expands, 2, hi, -1, SQLITE_STATIC);
+		if (sqlite3_step(s->expands) == SQLITE_ROW)
+			total += (unsigned long long)sqlite3_column_int64(
+			    s->expands, 0);
+		else
+			total = ULLONG_MAX;
+		sqlite3_reset(s->expands);
+		sqlite3_clear_bindings(s->expands);
+		free(hi);
+		free(f);
+		if (total == ULLONG_MAX)
+			break;
+	}
+	return total;
+}
+
 static int
 run_count(struct search *s, const char *expr, size_t *total)
 {
@@ -586,9 +719,15 @@ search_query(struct search *s, const char *q, size_t len, size_t page,
 		buf_free(&expr);
 		return rv == 0 ? SEARCH_EMPTY : SEARCH_FAILED;
 	}
+	if (prefixes_too_broad(expr.p)) {
+		buf_free(&expr);
+		return SEARCH_TOO_BROAD;
+	}
 	pthread_mutex_lock(&s->lock);
 	s->ticks = 0;
-	rv = run_count(s, expr.p, &r->total);
+	rv = prefix_docs(s, expr.p) > s->prefix_docs_max ? 1 : 0;
+	if (rv == 0)
+		rv = run_count(s, expr.p, &r->total);
 	if (r->total > SEARCH_RANK_MAX) {
 		r->total = SEARCH_RANK_MAX;
 		r->newest = true;
@@ -776,16 +915,22 @@ void
 search_snippet(struct buf *out, const struct search_terms *t,
     char *const *paras, size_t npara)
 {
-	size_t pi = 0, len, from, to;
+	size_t pi = 0, len, from, to, left = SNIPPET_SCAN_MAX, n;
 	const char *p = npara > 0 ? paras[0] : "", *m = NULL;
 
-	for (size_t i = 0; i < npara && m == NULL; i++)
-		if ((m = find_match(paras[i], strlen(paras[i]), t->v, t->n)) !=
-		    NULL)
+	for (size_t i = 0; i < npara && m == NULL && left > 0; i++) {
+		bool cut = (n = strnlen(paras[i], left)) == left;
+
+		if (cut)
+			n = char_start(paras[i], n);
+		left = cut ? 0 : left - n;
+		if ((m = find_match(paras[i], n, t->v, t->n)) != NULL)
 			pi = i;
+	}
 	if (m != NULL)
 		p = paras[pi];
-	len = strlen(p);
+	/* Enough of the paragraph to cut the snippet from, and no more. */
+	len = strnlen(p, SNIPPET_SCAN_MAX + SNIPPET_BYTES + 1);
 	from = m == NULL || (size_t)(m - p) <= SNIPPET_BEFORE
 	    ? 0
 	    : char_start(p, (size_t)(m - p) - SNIPPET_BEFORE);

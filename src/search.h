@@ -19,6 +19,23 @@ struct search;
 
 /* Terms after the first ones are dropped: each is a doclist to merge. */
 #define SEARCH_TERMS_MAX 16
+/*
+ * A prefix term ("rain*") is expanded by FTS5 into every indexed word it
+ * begins, their doclists merged in memory in one step that the progress
+ * handler cannot interrupt: "a*" alone is 40 ms on 50,000 articles.  So
+ * a query may hold only this many prefix terms, each of at least
+ * SEARCH_PREFIX_MIN bytes (a CJK character is three), or it is too broad.
+ * Three-letter prefixes cost a tenth of one-letter ones.
+ */
+#define SEARCH_PREFIX_MAX 3
+#define SEARCH_PREFIX_MIN 3
+/*
+ * And the documents that the words of a query's prefixes are in, added
+ * up (what FTS5 merges, from a vocabulary kept beside the index), are
+ * at most this many: some 20 ms of merging, counted before any is done.
+ * "for*" on 50,000 generated articles is 111,000 and too broad.
+ */
+#define SEARCH_PREFIX_DOCS_MAX 100000
 /* Longer queries are refused (Gemini 59), before any work. */
 #define SEARCH_QUERY_MAX 256
 /* Hits per page. */
@@ -79,6 +96,8 @@ int search_save_cache(struct search *, int fd, uint64_t key);
 void search_free(struct search *);
 /* Instructions per query; tests set a tiny one. */
 void search_set_budget(struct search *, unsigned long);
+/* SEARCH_PREFIX_DOCS_MAX, for tests. */
+void search_set_prefix_docs(struct search *, unsigned long long);
 
 /*
  * q: UTF-8, not NUL-terminated.  Safe to call from any thread: one

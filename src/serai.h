@@ -34,8 +34,35 @@
  */
 #define DEFAULT_MAX_CONNECTIONS 4096
 #define DEFAULT_MAX_PER_CLIENT 32
-/* Descriptors kept back from the connection cap: listeners, logs, files. */
-#define FD_RESERVE 64
+/*
+ * Requests a second from one client address (an IPv6 /64), sustained, and
+ * the burst it may send at once: no human reader comes near either, a
+ * crawler at one request a second never meets them, and a client pulling
+ * a section's articles in parallel fits the burst.
+ */
+#define DEFAULT_RATE 10
+#define DEFAULT_BURST 50
+/*
+ * Client addresses whose request rate is tracked at once; an address
+ * unseen for burst/rate seconds (5 by default) has a full bucket again,
+ * so only that recent a past needs room.  40 bytes each.
+ */
+#define RATE_TABLE_SLOTS 16384
+/*
+ * Gemini connections past max_per_client or the rate wait for their TLS
+ * handshake to be told 44.  They are held outside max_connections, so a
+ * client over its share can never take the places of others, but only
+ * this many at once (and this many per address), each for at most
+ * HOLD_TIMEOUT seconds; past that they are closed unanswered.
+ */
+#define HOLD_MAX 32
+#define HOLD_PER_CLIENT 4
+#define HOLD_TIMEOUT 5
+/*
+ * Descriptors kept back from the connection cap: listeners, logs, files,
+ * and the Gemini connections held to be told 44.
+ */
+#define FD_RESERVE (64 + HOLD_MAX)
 /*
  * [archive] watch: a reload once the tree has been quiet this long, so a
  * cp -r or rsync of many files costs one; and at most this long after the
@@ -49,6 +76,18 @@
  * with every other program of the user.
  */
 #define WATCH_MAX 10000
+/*
+ * Searches run on their own threads, off the event loops, at a lower
+ * priority (nice +SEARCH_NICE): a costly one then delays other requests
+ * by a scheduler slice, not by its run.  They take the index's one lock
+ * in turn, so two threads are enough to keep a core busy while snippets
+ * are cut; SEARCH_QUEUE_MAX waiting is a few seconds of work, and past
+ * it a search is answered "busy" at once.
+ */
+#define SEARCH_THREADS 2
+#define SEARCH_NICE 10
+#define SEARCH_QUEUE_MAX 64
+#define SEARCH_BUSY_WAIT 5 /* seconds, in the 44 of a search turned away */
 /* Threads beyond this buy nothing on the machines serai runs on. */
 #define MAX_WORKERS 64
 /* Kernel accept queue; small backlogs drop SYNs under bursts (gmid: 16). */
@@ -85,6 +124,7 @@ struct config {
 	char *chroot;
 	char *access_log; /* "stderr" (default), "syslog" or a file */
 	char *error_log;  /* "stderr" (default) or "syslog" */
+	bool sandbox;     /* Landlock and seccomp once serving; see sandbox.c */
 
 	char *archive_root;
 	char *archive_title; /* NULL: content/section.ini, else a default */
@@ -111,6 +151,8 @@ struct config {
 	unsigned write_timeout;
 	unsigned max_connections;
 	unsigned max_per_client;
+	unsigned rate; /* requests a second per address; 0: no limit */
+	unsigned burst;
 };
 
 /* config.c */

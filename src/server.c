@@ -11,6 +11,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,52 +35,262 @@ server_snapshot(struct server *s)
 	return snap;
 }
 
-enum admit
-server_admit(struct server *s, const unsigned char key[16], const char *peer)
+/* Under a flood, one line a second, not one per connection. */
+static void
+log_refused(struct server *s, const char *what, const char *peer)
 {
-	enum admit a = ADMIT_OK;
-	time_t now;
+	time_t now = time(NULL);
 
-	pthread_mutex_lock(&s->conn_lock);
-	if (s->nconns >= s->cfg->max_connections)
-		a = ADMIT_OVER_TOTAL;
-	else {
-		unsigned n = addrcount_inc(&s->perclient, key);
+	s->refused++;
+	if (now == s->refused_at)
+		return;
+	log_warnx("%s (last from %s): %lu refused", what, peer, s->refused);
+	s->refused_at = now;
+	s->refused = 0;
+}
 
-		s->nconns++;
-		if (n == 0 || n > s->cfg->max_per_client) {
-			if (n != 0)
-				addrcount_dec(&s->perclient, key);
-			a = ADMIT_OVER_CLIENT;
-		}
-	}
-	if (a != ADMIT_OK) {
-		/* Under a flood, one line a second, not one per connection. */
-		s->refused++;
-		now = time(NULL);
-		if (now != s->refused_at) {
-			log_warnx("connection cap reached (%s, last from %s): "
-			          "%lu refused",
-			    a == ADMIT_OVER_TOTAL ? "max_connections"
-			                          : "max_per_client",
-			    peer, s->refused);
-			s->refused_at = now;
-			s->refused = 0;
-		}
-	}
-	pthread_mutex_unlock(&s->conn_lock);
-	return a;
+static double
+now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + 1;
 }
 
 void
-server_release(struct server *s, const unsigned char key[16], enum admit a)
+server_admit(struct server *s, const unsigned char key[16], const char *peer,
+    bool hold, struct admission *ad)
+{
+	const struct config *cfg = s->cfg;
+	const char *what;
+
+	memset(ad, 0, sizeof(*ad));
+	pthread_mutex_lock(&s->conn_lock);
+	if (addrcount_get(&s->perclient, key) >= cfg->max_per_client)
+		ad->a = ADMIT_OVER_CLIENT;
+	else if (s->nconns >= cfg->max_connections)
+		ad->a = ADMIT_OVER_TOTAL;
+	else if (cfg->rate > 0 &&
+	    (ad->wait = ratelimit_take(&s->rates, key, now_seconds())) > 0)
+		ad->a = ADMIT_SLOW_DOWN;
+	else if (addrcount_inc(&s->perclient, key) == 0)
+		ad->a = ADMIT_OVER_TOTAL; /* cannot be: sized for the pool */
+	else
+		s->nconns++;
+	if (ad->a != ADMIT_OK) {
+		if (hold && ad->a != ADMIT_OVER_TOTAL && s->nheld < HOLD_MAX &&
+		    addrcount_get(&s->held, key) < HOLD_PER_CLIENT &&
+		    addrcount_inc(&s->held, key) != 0) {
+			s->nheld++;
+			ad->held = true;
+		}
+		what = ad->a == ADMIT_OVER_TOTAL
+		    ? "connection cap reached (max_connections)"
+		    : ad->a == ADMIT_OVER_CLIENT
+		    ? "connection cap reached (max_per_client)"
+		    : "request rate limit reached";
+		log_refused(s, what, peer);
+	}
+	pthread_mutex_unlock(&s->conn_lock);
+}
+
+void
+server_release(
+    struct server *s, const unsigned char key[16], const struct admission *ad)
 {
 	pthread_mutex_lock(&s->conn_lock);
-	if (a != ADMIT_OVER_TOTAL)
+	if (ad->a == ADMIT_OK) {
 		s->nconns--;
-	if (a == ADMIT_OK)
 		addrcount_dec(&s->perclient, key);
+	} else if (ad->held) {
+		s->nheld--;
+		addrcount_dec(&s->held, key);
+	}
 	pthread_mutex_unlock(&s->conn_lock);
+}
+
+int
+server_admit_headerless(
+    struct server *s, const unsigned char key[16], const char *peer)
+{
+	int rv = -1;
+
+	pthread_mutex_lock(&s->conn_lock);
+	if (s->nconns < s->cfg->max_connections &&
+	    addrcount_get(&s->headerless, key) < s->cfg->max_per_client &&
+	    addrcount_inc(&s->headerless, key) != 0) {
+		s->nconns++;
+		rv = 0;
+	} else
+		log_refused(s,
+		    "connection cap reached (connections awaiting a PROXY "
+		    "header)",
+		    peer);
+	pthread_mutex_unlock(&s->conn_lock);
+	return rv;
+}
+
+void
+server_release_headerless(struct server *s, const unsigned char key[16])
+{
+	pthread_mutex_lock(&s->conn_lock);
+	s->nconns--;
+	addrcount_dec(&s->headerless, key);
+	pthread_mutex_unlock(&s->conn_lock);
+}
+
+static void
+search_done_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct search_job *j = arg;
+
+	(void)fd;
+	(void)ev;
+	if (j->conn != NULL)
+		conn_search_done(j->conn, j); /* it frees j */
+	else
+		server_search_free(j);
+}
+
+void
+server_search_free(struct search_job *j)
+{
+	struct searchpool *p = &j->w->srv->searches;
+
+	pthread_mutex_lock(&p->lock);
+	TAILQ_REMOVE(&p->all, j, all);
+	pthread_mutex_unlock(&p->lock);
+	event_free(j->done);
+	reply_free(&j->r);
+	snapshot_release(j->snap);
+	free(j->line);
+	free(j);
+}
+
+struct search_job *
+server_search(struct worker *w, struct conn *c, enum proto proto,
+    struct snapshot *snap, const char *line, size_t len, const char *local,
+    unsigned local_port)
+{
+	struct searchpool *p = &w->srv->searches;
+	struct search_job *j;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return NULL;
+	j->w = w;
+	j->conn = c;
+	j->proto = proto;
+	j->len = len;
+	j->local_port = local_port;
+	strlcpy_s(j->local, local, sizeof(j->local));
+	reply_init(&j->r);
+	if ((j->line = malloc(len + 1)) == NULL ||
+	    (j->done = event_new(w->base, -1, 0, search_done_cb, j)) == NULL) {
+		free(j->line);
+		free(j);
+		return NULL;
+	}
+	memcpy(j->line, line, len);
+	j->line[len] = '\0';
+	pthread_mutex_lock(&p->lock);
+	if (p->nqueued >= SEARCH_QUEUE_MAX || p->nthreads == 0 || p->stop) {
+		pthread_mutex_unlock(&p->lock);
+		event_free(j->done);
+		free(j->line);
+		free(j);
+		return NULL;
+	}
+	j->snap = snapshot_ref(snap);
+	TAILQ_INSERT_TAIL(&p->queue, j, queue);
+	TAILQ_INSERT_TAIL(&p->all, j, all);
+	p->nqueued++;
+	pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+	return j;
+}
+
+static void *
+search_main(void *arg)
+{
+	struct server *s = arg;
+	struct searchpool *p = &s->searches;
+	struct search_job *j;
+
+	/* Linux: nice applies to this thread alone. */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), SEARCH_NICE) == -1)
+		log_warn("search thread: setpriority");
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		while (!p->stop && TAILQ_EMPTY(&p->queue))
+			pthread_cond_wait(&p->wake, &p->lock);
+		if (p->stop)
+			break;
+		j = TAILQ_FIRST(&p->queue);
+		TAILQ_REMOVE(&p->queue, j, queue);
+		p->nqueued--;
+		pthread_mutex_unlock(&p->lock);
+		if (j->proto == PROTO_GEMINI) {
+			struct url_expect ex = {s->cfg->hostname, j->local,
+			    s->cfg->gemini_public_port, j->local_port};
+
+			gemini_respond(&ex, j->snap, j->line, j->len, &j->r);
+		} else
+			gopher_respond(
+			    &s->gopher, j->snap, j->line, j->len, &j->r);
+		/* Thread-safe (evthread_use_pthreads): wakes the worker. */
+		event_active(j->done, EV_TIMEOUT, 0);
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+static void
+search_pool_init(struct server *s)
+{
+	struct searchpool *p = &s->searches;
+
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->wake, NULL);
+	TAILQ_INIT(&p->queue);
+	TAILQ_INIT(&p->all);
+}
+
+static void
+search_pool_start(struct server *s)
+{
+	struct searchpool *p = &s->searches;
+
+	for (; p->nthreads < SEARCH_THREADS; p->nthreads++)
+		if (thread_start(&p->threads[p->nthreads], search_main, s) !=
+		    0) {
+			log_warnx("cannot start a search thread");
+			break;
+		}
+}
+
+/*
+ * After the workers' loops are done: the threads finish the search they
+ * run, and every job left (queued, or answered but not delivered) goes.
+ */
+static void
+search_pool_stop(struct server *s)
+{
+	struct searchpool *p = &s->searches;
+	struct search_job *j;
+
+	pthread_mutex_lock(&p->lock);
+	p->stop = true;
+	pthread_cond_broadcast(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+	for (size_t i = 0; i < p->nthreads; i++)
+		pthread_join(p->threads[i], NULL);
+	p->nthreads = 0;
+	while ((j = TAILQ_FIRST(&p->all)) != NULL)
+		server_search_free(j);
+	pthread_cond_destroy(&p->wake);
+	pthread_mutex_destroy(&p->lock);
 }
 
 static int
@@ -327,6 +539,20 @@ server_log_soon(struct worker *w)
 	event_active(w->logflush, EV_TIMEOUT, 0);
 }
 
+/*
+ * Keys the rate table's hash, so that no client can aim its addresses at
+ * another's set; time and pid only if getrandom fails.
+ */
+static uint64_t
+rate_seed(void)
+{
+	uint64_t v = 0;
+
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+		v = (uint64_t)time(NULL) ^ (uint64_t)getpid();
+	return v;
+}
+
 struct server *
 server_new(const struct config *cfg, SSL_CTX *ssl, struct snapshot *snap)
 {
@@ -347,7 +573,12 @@ server_new(const struct config *cfg, SSL_CTX *ssl, struct snapshot *snap)
 	s->gopher.wrap = cfg->gopher_wrap;
 	pthread_mutex_init(&s->snap_lock, NULL);
 	pthread_mutex_init(&s->conn_lock, NULL);
-	if (addrcount_init(&s->perclient, cfg->max_connections) == -1)
+	search_pool_init(s);
+	if (addrcount_init(&s->perclient, cfg->max_connections) == -1 ||
+	    addrcount_init(&s->headerless, cfg->max_connections) == -1 ||
+	    addrcount_init(&s->held, HOLD_MAX) == -1 ||
+	    ratelimit_init(&s->rates, RATE_TABLE_SLOTS, cfg->rate, cfg->burst,
+	        rate_seed()) == -1)
 		fatalx("out of memory");
 	if ((s->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
@@ -434,6 +665,7 @@ server_run(struct server *s)
 		if (s->sig[i] == NULL || evsignal_add(s->sig[i], NULL) == -1)
 			fatalx("cannot handle signal %d", sigs[i]);
 	}
+	search_pool_start(s);
 	for (; started < s->nworkers; started++)
 		if (thread_start(&s->workers[started].thread, worker_main,
 		        &s->workers[started]) != 0) {
@@ -456,10 +688,12 @@ server_free(struct server *s)
 {
 	if (s == NULL)
 		return;
+	for (size_t i = 0; i < s->nworkers; i++)
+		conn_close_all(&s->workers[i]);
+	search_pool_stop(s);
 	for (size_t i = 0; i < s->nworkers; i++) {
 		struct worker *w = &s->workers[i];
 
-		conn_close_all(w);
 		for (size_t j = 0; j < w->nlisteners; j++) {
 			evconnlistener_free(w->listeners[j].ev);
 			event_free(w->listeners[j].resume);
@@ -481,5 +715,8 @@ server_free(struct server *s)
 	pthread_mutex_destroy(&s->snap_lock);
 	pthread_mutex_destroy(&s->conn_lock);
 	addrcount_free(&s->perclient);
+	addrcount_free(&s->headerless);
+	addrcount_free(&s->held);
+	ratelimit_free(&s->rates);
 	free(s);
 }

@@ -135,14 +135,14 @@ def serai_config(work, gemini_port, gopher_port):
     run_as = "user = root\n" if os.geteuid() == 0 else ""
     # workers = 0: one per CPU, the default; max_per_client: every
     # connection comes from 127.0.0.1 here, and the default 32 would turn
-    # most of c=64 away.
+    # most of c=64 away; nor may the request rate limit any of it.
     conf.write_text(
         "[server]\nhostname = localhost\nstate_dir = %s\nworkers = 0\n%s"
         "access_log = %s\n"
         "[archive]\nroot = %s\n"
         "[gemini]\nlisten = 127.0.0.1:%d\n"
         "[gopher]\nlisten = 127.0.0.1:%d\n"
-        "[limits]\nmax_per_client = 100000\n"
+        "[limits]\nmax_per_client = 100000\nrate = 0\n"
         % (work / "state", run_as, work / "serai-access.log", CONTENT,
            gemini_port, gopher_port), encoding="utf-8")
     return conf

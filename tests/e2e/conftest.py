@@ -69,6 +69,9 @@ GEMINI_OK = "20 text/gemini; charset=utf-8; lang=en"
 # read archives in private temporary directories, so they stay root
 # (test_privileges.py checks the drop itself).
 RUN_AS = "user = root\n" if os.geteuid() == 0 else ""
+# valgrind makes system calls of its own, which serai's seccomp allow-list
+# rightly refuses: that suite (alone) serves without the sandbox.
+SANDBOX = "sandbox = no\n" if VALGRIND else ""
 
 # "serai: 2026-11-27T20:54:55Z 127.0.0.1 gopher "/" 1 77 0.3ms"
 ACCESS_RE = re.compile(
@@ -405,13 +408,16 @@ class Server:
     """
 
     def __init__(self, workdir, root=None, state_dir=None, extra="",
-                 ports=None):
+                 ports=None, rate_limit=False):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.root = Path(root) if root is not None else CONTENT
         self.state_dir = (Path(state_dir) if state_dir is not None
                           else self.workdir / "state")
         self.extra = extra
+        # False: the suite's own traffic is not rate-limited (see
+        # write_config); True: serai's defaults, or what extra sets.
+        self.rate_limit = rate_limit
         self.config = self.workdir / "serai.ini"
         self.proc = None
         self.runs = 0
@@ -433,6 +439,11 @@ class Server:
     def write_config(self):
         if self.gemini_port is None:
             self.gemini_port, self.gopher_port = free_ports(2)
+        # The suite sends hundreds of requests a second from 127.0.0.1:
+        # a rate no test reaches, unless a test wants one (test_dos.py).
+        limits = ("" if self.rate_limit or
+                  re.search(r"^\s*(rate|burst)\s*=", self.extra, re.M)
+                  else "\n[limits]\nrate = 100000\nburst = 100000\n")
         self.config.write_text(
             "[server]\n"
             "hostname = localhost\n"
@@ -443,9 +454,9 @@ class Server:
             "\n[gemini]\n"
             "listen = 127.0.0.1:%d\n"
             "\n[gopher]\n"
-            "listen = 127.0.0.1:%d\n%s"
-            % (self.state_dir, RUN_AS, self.root, self.gemini_port,
-               self.gopher_port, self.extra),
+            "listen = 127.0.0.1:%d\n%s%s"
+            % (self.state_dir, RUN_AS + SANDBOX, self.root, self.gemini_port,
+               self.gopher_port, self.extra, limits),
             encoding="utf-8",
         )
         return self.config

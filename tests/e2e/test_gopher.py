@@ -58,7 +58,8 @@ def assert_news_menu(body, server, seed):
     assert port == str(server.gopher_port)
     # Display strings are cut to menu_width (67) columns.
     assert display_width(display) <= 67
-    assert normalise(seed.title).startswith(display.rstrip("\u2026"))
+    assert display.endswith("...")
+    assert normalise(seed.title).startswith(display[:-3])
     return lines
 
 
@@ -266,3 +267,34 @@ def test_lynx_menu(server, lynx_env):
     assert "(FILE)" in text
     assert "Beijing Declaration" in text
     assert "(DIR)" in text  # the way up
+
+
+def test_home_labels_its_groups(serai_factory, tmp_path):
+    """Sections, Newest and Articles each under its label, as on the
+    Gemini home: the root's articles no longer read as more "Newest"."""
+    root = tmp_path / "content"
+    (root / "news").mkdir(parents=True)
+    (root / "news" / "n1.txt").write_text(
+        "Date: 2021-02-03\nNews item\n\nBody.\n", encoding="utf-8")
+    (root / "about.txt").write_text(
+        "About this archive\n\nBody.\n", encoding="utf-8")  # not "Newest"
+    srv = serai_factory(root=root)
+    srv.start()
+    lines = gopher_lines(srv.gopher("/"))
+    texts = [ln.split("\t")[0] for ln in lines]
+    # Labels as info lines, after a blank one, each before its group.
+    assert texts.index("iSections") < texts.index("1news")
+    assert texts.index("iNewest") < texts.index("02021-02-03 News item")
+    assert texts.index("iArticles") < texts.index("0About this archive")
+    assert (texts.index("iSections") < texts.index("iNewest")
+            < texts.index("iArticles"))
+    for label in ("iSections", "iNewest", "iArticles"):
+        assert texts[texts.index(label) - 1] == "i", label
+        assert lines[texts.index(label)] == label + "\t\tnull.host\t1"
+    # The Gemini home has the same three groups in the same order.
+    gem = srv.gemini("/").body.decode("utf-8")
+    assert (gem.index("## Sections") < gem.index("## Newest")
+            < gem.index("## Articles"))
+    # A section menu labels its groups too.
+    news = [ln.split("\t")[0] for ln in gopher_lines(srv.gopher("/news/"))]
+    assert news.index("iArticles") < news.index("02021-02-03 News item")

@@ -10,11 +10,13 @@ import os
 import random
 import socket
 import ssl
+import time
 
 import pytest
 
 from conftest import (GEMINI_OK, IO_TIMEOUT, SANITIZED, SLOW, VALGRIND,
-                      Server, client_context, gemini_fetch, gopher_fetch)
+                      Server, client_context, gemini_fetch, gopher_fetch,
+                      poll_until)
 
 DEADLINE = 2
 
@@ -113,6 +115,20 @@ def gopher_cases(host_port):
          b"+-1\r\n+INFO: 0Beijing Declaration", b"\r\n.\r\n"),
         (b"/nope\t$", b"--1\r\n1 serai\r\nnot found\r\n.\r\n", None),
         (b"/caps.txt", b"CAPS\r\n", b"ServerPort=%d\r\n" % host_port),
+        # A C1 control (CSI, raw and as UTF-8) and bytes that are not
+        # UTF-8: escaped, never echoed raw to a terminal.
+        (b"/\x9b[31m", ("3not found: /\\x9b[31m" + err).encode(), None),
+        (b"/\xc2\x9b[31m", ("3not found: /\\xc2\\x9b[31m" + err).encode(),
+         None),
+        (b"/\xff\xfe", ("3not found: /\\xff\\xfe" + err).encode(), None),
+        # A search for "+" or "!" is a search: a Gopher+ client puts its
+        # marker after the words, in a third field.
+        (b"/search\t+", b"iSearch: +\t\tnull.host\t1\r\n"
+         b"iNo article matches\t", b"\r\n.\r\n"),
+        (b"/search\t!", b"iSearch: !\t\tnull.host\t1\r\n"
+         b"iNo article matches\t", b"\r\n.\r\n"),
+        (b"/search\tdeclaration\t+", b"iSearch: declaration\t\tnull.host"
+         b"\t1\r\ni1 hit, page 1 of 1\t", b"\r\n.\r\n"),
     ]
 
 
@@ -143,6 +159,7 @@ def run_tables(srv):
     for case in gopher_cases(srv.gopher_port):
         check_gopher(srv, *case)
         check_gopher(srv, *case, eol=b"\n")  # Bombadillo sends bare LF
+        check_gopher(srv, *case, eol=b"\r")  # and some clients CR alone
 
 
 def rss_kib(pid):
@@ -168,6 +185,60 @@ def test_gopher_line_over_1024_bytes_is_refused_at_once(srv):
     body = gopher_fetch(b"/" + b"y" * 2000, port=srv.gopher_port)
     assert body == ("3request line too long\t\tlocalhost\t%d\r\n.\r\n"
                     % srv.gopher_port).encode()
+
+
+def gemini_raw(srv, data, pause_then=None):
+    """data over TLS as it is (no CRLF added), optionally more after a
+    pause; everything the server sends until it closes."""
+    ctx = client_context()
+    with socket.create_connection(("127.0.0.1", srv.gemini_port),
+                                  timeout=IO_TIMEOUT + DEADLINE) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost",
+                             suppress_ragged_eofs=False) as tls:
+            tls.sendall(data)
+            if pause_then is not None:
+                time.sleep(0.2)
+                tls.sendall(pause_then)
+            out = b""
+            try:
+                while chunk := tls.recv(4096):
+                    out += chunk
+            except (ssl.SSLError, ConnectionResetError):
+                pass
+    return out
+
+
+@pytest.mark.parametrize("extra", [1, 2])
+def test_gemini_line_of_1025_or_1026_bytes_is_refused_at_once(srv, extra):
+    # No CRLF: at the deadline the server would close without a word.
+    base = b"gemini://localhost:%d/" % srv.gemini_port
+    line = base + b"a" * (1024 + extra - len(base))
+    assert gemini_raw(srv, line) == b"59 request longer than 1024 bytes\r\n"
+
+
+def test_gemini_1024_byte_url_may_end_with_a_late_lf(srv):
+    # 1024 bytes and a CR: the LF still to come makes it a request.
+    base = b"gemini://localhost:%d/" % srv.gemini_port
+    line = base + b"a" * (1024 - len(base))
+    assert gemini_raw(srv, line + b"\r", b"\n") == b"51 not found\r\n"
+
+
+def test_proxy_v2_header_on_a_plain_gopher_port_is_refused(srv):
+    # Its first line is empty: taken as a request, the home menu.
+    v2 = (b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11, 0, 12]) +
+          bytes([192, 0, 2, 1, 127, 0, 0, 1, 0x9c, 0x40, 0, 70]))
+    want = ("3a PROXY protocol header, but this port expects none\t\t"
+            "localhost\t%d\r\n.\r\n" % srv.gopher_port).encode()
+    assert gopher_fetch(v2 + b"/", port=srv.gopher_port) == want
+    assert gopher_fetch(v2, port=srv.gopher_port, eol="") == want
+
+
+def test_access_log_escapes_c1_and_invalid_utf8(srv):
+    gopher_fetch(b"/log\x9bcheck\xc2\x9b\xff\xe4\xb8\xad", port=srv.gopher_port)
+    want = '"/log\\x9bcheck\\xc2\\x9b\\xff\u4e2d" 3 '
+    poll_until(lambda: want in srv.log(), IO_TIMEOUT, "the access line")
+    raw = srv.log_path.read_bytes()
+    assert b"\x9b" not in raw and b"\xff" not in raw
 
 
 def test_bare_lf_gemini_request_waits_then_closes_silently(srv):

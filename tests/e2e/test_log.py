@@ -2,6 +2,7 @@
 
 import concurrent.futures
 import re
+import socket
 
 import pytest
 
@@ -138,3 +139,36 @@ def test_lines_whole_under_concurrency(serai_factory):
                if re.match(r"^serai: \d{4}-\d\d-\d\dT", line)]
     assert len(stamped) == n
     assert all(ACCESS_RE.match(line) for line in stamped), stamped
+
+
+def test_access_log_counts_bytes_sent_not_queued(serai_factory, tmp_path):
+    """A client that never reads a long answer: the write deadline ends
+    it, and the access line counts what went, not the whole answer."""
+    root = tmp_path / "content"
+    (root / "big").mkdir(parents=True)
+    para = ("A long paragraph of the big article, here to fill the "
+            "buffers of both ends. " * 2).strip()
+    (root / "big" / "huge.txt").write_text(
+        "Date: 2020-01-01\nHuge\n\n" + "\n\n".join([para] * 24000) + "\n",
+        encoding="utf-8")
+    srv = serai_factory(root=root,
+                        extra="\n[limits]\nwrite_timeout = 1\n")
+    srv.start()
+    whole = len(srv.gopher("/big/huge"))
+    assert whole > 3 << 20
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(IO_TIMEOUT)
+    try:
+        s.connect(("127.0.0.1", srv.gopher_port))
+        s.sendall(b"/big/huge\r\n")
+
+        def cut_short():
+            return [m for m in srv.access_lines()
+                    if m["request"] == "/big/huge" and m["why"]]
+
+        line = poll_until(cut_short, IO_TIMEOUT * 2, "the write deadline")[0]
+    finally:
+        s.close()
+    assert line["why"] == "write deadline passed", line.string
+    assert 0 < int(line["bytes"]) < whole // 2, (line.string, whole)

@@ -102,7 +102,7 @@ def test_gopher_menu_order_and_dates(made):
 
 def test_dated_article_shows_its_date(made):
     lines = gem_lines(made, "/news/b-new")
-    assert lines[:3] == ["# New story", "=> /news/ Home > World News",
+    assert lines[:3] == ["# New story", "=> /news/ World News",
                          "2021-05-06"]
     text = gopher_lines(made.gopher("/news/b-new"))
     assert "2021-05-06" in text
@@ -183,8 +183,10 @@ def test_narrow_menus(serai_factory, seed):
     item = [ln for ln in lines if ln.startswith("0")][0]
     display = item.split("\t")[0][1:]
     assert display_width(display) <= 30
-    assert display.endswith("\u2026")
-    assert seed.title.startswith(display[:-1].rstrip())
+    # ASCII "...": the UMN client on ncurses shows "\u2026" as "~@".
+    assert display.endswith("...")
+    assert "\u2026" not in item
+    assert seed.title.startswith(display[:-3].rstrip())
 
 
 def test_dates_ordered_by_instant(serai_factory, tmp_path):
@@ -212,3 +214,91 @@ def test_dates_ordered_by_instant(serai_factory, tmp_path):
     feed = srv.gemini("/world/feed.xml").body.decode("utf-8")
     assert (feed.index("/world/west") < feed.index("/world/east")
             < feed.index("/world/day"))
+
+
+def test_gemini_links_are_labelled_by_their_target(serai_factory, tmp_path):
+    """Every link to a section says where it leads: the section's title
+    ("Home" for the root), never the breadcrumb of the way there."""
+    root = tmp_path / "content"
+    deep = root / "news" / "science" / "space"
+    deep.mkdir(parents=True)
+    (root / "news" / "section.ini").write_text(
+        "[section]\ntitle = World News\n", encoding="utf-8")
+    (root / "news" / "science" / "section.ini").write_text(
+        "[section]\ntitle = Science Desk\n", encoding="utf-8")
+    (deep / "orbit.txt").write_text(
+        "Date: 2020-01-02\nIn orbit\n\nBody.\n", encoding="utf-8")
+    srv = serai_factory(root=root)
+    srv.start()
+    lines = gem_lines(srv, "/news/science/space/orbit")
+    assert lines[1] == "=> /news/science/space/ space"
+    checked = 0
+    for page in ("/news/science/space/orbit", "/news/science/space/",
+                 "/news/science/", "/news/"):
+        for ln in gem_lines(srv, page):
+            if not ln.startswith("=> ") or not ln.split()[1].endswith("/"):
+                continue
+            _, target, label = ln.split(" ", 2)
+            label = label[len("Up: "):] if label.startswith("Up: ") else label
+            assert ">" not in label, ln
+            if target == "/":
+                want = "Home"
+            else:
+                want = gem_lines(srv, target)[0][len("# "):]
+            assert label == want, (page, ln)
+            checked += 1
+    assert checked >= 10
+
+
+def test_gopher_heading_has_no_orphans(serai_factory, tmp_path):
+    """The heading block of a Gopher article: the title in balanced
+    lines, the breadcrumb on one line, shortened from the root end with
+    a cut mark, never wrapped into a lone word (the issue's
+    "…Rainfall & robot: level" / "3")."""
+    root = tmp_path / "content"
+    titles = ["Budget & agreement: level 1", "Observatory & medicine: level 2",
+              "Rainfall & robot: level 3"]
+    sec = root
+    for i, title in enumerate(titles):
+        sec = sec / ("s%d" % i)
+        sec.mkdir(parents=True)
+        (sec / "section.ini").write_text(
+            "[section]\ntitle = %s\n" % title, encoding="utf-8")
+    long_title = ("Report on a very long title that goes on and on about "
+                  "the glacier and more")
+    (sec / "deep.txt").write_text(
+        "Date: 2020-01-02\n%s\n\nBody.\n" % long_title, encoding="utf-8")
+    (root / "s0" / "shallow.txt").write_text(
+        "Date: 2020-01-03\nShort one\n\nBody.\n", encoding="utf-8")
+    wide = root / "wide"
+    wide.mkdir()
+    (wide / "section.ini").write_text(
+        "[section]\ntitle = %s\n" % ("Section " * 12).strip(),
+        encoding="utf-8")
+    (wide / "w.txt").write_text("Date: 2020-01-04\nW\n\nBody.\n",
+                                encoding="utf-8")
+    srv = serai_factory(root=root)
+    srv.start()
+
+    def heading(sel):
+        lines = gopher_lines(srv.gopher(sel))
+        return lines[:lines.index(next(ln for ln in lines
+                                       if ln.startswith("2020-")))]
+
+    head = heading("/s0/s1/s2/deep")
+    title_lines, crumb = head[:-1], head[-1]
+    assert normalise(" ".join(title_lines)) == long_title
+    # Two lines of about equal length, not a full line and a stub.
+    assert len(title_lines) == 2
+    widths = [display_width(ln) for ln in title_lines]
+    assert min(widths) >= max(widths) / 2, title_lines
+    # One line: the nearest sections whole, the cut at the root's end.
+    assert display_width(crumb) <= 70
+    assert crumb == ("Home > \u2026 > Observatory & medicine: level 2 > "
+                     "Rainfall & robot: level 3")
+    assert heading("/s0/shallow") == ["Short one",
+                                      "Home > Budget & agreement: level 1"]
+    head = heading("/wide/w")
+    assert head[0] == "W" and len(head) == 2
+    assert display_width(head[1]) <= 70 and head[1].endswith("\u2026")
+    assert head[1].startswith("Home > Section Section")

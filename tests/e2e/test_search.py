@@ -66,7 +66,9 @@ def test_gopher_items(server):
 def test_gopher_search(server, seed):
     lines = gopher_lines(server.gopher("/search\tbeijing"))
     assert lines[-1] == "."
-    assert lines[0].startswith("i1 hit")
+    # A heading as on Gemini, then the count.
+    assert lines[0].startswith("iSearch: beijing\t")
+    assert lines[1].startswith("i1 hit, page 1 of 1\t")
     hit = [ln for ln in lines if ln.startswith("0")]
     assert len(hit) == 1
     assert hit[0].split("\t")[1] == "/news/beijing-declaration"
@@ -127,3 +129,90 @@ def test_index_cache(serai_factory, tmp_path):
     line, body = run()
     assert "cache" not in line
     assert "2 hits" in body and "=> /news/n05 " in body
+
+
+def result_page(srv, selector):
+    """(hit selectors, snippets by hit, items by display) of a Gopher
+    results page."""
+    lines = gopher_lines(srv.gopher(selector))
+    assert lines[-1] == "."
+    hits, snippets, items = [], {}, {}
+    for ln in lines[:-1]:
+        fields = ln.split("\t")
+        assert len(fields) == 4, ln
+        display, sel = fields[0][1:], fields[1]
+        if ln[0] == "0":
+            hits.append(sel)
+            snippets[sel] = ""
+        elif ln[0] == "i" and hits and display:
+            snippets[hits[-1]] += display + " "
+        elif ln[0] == "i":
+            if hits and not display:
+                hits.append(None)  # a blank line ends a snippet
+        else:
+            items[display] = (ln[0], sel, fields[2], fields[3])
+    hits = [h for h in hits if h is not None]
+    return lines, hits, snippets, items
+
+
+def test_gopher_pages(serai_factory, tmp_path):
+    """A 200-hit query: every hit reachable by following "Next page",
+    pages disjoint, each saying where it is, the last without "Next";
+    snippets show the matched word although it stands far in."""
+    root = tmp_path / "archive"
+    (root / "news").mkdir(parents=True)
+    filler = "The survey team walked the valley for many days before"
+    for i in range(200):
+        (root / "news" / ("n%03d.txt" % i)).write_text(
+            "Date: 2020-%02d-%02d\nReport %d\n\n%s they found the "
+            "glacier at last.\n" % (i // 28 + 1, i % 28 + 1, i, filler),
+            encoding="utf-8")
+    srv = serai_factory(root=root)
+    srv.start()
+    port = str(srv.gopher_port)
+    seen, page, selector = [], 1, "/search\tglacier"
+    for _ in range(25):
+        lines, hits, snippets, items = result_page(srv, selector)
+        assert lines[0].startswith("iSearch: glacier\t")
+        assert lines[1].startswith("i200 hits, page %d of 20\t" % page)
+        assert len(hits) == 10, (page, hits)
+        assert not set(hits) & set(seen), "pages overlap at %d" % page
+        seen += hits
+        for h in hits:
+            assert "glacier" in snippets[h], (h, snippets[h])
+        # The way on, and home, from every page.
+        assert items["New search"] == ("7", "/search", "localhost", port)
+        assert items["Home"] == ("1", "/", "localhost", port)
+        if page > 1:
+            prev = items["Previous page"]
+            assert prev[0] == "1"
+            assert prev[1] == ("/search?glacier" if page == 2
+                               else "/search/%d?glacier" % (page - 1))
+        else:
+            assert "Previous page" not in items
+        if "Next page" not in items:
+            break
+        kind, selector, host, p = items["Next page"]
+        assert (kind, host, p) == ("1", "localhost", port)
+        assert selector == "/search/%d?glacier" % (page + 1)
+        page += 1
+    assert page == 20, "stopped at page %d" % page
+    assert sorted(seen) == ["/news/n%03d" % i for i in range(200)]
+    # Past the last page: no hit, a way back, no way on.
+    lines, hits, _, items = result_page(srv, "/search/21?glacier")
+    assert hits == [] and "Next page" not in items
+    assert items["Previous page"][1] == "/search/20?glacier"
+    # The page in the selector with the query after a TAB works too.
+    _, hits2, _, _ = result_page(srv, "/search/2\tglacier")
+    assert hits2 == seen[10:20]
+    # Queries with spaces and quotes travel percent-encoded.
+    _, _, _, items = result_page(srv, '/search\t"found the" glacier')
+    assert (items["Next page"][1]
+            == "/search/2?%22found%20the%22%20glacier")
+    _, hits3, _, _ = result_page(srv, items["Next page"][1])
+    assert len(hits3) == 10
+    # Bad pages are errors, not results.
+    for bad in ("/search/0?glacier", "/search/01?glacier",
+                "/search/x?glacier", "/search/-1?glacier"):
+        body = srv.gopher(bad)
+        assert body.startswith(b"3"), bad

@@ -101,6 +101,8 @@ listen = 127.0.0.1:{gem}
 listen = 127.0.0.1:{gop}
 [limits]
 request_timeout = {DEADLINE}
+; the real requests come from one address back to back
+rate = 0
 """)
     log = open(os.path.join(tmp, "serai.log"), "w+")
     proc = subprocess.Popen([binary, "-c", conf], stderr=log)

@@ -411,6 +411,10 @@ test_bad_files(void **state)
 	    {"[limits]\nwrite_timeout = 3601\n", 2, "write_timeout"},
 	    {"[limits]\nmax_connections = 0\n", 2, "max_connections"},
 	    {"[limits]\nmax_per_client = 1000001\n", 2, "max_per_client"},
+	    {"[limits]\nrate = -1\n", 2, "rate"},
+	    {"[limits]\nrate = 1000001\n", 2, "rate"},
+	    {"[limits]\nrate = 0.5\n", 2, "rate"},
+	    {"[limits]\nburst = 0\n", 2, "burst"},
 	    {"[archive]\nlang = e n\n", 2, "lang"},
 	    {"[archive]\nlang = \"e n\"\n", 2, "lang"},
 	    {"[archive]\nlang = en_GB\n", 2, "lang"},
@@ -715,6 +719,8 @@ test_finish_defaults(void **state)
 	assert_int_equal(c.write_timeout, 30);
 	assert_int_equal(c.max_connections, DEFAULT_MAX_CONNECTIONS);
 	assert_int_equal(c.max_per_client, DEFAULT_MAX_PER_CLIENT);
+	assert_int_equal(c.rate, 10);
+	assert_int_equal(c.burst, 50);
 	assert_null(c.gemini_cert);
 	assert_null(c.gemini_key);
 	config_free(&c);

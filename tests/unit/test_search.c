@@ -229,6 +229,64 @@ test_snippet(void **state)
 	free(s);
 }
 
+/* The snippet of paras for q, as a string to free. */
+static char *
+snippet_of(const char *q, char **paras, size_t npara)
+{
+	struct search_terms t;
+	struct buf b;
+
+	buf_init(&b);
+	search_terms_init(&t, q, strlen(q));
+	search_snippet(&b, &t, paras, npara);
+	search_terms_free(&t);
+	buf_addc(&b, '\0');
+	return buf_release(&b, NULL);
+}
+
+/*
+ * A hit deep in a multi-megabyte article: the snippet comes from the
+ * text's start, as the scan stops (SNIPPET_SCAN_MAX); a hit near the
+ * start is still shown, in one long paragraph or over many.
+ */
+static void
+test_snippet_scan_is_bounded(void **state)
+{
+	size_t big = 3 * 1024 * 1024;
+	char *one = malloc(big + 1), *many[201], *s;
+
+	(void)state;
+	assert_non_null(one);
+	for (size_t i = 0; i < big; i++)
+		one[i] = i % 8 == 7 ? ' ' : "filler"[i % 8 % 6];
+	memcpy(one + big - 7, " needle", 7);
+	one[big] = '\0';
+	s = snippet_of("needle", &one, 1);
+	assert_null(strstr(s, "needle"));
+	assert_true(strncmp(s, "filler", 6) == 0 && strlen(s) < 220);
+	free(s);
+	memcpy(one + 1000, " needle", 7);
+	s = snippet_of("needle", &one, 1);
+	assert_non_null(strstr(s, "needle"));
+	free(s);
+	/* 200 paragraphs of 1 KiB: the 20th is read, the 150th not. */
+	for (size_t i = 0; i < 200; i++) {
+		many[i] = one + 2000;
+		one[2000 + 1024] = '\0';
+	}
+	many[200] = NULL;
+	many[20] = "the needle in the 20th";
+	s = snippet_of("needle", many, 200);
+	assert_string_equal(s, "the needle in the 20th");
+	free(s);
+	many[20] = many[0];
+	many[150] = "the needle in the 150th";
+	s = snippet_of("needle", many, 200);
+	assert_null(strstr(s, "needle"));
+	free(s);
+	free(one);
+}
+
 static void
 test_ranking(void **state)
 {
@@ -240,8 +298,8 @@ test_sanitiser(void **state)
 {
 	static const char *const bad[] = {"title:x", "\"unbalanced", "NEAR(",
 	    "*", "a OR", "-x", "x AND", "NOT", "(", ")", "^x", "\"\"", "\"",
-	    "{title body}: x", "x + y", "***x**", "col:\"a b\"*", "\\", "a\tb",
-	    "title : declaration", "NEAR(a b, 2)", "'", "x -y", NULL};
+	    "{title body}: x", "x + y", "***xyz**", "col:\"a bcd\"*", "\\",
+	    "a\tb", "title : declaration", "NEAR(a b, 2)", "'", "x -y", NULL};
 	struct fixture *f = *state;
 	struct search_result r;
 	struct buf b;
@@ -261,6 +319,56 @@ test_sanitiser(void **state)
 	buf_init(&b);
 	assert_int_equal(search_sanitise("* \"\" ** ", 8, &b), 0);
 	buf_free(&b);
+	/* The same term twice is one term; a prefix is another term. */
+	buf_init(&b);
+	assert_int_equal(search_sanitise("x y x \"x\" x* y", 14, &b), 3);
+	assert_string_equal(b.p, "\"x\" \"y\" \"x\"*");
+	buf_free(&b);
+}
+
+static void
+test_prefix_bounds(void **state)
+{
+	struct fixture *f = *state;
+	struct search_result r;
+	static const char *const broad[] = {"a*", "al*", "alpine al*",
+	    "\"belt and r\"*", "alp* alq* alr* als*",
+	    "a* a* a* a* a* a* a* a* a* a* a* a* a* a* a* a*", NULL};
+	static const char *const fine[] = {"alp*", "alpine1*",
+	    "alp* alp* alp* alp* alp* alp* alp* alp* alp* alp*",
+	    "alp* bel* roa*", "\"belt and roa\"*", "a al alp", NULL};
+
+	for (const char *const *q = broad; *q; q++)
+		assert_int_equal(
+		    search_query(f->snap->search, *q, strlen(*q), 1, &r),
+		    SEARCH_TOO_BROAD);
+	for (const char *const *q = fine; *q; q++) {
+		enum search_status st =
+		    search_query(f->snap->search, *q, strlen(*q), 1, &r);
+
+		if (st != SEARCH_OK)
+			fail_msg("%s: %d", *q, st);
+	}
+	/*
+	 * What a prefix expands to is counted before it is run: the words
+	 * of "alpine1*" are in 116 documents, "alpine10*" in 16.
+	 */
+	search_set_prefix_docs(f->snap->search, 115);
+	assert_int_equal(search_query(f->snap->search, "alpine1*", 8, 1, &r),
+	    SEARCH_TOO_BROAD);
+	assert_int_equal(
+	    search_query(f->snap->search, "alpine10* alpine10*", 19, 1, &r),
+	    SEARCH_OK);
+	assert_int_equal(r.total, 16);
+	assert_int_equal(
+	    search_query(f->snap->search, "ALPINE10* alpine11*", 19, 1, &r),
+	    SEARCH_OK);
+	assert_int_equal(r.total, 0);
+	search_set_prefix_docs(f->snap->search, 116);
+	assert_int_equal(
+	    search_query(f->snap->search, "alpine1*", 8, 1, &r), SEARCH_OK);
+	assert_int_equal(r.total, 116);
+	search_set_prefix_docs(f->snap->search, SEARCH_PREFIX_DOCS_MAX);
 }
 
 static void
@@ -269,7 +377,8 @@ test_bounds(void **state)
 	struct fixture *f = *state;
 	struct search_result r;
 	char longq[SEARCH_QUERY_MAX + 2];
-	const char *q = "a* al* alp* an* ap* ar* as* at* am*";
+	/* Within the prefix rule: the budget is what refuses it. */
+	const char *q = "alp* alpi* alpin*";
 	const struct node *n;
 
 	memset(longq, 'x', sizeof(longq) - 1);
@@ -545,6 +654,8 @@ main(void)
 	    cmocka_unit_test(test_ranking),
 	    cmocka_unit_test(test_sanitiser),
 	    cmocka_unit_test(test_bounds),
+	    cmocka_unit_test(test_prefix_bounds),
+	    cmocka_unit_test(test_snippet_scan_is_bounded),
 	    cmocka_unit_test(test_index_later),
 	    cmocka_unit_test(test_cache),
 	    cmocka_unit_test(test_gemini),
