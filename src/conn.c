@@ -803,7 +803,9 @@ conn_new(struct listener *l, evutil_socket_t fd, const char *peer,
 	clock_gettime(CLOCK_MONOTONIC, &c->t0);
 	strlcpy_s(c->peer, peer, sizeof(c->peer));
 	/* Only a Gemini URL names the address the client reached. */
-	if (c->proto == PROTO_GEMINI &&
+	if (c->proto == PROTO_GEMINI && l->one_local)
+		set_local(c, (struct sockaddr *)&l->local);
+	else if (c->proto == PROTO_GEMINI &&
 	    getsockname(fd, (struct sockaddr *)&ls, &lslen) == 0)
 		set_local(c, (struct sockaddr *)&ls);
 	TAILQ_INSERT_TAIL(&w->conns, c, entry);

@@ -342,6 +342,23 @@ probe_free(const struct listen_list *ll)
 	}
 }
 
+/* Whether fd listens on one address (not a wildcard), stored in ss. */
+static bool
+one_local(int fd, struct sockaddr_storage *ss)
+{
+	socklen_t len = sizeof(*ss);
+
+	if (getsockname(fd, (struct sockaddr *)ss, &len) == -1)
+		return false;
+	if (ss->ss_family == AF_INET)
+		return ((struct sockaddr_in *)ss)->sin_addr.s_addr !=
+		    htonl(INADDR_ANY);
+	if (ss->ss_family == AF_INET6)
+		return !IN6_IS_ADDR_UNSPECIFIED(
+		    &((struct sockaddr_in6 *)ss)->sin6_addr);
+	return false;
+}
+
 static void
 resume_accept(evutil_socket_t fd, short ev, void *arg)
 {
@@ -406,6 +423,7 @@ add_listeners(
 		l->proxy = p == PROTO_GEMINI ? w->srv->cfg->gemini_proxy
 		                             : w->srv->cfg->gopher_proxy;
 		memcpy(l->text, a->text, sizeof(l->text));
+		l->one_local = one_local(fd, &l->local);
 		/*
 		 * Backlog 0: the socket listens already.  -1 would make
 		 * libevent call listen() again with 128, a queue that drops

@@ -59,6 +59,12 @@ struct listener {
 	struct evconnlistener *ev;
 	struct event *resume; /* re-arms accept after EMFILE */
 	char text[64];
+	/*
+	 * Bound to one address, every connection reaches that address:
+	 * Gemini takes it from here instead of a getsockname per connection.
+	 */
+	bool one_local;
+	struct sockaddr_storage local;
 };
 
 struct worker {
