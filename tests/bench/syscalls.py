@@ -16,7 +16,6 @@ right to trace serai (root, or ptrace_scope 0).
 
 import argparse
 import json
-import os
 import re
 import signal
 import subprocess
@@ -78,7 +77,9 @@ def main():
             res = json.loads(r.stdout.strip().splitlines()[-1])
         finally:
             peers.stop_all()
-        ok = res.get("ok", res.get("requests"))
+        ok = res["ok"]
+        if not ok:
+            sys.exit("no request answered: %s" % json.dumps(res))
         calls = {}
         errors = {}
         for line in out.read_text().splitlines():
