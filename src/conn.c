@@ -351,6 +351,18 @@ gemini_queue(struct evbuffer *out, const struct reply *r, struct snapshot *snap)
 }
 
 /*
+ * Writing is enabled only once there is an answer to write: a TLS
+ * bufferevent starts with it on, and would then register for EPOLLOUT
+ * after the handshake and unregister once the empty buffer "drained",
+ * two epoll_ctl calls per connection for nothing.
+ */
+static void
+start_output(struct conn *c)
+{
+	bufferevent_enable(c->bev, EV_WRITE);
+}
+
+/*
  * The search queue is full: say so at once rather than queue without
  * bound (a Gemini client retries after the seconds given).
  */
@@ -360,6 +372,7 @@ search_busy(struct conn *c, struct evbuffer *out)
 	struct server *s = c->w->srv;
 	size_t before = evbuffer_get_length(out);
 
+	start_output(c);
 	if (c->proto == PROTO_GEMINI) {
 		c->status = 44;
 		evbuffer_add_printf(out, "44 %d\r\n", SEARCH_BUSY_WAIT);
@@ -396,6 +409,7 @@ conn_search_done(struct conn *c, struct search_job *j)
 
 	c->job = NULL;
 	c->status = j->r.status;
+	start_output(c);
 	if (c->proto == PROTO_GEMINI)
 		gemini_queue(out, &j->r, j->snap);
 	else
@@ -440,6 +454,7 @@ conn_request(struct conn *c, const char *line, size_t len)
 		defer_search(c, snap, line, len);
 	else {
 		c->status = r.status;
+		start_output(c);
 		if (c->proto == PROTO_GEMINI)
 			gemini_queue(out, &r, snap);
 		else
@@ -467,6 +482,7 @@ request_refused(
 	c->state = C_REPLY;
 	bufferevent_disable(c->bev, EV_READ);
 	arm(c, c->w->srv->cfg->write_timeout);
+	start_output(c);
 	if (c->proto == PROTO_GEMINI) {
 		c->status = 59;
 		evbuffer_add_printf(out, "59 %s\r\n", gemini);
@@ -803,7 +819,9 @@ conn_new(struct listener *l, evutil_socket_t fd, const char *peer,
 	clock_gettime(CLOCK_MONOTONIC, &c->t0);
 	strlcpy_s(c->peer, peer, sizeof(c->peer));
 	/* Only a Gemini URL names the address the client reached. */
-	if (c->proto == PROTO_GEMINI &&
+	if (c->proto == PROTO_GEMINI && l->one_local)
+		set_local(c, (struct sockaddr *)&l->local);
+	else if (c->proto == PROTO_GEMINI &&
 	    getsockname(fd, (struct sockaddr *)&ls, &lslen) == 0)
 		set_local(c, (struct sockaddr *)&ls);
 	TAILQ_INSERT_TAIL(&w->conns, c, entry);
@@ -836,6 +854,7 @@ conn_start(struct conn *c)
 	}
 	if (c->bev == NULL)
 		return -1;
+	bufferevent_disable(c->bev, EV_WRITE); /* until start_output */
 	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
 	/* Stop reading a little past the longest request we would take. */
 	bufferevent_setwatermark(c->bev, EV_READ, 0,

@@ -342,6 +342,23 @@ probe_free(const struct listen_list *ll)
 	}
 }
 
+/* Whether fd listens on one address (not a wildcard), stored in ss. */
+static bool
+one_local(int fd, struct sockaddr_storage *ss)
+{
+	socklen_t len = sizeof(*ss);
+
+	if (getsockname(fd, (struct sockaddr *)ss, &len) == -1)
+		return false;
+	if (ss->ss_family == AF_INET)
+		return ((struct sockaddr_in *)ss)->sin_addr.s_addr !=
+		    htonl(INADDR_ANY);
+	if (ss->ss_family == AF_INET6)
+		return !IN6_IS_ADDR_UNSPECIFIED(
+		    &((struct sockaddr_in6 *)ss)->sin6_addr);
+	return false;
+}
+
 static void
 resume_accept(evutil_socket_t fd, short ev, void *arg)
 {
@@ -349,33 +366,41 @@ resume_accept(evutil_socket_t fd, short ev, void *arg)
 
 	(void)fd;
 	(void)ev;
-	evconnlistener_enable(l->ev);
-}
-
-static void
-accept_cb(struct evconnlistener *ev, evutil_socket_t fd, struct sockaddr *sa,
-    int socklen, void *arg)
-{
-	(void)ev;
-	conn_accept(arg, fd, sa, socklen);
+	event_add(l->ev, NULL);
 }
 
 /*
+ * One accept per readiness, as nginx without multi_accept: the socket
+ * is level-triggered, so a connection still queued is reported by the
+ * next epoll_wait, which the loop makes anyway, alongside the others.
+ * Accepting until EAGAIN (libevent's evconnlistener) costs a failing
+ * accept4 on almost every wakeup, and a burst of new connections cannot
+ * starve those already open of the loop.
+ *
  * Out of descriptors, the listening socket stays readable and a naive
  * loop spins; pause accepting for a moment instead (OpenBSD httpd).
  */
 static void
-accept_error_cb(struct evconnlistener *ev, void *arg)
+accept_cb(evutil_socket_t lfd, short ev, void *arg)
 {
 	struct listener *l = arg;
 	struct timeval tv = {ACCEPT_PAUSE_SEC, 0};
-	int e = EVUTIL_SOCKET_ERROR();
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd, e;
 
 	(void)ev;
+	fd = accept4(
+	    lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd != -1) {
+		conn_accept(l, fd, (struct sockaddr *)&ss, (int)len);
+		return;
+	}
+	e = errno;
 	if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
 		log_warnx("%s: accept: %s; pausing for %d s", l->text,
 		    strerror(e), ACCEPT_PAUSE_SEC);
-		evconnlistener_disable(l->ev);
+		event_del(l->ev);
 		evtimer_add(l->resume, &tv);
 	}
 }
@@ -406,25 +431,20 @@ add_listeners(
 		l->proxy = p == PROTO_GEMINI ? w->srv->cfg->gemini_proxy
 		                             : w->srv->cfg->gopher_proxy;
 		memcpy(l->text, a->text, sizeof(l->text));
-		/*
-		 * Backlog 0: the socket listens already.  -1 would make
-		 * libevent call listen() again with 128, a queue that drops
-		 * SYNs under a burst of new connections.
-		 */
-		l->ev = evconnlistener_new(w->base, accept_cb, l,
-		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+		l->one_local = one_local(fd, &l->local);
+		l->ev =
+		    event_new(w->base, fd, EV_READ | EV_PERSIST, accept_cb, l);
 		l->resume = evtimer_new(w->base, resume_accept, l);
-		if (l->ev == NULL || l->resume == NULL) {
-			if (l->ev == NULL)
-				close(fd);
-			else
-				evconnlistener_free(l->ev);
+		if (l->ev == NULL || l->resume == NULL ||
+		    event_add(l->ev, NULL) == -1) {
+			if (l->ev)
+				event_free(l->ev);
 			if (l->resume)
 				event_free(l->resume);
+			close(fd);
 			log_warnx("%s: cannot set up the listener", a->text);
 			return -1;
 		}
-		evconnlistener_set_error_cb(l->ev, accept_error_cb);
 		w->nlisteners++;
 		if (w->id == 0)
 			log_info("%s listening on %s%s",
@@ -695,7 +715,10 @@ server_free(struct server *s)
 		struct worker *w = &s->workers[i];
 
 		for (size_t j = 0; j < w->nlisteners; j++) {
-			evconnlistener_free(w->listeners[j].ev);
+			int fd = event_get_fd(w->listeners[j].ev);
+
+			event_free(w->listeners[j].ev);
+			close(fd);
 			event_free(w->listeners[j].resume);
 		}
 		free(w->listeners);

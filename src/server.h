@@ -7,7 +7,6 @@
 #define SERAI_SERVER_H
 
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <sys/queue.h>
@@ -55,10 +54,16 @@ struct searchpool {
 struct listener {
 	struct worker *w;
 	enum proto proto;
-	bool proxy; /* connections open with a PROXY protocol header */
-	struct evconnlistener *ev;
+	bool proxy;       /* connections open with a PROXY protocol header */
+	struct event *ev; /* EV_READ on the listening socket */
 	struct event *resume; /* re-arms accept after EMFILE */
 	char text[64];
+	/*
+	 * Bound to one address, every connection reaches that address:
+	 * Gemini takes it from here instead of a getsockname per connection.
+	 */
+	bool one_local;
+	struct sockaddr_storage local;
 };
 
 struct worker {

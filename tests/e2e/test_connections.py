@@ -302,3 +302,30 @@ def test_listen_backlog(server):
                              capture_output=True, text=True, check=True)
         queues = {int(line.split()[2]) for line in out.stdout.splitlines()}
         assert queues == {min(1024, somaxconn)}, out.stdout
+
+
+def test_burst_of_queued_connections_is_all_served(server):
+    """serai accepts one connection per wakeup of a listener and relies on
+    the level-triggered socket to be woken again: a burst that fills the
+    accept queue before serai can take any must still be served whole,
+    none left waiting in the queue."""
+    want = server.gopher("/news/beijing-declaration")
+    socks = []
+    try:
+        # Eight addresses, under the default cap of 32 per address.
+        for i in range(64):
+            socks.append(connect_from("127.0.0.%d" % (2 + i % 8),
+                                      server.gopher_port))
+        for s in socks:
+            s.sendall(b"/news/beijing-declaration\r\n")
+        for s in socks:
+            got = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+            assert got == want
+    finally:
+        for s in socks:
+            s.close()

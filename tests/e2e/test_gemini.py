@@ -65,6 +65,15 @@ def test_host_may_be_the_address(server):
     assert resp.status_line == GEMINI_OK
 
 
+def test_host_must_be_the_address_reached(server):
+    # The listener is bound to 127.0.0.1 alone, so serai takes the
+    # address from it rather than asking per connection: it must still
+    # be that address, and no other, that a URL may name.
+    resp = gemini_fetch("gemini://127.0.0.2:%d/" % server.gemini_port,
+                        port=server.gemini_port)
+    assert resp.status_line.startswith("53"), resp.status_line
+
+
 def test_host_is_case_insensitive(server):
     resp = server.gemini("gemini://LOCALHOST:%d/news/" % server.gemini_port)
     assert resp.status_line == GEMINI_OK
