@@ -408,27 +408,28 @@ seccomp_apply(void)
 	 * on a thread id, never raising it (NoNewPrivs and no CAP_SYS_NICE).
 	 */
 	if (rc == 0)
-		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setpriority),
-		    1, SCMP_A0(SCMP_CMP_EQ, PRIO_PROCESS));
+		rc =
+		    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setpriority),
+		        1, SCMP_A0(SCMP_CMP_EQ, PRIO_PROCESS, 0));
 	/* syslog's socket to /dev/log; nothing reaches the network. */
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-		    SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+		    SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0));
 	/* libevent asks how much is readable; nothing else. */
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-		    SCMP_A1(SCMP_CMP_EQ, FIONREAD));
+		    SCMP_A1(SCMP_CMP_EQ, FIONREAD, 0));
 	/*
 	 * A connection cut short logs the bytes the client really got: the
 	 * send queue's unacknowledged bytes are taken off what was written.
 	 */
 	if (rc == 0)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-		    SCMP_A1(SCMP_CMP_EQ, SIOCOUTQ));
+		    SCMP_A1(SCMP_CMP_EQ, SIOCOUTQ, 0));
 	/* A sanitizer report asks whether stderr is a terminal (colour). */
 	if (rc == 0 && SANITIZED)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-		    SCMP_A1(SCMP_CMP_EQ, TCGETS));
+		    SCMP_A1(SCMP_CMP_EQ, TCGETS, 0));
 	/* The filter binds every thread, should one exist already. */
 	if (rc == 0)
 		rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
