@@ -43,10 +43,16 @@ def ids(pid):
     thread of pid."""
     out = set()
     for tid in os.listdir("/proc/%d/task" % pid):
-        with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
-            for line in f:
-                if line.startswith(("Uid:", "Gid:")):
-                    out.add((line.split(":")[0],) + tuple(line.split()[1:]))
+        # A start-up thread (the loader's, the indexer) may end between
+        # the listing and the read: it holds no ids any more.
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                lines = f.readlines()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        for line in lines:
+            if line.startswith(("Uid:", "Gid:")):
+                out.add((line.split(":")[0],) + tuple(line.split()[1:]))
     return out
 
 

@@ -38,10 +38,15 @@ def status_fields(pid):
     out = {}
     for tid in os.listdir("/proc/%d/task" % pid):
         fields = {}
-        with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                fields[key] = value.strip()
+        # A thread that ended since the listing (the indexer) is gone.
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                lines = f.readlines()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        for line in lines:
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
         out[tid] = fields
     return out
 
