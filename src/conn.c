@@ -363,30 +363,43 @@ start_output(struct conn *c)
 }
 
 /*
+ * The protocol's refusal, appended to out: a Gemini status line, or a
+ * Gopher menu holding one type-3 line.
+ */
+static void
+add_refusal(struct conn *c, struct evbuffer *out, int status, const char *meta,
+    const char *gopher)
+{
+	if (c->proto == PROTO_GEMINI) {
+		c->status = status;
+		evbuffer_add_printf(out, "%d %s\r\n", status, meta);
+	} else {
+		struct buf b;
+
+		buf_init(&b);
+		render_gopher_error(&b, c->w->srv->gopher.hostname,
+		    c->w->srv->gopher.port, gopher);
+		c->status = '3';
+		if (!buf_failed(&b))
+			evbuffer_add(out, b.p, b.len);
+		buf_free(&b);
+	}
+}
+
+/*
  * The search queue is full: say so at once rather than queue without
  * bound (a Gemini client retries after the seconds given).
  */
 static void
 search_busy(struct conn *c, struct evbuffer *out)
 {
-	struct server *s = c->w->srv;
 	size_t before = evbuffer_get_length(out);
+	char wait[16];
 
+	snprintf(wait, sizeof(wait), "%d", SEARCH_BUSY_WAIT);
 	start_output(c);
-	if (c->proto == PROTO_GEMINI) {
-		c->status = 44;
-		evbuffer_add_printf(out, "44 %d\r\n", SEARCH_BUSY_WAIT);
-	} else {
-		struct buf b;
-
-		buf_init(&b);
-		render_gopher_error(&b, s->gopher.hostname, s->gopher.port,
-		    "search is busy: try again in a few seconds");
-		c->status = '3';
-		if (!buf_failed(&b))
-			evbuffer_add(out, b.p, b.len);
-		buf_free(&b);
-	}
+	add_refusal(
+	    c, out, 44, wait, "search is busy: try again in a few seconds");
 	c->bytes = evbuffer_get_length(out) - before;
 }
 
@@ -483,20 +496,7 @@ request_refused(
 	bufferevent_disable(c->bev, EV_READ);
 	arm(c, c->w->srv->cfg->write_timeout);
 	start_output(c);
-	if (c->proto == PROTO_GEMINI) {
-		c->status = 59;
-		evbuffer_add_printf(out, "59 %s\r\n", gemini);
-	} else {
-		struct buf b;
-
-		buf_init(&b);
-		render_gopher_error(&b, c->w->srv->gopher.hostname,
-		    c->w->srv->gopher.port, gopher);
-		c->status = '3';
-		if (!buf_failed(&b))
-			evbuffer_add(out, b.p, b.len);
-		buf_free(&b);
-	}
+	add_refusal(c, out, 59, gemini, gopher);
 	c->bytes = evbuffer_get_length(out);
 }
 
