@@ -68,6 +68,7 @@ struct job {
 	char *slug;
 	struct node *sec;
 	struct article art; /* the result, when parsed */
+	struct file_stamp stamp;
 	bool parsed;
 	const char *why; /* why not, or NULL with err */
 	int err;
@@ -202,9 +203,21 @@ section_key(
  * descriptor says it is a regular file of at most max bytes.
  * NULL with *why, or with *why NULL and *err an errno value.
  */
+static void
+stamp_of(const struct stat *st, struct file_stamp *fs)
+{
+	fs->dev = (uint64_t)st->st_dev;
+	fs->ino = (uint64_t)st->st_ino;
+	fs->size = (int64_t)st->st_size;
+	fs->mtime_ns =
+	    (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	fs->ctime_ns =
+	    (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+}
+
 static char *
-read_file(
-    const char *path, size_t max, size_t *lenp, const char **why, int *err)
+read_file(const char *path, size_t max, size_t *lenp, struct file_stamp *fs,
+    const char **why, int *err)
 {
 	struct stat st;
 	char *data;
@@ -230,6 +243,8 @@ read_file(
 		close(fd);
 		return NULL;
 	}
+	if (fs != NULL)
+		stamp_of(&st, fs);
 	if ((data = malloc((size_t)st.st_size + 1)) == NULL) {
 		*why = "out of memory";
 		close(fd);
@@ -292,8 +307,8 @@ read_section_ini(struct loader *L, const char *dir, struct node *n)
 			skip(L, path, why);
 		return;
 	}
-	if ((data = read_file(use, SECTION_INI_MAX_BYTES, &len, &why, &err)) ==
-	    NULL) {
+	if ((data = read_file(
+	         use, SECTION_INI_MAX_BYTES, &len, NULL, &why, &err)) == NULL) {
 		skip(L, path, why ? why : strerror(err));
 		return;
 	}
@@ -312,8 +327,8 @@ parse_job(struct job *j)
 	size_t len;
 	char *data;
 
-	if ((data = read_file(
-	         j->path, ARTICLE_MAX_BYTES, &len, &j->why, &j->err)) == NULL)
+	if ((data = read_file(j->path, ARTICLE_MAX_BYTES, &len, &j->stamp,
+	         &j->why, &j->err)) == NULL)
 		return;
 	j->parsed = article_parse(data, len, &j->art, &j->why) == 0;
 	free(data);
@@ -391,6 +406,7 @@ adopt_jobs(struct loader *L)
 		if (n->date != NULL)
 			n->when = article_date_key(n->date);
 		n->lang = n->art->lang;
+		n->stamp = j->stamp;
 		if (!push(&j->sec->articles, &j->sec->narticles, n)) {
 			node_free(n);
 			L->oom = true;
@@ -753,7 +769,7 @@ read_robots(struct loader *L, struct blob *out)
 			skip(L, path, why);
 		return;
 	}
-	if ((data = read_file(use, ROBOTS_MAX_BYTES, &len, &why, &err)) ==
+	if ((data = read_file(use, ROBOTS_MAX_BYTES, &len, NULL, &why, &err)) ==
 	    NULL) {
 		skip(L, path, why ? why : strerror(err));
 		return;

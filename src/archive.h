@@ -55,6 +55,16 @@ struct blob {
 	size_t len;
 };
 
+/*
+ * What the loader saw of a file when it read it: a reload re-reads a file
+ * only when one of these differs, and the search index keys on them.
+ */
+struct file_stamp {
+	uint64_t dev, ino;
+	int64_t size;
+	int64_t mtime_ns, ctime_ns;
+};
+
 struct node {
 	enum node_kind kind;
 	/*
@@ -73,11 +83,12 @@ struct node {
 	size_t nsections;
 	struct node **articles; /* newest first, undated last by title */
 	size_t narticles;
-	struct blob gemini;  /* sections: pre-rendered gemtext */
-	struct blob gopher;  /* sections: pre-rendered menu */
-	struct blob feed;    /* sections: the Atom feed of the subtree */
-	size_t pos;          /* articles: index in parent->articles */
-	struct article *art; /* articles: the parsed text */
+	struct blob gemini;      /* sections: pre-rendered gemtext */
+	struct blob gopher;      /* sections: pre-rendered menu */
+	struct blob feed;        /* sections: the Atom feed of the subtree */
+	size_t pos;              /* articles: index in parent->articles */
+	struct article *art;     /* articles: the parsed text */
+	struct file_stamp stamp; /* articles: the file as it was read */
 };
 
 enum archive_index {
