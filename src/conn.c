@@ -1,9 +1,17 @@
 /*
- * Connections: the only file that knows bufferevents.  A connection is a
- * small state machine:
+ * Connections: one state machine for Gemini (TLS) and Gopher (plain, or
+ * TLS when the first byte says so), driven on the raw non-blocking
+ * socket:
  *
- *	[C_PROXY] -> C_HANDSHAKE (Gemini) -> C_REQUEST -> C_REPLY ->
+ *	[C_PROXY] -> [C_HANDSHAKE] -> C_REQUEST -> C_REPLY ->
  *	    [C_SHUTDOWN] -> [C_LINGER] -> closed
+ *
+ * Each connection has one edge-triggered event for both directions,
+ * added once, the first time it has to wait, and never changed: a step
+ * runs until the socket says EAGAIN (OpenSSL: WANT_READ or WANT_WRITE),
+ * and the next edge runs it again.  libevent's TLS bufferevent re-armed
+ * its events around every read and write, five epoll_ctl calls per
+ * connection, and could not take OpenSSL's read-ahead.
  *
  * One timer bounds each phase: accept to complete request (PROXY header
  * and TLS handshake included, an absolute deadline, not an idle timer,
@@ -13,8 +21,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
+#include <event2/event_struct.h>
+#include <limits.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -41,21 +49,45 @@
  */
 #define LINGER_SECONDS 2
 #define LINGER_MAX_BYTES (256 * 1024)
+/*
+ * Reading stops a little past the longest request either protocol takes
+ * (where the bufferevent's read watermark stopped): enough to tell an
+ * over-long line from one that ends right at the limit.
+ */
+#define GEMINI_IN_MAX (GEMINI_REQUEST_MAX + 3)
+#define GOPHER_IN_MAX (GOPHER_LINE_MAX + 3)
+#define IN_MAX (GEMINI_IN_MAX > GOPHER_IN_MAX ? GEMINI_IN_MAX : GOPHER_IN_MAX)
+/* The first byte of a TLS handshake record: a ClientHello on a Gopher port. */
+#define TLS_HANDSHAKE_RECORD 0x16
 
 enum cstate { C_PROXY, C_HANDSHAKE, C_REQUEST, C_REPLY, C_SHUTDOWN, C_LINGER };
+
+/* What a step of the state machine left: go on, wait for an edge, or gone. */
+enum step { S_NEXT, S_WAIT, S_GONE };
+
+/* conn_read's answers besides a byte count. */
+#define IO_EOF 0
+#define IO_AGAIN (-1)
+#define IO_ERROR (-2)
 
 struct conn {
 	TAILQ_ENTRY(conn) entry;
 	struct worker *w;
 	enum proto proto;
 	enum cstate state;
-	struct bufferevent *bev; /* NULL until the PROXY header is read */
-	struct event *timer;
-	struct event *proxy_ev; /* C_PROXY, or Gopher's first read: raw fd */
-	unsigned char *hdr;     /* C_PROXY: the header bytes taken so far */
+	struct event ev;    /* the socket: EV_READ|EV_WRITE|EV_ET, added once */
+	struct event timer; /* the phase's deadline */
+	bool ev_added;
+	bool sniff;   /* Gopher, nothing read yet: the fast path, or TLS */
+	bool drained; /* the last read from the socket left nothing there */
+	SSL_CTX *tls; /* the listener's, for a Gopher client that speaks TLS */
+	SSL *ssl;     /* NULL: plain Gopher */
+	BIO *pre;     /* gophers: what the first read took, for the handshake */
+	struct evbuffer *out;
+	unsigned char *hdr; /* C_PROXY: the header bytes taken so far */
 	size_t hdrlen;
-	struct event *shut; /* close_notify, then lingering: raw fd events */
-	size_t lingered;    /* bytes discarded while lingering */
+	size_t inlen, incap; /* in[]: request bytes read, and the limit */
+	size_t lingered;     /* bytes discarded while lingering */
 	evutil_socket_t fd;
 	struct timespec t0;
 	char peer[INET6_ADDRSTRLEN];
@@ -68,6 +100,7 @@ struct conn {
 	bool headerless;        /* counted as awaiting its PROXY header */
 	struct search_job *job; /* a search running for it, or NULL */
 	unsigned char key[16];  /* the client address, for the caps */
+	char in[IN_MAX];
 };
 
 /* "a.b.c.d": glibc's inet_ntop goes through sprintf, 1,700 instructions. */
@@ -246,8 +279,8 @@ conn_close(struct conn *c, const char *why)
 	int outq = 0;
 
 	/* The log counts bytes sent: what is still queued never went. */
-	if (c->bev != NULL)
-		left = evbuffer_get_length(bufferevent_get_output(c->bev));
+	if (c->out != NULL)
+		left = evbuffer_get_length(c->out);
 	/* Cut short: what the kernel holds unacknowledged is lost too. */
 	if (why != NULL && c->fd != -1 && ioctl(c->fd, SIOCOUTQ, &outq) == 0 &&
 	    outq > 0)
@@ -266,15 +299,14 @@ conn_close(struct conn *c, const char *why)
 		server_release_headerless(w->srv, c->key);
 	else
 		server_release(w->srv, c->key, &c->ad);
-	if (c->shut)
-		event_free(c->shut);
-	if (c->proxy_ev)
-		event_free(c->proxy_ev);
-	event_free(c->timer);
-	if (c->bev != NULL)
-		bufferevent_free(c->bev); /* closes the fd, frees the SSL */
-	else if (c->fd != -1)
+	if (c->ev_added)
+		event_del(&c->ev);
+	event_del(&c->timer);
+	SSL_free(c->ssl); /* and its BIOs; the socket's leaves the fd */
+	if (c->fd != -1)
 		close(c->fd);
+	if (c->out != NULL)
+		evbuffer_free(c->out);
 	free(c->hdr);
 	free(c->request);
 	free(c);
@@ -294,7 +326,161 @@ arm(struct conn *c, unsigned seconds)
 {
 	struct timeval tv = {(time_t)seconds, 0};
 
-	evtimer_add(c->timer, &tv);
+	evtimer_add(&c->timer, &tv);
+}
+
+/*
+ * Whether the socket was left empty, seen from inside OpenSSL: with
+ * read-ahead it asks for far more than a record, so a short read means
+ * the kernel had nothing more.  It spares the FIONREAD that deciding to
+ * linger would otherwise cost on every connection.
+ */
+static long
+bio_cb(BIO *b, int oper, const char *argp, size_t len, int argi, long argl,
+    int ret, size_t *processed)
+{
+	struct conn *c = (struct conn *)BIO_get_callback_arg(b);
+
+	(void)argp;
+	(void)argi;
+	(void)argl;
+	if (oper == (BIO_CB_READ | BIO_CB_RETURN))
+		c->drained = ret <= 0 || processed == NULL || *processed < len;
+	return ret;
+}
+
+/*
+ * TLS on the socket; prefix (n bytes) is what a Gopher port's first read
+ * took, to be read by the handshake before the socket.  0, or -1 out of
+ * memory.
+ */
+static int
+tls_start(struct conn *c, SSL_CTX *ctx, const char *prefix, size_t n)
+{
+	BIO *sock;
+
+	if (c->out == NULL && (c->out = evbuffer_new()) == NULL)
+		return -1;
+	if ((c->ssl = SSL_new(ctx)) == NULL)
+		return -1;
+	if ((sock = BIO_new_socket(c->fd, BIO_NOCLOSE)) == NULL)
+		return -1;
+	BIO_set_callback_ex(sock, bio_cb);
+	BIO_set_callback_arg(sock, (char *)c);
+	if (prefix != NULL) {
+		if ((c->pre = BIO_new(BIO_s_mem())) == NULL ||
+		    BIO_write(c->pre, prefix, (int)n) != (int)n) {
+			BIO_free(c->pre);
+			c->pre = NULL;
+			BIO_free(sock);
+			return -1;
+		}
+		/* Empty is "try again" (then the socket), not EOF. */
+		BIO_set_mem_eof_return(c->pre, -1);
+		SSL_set_bio(c->ssl, c->pre, sock);
+	} else
+		SSL_set_bio(c->ssl, sock, sock);
+	SSL_set_accept_state(c->ssl);
+	c->state = C_HANDSHAKE;
+	return 0;
+}
+
+/*
+ * OpenSSL wants to read: once the first read's bytes are used up, the
+ * socket takes over.  True when it did, and the call is to be retried.
+ */
+static bool
+tls_next_rbio(struct conn *c)
+{
+	BIO *sock;
+
+	if (c->pre == NULL || BIO_ctrl_pending(c->pre) > 0)
+		return false;
+	sock = SSL_get_wbio(c->ssl);
+	if (!BIO_up_ref(sock))
+		return false;
+	SSL_set0_rbio(c->ssl, sock); /* frees c->pre */
+	c->pre = NULL;
+	return true;
+}
+
+/* A byte count, or IO_EOF, IO_AGAIN, IO_ERROR. */
+static ssize_t
+conn_read(struct conn *c, void *p, size_t len)
+{
+	size_t got;
+	ssize_t n;
+
+	if (c->ssl == NULL) {
+		n = recv(c->fd, p, len, 0);
+		if (n >= 0) {
+			c->drained = (size_t)n < len;
+			return n;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+			c->drained = errno != EINTR;
+			return IO_AGAIN;
+		}
+		return IO_ERROR;
+	}
+	for (;;) {
+		if (SSL_read_ex(c->ssl, p, len, &got) == 1)
+			return (ssize_t)got;
+		switch (SSL_get_error(c->ssl, 0)) {
+		case SSL_ERROR_WANT_READ:
+			if (tls_next_rbio(c))
+				continue;
+			return IO_AGAIN;
+		case SSL_ERROR_WANT_WRITE:
+			return IO_AGAIN;
+		case SSL_ERROR_ZERO_RETURN:
+			return IO_EOF;
+		default:
+			/* The queue is the thread's: leave it clean. */
+			ERR_clear_error();
+			return IO_ERROR;
+		}
+	}
+}
+
+/* 1: all of out is sent; 0: the socket is full; -1: the client is gone. */
+static int
+flush_out(struct conn *c)
+{
+	struct evbuffer_iovec v;
+	size_t n;
+	int rv;
+
+	while (evbuffer_get_length(c->out) > 0) {
+		if (c->ssl == NULL) {
+			/* writev of every chunk at once */
+			if (evbuffer_write(c->out, c->fd) >= 0)
+				continue;
+			return errno == EAGAIN || errno == EWOULDBLOCK ||
+			        errno == EINTR
+			    ? 0
+			    : -1;
+		}
+		/*
+		 * A chunk per SSL_write, the same one again after WANT_WRITE
+		 * as OpenSSL requires; gemini_queue made the first one a
+		 * whole record.
+		 */
+		if (evbuffer_peek(c->out, -1, NULL, &v, 1) < 1)
+			break;
+		if (v.iov_len > INT_MAX)
+			v.iov_len = INT_MAX;
+		if (SSL_write_ex(c->ssl, v.iov_base, v.iov_len, &n) == 1) {
+			evbuffer_drain(c->out, n);
+			continue;
+		}
+		rv = SSL_get_error(c->ssl, 0);
+		if (rv == SSL_ERROR_WANT_WRITE || rv == SSL_ERROR_WANT_READ)
+			return 0;
+		ERR_clear_error();
+		return -1;
+	}
+	return 1;
 }
 
 static void
@@ -319,8 +505,9 @@ queue_reply(struct evbuffer *out, const struct reply *r, size_t off,
 }
 
 /*
- * The header and a body that fit one TLS record go out as one piece: the
- * TLS bufferevent makes a record, and a write, of every piece.
+ * The header and the start of the body go out as one piece, a whole TLS
+ * record: each SSL_write makes a record, and a write, of its own.  The
+ * rest of a long body follows by reference.
  */
 static void
 gemini_queue(struct evbuffer *out, const struct reply *r, struct snapshot *snap)
@@ -328,7 +515,7 @@ gemini_queue(struct evbuffer *out, const struct reply *r, struct snapshot *snap)
 	char head[GEMINI_META_MAX + 16];
 	struct evbuffer_iovec v;
 	const char *body;
-	size_t hn, bn;
+	size_t hn, bn, first;
 	int n;
 
 	n = snprintf(head, sizeof(head), "%d %s\r\n", r->status, r->meta);
@@ -336,30 +523,23 @@ gemini_queue(struct evbuffer *out, const struct reply *r, struct snapshot *snap)
 	    : (size_t)n < sizeof(head) ? (size_t)n
 	                               : sizeof(head) - 1;
 	body = reply_body(r, &bn);
-	if (hn + bn <= SSL3_RT_MAX_PLAIN_LENGTH &&
-	    evbuffer_reserve_space(out, (ev_ssize_t)(hn + bn), &v, 1) == 1 &&
-	    v.iov_len >= hn + bn) {
+	first = hn + bn <= SSL3_RT_MAX_PLAIN_LENGTH
+	    ? bn
+	    : SSL3_RT_MAX_PLAIN_LENGTH - hn;
+	if (evbuffer_reserve_space(out, (ev_ssize_t)(hn + first), &v, 1) == 1 &&
+	    v.iov_len >= hn + first) {
 		memcpy(v.iov_base, head, hn);
-		if (bn > 0)
-			memcpy((char *)v.iov_base + hn, body, bn);
-		v.iov_len = hn + bn;
-		if (evbuffer_commit_space(out, &v, 1) == 0)
+		if (first > 0)
+			memcpy((char *)v.iov_base + hn, body, first);
+		v.iov_len = hn + first;
+		if (evbuffer_commit_space(out, &v, 1) == 0) {
+			if (first < bn)
+				queue_reply(out, r, first, snap);
 			return;
+		}
 	}
 	evbuffer_add(out, head, hn);
 	queue_reply(out, r, 0, snap);
-}
-
-/*
- * Writing is enabled only once there is an answer to write: a TLS
- * bufferevent starts with it on, and would then register for EPOLLOUT
- * after the handshake and unregister once the empty buffer "drained",
- * two epoll_ctl calls per connection for nothing.
- */
-static void
-start_output(struct conn *c)
-{
-	bufferevent_enable(c->bev, EV_WRITE);
 }
 
 /*
@@ -391,16 +571,15 @@ add_refusal(struct conn *c, struct evbuffer *out, int status, const char *meta,
  * bound (a Gemini client retries after the seconds given).
  */
 static void
-search_busy(struct conn *c, struct evbuffer *out)
+search_busy(struct conn *c)
 {
-	size_t before = evbuffer_get_length(out);
+	size_t before = evbuffer_get_length(c->out);
 	char wait[16];
 
 	snprintf(wait, sizeof(wait), "%d", SEARCH_BUSY_WAIT);
-	start_output(c);
 	add_refusal(
-	    c, out, 44, wait, "search is busy: try again in a few seconds");
-	c->bytes = evbuffer_get_length(out) - before;
+	    c, c->out, 44, wait, "search is busy: try again in a few seconds");
+	c->bytes = evbuffer_get_length(c->out) - before;
 }
 
 /* Hands a search to the search threads; conn_search_done answers. */
@@ -411,38 +590,38 @@ defer_search(
 	c->job = server_search(
 	    c->w, c, c->proto, snap, line, len, c->local, c->local_port);
 	if (c->job == NULL)
-		search_busy(c, bufferevent_get_output(c->bev));
+		search_busy(c);
 }
+
+static void conn_run(struct conn *);
 
 void
 conn_search_done(struct conn *c, struct search_job *j)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	size_t before = evbuffer_get_length(out);
+	size_t before = evbuffer_get_length(c->out);
 
 	c->job = NULL;
 	c->status = j->r.status;
-	start_output(c);
 	if (c->proto == PROTO_GEMINI)
-		gemini_queue(out, &j->r, j->snap);
+		gemini_queue(c->out, &j->r, j->snap);
 	else
-		queue_reply(out, &j->r, 0, j->snap);
-	c->bytes = evbuffer_get_length(out) - before;
+		queue_reply(c->out, &j->r, 0, j->snap);
+	c->bytes = evbuffer_get_length(c->out) - before;
 	server_search_free(j);
+	conn_run(c);
 }
 
 static void
 conn_request(struct conn *c, const char *line, size_t len)
 {
 	struct server *s = c->w->srv;
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out = c->out;
 	struct snapshot *snap;
 	struct reply r;
 	size_t before = evbuffer_get_length(out);
 
 	set_request(c, line, len);
 	c->state = C_REPLY;
-	bufferevent_disable(c->bev, EV_READ);
 	arm(c, s->cfg->write_timeout);
 
 	snap = server_snapshot(s);
@@ -467,7 +646,6 @@ conn_request(struct conn *c, const char *line, size_t len)
 		defer_search(c, snap, line, len);
 	else {
 		c->status = r.status;
-		start_output(c);
 		if (c->proto == PROTO_GEMINI)
 			gemini_queue(out, &r, snap);
 		else
@@ -484,226 +662,219 @@ conn_request(struct conn *c, const char *line, size_t len)
  * first line is empty, which Gopher would take for the home menu).
  */
 static void
-request_refused(
-    struct conn *c, struct evbuffer *in, const char *gemini, const char *gopher)
+request_refused(struct conn *c, const char *gemini, const char *gopher)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	char head[64];
-	size_t n = evbuffer_copyout(in, head, sizeof(head));
-
-	set_request(c, head, n);
+	set_request(c, c->in, c->inlen < 64 ? c->inlen : 64);
 	c->state = C_REPLY;
-	bufferevent_disable(c->bev, EV_READ);
 	arm(c, c->w->srv->cfg->write_timeout);
-	start_output(c);
-	add_refusal(c, out, 59, gemini, gopher);
-	c->bytes = evbuffer_get_length(out);
+	add_refusal(c, c->out, 59, gemini, gopher);
+	c->bytes = evbuffer_get_length(c->out);
 }
 
-static void
-read_cb(struct bufferevent *bev, void *arg)
+/*
+ * Whether in[] holds a request line: S_NEXT once it is answered (or
+ * refused), S_WAIT for more.  What follows the line stays counted in
+ * inlen: input left unread, for the linger.
+ */
+static enum step
+request_parse(struct conn *c)
 {
-	struct conn *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	struct evbuffer_ptr eol;
-	char line[GOPHER_LINE_MAX + GEMINI_REQUEST_MAX + 2];
-	unsigned char head[PROXY_V2_FIXED];
-	size_t eol_len = 0, max, n;
+	const char *in = c->in, *p, *eol = NULL;
+	size_t n = c->inlen, eol_len = 0, max;
 
-	if (c->state == C_HANDSHAKE)
-		c->state = C_REQUEST;
-	if (c->state != C_REQUEST)
-		return;
 	/*
 	 * Gemini wants CRLF; a bare LF does not end the request.  Gopher
 	 * takes LF or CR alone too (Bombadillo sends LF alone, some
 	 * clients CR): any run of them ends the line.
 	 */
-	n = evbuffer_get_length(in);
 	if (c->proto == PROTO_GEMINI) {
 		max = GEMINI_REQUEST_MAX;
-		eol = evbuffer_search_eol(
-		    in, NULL, &eol_len, EVBUFFER_EOL_CRLF_STRICT);
+		for (p = in;
+		     (p = memchr(p, '\n', n - (size_t)(p - in))) != NULL; p++)
+			if (p > in && p[-1] == '\r') {
+				eol = p - 1;
+				eol_len = 2;
+				break;
+			}
 	} else {
-		if (evbuffer_copyout(in, head, sizeof(head)) ==
-		        (ev_ssize_t)sizeof(head) &&
-		    proxy_is_v2(head, sizeof(head))) {
-			request_refused(c, in, "",
+		if (n >= PROXY_V2_FIXED && proxy_is_v2(in, PROXY_V2_FIXED)) {
+			request_refused(c, "",
 			    "a PROXY protocol header, but this port expects "
 			    "none");
-			return;
+			return S_NEXT;
 		}
 		max = GOPHER_LINE_MAX + 2;
-		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_ANY);
+		for (p = in; p < in + n; p++)
+			if (*p == '\r' || *p == '\n') {
+				eol = p;
+				break;
+			}
+		if (eol != NULL)
+			while (eol + eol_len < in + n &&
+			    (eol[eol_len] == '\r' || eol[eol_len] == '\n'))
+				eol_len++;
 	}
-	if (eol.pos == -1) {
+	if (eol == NULL) {
 		/*
 		 * Gemini: past 1024 bytes with no CRLF, only a CR as the
 		 * very last byte can still end a URL of 1024.
 		 */
-		if (c->proto == PROTO_GEMINI && n > GEMINI_URL_MAX) {
-			char last = 0;
-			struct evbuffer_ptr at;
-
-			evbuffer_ptr_set(in, &at, n - 1, EVBUFFER_PTR_SET);
-			evbuffer_copyout_from(in, &at, &last, 1);
-			if (n > GEMINI_URL_MAX + 1 || last != '\r')
-				max = 0;
-		}
-		if (n > max)
-			request_refused(c, in, "request longer than 1024 bytes",
+		if (c->proto == PROTO_GEMINI && n > GEMINI_URL_MAX &&
+		    (n > GEMINI_URL_MAX + 1 || in[n - 1] != '\r'))
+			max = 0;
+		if (n > max) {
+			request_refused(c, "request longer than 1024 bytes",
 			    "request line too long");
-		return;
+			return S_NEXT;
+		}
+		return S_WAIT;
 	}
-	if ((size_t)eol.pos > max) {
-		request_refused(c, in, "request longer than 1024 bytes",
+	if ((size_t)(eol - in) > max) {
+		request_refused(c, "request longer than 1024 bytes",
 		    "request line too long");
-		return;
+		return S_NEXT;
 	}
-	evbuffer_remove(in, line, (size_t)eol.pos);
-	evbuffer_drain(in, eol_len);
-	conn_request(c, line, (size_t)eol.pos);
+	c->inlen = n - (size_t)(eol - in) - eol_len;
+	conn_request(c, in, (size_t)(eol - in));
+	return S_NEXT;
 }
 
-static void
-linger_cb(evutil_socket_t fd, short ev, void *arg)
+static enum step
+request_step(struct conn *c)
 {
-	struct conn *c = arg;
+	ssize_t n;
+
+	for (;;) {
+		n = conn_read(c, c->in + c->inlen, c->incap - c->inlen);
+		if (n > 0) {
+			c->inlen += (size_t)n;
+			if (request_parse(c) == S_NEXT)
+				return S_NEXT;
+			continue;
+		}
+		if (n == IO_AGAIN)
+			return S_WAIT;
+		/* A Gopher request cut by EOF instead of CRLF still counts. */
+		if (n == IO_EOF && c->proto == PROTO_GOPHER && c->inlen > 0 &&
+		    c->inlen <= GOPHER_LINE_MAX) {
+			size_t len = c->inlen;
+
+			c->inlen = 0;
+			conn_request(c, c->in, len);
+			return S_NEXT;
+		}
+		conn_close(c, NULL);
+		return S_GONE;
+	}
+}
+
+static enum step
+handshake_step(struct conn *c)
+{
+	int rv = SSL_do_handshake(c->ssl);
+
+	if (rv == 1) {
+		c->state = C_REQUEST;
+		return S_NEXT;
+	}
+	switch (SSL_get_error(c->ssl, rv)) {
+	case SSL_ERROR_WANT_READ:
+		return tls_next_rbio(c) ? S_NEXT : S_WAIT;
+	case SSL_ERROR_WANT_WRITE:
+		return S_WAIT;
+	default:
+		ERR_clear_error();
+		conn_close(c, NULL);
+		return S_GONE;
+	}
+}
+
+/* Whether the client sent something that is still unread. */
+static bool
+input_pending(struct conn *c)
+{
+	int n = 0;
+
+	if (c->inlen > 0 || (c->ssl != NULL && SSL_has_pending(c->ssl)))
+		return true;
+	if (c->drained)
+		return false;
+	/*
+	 * The last read stopped at a record's end (no read-ahead) or an
+	 * edge came since: only the kernel knows.  Rare, so one ioctl.
+	 */
+	return ioctl(c->fd, FIONREAD, &n) == 0 && n > 0;
+}
+
+static enum step
+linger_or_close(struct conn *c)
+{
+	if (!input_pending(c)) {
+		conn_close(c, NULL);
+		return S_GONE;
+	}
+	c->state = C_LINGER;
+	shutdown(c->fd, SHUT_WR);
+	arm(c, LINGER_SECONDS);
+	return S_NEXT;
+}
+
+static enum step
+linger_step(struct conn *c)
+{
 	char scratch[4096];
 	ssize_t n;
 
-	(void)ev;
 	for (;;) {
-		n = read(fd, scratch, sizeof(scratch));
+		n = read(c->fd, scratch, sizeof(scratch));
 		if (n > 0) {
 			if ((c->lingered += (size_t)n) > LINGER_MAX_BYTES)
 				break;
 			continue;
 		}
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			event_add(c->shut, NULL);
-			return;
-		}
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return S_WAIT;
 		if (n == -1 && errno == EINTR)
 			continue;
 		break; /* EOF or error: the client has everything */
 	}
 	conn_close(c, NULL);
+	return S_GONE;
 }
 
-static int
-input_pending(struct conn *c)
+static enum step
+reply_step(struct conn *c)
 {
-	int n = 0;
-
-	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
-		return 1;
-	return ioctl(c->fd, FIONREAD, &n) == 0 && n > 0;
-}
-
-static void
-linger_or_close(struct conn *c)
-{
-	struct timeval tv = {LINGER_SECONDS, 0};
-
-	if (!input_pending(c)) {
-		conn_close(c, NULL);
-		return;
-	}
-	c->state = C_LINGER;
-	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-	shutdown(c->fd, SHUT_WR);
-	if (c->shut)
-		event_free(c->shut);
-	c->shut = event_new(c->w->base, c->fd, EV_READ, linger_cb, c);
-	if (c->shut == NULL) {
-		conn_close(c, NULL);
-		return;
-	}
-	evtimer_add(c->timer, &tv);
-	event_add(c->shut, NULL);
-}
-
-static void
-shutdown_cb(evutil_socket_t fd, short ev, void *arg)
-{
-	struct conn *c = arg;
-	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 	int rv;
 
-	(void)fd;
-	(void)ev;
-	rv = SSL_shutdown(ssl);
-	if (rv < 0 && SSL_get_error(ssl, rv) == SSL_ERROR_WANT_WRITE) {
-		event_add(c->shut, NULL);
-		return;
-	}
-	ERR_clear_error();
-	linger_or_close(c);
-}
-
-/*
- * libevent 2.1 never sends close_notify; without it a client cannot tell
- * a complete answer from a cut one, so send it ourselves.
- */
-static void
-finish(struct conn *c)
-{
-	if (c->proto == PROTO_GEMINI) {
-		c->state = C_SHUTDOWN;
-		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-		c->shut =
-		    event_new(c->w->base, c->fd, EV_WRITE, shutdown_cb, c);
-		if (c->shut != NULL) {
-			shutdown_cb(c->fd, EV_WRITE, c);
-			return;
-		}
-	}
-	linger_or_close(c);
-}
-
-static void
-write_cb(struct bufferevent *bev, void *arg)
-{
-	struct conn *c = arg;
-
-	if (c->state == C_REPLY &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		finish(c);
-}
-
-static void
-event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	struct conn *c = arg;
-
-	(void)bev;
-	if (what & BEV_EVENT_CONNECTED) {
-		c->state = C_REQUEST;
-		return;
-	}
-	/* A client may half-close once its request is sent: keep writing. */
-	if (c->state == C_REPLY && (what & BEV_EVENT_EOF) &&
-	    (what & BEV_EVENT_READING))
-		return;
-	if (c->state == C_REPLY)
+	if (c->job != NULL)
+		return S_WAIT; /* conn_search_done runs this again */
+	if ((rv = flush_out(c)) == -1) {
 		conn_close(c, "client went away");
-	else if (c->state == C_REQUEST && c->proto == PROTO_GOPHER &&
-	    (what & BEV_EVENT_EOF)) {
-		/* A Gopher request cut by EOF instead of CRLF still counts. */
-		struct evbuffer *in = bufferevent_get_input(c->bev);
-		size_t n = evbuffer_get_length(in);
-		char line[GOPHER_LINE_MAX + 1];
+		return S_GONE;
+	}
+	if (rv == 0)
+		return S_WAIT;
+	/*
+	 * close_notify: without it a client cannot tell a complete answer
+	 * from a cut one.
+	 */
+	if (c->ssl != NULL) {
+		c->state = C_SHUTDOWN;
+		return S_NEXT;
+	}
+	return linger_or_close(c);
+}
 
-		if (n == 0 || n > GOPHER_LINE_MAX) {
-			conn_close(c, NULL);
-			return;
-		}
-		evbuffer_remove(in, line, n);
-		conn_request(c, line, n);
-		bufferevent_enable(c->bev, EV_WRITE);
-	} else
-		conn_close(c, NULL);
+static enum step
+shutdown_step(struct conn *c)
+{
+	int rv = SSL_shutdown(c->ssl);
+
+	if (rv < 0 && SSL_get_error(c->ssl, rv) == SSL_ERROR_WANT_WRITE)
+		return S_WAIT;
+	ERR_clear_error();
+	return linger_or_close(c);
 }
 
 static void
@@ -791,77 +962,26 @@ set_local(struct conn *c, const struct sockaddr *sa)
 	        : ((const struct sockaddr_in *)sa)->sin_port);
 }
 
-/*
- * A connection on the worker's list, its deadline running; NULL (the fd
- * still the caller's) when out of memory.  It counts against the caps
- * only once c->admit says so: ADMIT_OVER_TOTAL releases nothing.
- */
-static struct conn *
-conn_new(struct listener *l, evutil_socket_t fd, const char *peer,
-    const unsigned char key[16])
-{
-	struct worker *w = l->w;
-	struct sockaddr_storage ls;
-	socklen_t lslen = sizeof(ls);
-	struct conn *c;
-
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return NULL;
-	if ((c->timer = evtimer_new(w->base, timeout_cb, c)) == NULL) {
-		free(c);
-		return NULL;
-	}
-	c->w = w;
-	c->fd = fd;
-	c->proto = l->proto;
-	c->ad.a = ADMIT_OVER_TOTAL;
-	memcpy(c->key, key, sizeof(c->key));
-	clock_gettime(CLOCK_MONOTONIC, &c->t0);
-	strlcpy_s(c->peer, peer, sizeof(c->peer));
-	/* Only a Gemini URL names the address the client reached. */
-	if (c->proto == PROTO_GEMINI && l->one_local)
-		set_local(c, (struct sockaddr *)&l->local);
-	else if (c->proto == PROTO_GEMINI &&
-	    getsockname(fd, (struct sockaddr *)&ls, &lslen) == 0)
-		set_local(c, (struct sockaddr *)&ls);
-	TAILQ_INSERT_TAIL(&w->conns, c, entry);
-	w->nconns++;
-	arm(c, w->srv->cfg->request_timeout);
-	return c;
-}
-
-/* Reading the request, through TLS for Gemini; 0, or -1 out of memory. */
-static int
+/* Reading the request: through TLS for Gemini; S_GONE out of memory. */
+static enum step
 conn_start(struct conn *c)
 {
-	struct server *s = c->w->srv;
-	SSL *ssl;
-
 	if (c->proto == PROTO_GEMINI) {
-		c->state = C_HANDSHAKE;
-		if ((ssl = SSL_new(s->ssl)) == NULL)
-			return -1;
-		/* On failure this frees the SSL but leaves the fd to us. */
-		c->bev = bufferevent_openssl_socket_new(c->w->base, c->fd, ssl,
-		    BUFFEREVENT_SSL_ACCEPTING,
-		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-		if (c->bev != NULL)
-			bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-	} else {
-		c->state = C_REQUEST;
-		c->bev = bufferevent_socket_new(c->w->base, c->fd,
-		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+		c->incap = GEMINI_IN_MAX;
+		if (tls_start(c, c->tls, NULL, 0) == -1) {
+			conn_close(c, NULL);
+			return S_GONE;
+		}
+		/*
+		 * The ClientHello is seldom in yet: wait for its edge rather
+		 * than pay a read that fails.
+		 */
+		return S_WAIT;
 	}
-	if (c->bev == NULL)
-		return -1;
-	bufferevent_disable(c->bev, EV_WRITE); /* until start_output */
-	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
-	/* Stop reading a little past the longest request we would take. */
-	bufferevent_setwatermark(c->bev, EV_READ, 0,
-	    (c->proto == PROTO_GEMINI ? GEMINI_REQUEST_MAX : GOPHER_LINE_MAX) +
-	        3);
-	bufferevent_enable(c->bev, EV_READ);
-	return 0;
+	c->incap = GOPHER_IN_MAX;
+	c->state = C_REQUEST;
+	c->sniff = true;
+	return S_NEXT;
 }
 
 static void
@@ -876,36 +996,34 @@ proxy_invalid(struct conn *c, const char *why)
 /*
  * The header is read off the raw socket before any TLS, and never a byte
  * more: what follows it (with v2 the ClientHello often shares the
- * segment) must stay in the socket for the bufferevent.  So each round
- * peeks, and takes off only what the parser says is header.
+ * segment) must stay in the socket.  So each round peeks, and takes off
+ * only what the parser says is header.
  */
-static void
-proxy_read_cb(evutil_socket_t fd, short ev, void *arg)
+static enum step
+proxy_step(struct conn *c)
 {
-	struct conn *c = arg;
 	struct server *s = c->w->srv;
 	struct proxy_header h;
 	const char *why = NULL;
 	size_t take;
 	ssize_t n;
 
-	(void)ev;
 	n = recv(
-	    fd, c->hdr + c->hdrlen, PROXY_HEADER_MAX - c->hdrlen, MSG_PEEK);
+	    c->fd, c->hdr + c->hdrlen, PROXY_HEADER_MAX - c->hdrlen, MSG_PEEK);
 	if (n == -1 &&
 	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-		return;
+		return S_WAIT;
 	if (n <= 0) {
 		proxy_invalid(
 		    c, n == 0 ? "connection closed" : strerror(errno));
-		return;
+		return S_GONE;
 	}
 	switch (proxy_parse(c->hdr, c->hdrlen + (size_t)n, &h, &why)) {
 	case PROXY_INVALID:
 		proxy_invalid(c, why);
-		return;
+		return S_GONE;
 	case PROXY_NEED_MORE:
-		/* All of it is header: take it, or the event fires forever. */
+		/* All of it is header: take it, and look again. */
 		take = (size_t)n;
 		break;
 	case PROXY_OK:
@@ -913,16 +1031,14 @@ proxy_read_cb(evutil_socket_t fd, short ev, void *arg)
 		take = h.len - c->hdrlen;
 		break;
 	}
-	if (recv(fd, c->hdr + c->hdrlen, take, 0) != (ssize_t)take) {
+	if (recv(c->fd, c->hdr + c->hdrlen, take, 0) != (ssize_t)take) {
 		proxy_invalid(c, "short read");
-		return;
+		return S_GONE;
 	}
 	c->hdrlen += take;
 	if (c->hdrlen < h.len || h.len == 0)
-		return;
+		return S_NEXT;
 
-	event_free(c->proxy_ev);
-	c->proxy_ev = NULL;
 	free(c->hdr);
 	c->hdr = NULL;
 	/* The header is in: count the client it names from now on. */
@@ -939,24 +1055,24 @@ proxy_read_cb(evutil_socket_t fd, short ev, void *arg)
 		refuse(s, c->proto, c->fd, &c->ad);
 		c->fd = -1;
 		conn_close(c, NULL);
-		return;
+		return S_GONE;
 	}
 	if (c->ad.held)
 		arm(c, hold_timeout(s));
-	if (conn_start(c) == -1)
-		conn_close(c, "out of memory");
+	/* What follows the header is usually in already: read on. */
+	return conn_start(c) == S_GONE ? S_GONE : S_NEXT;
 }
 
 /*
  * The Gopher fast path.  A request is one short line that the client
  * sends as soon as it connects, and most answers fit the socket buffer;
  * so the line is read right away with one recv, and the answer handed to
- * the kernel with one send, with no bufferevent, and the connection
- * closed.  Anything less simple (no line yet, a long or followed line,
- * an answer the socket does not take whole) goes on through the
- * bufferevent as before, with what was read or not sent handed over.
+ * the kernel with one send, and the connection closed.  Anything less
+ * simple (a long or followed line, an answer the socket does not take
+ * whole, a search) goes on through the state machine, with what was read
+ * or not sent handed over.
  */
-static void
+static enum step
 gopher_send(struct conn *c, const char *line, size_t len)
 {
 	struct server *s = c->w->srv;
@@ -965,6 +1081,7 @@ gopher_send(struct conn *c, const char *line, size_t len)
 	const char *p;
 	size_t n;
 	ssize_t sent;
+	enum step st = S_NEXT;
 
 	set_request(c, line, len);
 	c->state = C_REPLY;
@@ -973,20 +1090,17 @@ gopher_send(struct conn *c, const char *line, size_t len)
 	r.defer = true;
 	gopher_respond(&s->gopher, snap, line, len, &r);
 	if (r.deferred) {
-		/* A search: the answer comes later, through a bufferevent. */
-		c->bev = bufferevent_socket_new(c->w->base, c->fd,
-		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-		if (c->bev == NULL)
+		/* A search: the answer comes later, from conn_search_done. */
+		if ((c->out = evbuffer_new()) == NULL) {
 			conn_close(c, "out of memory");
-		else {
-			bufferevent_setcb(
-			    c->bev, read_cb, write_cb, event_cb, c);
+			st = S_GONE;
+		} else {
 			arm(c, s->cfg->write_timeout);
 			defer_search(c, snap, line, len);
 		}
 		reply_free(&r);
 		snapshot_release(snap);
-		return;
+		return st;
 	}
 	c->status = r.status;
 	p = reply_body(&r, &n);
@@ -995,109 +1109,187 @@ gopher_send(struct conn *c, const char *line, size_t len)
 	 * MSG_MORE holds the segment back for the close that follows at
 	 * once, so the answer and the FIN travel together: one segment and
 	 * one ACK less per request (10 -> 8 on loopback).  If the answer
-	 * does not go whole, the bufferevent's next write pushes it.
+	 * does not go whole, the next write pushes it.
 	 */
 	sent = n > 0 ? send(c->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE)
 	             : 0;
 	if (sent == -1 && errno != EAGAIN && errno != EWOULDBLOCK &&
 	    errno != EINTR) {
 		conn_close(c, "client went away");
+		st = S_GONE;
 	} else if ((size_t)sent == n) {
 		/* recv drained the socket: nothing unread to linger for. */
 		conn_close(c, NULL);
+		st = S_GONE;
+	} else if ((c->out = evbuffer_new()) == NULL) {
+		conn_close(c, "out of memory");
+		st = S_GONE;
 	} else {
-		c->bev = bufferevent_socket_new(c->w->base, c->fd,
-		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-		if (c->bev == NULL)
-			conn_close(c, "out of memory");
-		else {
-			bufferevent_setcb(
-			    c->bev, read_cb, write_cb, event_cb, c);
-			arm(c, s->cfg->write_timeout);
-			queue_reply(bufferevent_get_output(c->bev), &r,
-			    sent > 0 ? (size_t)sent : 0, snap);
-		}
+		arm(c, s->cfg->write_timeout);
+		queue_reply(c->out, &r, sent > 0 ? (size_t)sent : 0, snap);
 	}
 	reply_free(&r);
 	snapshot_release(snap);
+	return st;
 }
 
-/* 1: answered (or closed); 0: no data yet; -1: over to the bufferevent. */
-static int
-gopher_try(struct conn *c)
+/*
+ * A Gopher port's first read: the fast path, or a TLS ClientHello (its
+ * bytes handed to the handshake), or the general path with what it read.
+ */
+static enum step
+gopher_first(struct conn *c)
 {
-	char buf[GOPHER_LINE_MAX + 3]; /* as the read watermark stops */
+	char buf[GOPHER_IN_MAX];
 	const char *eol;
 	size_t len;
 	ssize_t n;
 
-	n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+	n = recv(c->fd, buf, sizeof(buf), 0);
 	if (n == -1 &&
-	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-		return 0;
-	if (c->proxy_ev != NULL) {
-		event_free(c->proxy_ev);
-		c->proxy_ev = NULL;
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+		c->drained = true;
+		return S_WAIT;
+	}
+	c->sniff = false;
+	if (n > 0 && buf[0] == TLS_HANDSHAKE_RECORD && c->tls != NULL) {
+		c->drained = (size_t)n < sizeof(buf);
+		if (tls_start(c, c->tls, buf, (size_t)n) == -1) {
+			conn_close(c, "out of memory");
+			return S_GONE;
+		}
+		return S_NEXT;
 	}
 	if (n > 0 && (size_t)n < sizeof(buf) && !proxy_is_v2(buf, (size_t)n) &&
 	    (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
-		/* A run of CR and LF ends it, as EVBUFFER_EOL_ANY takes it. */
+		/* A run of CR and LF ends it, as in request_parse. */
 		for (len = 0; buf[len] != '\r' && buf[len] != '\n'; len++)
 			;
 		for (eol = buf + len; eol < buf + n; eol++)
 			if (*eol != '\r' && *eol != '\n')
 				break;
-		if (eol == buf + n && len <= GOPHER_LINE_MAX + 2) {
-			gopher_send(c, buf, len);
-			return 1;
-		}
+		if (eol == buf + n && len <= GOPHER_LINE_MAX + 2)
+			return gopher_send(c, buf, len);
 	}
-	/* EOF and errors too: the bufferevent sees them again, and ends. */
-	if (conn_start(c) == -1) {
+	if ((c->out = evbuffer_new()) == NULL) {
 		conn_close(c, "out of memory");
-		return 1;
+		return S_GONE;
 	}
-	if (n > 0) {
-		struct evbuffer *in = bufferevent_get_input(c->bev);
+	if (n <= 0) {
+		/* EOF or an error, with nothing read: nothing to answer. */
+		conn_close(c, NULL);
+		return S_GONE;
+	}
+	c->drained = (size_t)n < sizeof(buf);
+	memcpy(c->in, buf, (size_t)n);
+	c->inlen = (size_t)n;
+	if (request_parse(c) == S_NEXT)
+		return S_NEXT;
+	/* Not a line yet: read on; EOF may still end it. */
+	return request_step(c);
+}
 
-		/* A socket bufferevent keeps its input's end frozen. */
-		evbuffer_unfreeze(in, 0);
-		if (evbuffer_add(in, buf, (size_t)n) == -1) {
-			evbuffer_freeze(in, 0);
-			conn_close(c, "out of memory");
-			return 1;
+/* The one epoll_ctl of the connection's life, when it first must wait. */
+static void
+conn_wait(struct conn *c)
+{
+	if (c->ev_added)
+		return;
+	if (event_add(&c->ev, NULL) == -1)
+		conn_close(c, "out of memory");
+	else
+		c->ev_added = true;
+}
+
+/* Runs the connection as far as the socket lets it. */
+static void
+conn_run(struct conn *c)
+{
+	enum step st;
+
+	do {
+		switch (c->state) {
+		case C_PROXY:
+			st = proxy_step(c);
+			break;
+		case C_HANDSHAKE:
+			st = handshake_step(c);
+			break;
+		case C_REQUEST:
+			st = c->sniff ? gopher_first(c) : request_step(c);
+			break;
+		case C_REPLY:
+			st = reply_step(c);
+			break;
+		case C_SHUTDOWN:
+			st = shutdown_step(c);
+			break;
+		case C_LINGER:
+		default:
+			st = linger_step(c);
+			break;
 		}
-		evbuffer_freeze(in, 0);
-		read_cb(c->bev, c);
-	}
-	return -1;
+	} while (st == S_NEXT);
+	if (st == S_WAIT)
+		conn_wait(c);
 }
 
 static void
-gopher_first_cb(evutil_socket_t fd, short ev, void *arg)
+io_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
 	(void)fd;
-	(void)ev;
-	(void)gopher_try(c); /* 0, woken for nothing: the event stays */
+	/* New bytes came: unread ones, whatever the state reads or not. */
+	if (what & EV_READ)
+		c->drained = false;
+	conn_run(c);
 }
 
-static void
-gopher_start(struct conn *c)
+/*
+ * A connection on the worker's list, its deadline running; NULL (the fd
+ * still the caller's) when out of memory.  It counts against the caps
+ * only once c->admit says so: ADMIT_OVER_TOTAL releases nothing.
+ */
+static struct conn *
+conn_new(struct listener *l, evutil_socket_t fd, const char *peer,
+    const unsigned char key[16])
 {
-	c->state = C_REQUEST;
-	if (gopher_try(c) != 0)
-		return;
-	c->proxy_ev = event_new(
-	    c->w->base, c->fd, EV_READ | EV_PERSIST, gopher_first_cb, c);
-	if (c->proxy_ev == NULL || event_add(c->proxy_ev, NULL) == -1)
-		conn_close(c, "out of memory");
+	struct worker *w = l->w;
+	struct sockaddr_storage ls;
+	socklen_t lslen = sizeof(ls);
+	struct conn *c;
+
+	/* Not calloc: in[] needs no zeroing, and is most of it. */
+	if ((c = malloc(sizeof(*c))) == NULL)
+		return NULL;
+	memset(c, 0, offsetof(struct conn, in));
+	event_assign(&c->ev, w->base, fd,
+	    EV_READ | EV_WRITE | EV_ET | EV_PERSIST, io_cb, c);
+	evtimer_assign(&c->timer, w->base, timeout_cb, c);
+	c->w = w;
+	c->fd = fd;
+	c->proto = l->proto;
+	c->tls = l->ssl;
+	c->ad.a = ADMIT_OVER_TOTAL;
+	memcpy(c->key, key, sizeof(c->key));
+	clock_gettime(CLOCK_MONOTONIC, &c->t0);
+	strlcpy_s(c->peer, peer, sizeof(c->peer));
+	/* Only a Gemini URL names the address the client reached. */
+	if (c->proto == PROTO_GEMINI && l->one_local)
+		set_local(c, (struct sockaddr *)&l->local);
+	else if (c->proto == PROTO_GEMINI &&
+	    getsockname(fd, (struct sockaddr *)&ls, &lslen) == 0)
+		set_local(c, (struct sockaddr *)&ls);
+	TAILQ_INSERT_TAIL(&w->conns, c, entry);
+	w->nconns++;
+	arm(c, w->srv->cfg->request_timeout);
+	return c;
 }
 
 /*
  * Behind a proxy the client is known only from the header, so the caps
- * and the rate are applied once it is read (proxy_read_cb).  Until then
+ * and the rate are applied once it is read (proxy_step).  Until then
  * the connection counts for the peer that opened it, so that nobody can
  * hold the pool with connections that never send a header.  A proxy
  * sends its header at once: it is usually read here, at accept.
@@ -1120,15 +1312,11 @@ proxy_accept(struct listener *l, evutil_socket_t fd, const char *peer,
 	}
 	c->headerless = true;
 	c->state = C_PROXY;
-	c->hdr = malloc(PROXY_HEADER_MAX);
-	c->proxy_ev =
-	    event_new(l->w->base, fd, EV_READ | EV_PERSIST, proxy_read_cb, c);
-	if (c->hdr == NULL || c->proxy_ev == NULL ||
-	    event_add(c->proxy_ev, NULL) == -1) {
+	if ((c->hdr = malloc(PROXY_HEADER_MAX)) == NULL) {
 		conn_close(c, "out of memory");
 		return;
 	}
-	proxy_read_cb(fd, EV_READ, c);
+	conn_run(c);
 }
 
 void
@@ -1161,8 +1349,15 @@ conn_accept(
 	c->ad = ad;
 	if (ad.held)
 		arm(c, hold_timeout(s));
-	if (l->proto == PROTO_GOPHER)
-		gopher_start(c);
-	else if (conn_start(c) == -1)
-		conn_close(c, NULL);
+	switch (conn_start(c)) {
+	case S_NEXT:
+		conn_run(c);
+		break;
+	case S_WAIT:
+		conn_wait(c);
+		break;
+	case S_GONE:
+	default:
+		break;
+	}
 }

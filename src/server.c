@@ -23,6 +23,12 @@
 
 /* How long accept stays paused after running out of descriptors. */
 #define ACCEPT_PAUSE_SEC 1
+/*
+ * Connections taken per wakeup of a listener.  A Gopher accept serves
+ * its whole request (some 20 us), so 16 keep the others on the loop
+ * waiting well under a millisecond behind a burst of new connections.
+ */
+#define ACCEPT_BATCH 16
 
 struct snapshot *
 server_snapshot(struct server *s)
@@ -370,12 +376,10 @@ resume_accept(evutil_socket_t fd, short ev, void *arg)
 }
 
 /*
- * One accept per readiness, as nginx without multi_accept: the socket
- * is level-triggered, so a connection still queued is reported by the
- * next epoll_wait, which the loop makes anyway, alongside the others.
- * Accepting until EAGAIN (libevent's evconnlistener) costs a failing
- * accept4 on almost every wakeup, and a burst of new connections cannot
- * starve those already open of the loop.
+ * Accepting until EAGAIN, as a minimal server does: under load a wakeup
+ * finds several connections queued, and each one more taken here is an
+ * epoll_wait less; the one failing accept4 ends the batch.  Bounded, so
+ * that a burst of new connections cannot starve those already open.
  *
  * Out of descriptors, the listening socket stays readable and a naive
  * loop spins; pause accepting for a moment instead (OpenBSD httpd).
@@ -386,16 +390,20 @@ accept_cb(evutil_socket_t lfd, short ev, void *arg)
 	struct listener *l = arg;
 	struct timeval tv = {ACCEPT_PAUSE_SEC, 0};
 	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	int fd, e;
+	socklen_t len;
+	int fd = -1, e;
 
 	(void)ev;
-	fd = accept4(
-	    lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd != -1) {
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		len = sizeof(ss);
+		fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1)
+			break;
 		conn_accept(l, fd, (struct sockaddr *)&ss, (int)len);
-		return;
 	}
+	if (fd != -1)
+		return;
 	e = errno;
 	if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
 		log_warnx("%s: accept: %s; pausing for %d s", l->text,
@@ -431,6 +439,7 @@ add_listeners(
 		l->proxy = p == PROTO_GEMINI ? w->srv->cfg->gemini_proxy
 		                             : w->srv->cfg->gopher_proxy;
 		memcpy(l->text, a->text, sizeof(l->text));
+		l->ssl = p == PROTO_GEMINI ? w->srv->ssl : NULL;
 		l->one_local = one_local(fd, &l->local);
 		l->ev =
 		    event_new(w->base, fd, EV_READ | EV_PERSIST, accept_cb, l);
@@ -626,11 +635,11 @@ server_new(const struct config *cfg, SSL_CTX *ssl, struct snapshot *snap)
 		probe_free(&cfg->gopher_listen);
 	}
 	/*
-	 * A connection changes its interest in its socket several times
-	 * per callback (the TLS bufferevent deletes, adds and modifies);
-	 * the changelist makes that one epoll_ctl at the next dispatch, or
-	 * none when the changes cancel out.  Nothing here dup()s a socket,
-	 * the case the flag is unsafe for.
+	 * A connection registers its socket once and unregisters it at
+	 * close; the changelist applies both at the next dispatch, and
+	 * makes none of a pair that cancels out (a connection that ends
+	 * before the loop waits again).  Nothing here dup()s a socket, the
+	 * case the flag is unsafe for.
 	 */
 	if ((ec = event_config_new()) == NULL ||
 	    event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) ==

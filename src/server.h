@@ -64,6 +64,11 @@ struct listener {
 	 */
 	bool one_local;
 	struct sockaddr_storage local;
+	/*
+	 * Gemini's TLS; on a Gopher port, for a client whose first byte
+	 * opens a TLS handshake.
+	 */
+	SSL_CTX *ssl;
 };
 
 struct worker {
