@@ -414,6 +414,12 @@ tls_setup(const struct config *c)
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	tickets_setup(ctx);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/*
+	 * Read what the socket holds, not a record header and then its
+	 * body: 3 reads per full handshake instead of 9, and a short read
+	 * tells conn.c the socket is empty (no FIONREAD before closing).
+	 */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
 		fatalx("%s: cannot load the certificate: %s", cert, ssl_err());
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
