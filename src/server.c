@@ -439,7 +439,7 @@ add_listeners(
 		l->proxy = p == PROTO_GEMINI ? w->srv->cfg->gemini_proxy
 		                             : w->srv->cfg->gopher_proxy;
 		memcpy(l->text, a->text, sizeof(l->text));
-		l->ssl = p == PROTO_GEMINI ? w->srv->ssl : NULL;
+		l->ssl = w->srv->ssl;
 		l->one_local = one_local(fd, &l->local);
 		l->ev =
 		    event_new(w->base, fd, EV_READ | EV_PERSIST, accept_cb, l);
