@@ -1152,8 +1152,8 @@ gopher_first(struct conn *c)
 		return S_WAIT;
 	}
 	c->sniff = false;
+	c->drained = n <= 0 || (size_t)n < sizeof(buf);
 	if (n > 0 && buf[0] == TLS_HANDSHAKE_RECORD && c->tls != NULL) {
-		c->drained = (size_t)n < sizeof(buf);
 		if (tls_start(c, c->tls, buf, (size_t)n) == -1) {
 			conn_close(c, "out of memory");
 			return S_GONE;
@@ -1180,7 +1180,6 @@ gopher_first(struct conn *c)
 		conn_close(c, NULL);
 		return S_GONE;
 	}
-	c->drained = (size_t)n < sizeof(buf);
 	memcpy(c->in, buf, (size_t)n);
 	c->inlen = (size_t)n;
 	if (request_parse(c) == S_NEXT)
