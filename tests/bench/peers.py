@@ -26,6 +26,11 @@ the runs are interleaved, each configuration on every server in turn.
 Not part of the test suite: run it by hand,
 
     /usr/bin/python3 tests/bench/peers.py --serai build/serai [--seconds N]
+        [--repeat N] [--concurrency C] [--proto gemini]
+        [--also NAME=other-build/serai]
+
+(--also measures another serai build as one more peer, interleaved like
+the others: its serai/peer column compares the two builds.)
 
 or as CI's smoke run (--quick: 1 s at one concurrency; it fails only
 when serai is broken -- nothing answered, or any error -- never because
@@ -148,13 +153,24 @@ def serai_config(work, gemini_port, gopher_port):
     return conf
 
 
-def start_serai(ctx):
-    work = ctx.work / "serai"
+def start_serai(ctx, binary=None, name="serai"):
+    """serai, or (binary, name) another build of it to compare with."""
+    work = ctx.work / name.replace(" ", "-")
     work.mkdir(exist_ok=True)
     gem, goph = free_ports(2)
     conf = serai_config(work, gem, goph)
     log = work / "serai.log"
-    proc = spawn([str(ctx.serai), "-c", str(conf)], log, work)
+    proc = spawn([str(binary or ctx.serai), "-c", str(conf)], log, work)
+    if binary is not None:
+        wait_listening(proc, [gem, goph], name, log)
+        urls = {
+            "gemini": "gemini://localhost:%d%s" % (gem, ARTICLE),
+            "gopher": "gopher://localhost:%d/0%s" % (goph, ARTICLE),
+        }
+        same_page(ctx, "gemini", gemini_fetch(urls["gemini"],
+                                              port=gem).body, name)
+        same_page(ctx, "gopher", gopher_fetch(ARTICLE, port=goph), name)
+        return proc, [proc.pid], urls
     ctx.serai_log = log
     wait_listening(proc, [gem, goph], "serai", log)
     ctx.cert = work / "state" / "localhost.crt"
@@ -356,7 +372,15 @@ def run_all(ctx):
     configuration on serai, then on each peer): on a shared machine,
     drift in the background load then hits all servers alike."""
     rows, live = [], []
-    for name, protos, start in SERVERS:
+    servers = list(SERVERS)
+    for name, path in ctx.also:
+        servers.insert(1, (name, ("gemini", "gopher"),
+                           lambda ctx, p=path, n=name:
+                           start_serai(ctx, p, n)))
+    for name, protos, start in servers:
+        protos = tuple(p for p in protos if p in ctx.protos)
+        if not protos:
+            continue
         first = len(RUNNING)
         try:
             started = start(ctx)
@@ -374,7 +398,7 @@ def run_all(ctx):
                      for p in protos for m in MODES[p]]
             continue
         live.append((name, *started))
-    for p in ("gemini", "gopher"):
+    for p in ctx.protos:
         for m in MODES[p]:
             for c in ctx.concurrencies:
                 # serai, peer, serai, peer, ...: each ratio is taken
@@ -396,7 +420,7 @@ def run_all(ctx):
             rows.append(dict(server=name, proto="-", mode="-",
                              note="exited %s" % rc))
     stop_all()
-    order = [s[0] for s in SERVERS]
+    order = [s[0] for s in servers]
     rows.sort(key=lambda r: (order.index(r["server"]), r["proto"],
                              r["mode"], r.get("c", 0), r.get("rep", 0)))
     return rows
@@ -517,6 +541,13 @@ def main():
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs of each configuration per server, "
                     "interleaved with the peers' (default 3)")
+    ap.add_argument("--also", action="append", default=[],
+                    metavar="NAME=PATH",
+                    help="another serai binary, measured as a peer "
+                    "(serai/peer is then build against build); repeatable")
+    ap.add_argument("--proto", action="append",
+                    choices=("gemini", "gopher"),
+                    help="only these protocols (default: both)")
     ap.add_argument("--quick", action="store_true",
                     help="CI smoke run: 1 s at c=16, once")
     ap.add_argument("--json", action="store_true",
@@ -543,6 +574,17 @@ def main():
             not 1 <= c <= 10000 for c in ctx.concurrencies):
         ap.error("--seconds must be in (0, 600], -c in 1..10000")
     ctx.verbose = args.verbose
+    ctx.protos = tuple(p for p in ("gemini", "gopher")
+                       if p in (args.proto or ("gemini", "gopher")))
+    ctx.also = []
+    for a in args.also:
+        name, sep, path = a.partition("=")
+        if not sep or not name or name in [s[0] for s in SERVERS]:
+            ap.error("--also wants NAME=PATH, NAME not a server's name")
+        path = Path(path).resolve()
+        if not os.access(path, os.X_OK):
+            ap.error("%s is not an executable" % path)
+        ctx.also.append((name, path))
     ctx.page = {}
     ctx.serai_log = None
     ctx.cert = ctx.key = None
