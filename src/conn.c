@@ -10,7 +10,7 @@
  * added once, the first time it has to wait, and never changed: a step
  * runs until the socket says EAGAIN (OpenSSL: WANT_READ or WANT_WRITE),
  * and the next edge runs it again.  libevent's TLS bufferevent re-armed
- * its events around every read and write, five epoll_ctl calls per
+ * its events around every read and write, four or five epoll_ctl per
  * connection, and could not take OpenSSL's read-ahead.
  *
  * One timer bounds each phase: accept to complete request (PROXY header
