@@ -47,6 +47,8 @@ enum cstate { C_PROXY, C_HANDSHAKE, C_REQUEST, C_REPLY, C_SHUTDOWN, C_LINGER };
 struct conn {
 	TAILQ_ENTRY(conn) entry;
 	struct worker *w;
+	/* Gopher: its listener's; Gemini: SNI's once the request is in. */
+	struct host *host;
 	enum proto proto;
 	enum cstate state;
 	struct bufferevent *bev; /* NULL until the PROXY header is read */
@@ -195,6 +197,11 @@ conn_log(const struct conn *c, const char *why)
 	put_s(&l, c->peer);
 	put(&l, " ", 1);
 	put_s(&l, proto_name(c));
+	/* With [host] sections, which archive answered ("-": none). */
+	if (c->w->srv->cfg->vhosts) {
+		put(&l, " ", 1);
+		put_s(&l, c->host ? c->host->hc->name : "-");
+	}
 	put(&l, " \"", 2);
 	put_s(&l, c->request ? c->request : "");
 	put(&l, "\" ", 2);
@@ -377,8 +384,8 @@ add_refusal(struct conn *c, struct evbuffer *out, int status, const char *meta,
 		struct buf b;
 
 		buf_init(&b);
-		render_gopher_error(&b, c->w->srv->gopher.hostname,
-		    c->w->srv->gopher.port, gopher);
+		render_gopher_error(
+		    &b, c->host->gopher.hostname, c->host->gopher.port, gopher);
 		c->status = '3';
 		if (!buf_failed(&b))
 			evbuffer_add(out, b.p, b.len);
@@ -408,8 +415,8 @@ static void
 defer_search(
     struct conn *c, struct snapshot *snap, const char *line, size_t len)
 {
-	c->job = server_search(
-	    c->w, c, c->proto, snap, line, len, c->local, c->local_port);
+	c->job = server_search(c->w, c, c->proto, c->host, snap, line, len,
+	    c->local, c->local_port);
 	if (c->job == NULL)
 		search_busy(c, bufferevent_get_output(c->bev));
 }
@@ -445,13 +452,18 @@ conn_request(struct conn *c, const char *line, size_t len)
 	bufferevent_disable(c->bev, EV_READ);
 	arm(c, s->cfg->write_timeout);
 
-	snap = server_snapshot(s);
 	reply_init(&r);
 	r.defer = true;
 	if (c->proto == PROTO_GEMINI) {
-		struct url_expect ex = {s->cfg->hostname, c->local,
-		    s->cfg->gemini_public_port, c->local_port};
+		struct url_expect ex;
+		long h = tls_ssl_host(bufferevent_openssl_get_ssl(c->bev));
 
+		/* SNI named a host we do not serve: no archive answers. */
+		c->host = h >= 0 ? &s->hosts[h] : NULL;
+		snap = c->host ? server_snapshot(c->host) : NULL;
+		if (c->host)
+			server_url_expect(
+			    c->host, c->local, c->local_port, &ex);
 		if (c->ad.a != ADMIT_OK) {
 			/* 44: the client should wait this many seconds. */
 			r.status = 44;
@@ -459,10 +471,15 @@ conn_request(struct conn *c, const char *line, size_t len)
 			    c->ad.a == ADMIT_SLOW_DOWN
 			        ? c->ad.wait
 			        : s->cfg->request_timeout);
+		} else if (c->host == NULL) {
+			r.status = URL_PROXY;
+			strlcpy_s(r.meta, "no such host here", sizeof(r.meta));
 		} else
 			gemini_respond(&ex, snap, line, len, &r);
-	} else
-		gopher_respond(&s->gopher, snap, line, len, &r);
+	} else {
+		snap = server_snapshot(c->host);
+		gopher_respond(&c->host->gopher, snap, line, len, &r);
+	}
 	if (r.deferred)
 		defer_search(c, snap, line, len);
 	else {
@@ -475,7 +492,8 @@ conn_request(struct conn *c, const char *line, size_t len)
 		c->bytes = evbuffer_get_length(out) - before;
 	}
 	reply_free(&r);
-	snapshot_release(snap);
+	if (snap != NULL)
+		snapshot_release(snap);
 }
 
 /*
@@ -739,7 +757,7 @@ timeout_cb(evutil_socket_t fd, short ev, void *arg)
  * is a FIN and not a reset that could destroy the line in flight.
  */
 static void
-refuse(struct server *s, enum proto p, evutil_socket_t fd,
+refuse(const struct host *h, enum proto p, evutil_socket_t fd,
     const struct admission *ad)
 {
 	char scratch[GOPHER_LINE_MAX + 2];
@@ -762,7 +780,7 @@ refuse(struct server *s, enum proto p, evutil_socket_t fd,
 			    sizeof(msg));
 		buf_init(&b);
 		render_gopher_error(
-		    &b, s->gopher.hostname, s->gopher.port, msg);
+		    &b, h->gopher.hostname, h->gopher.port, msg);
 		if (!buf_failed(&b))
 			(void)!send(
 			    fd, b.p, b.len, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -812,6 +830,7 @@ conn_new(struct listener *l, evutil_socket_t fd, const char *peer,
 		return NULL;
 	}
 	c->w = w;
+	c->host = l->host;
 	c->fd = fd;
 	c->proto = l->proto;
 	c->ad.a = ADMIT_OVER_TOTAL;
@@ -839,7 +858,7 @@ conn_start(struct conn *c)
 
 	if (c->proto == PROTO_GEMINI) {
 		c->state = C_HANDSHAKE;
-		if ((ssl = SSL_new(s->ssl)) == NULL)
+		if ((ssl = tls_ssl_new(s->tls)) == NULL)
 			return -1;
 		/* On failure this frees the SSL but leaves the fd to us. */
 		c->bev = bufferevent_openssl_socket_new(c->w->base, c->fd, ssl,
@@ -936,7 +955,7 @@ proxy_read_cb(evutil_socket_t fd, short ev, void *arg)
 	}
 	server_admit(s, c->key, c->peer, c->proto == PROTO_GEMINI, &c->ad);
 	if (c->ad.a != ADMIT_OK && !c->ad.held) {
-		refuse(s, c->proto, c->fd, &c->ad);
+		refuse(c->host, c->proto, c->fd, &c->ad);
 		c->fd = -1;
 		conn_close(c, NULL);
 		return;
@@ -968,10 +987,10 @@ gopher_send(struct conn *c, const char *line, size_t len)
 
 	set_request(c, line, len);
 	c->state = C_REPLY;
-	snap = server_snapshot(s);
+	snap = server_snapshot(c->host);
 	reply_init(&r);
 	r.defer = true;
-	gopher_respond(&s->gopher, snap, line, len, &r);
+	gopher_respond(&c->host->gopher, snap, line, len, &r);
 	if (r.deferred) {
 		/* A search: the answer comes later, through a bufferevent. */
 		c->bev = bufferevent_socket_new(c->w->base, c->fd,
@@ -1110,7 +1129,7 @@ proxy_accept(struct listener *l, evutil_socket_t fd, const char *peer,
 	struct conn *c;
 
 	if (server_admit_headerless(s, key, peer) == -1) {
-		refuse(s, l->proto, fd, NULL);
+		refuse(l->host, l->proto, fd, NULL);
 		return;
 	}
 	if ((c = conn_new(l, fd, peer, key)) == NULL) {
@@ -1150,7 +1169,7 @@ conn_accept(
 	}
 	server_admit(s, key, peer, l->proto == PROTO_GEMINI, &ad);
 	if (ad.a != ADMIT_OK && !ad.held) {
-		refuse(s, l->proto, fd, &ad);
+		refuse(l->host, l->proto, fd, &ad);
 		return;
 	}
 	if ((c = conn_new(l, fd, peer, key)) == NULL) {

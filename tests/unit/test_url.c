@@ -15,7 +15,8 @@
 
 #include "url.h"
 
-static const struct url_expect ex = {"localhost", "127.0.0.1", 1965, 0};
+static const struct url_expect ex = {
+    "localhost", "127.0.0.1", 1965, 0, NULL, 0};
 
 struct ucase {
 	const char *url;
@@ -88,7 +89,8 @@ test_ok(void **state)
 static void
 test_ipv6_literal(void **state)
 {
-	static const struct url_expect ex6 = {"localhost", "::1", 1965, 0};
+	static const struct url_expect ex6 = {
+	    "localhost", "::1", 1965, 0, NULL, 0};
 	static const struct ucase t[] = {
 	    {"gemini://[::1]/", URL_OK, "/"},
 	    {"gemini://[::1]:1965/news/", URL_OK, "/news/"},
