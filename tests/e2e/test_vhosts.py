@@ -268,6 +268,12 @@ def test_ten_hosts_on_one_port(tmp_path):
         # The other hosts' words are nowhere in h0's index.
         miss = fetch(srv, url(srv, names[0], "/search?word9"), names[0])
         assert "Story of" not in miss.body.decode()
+        # Generated certificates are kept: the same ones after a restart.
+        before = [fetch(srv, url(srv, n), n).cert_der for n in names[::9]]
+        srv.stop()
+        srv.start()
+        after = [fetch(srv, url(srv, n), n).cert_der for n in names[::9]]
+        assert before == after
     finally:
         srv.stop()
     srv.assert_clean_exits()
@@ -327,9 +333,29 @@ def test_sighup_reloads_certificates_and_each_archive_alone(tmp_path):
                    IO_TIMEOUT, "the reload past a FIFO")
         assert "not a regular file" in srv.log()
         assert fetch(srv, url(srv, B), B).cert_der == after.cert_der
+        # A generated pair is state_dir's own: a symbolic link planted
+        # there (to a pair the attacker holds) is refused.
+        a_crt = srv.state_dir / (A + ".crt")
+        a_key = srv.state_dir / (A + ".key")
+        for path, target in ((a_crt, ncert), (a_key, nkey)):
+            path.unlink()
+            path.symlink_to(target)
+        srv.send_signal(signal.SIGHUP)
+        poll_until(lambda: srv.log().count("certificates loaded") >= 4,
+                   IO_TIMEOUT, "the reload past a link")
+        assert "a symbolic link (refused in state_dir)" in srv.log()
+        assert fetch(srv, url(srv, A), A).cert_der == a_before
     finally:
         srv.stop()
     srv.assert_clean_exits()
+
+
+def test_check_names_every_host(two):
+    proc = run_serai("-n", "-c", two.config)
+    assert proc.returncode == 0, proc.stderr
+    for name in (A, B):
+        assert re.search(r"\[host %s\] archive .*: 1 articles"
+                         % re.escape(name), proc.stderr), proc.stderr
 
 
 def test_export_per_host(two, tmp_path):
