@@ -745,6 +745,7 @@ void
 tls_reload(struct tls *t)
 {
 	char why[PATH_MAX + 256];
+	size_t loaded = 0;
 
 	for (size_t i = 0; i < t->n; i++) {
 		struct tls_host *h = &t->h[i];
@@ -762,8 +763,10 @@ tls_reload(struct tls *t)
 		pthread_mutex_unlock(&h->lock);
 		/* Connections on the old one hold references of their own. */
 		SSL_CTX_free(old);
+		loaded++;
 	}
-	log_info("reload: certificates loaded");
+	log_info("reload: certificates loaded: %zu of %zu%s", loaded, t->n,
+	    loaded < t->n ? " (the others kept: see above)" : "");
 }
 
 void
