@@ -282,7 +282,8 @@ sandbox_trees(const struct config *cfg, struct sandbox *sb)
 	 * key's directory: SIGHUP reads them again, renewed.  A host's
 	 * state_dir/NAME is within state_dir.
 	 */
-	if ((more = calloc(cfg->nhosts * 9, sizeof(*more))) == NULL)
+	/* Per host: its root, and two directories each for cert and key. */
+	if ((more = calloc(cfg->nhosts * 5, sizeof(*more))) == NULL)
 		fatalx("out of memory");
 	for (size_t i = 0; i < cfg->nhosts; i++) {
 		if (i > 0)

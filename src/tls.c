@@ -520,6 +520,7 @@ done:
 static long
 sni_host(const struct tls *t, SSL *ssl)
 {
+	const struct host_conf *h;
 	const unsigned char *p;
 	char name[256];
 	size_t len, n;
@@ -539,16 +540,9 @@ sni_host(const struct tls *t, SSL *ssl)
 	/* A trailing dot names the same host (RFC 6066 forbids it, yet). */
 	if (name[n - 1] == '.')
 		name[n - 1] = '\0';
-	for (size_t i = 0; i < t->n; i++) {
-		const struct host_conf *h = t->h[i].hc;
-
-		if (strcasecmp(h->name, name) == 0)
-			return (long)i;
-		for (size_t k = 0; k < h->naliases; k++)
-			if (strcasecmp(h->aliases[k], name) == 0)
-				return (long)i;
-	}
-	return -1;
+	if ((h = config_host_find(t->cfg, name)) == NULL)
+		return -1;
+	return (long)(h - t->cfg->hosts);
 }
 
 /*
