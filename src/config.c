@@ -28,7 +28,8 @@ enum ktype {
 	K_BOOL,
 	K_LISTEN,
 	K_ERRLOG,
-	K_NAME
+	K_NAME,
+	K_ALIASES
 };
 
 struct key {
@@ -76,12 +77,53 @@ static const struct key keys[] = {
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 _Static_assert(NKEYS <= CONFIG_MAX_KEYS, "raise CONFIG_MAX_KEYS");
 
+#define H(m) offsetof(struct host_conf, m)
+
+/* A [host NAME] section's keys; section is only for messages. */
+static const struct key host_keys[] = {
+    {"host", "root", K_PATH, H(root), 0, 0},
+    {"host", "title", K_STR, H(title), 0, 0},
+    {"host", "lang", K_LANG, H(lang), 0, 0},
+    {"host", "aliases", K_ALIASES, 0, 0, 0},
+    {"host", "cert", K_PATH, H(cert), 0, 0},
+    {"host", "key", K_PATH, H(key), 0, 0},
+    {"host", "gopher", K_LISTEN, H(gopher), 0, 0},
+    {"host", "gopher_public_port", K_UINT, H(gopher_public_port), 1, 65535},
+    {"host", "watch", K_BOOL, H(watch), 0, 0},
+};
+
+#define HK_ALIASES 3 /* its index above */
+#define NHKEYS (sizeof(host_keys) / sizeof(host_keys[0]))
+_Static_assert(NHKEYS <= sizeof(((struct host_conf *)0)->keyline) / sizeof(int),
+    "raise host_conf.keyline");
+
+#define HOST_PREFIX "host "
+
 static const char *const sections[] = {
-    "server", "archive", "gemini", "gopher", "limits", NULL};
+    "server", "archive", "gemini", "gopher", "limits", HOST_PREFIX "*", NULL};
+
+/*
+ * Keys that describe the one archive of the single-archive form: with
+ * [host] sections each host says these for itself.
+ */
+static const struct {
+	const char *section, *key, *instead;
+} single_only[] = {
+    {"server", "hostname", "the [host NAME] header"},
+    {"archive", "root", "root in each [host]"},
+    {"archive", "title", "title in each [host]"},
+    {"archive", "lang", "lang in each [host]"},
+    {"archive", "watch", "watch in each [host]"},
+    {"gemini", "cert", "cert in each [host]"},
+    {"gemini", "key", "key in each [host]"},
+    {"gopher", "listen", "gopher in each [host] that wants Gopher"},
+    {"gopher", "public_port", "gopher_public_port in each [host]"},
+};
 
 struct loadctx {
 	struct config *cfg;
 	int seen[NKEYS]; /* line a key was set on, to refuse duplicates */
+	long cur;        /* the [host] whose keys these are; -1: a bad one */
 };
 
 void
@@ -106,9 +148,34 @@ listen_free(struct listen_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
+static void
+host_free(struct host_conf *h)
+{
+	for (size_t i = 0; i < NHKEYS; i++) {
+		void *p = (char *)h + host_keys[i].off;
+
+		if (host_keys[i].type == K_LISTEN)
+			listen_free(p);
+		else if (host_keys[i].type == K_PATH ||
+		    host_keys[i].type == K_STR || host_keys[i].type == K_LANG) {
+			free(*(char **)p);
+			*(char **)p = NULL;
+		}
+	}
+	for (size_t i = 0; i < h->naliases; i++)
+		free(h->aliases[i]);
+	free(h->name);
+	free(h->state);
+}
+
 void
 config_free(struct config *c)
 {
+	for (size_t i = 0; i < c->nhosts; i++)
+		host_free(&c->hosts[i]);
+	free(c->hosts);
+	c->hosts = NULL;
+	c->nhosts = 0;
 	for (size_t i = 0; i < NKEYS; i++) {
 		void *p = (char *)c + keys[i].off;
 
@@ -175,6 +242,65 @@ host_valid(const char *s)
 			return 0;
 	}
 	return 1;
+}
+
+/*
+ * A host's name or alias: a DNS name, as SNI carries it (RFC 6066: no IP
+ * address), and safe as a file name in state_dir (no "..", no '/').
+ * Lower-cased in place.
+ */
+static int
+dns_name_valid(char *s)
+{
+	size_t n = strlen(s), label = 0;
+
+	if (n == 0 || n > 253)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (c >= 'A' && c <= 'Z')
+			s[i] = c = (char)(c - 'A' + 'a');
+		if (c == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return 0;
+			label = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    (c == '-' && label > 0)) {
+			if (++label > 63)
+				return 0;
+		} else
+			return 0;
+	}
+	return label > 0 && s[n - 1] != '-';
+}
+
+/* The host holding name as its name or an alias; *line: where it says so. */
+static const struct host_conf *
+name_owner(const struct config *c, const char *name, int *line)
+{
+	for (size_t i = 0; i < c->nhosts; i++) {
+		const struct host_conf *h = &c->hosts[i];
+
+		if (strcasecmp(h->name, name) == 0) {
+			*line = h->line;
+			return h;
+		}
+		for (size_t k = 0; k < h->naliases; k++)
+			if (strcasecmp(h->aliases[k], name) == 0) {
+				*line = h->keyline[HK_ALIASES];
+				return h;
+			}
+	}
+	return NULL;
+}
+
+const struct host_conf *
+config_host_find(const struct config *c, const char *name)
+{
+	int line;
+
+	return name_owner(c, name, &line);
 }
 
 static int
@@ -347,34 +473,77 @@ config_parse_listen(const char *value, struct listen_list *l, const char **why)
 	return 0;
 }
 
+/*
+ * aliases = a, b: each a DNS name no other host (nor this one) claims;
+ * a clash names both lines.
+ */
 static int
-set_key(
-    struct inifile *f, const char *section, const char *name, const char *value)
+set_aliases(struct inifile *f, struct loadctx *lc, struct host_conf *h,
+    const char *section, const char *value)
 {
-	struct loadctx *lc = f->user;
-	const struct key *k = NULL;
-	const char *why = NULL;
-	size_t i;
-	void *p;
+	char item[256];
+	const char *p = value;
+	const struct host_conf *o;
+	int line;
 
-	for (i = 0; i < NKEYS; i++)
-		if (strcmp(keys[i].section, section) == 0 &&
-		    strcmp(keys[i].name, name) == 0) {
-			k = &keys[i];
-			break;
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+
+		while (n > 0 && (*p == ' ' || *p == '\t')) {
+			p++;
+			n--;
 		}
-	if (k == NULL) {
-		inifile_error(f, "[%s] %s: unknown key", section, name);
-		return -1;
+		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n == 0 || n >= sizeof(item)) {
+			inifile_error(f,
+			    "[%s] aliases: '%s': empty or overlong "
+			    "name in the list",
+			    section, value);
+			return -1;
+		}
+		memcpy(item, p, n);
+		item[n] = '\0';
+		if (!dns_name_valid(item)) {
+			inifile_error(f,
+			    "[%s] aliases: '%s': not a DNS name (letters, "
+			    "digits, '-' and '.'; no IP address: SNI cannot "
+			    "carry one)",
+			    section, item);
+			return -1;
+		}
+		if ((o = name_owner(lc->cfg, item, &line)) != NULL) {
+			inifile_error(f,
+			    "[%s] aliases: '%s' is already a name of [host "
+			    "%s] (line %d)",
+			    section, item, o->name, line);
+			return -1;
+		}
+		if (h->naliases == HOST_ALIASES_MAX) {
+			inifile_error(f, "[%s] aliases: more than %d names",
+			    section, HOST_ALIASES_MAX);
+			return -1;
+		}
+		if ((h->aliases[h->naliases] = strdup(item)) == NULL) {
+			inifile_error(
+			    f, "[%s] aliases: out of memory", section);
+			return -1;
+		}
+		h->naliases++;
+		if (comma == NULL)
+			return 0;
+		p = comma + 1;
 	}
-	if (lc->seen[i]) {
-		inifile_error(f, "[%s] %s: already set on line %d", section,
-		    name, lc->seen[i]);
-		return -1;
-	}
-	lc->seen[i] = f->lineno;
-	lc->cfg->keyline[i] = f->lineno;
-	p = (char *)lc->cfg + k->off;
+}
+
+/* The value of one key, checked for its type, into p. */
+static int
+set_value(struct inifile *f, const struct key *k, const char *section,
+    const char *value, void *p)
+{
+	const char *name = k->name, *why = NULL;
+
 	switch (k->type) {
 	case K_UINT:
 		if (parse_uint(value, k->min, k->max, p) == -1) {
@@ -400,6 +569,8 @@ set_key(
 		}
 		((struct listen_list *)p)->line = f->lineno;
 		return 0;
+	case K_ALIASES:
+		return -1; /* set_aliases */
 	case K_HOST:
 		if (!host_valid(value))
 			why = "want a host name (letters, digits, '-', '.')";
@@ -443,6 +614,159 @@ set_key(
 	return 0;
 }
 
+/* A [host NAME] header: a new host, unless the name is bad or taken. */
+static int
+host_section(struct inifile *f, struct loadctx *lc, const char *section)
+{
+	struct config *c = lc->cfg;
+	char name[INIFILE_SECTION_MAX];
+	const struct host_conf *o;
+	struct host_conf *nv, *h;
+	int line;
+
+	lc->cur = -1;
+	strlcpy_s(name, section + strlen(HOST_PREFIX), sizeof(name));
+	if (!dns_name_valid(name)) {
+		inifile_error(f,
+		    "[%s]: not a DNS name (letters, digits, '-' and '.'; no "
+		    "IP address: SNI cannot carry one)",
+		    section);
+		return -1;
+	}
+	if ((o = name_owner(c, name, &line)) != NULL) {
+		inifile_error(f,
+		    "[%s]: '%s' is already a name of [host %s] "
+		    "(line %d)",
+		    section, name, o->name, line);
+		return -1;
+	}
+	if (c->nhosts == HOST_MAX) {
+		inifile_error(f, "[%s]: more than %d hosts", section, HOST_MAX);
+		return -1;
+	}
+	if ((nv = reallocarray(c->hosts, c->nhosts + 1, sizeof(*nv))) == NULL) {
+		inifile_error(f, "[%s]: out of memory", section);
+		return -1;
+	}
+	c->hosts = nv;
+	h = &c->hosts[c->nhosts];
+	memset(h, 0, sizeof(*h));
+	if ((h->name = strdup(name)) == NULL) {
+		inifile_error(f, "[%s]: out of memory", section);
+		return -1;
+	}
+	h->line = f->lineno;
+	lc->cur = (long)c->nhosts++;
+	c->vhosts = true;
+	return 0;
+}
+
+static int
+set_host_key(struct inifile *f, struct loadctx *lc, const char *section,
+    const char *name, const char *value)
+{
+	struct host_conf *h;
+	size_t i;
+
+	if (lc->cur < 0)
+		return 0; /* its header was refused, and said so */
+	h = &lc->cfg->hosts[lc->cur];
+	for (i = 0; i < NHKEYS; i++)
+		if (strcmp(host_keys[i].name, name) == 0)
+			break;
+	if (i == NHKEYS) {
+		inifile_error(f, "[%s] %s: unknown key", section, name);
+		return -1;
+	}
+	if (h->keyline[i]) {
+		inifile_error(f, "[%s] %s: already set on line %d", section,
+		    name, h->keyline[i]);
+		return -1;
+	}
+	h->keyline[i] = f->lineno;
+	if (host_keys[i].type == K_ALIASES)
+		return set_aliases(f, lc, h, section, value);
+	return set_value(
+	    f, &host_keys[i], section, value, (char *)h + host_keys[i].off);
+}
+
+static int
+set_key(
+    struct inifile *f, const char *section, const char *name, const char *value)
+{
+	struct loadctx *lc = f->user;
+	const struct key *k = NULL;
+	size_t i;
+
+	if (strncmp(section, HOST_PREFIX, strlen(HOST_PREFIX)) == 0) {
+		if (name == NULL)
+			return host_section(f, lc, section);
+		return set_host_key(f, lc, section, name, value);
+	}
+	for (i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].section, section) == 0 &&
+		    strcmp(keys[i].name, name) == 0) {
+			k = &keys[i];
+			break;
+		}
+	if (k == NULL) {
+		inifile_error(f, "[%s] %s: unknown key", section, name);
+		return -1;
+	}
+	if (lc->seen[i]) {
+		inifile_error(f, "[%s] %s: already set on line %d", section,
+		    name, lc->seen[i]);
+		return -1;
+	}
+	lc->seen[i] = f->lineno;
+	lc->cfg->keyline[i] = f->lineno;
+	return set_value(f, k, section, value, (char *)lc->cfg + k->off);
+}
+
+static int
+keyline_of(const struct config *c, const char *section, const char *key)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].section, section) == 0 &&
+		    strcmp(keys[i].name, key) == 0)
+			return c->keyline[i];
+	return 0;
+}
+
+/*
+ * What no single line shows: [host] sections with the single-archive
+ * keys beside them, a host without its archive.  Each problem is logged.
+ */
+static int
+check_hosts(const struct config *c, const char *path)
+{
+	int errors = 0, line;
+
+	if (!c->vhosts)
+		return 0;
+	for (size_t i = 0; i < sizeof(single_only) / sizeof(single_only[0]);
+	     i++) {
+		if ((line = keyline_of(
+		         c, single_only[i].section, single_only[i].key)) == 0)
+			continue;
+		log_warnx("%s:%d: [%s] %s: not with [host] sections (the "
+		          "first on line %d): [archive], [server] hostname and "
+		          "[gemini] cert describe the one archive of a file "
+		          "without them; use %s",
+		    path, line, single_only[i].section, single_only[i].key,
+		    c->hosts[0].line, single_only[i].instead);
+		errors++;
+	}
+	for (size_t i = 0; i < c->nhosts; i++)
+		if (c->hosts[i].root == NULL) {
+			log_warnx("%s:%d: [host %s]: root is not set: each "
+			          "host names its archive",
+			    path, c->hosts[i].line, c->hosts[i].name);
+			errors++;
+		}
+	return errors;
+}
+
 static int
 load_common(struct config *c, const char *path, const char *data, size_t len)
 {
@@ -451,6 +775,7 @@ load_common(struct config *c, const char *path, const char *data, size_t len)
 
 	memset(&lc, 0, sizeof(lc));
 	lc.cfg = c;
+	lc.cur = -1;
 	free(c->file);
 	if ((c->file = strdup(path)) == NULL)
 		return -1;
@@ -462,6 +787,8 @@ load_common(struct config *c, const char *path, const char *data, size_t len)
 		log_warn("%s: cannot read", path);
 		return -1;
 	}
+	if (rv == 0)
+		rv = check_hosts(c, path);
 	if (rv > 0) {
 		log_warnx("%s: %d error(s) in the configuration", path, rv);
 		return -1;
@@ -514,7 +841,8 @@ listen_overlap(const struct listen_addr *a, const struct listen_addr *b)
 }
 
 struct listener_ref {
-	const char *section;
+	char section[INIFILE_SECTION_MAX];
+	const char *key;
 	const struct listen_list *l;
 };
 
@@ -539,25 +867,37 @@ overlap_error(const char *where, const struct listener_ref *ra,
 		snprintf(other, sizeof(other), "line %d", ra->l->line);
 	else
 		snprintf(other, sizeof(other), "its default");
-	log_warnx("%s:%d: [%s] listen: '%s' is the same address and port "
-	          "(%s) as [%s] listen '%s' (%s): two listeners cannot "
+	log_warnx("%s:%d: [%s] %s: '%s' is the same address and port "
+	          "(%s) as [%s] %s '%s' (%s): two listeners cannot "
 	          "share one",
-	    where, rb->l->line, rb->section, b->item, b->text, ra->section,
-	    a->item, other);
+	    where, rb->l->line, rb->section, rb->key, b->item, b->text,
+	    ra->section, ra->key, a->item, other);
 }
 
 static int
 check_listeners(const struct config *c, const char *where)
 {
-	const struct listener_ref lists[] = {
-	    {"gemini", &c->gemini_listen},
-	    {"gopher", &c->gopher_listen},
-	};
+	struct listener_ref *lists;
+	size_t n = 0;
+	int rv = 0;
 
+	if ((lists = calloc(2 + c->nhosts, sizeof(*lists))) == NULL)
+		return -1;
+	lists[n++] =
+	    (struct listener_ref){"gemini", "listen", &c->gemini_listen};
+	lists[n++] =
+	    (struct listener_ref){"gopher", "listen", &c->gopher_listen};
+	if (c->vhosts)
+		for (size_t i = 0; i < c->nhosts; i++) {
+			snprintf(lists[n].section, sizeof(lists[n].section),
+			    "host %s", c->hosts[i].name);
+			lists[n].key = "gopher";
+			lists[n++].l = &c->hosts[i].gopher;
+		}
 	/* Every pair once, whatever workers is. */
-	for (size_t la = 0; la < 2; la++)
-		for (size_t i = 0; i < lists[la].l->n; i++)
-			for (size_t lb = la; lb < 2; lb++)
+	for (size_t la = 0; la < n && rv == 0; la++)
+		for (size_t i = 0; i < lists[la].l->n && rv == 0; i++)
+			for (size_t lb = la; lb < n && rv == 0; lb++)
 				for (size_t j = lb == la ? i + 1 : 0;
 				     j < lists[lb].l->n; j++) {
 					const struct listen_addr *a =
@@ -569,9 +909,11 @@ check_listeners(const struct config *c, const char *where)
 						continue;
 					overlap_error(where, &lists[la], a,
 					    &lists[lb], b);
-					return -1;
+					rv = -1;
+					break;
 				}
-	return 0;
+	free(lists);
+	return rv;
 }
 
 const char *
@@ -593,6 +935,28 @@ config_where(const struct config *c, const char *section, const char *key,
 	return buf;
 }
 
+const char *
+config_host_where(const struct config *c, const struct host_conf *h,
+    const char *key, char *buf, size_t size)
+{
+	int line = 0;
+
+	if (!c->vhosts) {
+		/* The single-archive form's keys, as the file names them. */
+		const char *sec =
+		    strcmp(key, "cert") == 0 || strcmp(key, "key") == 0
+		    ? "gemini"
+		    : "archive";
+		return config_where(c, sec, key, buf, size);
+	}
+	for (size_t i = 0; i < NHKEYS; i++)
+		if (strcmp(host_keys[i].name, key) == 0)
+			line = h->keyline[i];
+	snprintf(buf, size, "%s:%d: [host %s] %s", c->file,
+	    line ? line : h->line, h->name, key);
+	return buf;
+}
+
 static int
 dflt(char **slot, const char *value)
 {
@@ -601,11 +965,88 @@ dflt(char **slot, const char *value)
 	return 0;
 }
 
+static char *
+strdup_or_null(const char *s, int *failed)
+{
+	char *d;
+
+	if (s == NULL)
+		return NULL;
+	if ((d = strdup(s)) == NULL)
+		*failed = 1;
+	return d;
+}
+
+/* The single-archive form as a host, so the server knows only hosts. */
+static int
+single_host(struct config *c)
+{
+	struct host_conf *h;
+	int failed = 0;
+
+	if ((c->hosts = calloc(1, sizeof(*c->hosts))) == NULL)
+		return -1;
+	c->nhosts = 1;
+	h = &c->hosts[0];
+	h->name = strdup_or_null(c->hostname, &failed);
+	h->root = strdup_or_null(c->archive_root, &failed);
+	h->title = strdup_or_null(c->archive_title, &failed);
+	h->lang = strdup_or_null(c->archive_lang, &failed);
+	h->cert = strdup_or_null(c->gemini_cert, &failed);
+	h->key = strdup_or_null(c->gemini_key, &failed);
+	h->state = strdup_or_null(c->state_dir, &failed);
+	h->watch = c->archive_watch;
+	h->gopher_public_port = c->gopher_public_port;
+	if (c->gopher_listen.n > 0) {
+		h->gopher = c->gopher_listen;
+		h->gopher.v = reallocarray(
+		    NULL, c->gopher_listen.n, sizeof(*h->gopher.v));
+		if (h->gopher.v == NULL) {
+			h->gopher.n = 0;
+			failed = 1;
+		} else
+			memcpy(h->gopher.v, c->gopher_listen.v,
+			    c->gopher_listen.n * sizeof(*h->gopher.v));
+	}
+	return failed ? -1 : 0;
+}
+
+/* Each [host]'s defaults, and its cert and key together or neither. */
+static int
+finish_hosts(struct config *c, const char *where)
+{
+	char path[4096];
+
+	for (size_t i = 0; i < c->nhosts; i++) {
+		struct host_conf *h = &c->hosts[i];
+
+		if (dflt(&h->lang, DEFAULT_LANG))
+			return -1;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", c->state_dir,
+		        h->name) >= sizeof(path) ||
+		    (h->state = strdup(path)) == NULL)
+			return -1;
+		if (h->gopher_public_port == 0)
+			h->gopher_public_port = h->gopher.port;
+		if ((h->cert == NULL) != (h->key == NULL)) {
+			log_warnx("%s:%d: [host %s] %s: set cert and key "
+			          "together, or neither (a certificate is then "
+			          "generated)",
+			    where, h->line, h->name, h->cert ? "key" : "cert");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int
 config_finish(struct config *c)
 {
 	const char *why = NULL, *where = c->file ? c->file : "(defaults)";
 
+	if (c->vhosts && c->nhosts > 0 && c->hostname == NULL &&
+	    (c->hostname = strdup(c->hosts[0].name)) == NULL)
+		return -1;
 	if (dflt(&c->hostname, DEFAULT_HOSTNAME) ||
 	    dflt(&c->state_dir, DEFAULT_STATE_DIR) ||
 	    dflt(&c->archive_root, DEFAULT_ARCHIVE_ROOT) ||
@@ -615,7 +1056,8 @@ config_finish(struct config *c)
 	    config_parse_listen(
 	        DEFAULT_GEMINI_LISTEN, &c->gemini_listen, &why) == -1)
 		return -1;
-	if (c->gopher_listen.n == 0 &&
+	/* Hosts name their own Gopher listeners, if any. */
+	if (!c->vhosts && c->gopher_listen.n == 0 &&
 	    config_parse_listen(
 	        DEFAULT_GOPHER_LISTEN, &c->gopher_listen, &why) == -1)
 		return -1;
@@ -631,20 +1073,28 @@ config_finish(struct config *c)
 		    where, c->gemini_cert ? "key" : "cert");
 		return -1;
 	}
+	if (c->vhosts)
+		return finish_hosts(c, where);
+	if (c->nhosts == 0 && single_host(c) == -1)
+		return -1;
 	return 0;
 }
 
 void
-config_archive_opts(const struct config *c, struct archive_opts *o)
+config_archive_opts(
+    const struct config *c, const struct host_conf *h, struct archive_opts *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->root = c->archive_root;
-	o->title = c->archive_title;
-	o->lang = c->archive_lang;
-	o->hostname = c->hostname;
-	/* Menus name the port clients use, a proxy's rather than ours. */
-	o->gopher_port = c->gopher_public_port ? c->gopher_public_port
-	                                       : c->gopher_listen.port;
+	o->root = h->root;
+	o->title = h->title;
+	o->lang = h->lang;
+	o->hostname = h->name;
+	/*
+	 * Menus name the port clients use, a proxy's rather than ours; a
+	 * host without Gopher still renders menus (for --export), which
+	 * then name the standard port.
+	 */
+	o->gopher_port = h->gopher_public_port ? h->gopher_public_port : 70;
 	/* Feeds link gemini:// URLs: the port clients use, too. */
 	o->gemini_port = c->gemini_public_port ? c->gemini_public_port
 	                                       : c->gemini_listen.port;

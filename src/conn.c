@@ -73,6 +73,8 @@ enum step { S_NEXT, S_WAIT, S_GONE };
 struct conn {
 	TAILQ_ENTRY(conn) entry;
 	struct worker *w;
+	/* Gopher: its listener's; Gemini: SNI's once the request is in. */
+	struct host *host;
 	enum proto proto;
 	enum cstate state;
 	struct event ev;    /* the socket: EV_READ|EV_WRITE|EV_ET, added once */
@@ -80,7 +82,6 @@ struct conn {
 	bool ev_added;
 	bool sniff;   /* Gopher, nothing read yet: the fast path, or TLS */
 	bool drained; /* the last read from the socket left nothing there */
-	SSL_CTX *tls; /* the listener's, for a Gopher client that speaks TLS */
 	SSL *ssl;     /* NULL: plain Gopher */
 	BIO *pre;     /* gophers: what the first read took, for the handshake */
 	struct evbuffer *out;
@@ -228,6 +229,11 @@ conn_log(const struct conn *c, const char *why)
 	put_s(&l, c->peer);
 	put(&l, " ", 1);
 	put_s(&l, proto_name(c));
+	/* With [host] sections, which archive answered ("-": none). */
+	if (c->w->srv->cfg->vhosts) {
+		put(&l, " ", 1);
+		put_s(&l, c->host ? c->host->hc->name : "-");
+	}
 	put(&l, " \"", 2);
 	put_s(&l, c->request ? c->request : "");
 	put(&l, "\" ", 2);
@@ -355,13 +361,13 @@ bio_cb(BIO *b, int oper, const char *argp, size_t len, int argi, long argl,
  * memory.
  */
 static int
-tls_start(struct conn *c, SSL_CTX *ctx, const char *prefix, size_t n)
+tls_start(struct conn *c, SSL *ssl, const char *prefix, size_t n)
 {
 	BIO *sock;
 
 	if (c->out == NULL && (c->out = evbuffer_new()) == NULL)
 		return -1;
-	if ((c->ssl = SSL_new(ctx)) == NULL)
+	if ((c->ssl = ssl) == NULL)
 		return -1;
 	if ((sock = BIO_new_socket(c->fd, BIO_NOCLOSE)) == NULL)
 		return -1;
@@ -557,8 +563,8 @@ add_refusal(struct conn *c, struct evbuffer *out, int status, const char *meta,
 		struct buf b;
 
 		buf_init(&b);
-		render_gopher_error(&b, c->w->srv->gopher.hostname,
-		    c->w->srv->gopher.port, gopher);
+		render_gopher_error(
+		    &b, c->host->gopher.hostname, c->host->gopher.port, gopher);
 		c->status = '3';
 		if (!buf_failed(&b))
 			evbuffer_add(out, b.p, b.len);
@@ -587,8 +593,8 @@ static void
 defer_search(
     struct conn *c, struct snapshot *snap, const char *line, size_t len)
 {
-	c->job = server_search(
-	    c->w, c, c->proto, snap, line, len, c->local, c->local_port);
+	c->job = server_search(c->w, c, c->proto, c->host, snap, line, len,
+	    c->local, c->local_port);
 	if (c->job == NULL)
 		search_busy(c);
 }
@@ -624,13 +630,18 @@ conn_request(struct conn *c, const char *line, size_t len)
 	c->state = C_REPLY;
 	arm(c, s->cfg->write_timeout);
 
-	snap = server_snapshot(s);
 	reply_init(&r);
 	r.defer = true;
 	if (c->proto == PROTO_GEMINI) {
-		struct url_expect ex = {s->cfg->hostname, c->local,
-		    s->cfg->gemini_public_port, c->local_port};
+		struct url_expect ex;
+		long h = tls_ssl_host(c->ssl);
 
+		/* SNI named a host we do not serve: no archive answers. */
+		c->host = h >= 0 ? &s->hosts[h] : NULL;
+		snap = c->host ? server_snapshot(c->host) : NULL;
+		if (c->host)
+			server_url_expect(
+			    c->host, c->local, c->local_port, &ex);
 		if (c->ad.a != ADMIT_OK) {
 			/* 44: the client should wait this many seconds. */
 			r.status = 44;
@@ -638,10 +649,15 @@ conn_request(struct conn *c, const char *line, size_t len)
 			    c->ad.a == ADMIT_SLOW_DOWN
 			        ? c->ad.wait
 			        : s->cfg->request_timeout);
+		} else if (c->host == NULL) {
+			r.status = URL_PROXY;
+			strlcpy_s(r.meta, "no such host here", sizeof(r.meta));
 		} else
 			gemini_respond(&ex, snap, line, len, &r);
-	} else
-		gopher_respond(&s->gopher, snap, line, len, &r);
+	} else {
+		snap = server_snapshot(c->host);
+		gopher_respond(&c->host->gopher, snap, line, len, &r);
+	}
 	if (r.deferred)
 		defer_search(c, snap, line, len);
 	else {
@@ -653,7 +669,8 @@ conn_request(struct conn *c, const char *line, size_t len)
 		c->bytes = evbuffer_get_length(out) - before;
 	}
 	reply_free(&r);
-	snapshot_release(snap);
+	if (snap != NULL)
+		snapshot_release(snap);
 }
 
 /*
@@ -910,7 +927,7 @@ timeout_cb(evutil_socket_t fd, short ev, void *arg)
  * is a FIN and not a reset that could destroy the line in flight.
  */
 static void
-refuse(struct server *s, enum proto p, evutil_socket_t fd,
+refuse(const struct host *h, enum proto p, evutil_socket_t fd,
     const struct admission *ad)
 {
 	char scratch[GOPHER_LINE_MAX + 2];
@@ -933,7 +950,7 @@ refuse(struct server *s, enum proto p, evutil_socket_t fd,
 			    sizeof(msg));
 		buf_init(&b);
 		render_gopher_error(
-		    &b, s->gopher.hostname, s->gopher.port, msg);
+		    &b, h->gopher.hostname, h->gopher.port, msg);
 		if (!buf_failed(&b))
 			(void)!send(
 			    fd, b.p, b.len, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -968,7 +985,7 @@ conn_start(struct conn *c)
 {
 	if (c->proto == PROTO_GEMINI) {
 		c->incap = GEMINI_IN_MAX;
-		if (tls_start(c, c->tls, NULL, 0) == -1) {
+		if (tls_start(c, tls_ssl_new(c->w->srv->tls), NULL, 0) == -1) {
 			conn_close(c, NULL);
 			return S_GONE;
 		}
@@ -1052,7 +1069,7 @@ proxy_step(struct conn *c)
 	}
 	server_admit(s, c->key, c->peer, c->proto == PROTO_GEMINI, &c->ad);
 	if (c->ad.a != ADMIT_OK && !c->ad.held) {
-		refuse(s, c->proto, c->fd, &c->ad);
+		refuse(c->host, c->proto, c->fd, &c->ad);
 		c->fd = -1;
 		conn_close(c, NULL);
 		return S_GONE;
@@ -1085,10 +1102,10 @@ gopher_send(struct conn *c, const char *line, size_t len)
 
 	set_request(c, line, len);
 	c->state = C_REPLY;
-	snap = server_snapshot(s);
+	snap = server_snapshot(c->host);
 	reply_init(&r);
 	r.defer = true;
-	gopher_respond(&s->gopher, snap, line, len, &r);
+	gopher_respond(&c->host->gopher, snap, line, len, &r);
 	if (r.deferred) {
 		/* A search: the answer comes later, from conn_search_done. */
 		if ((c->out = evbuffer_new()) == NULL) {
@@ -1153,8 +1170,9 @@ gopher_first(struct conn *c)
 	}
 	c->sniff = false;
 	c->drained = n <= 0 || (size_t)n < sizeof(buf);
-	if (n > 0 && buf[0] == TLS_HANDSHAKE_RECORD && c->tls != NULL) {
-		if (tls_start(c, c->tls, buf, (size_t)n) == -1) {
+	if (n > 0 && buf[0] == TLS_HANDSHAKE_RECORD) {
+		if (tls_start(c, tls_ssl_new_host(c->w->srv->tls, c->host->idx),
+		        buf, (size_t)n) == -1) {
 			conn_close(c, "out of memory");
 			return S_GONE;
 		}
@@ -1269,7 +1287,7 @@ conn_new(struct listener *l, evutil_socket_t fd, const char *peer,
 	c->w = w;
 	c->fd = fd;
 	c->proto = l->proto;
-	c->tls = l->ssl;
+	c->host = l->host;
 	c->ad.a = ADMIT_OVER_TOTAL;
 	memcpy(c->key, key, sizeof(c->key));
 	clock_gettime(CLOCK_MONOTONIC, &c->t0);
@@ -1301,7 +1319,7 @@ proxy_accept(struct listener *l, evutil_socket_t fd, const char *peer,
 	struct conn *c;
 
 	if (server_admit_headerless(s, key, peer) == -1) {
-		refuse(s, l->proto, fd, NULL);
+		refuse(l->host, l->proto, fd, NULL);
 		return;
 	}
 	if ((c = conn_new(l, fd, peer, key)) == NULL) {
@@ -1337,7 +1355,7 @@ conn_accept(
 	}
 	server_admit(s, key, peer, l->proto == PROTO_GEMINI, &ad);
 	if (ad.a != ADMIT_OK && !ad.held) {
-		refuse(s, l->proto, fd, &ad);
+		refuse(l->host, l->proto, fd, &ad);
 		return;
 	}
 	if ((c = conn_new(l, fd, peer, key)) == NULL) {

@@ -34,12 +34,19 @@ inifile_error(struct inifile *f, const char *fmt, ...)
 	f->nerrors++;
 }
 
+/* 1: allowed by name; 2: by a "prefix *" pattern; 0: unknown. */
 static int
 section_allowed(const struct inifile *f, const char *name)
 {
-	for (const char *const *s = f->sections; *s != NULL; s++)
+	for (const char *const *s = f->sections; *s != NULL; s++) {
+		size_t n = strlen(*s);
+
+		if (n >= 2 && strcmp(*s + n - 2, " *") == 0 &&
+		    strncmp(*s, name, n - 1) == 0 && name[n - 1] != '\0')
+			return 2;
 		if (strcmp(*s, name) == 0)
 			return 1;
+	}
 	return 0;
 }
 
@@ -158,9 +165,15 @@ reader(char *str, int num, void *stream)
 				n = sizeof(f->section) - 1;
 			memcpy(f->section, p + 1, n);
 			f->section[n] = '\0';
-			if (!section_allowed(f, f->section))
+			switch (section_allowed(f, f->section)) {
+			case 0:
 				inifile_error(
 				    f, "unknown section [%s]", f->section);
+				break;
+			case 2:
+				f->fn(f, f->section, NULL, NULL);
+				break;
+			}
 		} else if (memchr(p, '=', len) == NULL) {
 			line_error(f, p, len, "expected 'key = value'");
 			return str;
@@ -182,9 +195,10 @@ handler(void *user, const char *section, const char *key, const char *value)
 		return 1;
 	}
 	/* Keys of an unknown section were reported with its header. */
-	if (!section_allowed(w->f, section))
+	if (!section_allowed(w->f, w->f->section))
 		return 1;
-	w->fn(w->f, section, key, value);
+	/* Ours, not inih's: inih cuts section names at 50 bytes. */
+	w->fn(w->f, w->f->section, key, value);
 	return 1;
 }
 
@@ -202,6 +216,7 @@ inifile_parse_buf(const char *name, const char *data, size_t len,
 	f.data = f.pos = data;
 	f.end = data + len;
 	f.user = user;
+	f.fn = fn;
 	rv = ini_parse_stream(reader, &f, handler, &w);
 	if (rv > 0 && f.nerrors == 0) {
 		f.lineno = rv;

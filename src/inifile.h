@@ -10,20 +10,30 @@
 
 #include <stddef.h>
 
+/* A section name: "host " and a DNS name of up to 253 bytes. */
+#define INIFILE_SECTION_MAX 264
+
+struct inifile;
+/* Return 0 when the key was taken, -1 after inifile_error(). */
+typedef int (*inifile_handler)(
+    struct inifile *, const char *section, const char *key, const char *value);
+
 struct inifile {
 	const char *path;
-	const char *const *sections; /* allowed [names]; NULL-terminated */
+	/*
+	 * Allowed [names], NULL-terminated.  "host *" allows every
+	 * "[host NAME]"; the handler is told of each such header with key
+	 * and value NULL, so that it can tell one section from the next.
+	 */
+	const char *const *sections;
 	int lineno;
 	int nerrors;
 	/* private */
 	const char *data, *pos, *end;
-	char section[64];
+	char section[INIFILE_SECTION_MAX];
+	inifile_handler fn;
 	void *user;
 };
-
-/* Return 0 when the key was taken, -1 after inifile_error(). */
-typedef int (*inifile_handler)(
-    struct inifile *, const char *section, const char *key, const char *value);
 
 /*
  * Parses path; every problem is reported through log_warnx as

@@ -31,7 +31,8 @@ usage(FILE *fp)
 	    "  --export dir\n"
 	    "           write the archive as static Gemini and Gopher trees "
 	    "into\n"
-	    "           dir/gemini and dir/gopher, then exit\n"
+	    "           dir/gemini and dir/gopher (with [host] sections,\n"
+	    "           dir/NAME/gemini and dir/NAME/gopher), then exit\n"
 	    "  -n       check the configuration and the archive, then "
 	    "exit\n"
 	    "  -V       print the version and exit\n"
@@ -93,10 +94,22 @@ open_logs(const struct config *cfg)
 	return 0;
 }
 
+/* "[host NAME] " before a host's messages, when there are [host]s. */
+static const char *
+host_tag(
+    const struct config *cfg, const struct host_conf *h, char *buf, size_t size)
+{
+	if (!cfg->vhosts)
+		return "";
+	snprintf(buf, size, "[host %s] ", h->name);
+	return buf;
+}
+
 /*
  * --export: a one-shot command run by whoever wants the mirror.  It binds
  * nothing and needs no certificate, so it runs before logs are opened and
  * privileges resolved: messages go to the terminal, files are the user's.
+ * With [host] sections each host goes to DIR/NAME.
  */
 static int
 export_mirror(const struct config *cfg, const char *dir)
@@ -104,25 +117,46 @@ export_mirror(const struct config *cfg, const char *dir)
 	struct archive_opts ao;
 	struct snapshot *snap;
 	const char *why = NULL;
-	char where[PATH_MAX + 64];
-	int rv;
+	char where[PATH_MAX + 64], sub[PATH_MAX];
 
-	config_archive_opts(cfg, &ao);
-	ao.index = ARCHIVE_INDEX_NONE;
-	if ((snap = archive_load(&ao, &why)) == NULL) {
-		log_warnx("%s: %s: %s",
-		    config_where(cfg, "archive", "root", where, sizeof(where)),
-		    ao.root, why);
+	if (cfg->vhosts && mkdir_p(dir) == -1) {
+		log_warn("%s", dir);
 		return 1;
 	}
-	rv = export_archive(snap, &ao, dir) == -1 ? 1 : 0;
-	snapshot_release(snap);
-	return rv;
+	for (size_t i = 0; i < cfg->nhosts; i++) {
+		const struct host_conf *h = &cfg->hosts[i];
+		int rv;
+
+		config_archive_opts(cfg, h, &ao);
+		ao.index = ARCHIVE_INDEX_NONE;
+		if ((snap = archive_load(&ao, &why)) == NULL) {
+			log_warnx("%s: %s: %s",
+			    config_host_where(
+			        cfg, h, "root", where, sizeof(where)),
+			    ao.root, why);
+			return 1;
+		}
+		if (!cfg->vhosts)
+			strlcpy_s(sub, dir, sizeof(sub));
+		else if ((size_t)snprintf(sub, sizeof(sub), "%s/%s", dir,
+		             h->name) >= sizeof(sub)) {
+			log_warnx("%s/%s: path too long", dir, h->name);
+			snapshot_release(snap);
+			return 1;
+		}
+		rv = export_archive(snap, &ao, sub);
+		snapshot_release(snap);
+		if (rv == -1)
+			return 1;
+	}
+	return 0;
 }
 
 /*
  * Opened before privileges are dropped (and the root changed), so the
  * server can keep its search index in state_dir whoever it runs as.
+ * The index cache is one file per process (archive.c), so only the
+ * single-archive form keeps one: hosts would overwrite each other's.
  */
 static void
 open_search_cache(const struct config *cfg)
@@ -131,6 +165,8 @@ open_search_cache(const struct config *cfg)
 	struct stat st;
 	int fd, fl;
 
+	if (cfg->vhosts)
+		return;
 	if ((size_t)snprintf(path, sizeof(path), "%s/search.cache",
 	        cfg->state_dir) >= sizeof(path))
 		return;
@@ -163,16 +199,100 @@ open_search_cache(const struct config *cfg)
 }
 
 /*
+ * Every host's archive; NULL (logged) when one cannot be read at all.
+ * *problems: whether any skipped a file or warned.
+ */
+static struct snapshot **
+load_hosts(const struct config *cfg, enum archive_index index, int *problems)
+{
+	struct snapshot **snaps;
+	struct archive_opts ao;
+	const char *why = NULL;
+	char where[PATH_MAX + 64], tag[300];
+
+	if ((snaps = calloc(cfg->nhosts, sizeof(*snaps))) == NULL)
+		fatalx("out of memory");
+	*problems = 0;
+	for (size_t i = 0; i < cfg->nhosts; i++) {
+		const struct host_conf *h = &cfg->hosts[i];
+		struct snapshot *snap;
+
+		config_archive_opts(cfg, h, &ao);
+		ao.index = index;
+		if ((snap = archive_load(&ao, &why)) == NULL) {
+			log_warnx("%s: %s: %s",
+			    config_host_where(
+			        cfg, h, "root", where, sizeof(where)),
+			    ao.root, why);
+			for (size_t k = 0; k < i; k++)
+				snapshot_release(snaps[k]);
+			free(snaps);
+			return NULL;
+		}
+		log_info("%sarchive %s: %zu articles in %zu sections, %zu "
+		         "skipped, %zu other warnings, loaded in %lu ms",
+		    host_tag(cfg, h, tag, sizeof(tag)), ao.root,
+		    snap->narticles, snap->nsections, snap->nskipped,
+		    snap->nwarnings, snap->load_ms);
+		if (snap->nskipped > 0 || snap->nwarnings > 0)
+			*problems = 1;
+		snaps[i] = snap;
+	}
+	return snaps;
+}
+
+/*
  * The trees the sandbox leaves reachable, opened now: the chroot and the
  * privilege drop to come would hide them.
  */
+/* path's directory, and its real one (certbot's live/ links elsewhere). */
+static void
+add_dirs(char **v, size_t *n, const char *path)
+{
+	char buf[PATH_MAX], *real;
+	const char *slash;
+
+	if (path == NULL)
+		return;
+	if ((slash = strrchr(path, '/')) == NULL)
+		v[(*n)++] = strdup(".");
+	else if ((size_t)(slash - path) < sizeof(buf)) {
+		memcpy(buf, path, (size_t)(slash - path));
+		buf[slash == path ? 1 : slash - path] = '\0';
+		v[(*n)++] = strdup(buf);
+	}
+	if ((real = realpath(path, NULL)) != NULL) {
+		if ((slash = strrchr(real, '/')) != NULL && slash != real)
+			*(char *)slash = '\0';
+		v[(*n)++] = real;
+	}
+}
+
 static void
 sandbox_trees(const struct config *cfg, struct sandbox *sb)
 {
 	struct sandbox_paths sp = {
-	    .ro = cfg->archive_root, .rw = cfg->state_dir, .logdir = NULL};
-	char dir[PATH_MAX];
+	    .ro = cfg->hosts[0].root, .rw = cfg->state_dir, .logdir = NULL};
+	char dir[PATH_MAX], **more;
 	const char *log = cfg->access_log, *slash;
+	size_t n = 0;
+
+	/*
+	 * The other hosts' roots, and every configured certificate's and
+	 * key's directory: SIGHUP reads them again, renewed.  A host's
+	 * state_dir/NAME is within state_dir.
+	 */
+	/* Per host: its root, and two directories each for cert and key. */
+	if ((more = calloc(cfg->nhosts * 5, sizeof(*more))) == NULL)
+		fatalx("out of memory");
+	for (size_t i = 0; i < cfg->nhosts; i++) {
+		if (i > 0)
+			more[n++] = strdup(cfg->hosts[i].root);
+		add_dirs(more, &n, cfg->hosts[i].cert);
+		add_dirs(more, &n, cfg->hosts[i].key);
+	}
+	sp.more_ro = (const char *const *)more;
+	sp.nmore_ro = n;
 
 	/* A rotated log is created anew beside the old one. */
 	if (log != NULL && strcmp(log, "stderr") != 0 &&
@@ -188,6 +308,9 @@ sandbox_trees(const struct config *cfg, struct sandbox *sb)
 		}
 	}
 	sandbox_prepare(sb, &sp);
+	for (size_t i = 0; i < n; i++)
+		free(more[i]);
+	free(more);
 }
 
 /* After the drop, before any thread: Landlock binds only this one. */
@@ -211,14 +334,12 @@ main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	struct config cfg;
-	struct archive_opts ao;
-	struct snapshot *snap;
+	struct snapshot **snaps;
 	struct server *srv;
 	struct priv priv;
 	struct sandbox sb;
-	SSL_CTX *ssl;
-	const char *cfile = NULL, *why = NULL, *export_dir = NULL;
-	char where[PATH_MAX + 64];
+	struct tls *tls;
+	const char *cfile = NULL, *export_dir = NULL;
 	int ch, check = 0, rv;
 
 	log_init("serai");
@@ -263,40 +384,38 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return rv;
 	}
+	memset(&priv, 0, sizeof(priv));
 	if (open_logs(&cfg) == -1 || priv_resolve(&cfg, &priv) == -1 ||
 	    (check && tls_check(&cfg) == -1)) {
+		priv_free(&priv);
 		config_free(&cfg);
 		return 1;
 	}
-	config_archive_opts(&cfg, &ao);
 	/* Serve at once; search joins when its index is built. */
-	ao.index = check ? ARCHIVE_INDEX_NONE : ARCHIVE_INDEX_LATER;
-	if ((snap = archive_load(&ao, &why)) == NULL) {
-		log_warnx("%s: %s: %s",
-		    config_where(&cfg, "archive", "root", where, sizeof(where)),
-		    ao.root, why);
+	if ((snaps = load_hosts(&cfg,
+	         check ? ARCHIVE_INDEX_NONE : ARCHIVE_INDEX_LATER, &rv)) ==
+	    NULL) {
+		priv_free(&priv);
 		config_free(&cfg);
 		return 1;
 	}
-	log_info("archive %s: %zu articles in %zu sections, %zu skipped, "
-	         "%zu other warnings, loaded in %lu ms",
-	    ao.root, snap->narticles, snap->nsections, snap->nskipped,
-	    snap->nwarnings, snap->load_ms);
 	if (check) {
-		rv = snap->nskipped > 0 || snap->nwarnings > 0 ? 1 : 0;
 		log_info("%s: configuration OK%s",
 		    cfile ? cfile : "(built-in defaults)",
 		    rv ? "; the archive has problems (above)" : "");
-		snapshot_release(snap);
+		for (size_t i = 0; i < cfg.nhosts; i++)
+			snapshot_release(snaps[i]);
+		free(snaps);
+		priv_free(&priv);
 		config_free(&cfg);
 		return rv;
 	}
 
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile(&cfg);
-	ssl = tls_setup(&cfg);
+	tls = tls_setup(&cfg);
 	open_search_cache(&cfg);
-	srv = server_new(&cfg, ssl, snap);
+	srv = server_new(&cfg, tls, snaps);
 	if (cfg.sandbox)
 		sandbox_trees(&cfg, &sb);
 	priv_drop(&priv, &cfg);
@@ -304,10 +423,13 @@ main(int argc, char **argv)
 		sandbox_enter(&sb);
 	else
 		log_info("sandbox: off ([server] sandbox = no)");
-	archive_index_start(snap);
+	priv_free(&priv);
+	for (size_t i = 0; i < cfg.nhosts; i++)
+		archive_index_start(snaps[i]);
+	free(snaps); /* the server holds them */
 	rv = server_run(srv);
 	server_free(srv);
-	SSL_CTX_free(ssl);
+	tls_free(tls);
 	config_free(&cfg);
 	libevent_global_shutdown();
 	return rv;

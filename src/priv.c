@@ -104,34 +104,54 @@ priv_resolve(struct config *c, struct priv *p)
 			    c->chroot);
 			return -1;
 		}
-		/* Reloads read the archive from inside the chroot. */
-		if (realpath(c->archive_root, real) == NULL) {
-			log_warn("%s: %s",
-			    config_where(
-			        c, "archive", "root", where, sizeof(where)),
-			    c->archive_root);
+		/* Reloads read each archive from inside the chroot. */
+		if ((p->roots = calloc(c->nhosts, sizeof(*p->roots))) == NULL)
 			return -1;
-		}
 		n = strlen(p->chroot);
-		if (strcmp(p->chroot, "/") != 0 &&
-		    (strncmp(real, p->chroot, n) != 0 || real[n] != '/')) {
-			log_warnx("%s: %s is outside [server] chroot %s: "
-			          "reloads could not read it",
-			    config_where(
-			        c, "archive", "root", where, sizeof(where)),
-			    real, p->chroot);
-			return -1;
+		for (size_t i = 0; i < c->nhosts; i++) {
+			const struct host_conf *h = &c->hosts[i];
+
+			if (realpath(h->root, real) == NULL) {
+				log_warn("%s: %s",
+				    config_host_where(
+				        c, h, "root", where, sizeof(where)),
+				    h->root);
+				return -1;
+			}
+			if (strcmp(p->chroot, "/") != 0 &&
+			    (strncmp(real, p->chroot, n) != 0 ||
+			        real[n] != '/')) {
+				log_warnx("%s: %s is outside [server] chroot "
+				          "%s: reloads could not read it",
+				    config_host_where(
+				        c, h, "root", where, sizeof(where)),
+				    real, p->chroot);
+				return -1;
+			}
+			strlcpy_s(root,
+			    strcmp(p->chroot, "/") ? real + n : real,
+			    sizeof(root));
+			if ((p->roots[i] = strdup(root)) == NULL)
+				return -1;
 		}
-		strlcpy_s(root, strcmp(p->chroot, "/") ? real + n : real,
-		    sizeof(root));
-		strlcpy_s(p->archive_root, root, sizeof(p->archive_root));
+		p->nroots = c->nhosts;
 	}
 	p->drop = pw->pw_uid != 0;
 	return 0;
 }
 
 void
-priv_drop(const struct priv *p, struct config *c)
+priv_free(struct priv *p)
+{
+	for (size_t i = 0; p->roots != NULL && i < p->nroots; i++)
+		free(p->roots[i]);
+	free(p->roots);
+	p->roots = NULL;
+	p->nroots = 0;
+}
+
+void
+priv_drop(struct priv *p, struct config *c)
 {
 	if (geteuid() != 0)
 		return;
@@ -142,9 +162,13 @@ priv_drop(const struct priv *p, struct config *c)
 			    p->chroot);
 		if (chroot(p->chroot) == -1 || chdir("/") == -1)
 			fatalx("chroot %s: %s", p->chroot, strerror(errno));
-		free(c->archive_root);
-		if ((c->archive_root = strdup(p->archive_root)) == NULL)
-			fatalx("out of memory");
+		/* The paths are the priv's now: its strings move over. */
+		for (size_t i = 0; i < p->nroots && i < c->nhosts; i++) {
+			free(c->hosts[i].root);
+			c->hosts[i].root = p->roots[i];
+		}
+		free(p->roots);
+		p->roots = NULL;
 	}
 	if (!p->drop) {
 		log_warnx("serving as root ([server] user = root)");
@@ -160,7 +184,9 @@ priv_drop(const struct priv *p, struct config *c)
 	log_info("serving as %s (uid %u, gid %u)%s%s", p->name,
 	    (unsigned)p->uid, (unsigned)p->gid, p->chroot[0] ? " in " : "",
 	    p->chroot[0] ? p->chroot : "");
-	if (access(c->archive_root, R_OK | X_OK) == -1)
-		log_warn("%s: not readable as %s: SIGHUP reloads will fail",
-		    c->archive_root, p->name);
+	for (size_t i = 0; i < c->nhosts; i++)
+		if (access(c->hosts[i].root, R_OK | X_OK) == -1)
+			log_warn("%s: not readable as %s: SIGHUP reloads will "
+			         "fail",
+			    c->hosts[i].root, p->name);
 }

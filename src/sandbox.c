@@ -27,6 +27,7 @@
 #include <seccomp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -119,6 +120,14 @@ sandbox_prepare(struct sandbox *sb, const struct sandbox_paths *p)
 	sb->fd_ro = open_tree(p->ro, "archive root");
 	sb->fd_rw = open_tree(p->rw, "state_dir");
 	sb->fd_log = open_tree(p->logdir, "access log directory");
+	sb->nmore = 0;
+	if (p->nmore_ro > 0 &&
+	    (sb->fd_more = calloc(p->nmore_ro, sizeof(*sb->fd_more))) != NULL)
+		for (; sb->nmore < p->nmore_ro; sb->nmore++)
+			sb->fd_more[sb->nmore] =
+			    open_tree(p->more_ro[sb->nmore], "read-only tree");
+	else
+		sb->fd_more = NULL;
 	/* Kept: a chroot to come would hide /proc. */
 	sb->fd_task =
 	    open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -156,6 +165,12 @@ close_trees(struct sandbox *sb)
 			close(*fds[i]);
 			*fds[i] = -1;
 		}
+	for (size_t i = 0; i < sb->nmore; i++)
+		if (sb->fd_more[i] != -1)
+			close(sb->fd_more[i]);
+	free(sb->fd_more);
+	sb->fd_more = NULL;
+	sb->nmore = 0;
 }
 
 static int
@@ -255,6 +270,13 @@ landlock_apply(struct sandbox *sb, int *abi)
 		close(rs);
 		return -1;
 	}
+	for (size_t i = 0; i < sb->nmore; i++)
+		if (ll_add(rs, sb->fd_more[i], LL_READ,
+		        attr.handled_access_fs) == -1) {
+			log_warn("sandbox: landlock_add_rule");
+			close(rs);
+			return -1;
+		}
 	if (syscall(__NR_landlock_restrict_self, rs, 0) == -1) {
 		log_warn("sandbox: landlock_restrict_self");
 		close(rs);

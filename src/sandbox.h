@@ -14,11 +14,16 @@ struct sandbox_paths {
 	const char *rw;     /* read and write: state_dir (search.cache) */
 	const char *logdir; /* write and create files: the access log's
 	                       directory (SIGUSR1 reopens); NULL for none */
+	/* Read too: other archive roots, certificates' directories. */
+	const char *const *more_ro;
+	size_t nmore_ro;
 };
 
 struct sandbox {
 	int fd_ro, fd_rw, fd_log; /* O_PATH, or -1 */
 	int fd_task;              /* /proc/self/task, to count threads */
+	int *fd_more;             /* more_ro's, each O_PATH or -1 */
+	size_t nmore;
 };
 
 /*

@@ -108,6 +108,35 @@ struct listen_list {
 	int line;      /* where the key was set; 0: the default */
 };
 
+/*
+ * [host NAME] sections at most.  Each holds an archive in memory, an
+ * SSL_CTX and its own search index; an SNI name is looked up among all
+ * of them per handshake.  A mirror carries a handful; 1000 is ample.
+ */
+#define HOST_MAX 1000
+/* Other names a host answers to (www.NAME, an old name...). */
+#define HOST_ALIASES_MAX 16
+
+/*
+ * One archive and the names it is served under.  The single-archive form
+ * ([archive], [server] hostname) is one host too, built by config_finish.
+ */
+struct host_conf {
+	char *name; /* lower case */
+	char *aliases[HOST_ALIASES_MAX];
+	size_t naliases;
+	char *root;
+	char *title; /* NULL: content/section.ini, else a default */
+	char *lang;
+	char *cert, *key; /* NULL: generated in state_dir as NAME.crt/.key */
+	struct listen_list gopher; /* n == 0: no Gopher for this host */
+	unsigned gopher_public_port;
+	bool watch;
+	char *state;     /* its search index: state_dir, or state_dir/NAME */
+	int line;        /* of its [host] header; 0: the single-archive form */
+	int keyline[16]; /* as config.keyline, for host_keys in config.c */
+};
+
 /* The whole configuration; built once, then read-only. */
 /* Keys a configuration holds at most (config.c's table has fewer). */
 #define CONFIG_MAX_KEYS 64
@@ -153,6 +182,15 @@ struct config {
 	unsigned max_per_client;
 	unsigned rate; /* requests a second per address; 0: no limit */
 	unsigned burst;
+
+	/*
+	 * Every host, the default (for clients without SNI) first; after
+	 * config_finish there is at least one.  vhosts: given as [host]
+	 * sections (else the one host is the single-archive form's).
+	 */
+	struct host_conf *hosts;
+	size_t nhosts;
+	bool vhosts;
 };
 
 /* config.c */
@@ -179,7 +217,13 @@ const char *config_where(const struct config *, const char *section,
 int config_parse_listen(
     const char *value, struct listen_list *, const char **why);
 struct archive_opts;
-void config_archive_opts(const struct config *, struct archive_opts *);
+void config_archive_opts(
+    const struct config *, const struct host_conf *, struct archive_opts *);
+/* "file:line: [host NAME] key" as config_where, for a host's key. */
+const char *config_host_where(const struct config *, const struct host_conf *,
+    const char *key, char *buf, size_t size);
+/* The host an SNI or URL name belongs to (name or alias), or NULL. */
+const struct host_conf *config_host_find(const struct config *, const char *);
 
 /* priv.c */
 struct priv {
@@ -187,13 +231,15 @@ struct priv {
 	uid_t uid;
 	gid_t gid;
 	const char *name;
-	char chroot[4096];       /* resolved; "" for none */
-	char archive_root[4096]; /* the archive root as seen inside it */
+	char chroot[4096]; /* resolved; "" for none */
+	char **roots;      /* each host's archive root as seen inside it */
+	size_t nroots;
 };
 /* Looks up user, group and chroot before anything is bound; 0 or -1. */
 int priv_resolve(struct config *, struct priv *);
 /* After binding and reading keys, before workers start. */
-void priv_drop(const struct priv *, struct config *);
+void priv_drop(struct priv *, struct config *);
+void priv_free(struct priv *);
 
 /* export.c */
 struct snapshot;
@@ -226,16 +272,35 @@ int watch_rescan(struct watch *, const char *root);
 void watch_stop(struct watch *);
 
 /* tls.c (OpenSSL) */
+struct ssl_st;
 struct ssl_ctx_st;
-struct ssl_ctx_st *tls_setup(const struct config *);
-/* -n: the configured (or kept) certificate and key load and match. */
+struct tls;
+/* Every host's context (certificates made if need be); fatal on failure. */
+struct tls *tls_setup(const struct config *);
+/* A Gemini connection's SSL; its handshake settles on a host by SNI. */
+struct ssl_st *tls_ssl_new(struct tls *);
+/* The host (config order) a handshake settled on; -1: SNI named none. */
+long tls_ssl_host(struct ssl_st *);
+/*
+ * A Gopher port's TLS connection: the port's host (config order) and its
+ * current certificate, whatever name the client sends.
+ */
+struct ssl_st *tls_ssl_new_host(struct tls *, size_t host);
+/*
+ * SIGHUP: every host's pair loaded again for new connections; one that
+ * fails keeps the old context, logged with the reason.
+ */
+void tls_reload(struct tls *);
+void tls_free(struct tls *);
+/* -n: the configured (or kept) certificates and keys load and match. */
 int tls_check(const struct config *);
 
 /* server.c: workers, listeners; conn.c: connections (libevent) */
 struct server;
 struct snapshot;
+/* snaps: one loaded snapshot per host, in config order; taken over. */
 struct server *server_new(
-    const struct config *, struct ssl_ctx_st *, struct snapshot *);
+    const struct config *, struct tls *, struct snapshot **snaps);
 /* Runs until SIGINT/SIGTERM; SIGHUP reloads the archive.  0 on a clean stop. */
 int server_run(struct server *);
 void server_free(struct server *);

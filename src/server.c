@@ -31,14 +31,26 @@
 #define ACCEPT_BATCH 16
 
 struct snapshot *
-server_snapshot(struct server *s)
+server_snapshot(struct host *h)
 {
 	struct snapshot *snap;
 
-	pthread_mutex_lock(&s->snap_lock);
-	snap = snapshot_ref(s->snap);
-	pthread_mutex_unlock(&s->snap_lock);
+	pthread_mutex_lock(&h->snap_lock);
+	snap = snapshot_ref(h->snap);
+	pthread_mutex_unlock(&h->snap_lock);
 	return snap;
+}
+
+void
+server_url_expect(const struct host *h, const char *local, unsigned local_port,
+    struct url_expect *ex)
+{
+	ex->hostname = h->hc->name;
+	ex->local_ip = local;
+	ex->port = h->srv->cfg->gemini_public_port;
+	ex->local_port = local_port;
+	ex->aliases = h->hc->aliases;
+	ex->naliases = h->hc->naliases;
 }
 
 /* Under a flood, one line a second, not one per connection. */
@@ -176,8 +188,8 @@ server_search_free(struct search_job *j)
 
 struct search_job *
 server_search(struct worker *w, struct conn *c, enum proto proto,
-    struct snapshot *snap, const char *line, size_t len, const char *local,
-    unsigned local_port)
+    struct host *host, struct snapshot *snap, const char *line, size_t len,
+    const char *local, unsigned local_port)
 {
 	struct searchpool *p = &w->srv->searches;
 	struct search_job *j;
@@ -187,6 +199,7 @@ server_search(struct worker *w, struct conn *c, enum proto proto,
 	j->w = w;
 	j->conn = c;
 	j->proto = proto;
+	j->host = host;
 	j->len = len;
 	j->local_port = local_port;
 	strlcpy_s(j->local, local, sizeof(j->local));
@@ -237,13 +250,14 @@ search_main(void *arg)
 		p->nqueued--;
 		pthread_mutex_unlock(&p->lock);
 		if (j->proto == PROTO_GEMINI) {
-			struct url_expect ex = {s->cfg->hostname, j->local,
-			    s->cfg->gemini_public_port, j->local_port};
+			struct url_expect ex;
 
+			server_url_expect(
+			    j->host, j->local, j->local_port, &ex);
 			gemini_respond(&ex, j->snap, j->line, j->len, &j->r);
 		} else
 			gopher_respond(
-			    &s->gopher, j->snap, j->line, j->len, &j->r);
+			    &j->host->gopher, j->snap, j->line, j->len, &j->r);
 		/* Thread-safe (evthread_use_pthreads): wakes the worker. */
 		event_active(j->done, EV_TIMEOUT, 0);
 		pthread_mutex_lock(&p->lock);
@@ -414,8 +428,8 @@ accept_cb(evutil_socket_t lfd, short ev, void *arg)
 }
 
 static int
-add_listeners(
-    struct worker *w, const struct listen_list *ll, enum proto p, int reuseport)
+add_listeners(struct worker *w, const struct listen_list *ll, enum proto p,
+    struct host *host, int reuseport)
 {
 	for (size_t i = 0; i < ll->n; i++) {
 		const struct listen_addr *a = &ll->v[i];
@@ -436,10 +450,10 @@ add_listeners(
 		l = &w->listeners[w->nlisteners];
 		l->w = w;
 		l->proto = p;
+		l->host = host;
 		l->proxy = p == PROTO_GEMINI ? w->srv->cfg->gemini_proxy
 		                             : w->srv->cfg->gopher_proxy;
 		memcpy(l->text, a->text, sizeof(l->text));
-		l->ssl = w->srv->ssl;
 		l->one_local = one_local(fd, &l->local);
 		l->ev =
 		    event_new(w->base, fd, EV_READ | EV_PERSIST, accept_cb, l);
@@ -456,9 +470,11 @@ add_listeners(
 		}
 		w->nlisteners++;
 		if (w->id == 0)
-			log_info("%s listening on %s%s",
+			log_info("%s listening on %s%s%s%s",
 			    p == PROTO_GEMINI ? "gemini" : "gopher", a->text,
-			    l->proxy ? " (PROXY protocol)" : "");
+			    l->proxy ? " (PROXY protocol)" : "",
+			    host && w->srv->cfg->vhosts ? " for " : "",
+			    host && w->srv->cfg->vhosts ? host->hc->name : "");
 	}
 	return 0;
 }
@@ -496,51 +512,67 @@ reopen_cb(evutil_socket_t sig, short ev, void *arg)
 /*
  * The new snapshot is built beside the old one; requests in flight keep
  * their reference to the old one, which goes when its last reply does.
- * SIGHUP and the watcher share this, on the main thread's loop.
+ * SIGHUP and the watcher share this, on the main thread's loop.  Each
+ * host on its own: a broken archive keeps its old snapshot and costs the
+ * other hosts nothing.
  */
 static void
-reload(struct server *s)
+reload_host(struct host *h)
 {
+	const struct config *cfg = h->srv->cfg;
 	struct archive_opts o;
 	struct snapshot *snap, *old;
 	const char *why = NULL;
+	char name[300] = "";
 
-	config_archive_opts(s->cfg, &o);
+	if (cfg->vhosts)
+		snprintf(name, sizeof(name), "[host %s] ", h->hc->name);
+	config_archive_opts(cfg, h->hc, &o);
 	/*
 	 * Watches first, then the read: a file written into a new directory
 	 * after the load has read it is then an event, never missed.
 	 */
-	if (s->watch != NULL && watch_rescan(s->watch, o.root) == -1)
+	if (h->watch != NULL && watch_rescan(h->watch, o.root) == -1)
 		log_warn("watch: %s", o.root);
 	if ((snap = archive_load(&o, &why)) == NULL) {
-		log_warnx("reload: %s: %s; still serving the old archive",
-		    o.root, why);
+		log_warnx("reload: %s%s: %s; still serving the old archive",
+		    name, o.root, why);
 		return;
 	}
-	pthread_mutex_lock(&s->snap_lock);
-	old = s->snap;
-	s->snap = snap;
-	pthread_mutex_unlock(&s->snap_lock);
+	pthread_mutex_lock(&h->snap_lock);
+	old = h->snap;
+	h->snap = snap;
+	pthread_mutex_unlock(&h->snap_lock);
 	snapshot_release(old);
-	log_info("reloaded: %zu articles in %zu sections, %zu skipped, "
+	log_info("reloaded: %s%zu articles in %zu sections, %zu skipped, "
 	         "loaded in %lu ms",
-	    snap->narticles, snap->nsections, snap->nskipped, snap->load_ms);
+	    name, snap->narticles, snap->nsections, snap->nskipped,
+	    snap->load_ms);
 }
 
 static void
 reload_cb(evutil_socket_t sig, short ev, void *arg)
 {
+	struct server *s = arg;
+
 	(void)sig;
 	(void)ev;
-	reload(arg);
+	for (size_t i = 0; i < s->nhosts; i++)
+		reload_host(&s->hosts[i]);
+	tls_reload(s->tls);
 }
 
 /* The tree has been quiet for WATCH_QUIET_MS since a change. */
 static void
 watch_cb(void *arg)
 {
-	log_info("archive changed: reloading");
-	reload(arg);
+	struct host *h = arg;
+
+	if (h->srv->cfg->vhosts)
+		log_info("[host %s] archive changed: reloading", h->hc->name);
+	else
+		log_info("archive changed: reloading");
+	reload_host(h);
 }
 
 static void
@@ -583,7 +615,7 @@ rate_seed(void)
 }
 
 struct server *
-server_new(const struct config *cfg, SSL_CTX *ssl, struct snapshot *snap)
+server_new(const struct config *cfg, struct tls *tls, struct snapshot **snaps)
 {
 	struct server *s;
 	struct event_config *ec;
@@ -595,12 +627,22 @@ server_new(const struct config *cfg, SSL_CTX *ssl, struct snapshot *snap)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		fatalx("out of memory");
 	s->cfg = cfg;
-	s->ssl = ssl;
-	s->snap = snap;
-	s->gopher.hostname = cfg->hostname;
-	s->gopher.port = cfg->gopher_public_port;
-	s->gopher.wrap = cfg->gopher_wrap;
-	pthread_mutex_init(&s->snap_lock, NULL);
+	s->tls = tls;
+	if ((s->hosts = calloc(cfg->nhosts, sizeof(*s->hosts))) == NULL)
+		fatalx("out of memory");
+	s->nhosts = cfg->nhosts;
+	for (size_t i = 0; i < s->nhosts; i++) {
+		struct host *h = &s->hosts[i];
+
+		h->srv = s;
+		h->hc = &cfg->hosts[i];
+		h->idx = i;
+		h->snap = snaps[i];
+		h->gopher.hostname = h->hc->name;
+		h->gopher.port = h->hc->gopher_public_port;
+		h->gopher.wrap = cfg->gopher_wrap;
+		pthread_mutex_init(&h->snap_lock, NULL);
+	}
 	pthread_mutex_init(&s->conn_lock, NULL);
 	search_pool_init(s);
 	if (addrcount_init(&s->perclient, cfg->max_connections) == -1 ||
@@ -616,8 +658,10 @@ server_new(const struct config *cfg, SSL_CTX *ssl, struct snapshot *snap)
 	 * rescans need only read access.  Without inotify, serve anyway:
 	 * SIGHUP still reloads.
 	 */
-	if (cfg->archive_watch)
-		s->watch = watch_start(s->base, cfg->archive_root, watch_cb, s);
+	for (size_t i = 0; i < s->nhosts; i++)
+		if (s->hosts[i].hc->watch)
+			s->hosts[i].watch = watch_start(s->base,
+			    s->hosts[i].hc->root, watch_cb, &s->hosts[i]);
 
 	n = cfg->workers;
 	if (n == 0) {
@@ -629,10 +673,13 @@ server_new(const struct config *cfg, SSL_CTX *ssl, struct snapshot *snap)
 	if ((s->workers = calloc(n, sizeof(*s->workers))) == NULL)
 		fatalx("out of memory");
 	s->nworkers = n;
-	nl = cfg->gemini_listen.n + cfg->gopher_listen.n;
+	nl = cfg->gemini_listen.n;
+	for (size_t i = 0; i < s->nhosts; i++)
+		nl += s->hosts[i].hc->gopher.n;
 	if (n > 1) {
 		probe_free(&cfg->gemini_listen);
-		probe_free(&cfg->gopher_listen);
+		for (size_t i = 0; i < s->nhosts; i++)
+			probe_free(&s->hosts[i].hc->gopher);
 	}
 	/*
 	 * A connection registers its socket once and unregisters it at
@@ -658,9 +705,13 @@ server_new(const struct config *cfg, SSL_CTX *ssl, struct snapshot *snap)
 		        NULL)
 			fatalx("out of memory");
 		if (add_listeners(
-		        w, &cfg->gemini_listen, PROTO_GEMINI, n > 1) ||
-		    add_listeners(w, &cfg->gopher_listen, PROTO_GOPHER, n > 1))
+		        w, &cfg->gemini_listen, PROTO_GEMINI, NULL, n > 1))
 			fatalx("cannot listen on every configured address");
+		for (size_t k = 0; k < s->nhosts; k++)
+			if (add_listeners(w, &s->hosts[k].hc->gopher,
+			        PROTO_GOPHER, &s->hosts[k], n > 1))
+				fatalx("cannot listen on every configured "
+				       "address");
 	}
 	event_config_free(ec);
 	return s;
@@ -740,11 +791,14 @@ server_free(struct server *s)
 	for (size_t i = 0; i < 4; i++)
 		if (s->sig[i])
 			event_free(s->sig[i]);
-	watch_stop(s->watch);
+	for (size_t i = 0; i < s->nhosts; i++) {
+		watch_stop(s->hosts[i].watch);
+		snapshot_release(s->hosts[i].snap);
+		pthread_mutex_destroy(&s->hosts[i].snap_lock);
+	}
+	free(s->hosts);
 	if (s->base)
 		event_base_free(s->base);
-	snapshot_release(s->snap);
-	pthread_mutex_destroy(&s->snap_lock);
 	pthread_mutex_destroy(&s->conn_lock);
 	addrcount_free(&s->perclient);
 	addrcount_free(&s->headerless);

@@ -21,6 +21,20 @@ enum proto { PROTO_GEMINI, PROTO_GOPHER };
 struct conn;
 
 /*
+ * One archive and its names: its snapshot (swapped by its own reloads,
+ * which leave the other hosts alone), its watcher and Gopher menus.
+ */
+struct host {
+	struct server *srv;
+	const struct host_conf *hc;
+	size_t idx; /* in config order: tls_ssl_host's number */
+	pthread_mutex_t snap_lock;
+	struct snapshot *snap; /* current; guarded by snap_lock */
+	struct gopher_ctx gopher;
+	struct watch *watch; /* watch = yes; NULL when off */
+};
+
+/*
  * A search, run by a search thread off the workers' loops: its answer
  * comes back to the worker through the job's event, whose callback runs
  * on the worker's thread, as every use of job->conn does.
@@ -32,6 +46,7 @@ struct search_job {
 	struct conn *conn;  /* NULL once the connection is gone */
 	struct event *done; /* in the worker's base */
 	struct snapshot *snap;
+	struct host *host;
 	enum proto proto;
 	char local[64]; /* the address the client reached, for Gemini URLs */
 	unsigned local_port;
@@ -54,6 +69,8 @@ struct searchpool {
 struct listener {
 	struct worker *w;
 	enum proto proto;
+	/* Gopher: the host it serves; Gemini: NULL (SNI decides). */
+	struct host *host;
 	bool proxy;       /* connections open with a PROXY protocol header */
 	struct event *ev; /* EV_READ on the listening socket */
 	struct event *resume; /* re-arms accept after EMFILE */
@@ -64,11 +81,6 @@ struct listener {
 	 */
 	bool one_local;
 	struct sockaddr_storage local;
-	/*
-	 * Gemini's TLS; on a Gopher port, for a client whose first byte
-	 * opens a TLS handshake.
-	 */
-	SSL_CTX *ssl;
 };
 
 struct worker {
@@ -87,13 +99,11 @@ struct worker {
 
 struct server {
 	const struct config *cfg;
-	SSL_CTX *ssl;
-	pthread_mutex_t snap_lock;
-	struct snapshot *snap; /* current; guarded by snap_lock */
-	struct gopher_ctx gopher;
-	struct event_base *base; /* main thread: signals, watcher */
+	struct tls *tls;
+	struct host *hosts; /* the default first */
+	size_t nhosts;
+	struct event_base *base; /* main thread: signals, watchers */
 	struct event *sig[4];
-	struct watch *watch; /* [archive] watch; NULL when off */
 	struct worker *workers;
 	size_t nworkers;
 	int status;
@@ -124,8 +134,8 @@ struct admission {
 	unsigned wait; /* ADMIT_SLOW_DOWN: seconds until a request is allowed */
 };
 
-/* A reference to the current snapshot; release with snapshot_release. */
-struct snapshot *server_snapshot(struct server *);
+/* A reference to a host's snapshot; release with snapshot_release. */
+struct snapshot *server_snapshot(struct host *);
 
 /*
  * Counts a new connection against the caps and takes a request from its
@@ -153,8 +163,11 @@ void server_release_headerless(struct server *, const unsigned char key[16]);
  * is full (SEARCH_QUEUE_MAX) or out of memory: answer "busy".
  */
 struct search_job *server_search(struct worker *, struct conn *, enum proto,
-    struct snapshot *, const char *line, size_t len, const char *local,
-    unsigned local_port);
+    struct host *, struct snapshot *, const char *line, size_t len,
+    const char *local, unsigned local_port);
+/* What a Gemini URL must name to reach h. */
+void server_url_expect(const struct host *h, const char *local,
+    unsigned local_port, struct url_expect *);
 void server_search_free(struct search_job *);
 
 /* conn.c */

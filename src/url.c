@@ -100,6 +100,9 @@ host_matches(const char *host, const struct url_expect *ex)
 
 	if (strcasecmp(host, ex->hostname) == 0)
 		return true;
+	for (size_t i = 0; i < ex->naliases; i++)
+		if (strcasecmp(host, ex->aliases[i]) == 0)
+			return true;
 	/* Clients that reach us by address name the address. */
 	if (ex->local_ip == NULL)
 		return false;

@@ -23,6 +23,9 @@ struct url_expect {
 	const char *local_ip; /* an IP literal for the address we answered on */
 	unsigned port;        /* the public port; absent in the URL = 1965 */
 	unsigned local_port;  /* the port the client reached, also ours */
+	/* Other names of the same host, compared as hostname is. */
+	char *const *aliases;
+	size_t naliases;
 };
 
 struct gemini_url {

@@ -23,6 +23,12 @@ molly-brown and Gophernicus log every request to a file, as they would
 in production (pygopherd logs nothing).  All servers run at once and
 the runs are interleaved, each configuration on every server in turn.
 
+--vhosts measures instead what [host] sections cost: serai with one
+archive against serai with ten [host] sections on one Gemini port (the
+same archive under ten names), full handshakes to the last of the ten
+(its SNI moves the connection to the tenth context), interleaved, and
+prints the ratio of req per server CPU-second, ten hosts over one.
+
 Not part of the test suite: run it by hand,
 
     /usr/bin/python3 tests/bench/peers.py --serai build/serai [--seconds N]
@@ -183,6 +189,72 @@ def start_serai(ctx, binary=None, name="serai"):
     ctx.page["gemini"] = gemini_fetch(urls["gemini"], port=gem).body
     ctx.page["gopher"] = gopher_fetch(ARTICLE, port=goph)
     return proc, [proc.pid], urls
+
+
+TEN = ["h%d.test" % i for i in range(10)]
+
+
+def start_serai_ten(ctx):
+    """serai with ten [host] sections on one Gemini port, Gemini only."""
+    work = ctx.work / "serai-ten"
+    work.mkdir(exist_ok=True)
+    (gem,) = free_ports(1)
+    run_as = "user = root\n" if os.geteuid() == 0 else ""
+    conf = work / "serai.ini"
+    conf.write_text(
+        "[server]\nstate_dir = %s\nworkers = 0\n%saccess_log = %s\n"
+        "[gemini]\nlisten = 127.0.0.1:%d\n"
+        "[limits]\nmax_per_client = 100000\nrate = 0\n"
+        % (work / "state", run_as, work / "serai-access.log", gem)
+        + "".join("[host %s]\nroot = %s\n" % (h, CONTENT) for h in TEN),
+        encoding="utf-8")
+    log = work / "serai.log"
+    proc = spawn([str(ctx.serai), "-c", str(conf)], log, work)
+    wait_listening(proc, [gem], "serai (ten hosts)", log)
+    url = "gemini://%s:%d%s" % (TEN[-1], gem, ARTICLE)
+    body = gemini_fetch(url, port=gem, sni=TEN[-1]).body
+    same_page(ctx, "gemini", body, "serai (ten hosts)")
+    return proc, [proc.pid], url
+
+
+def run_vhosts(ctx):
+    """One host against ten, full handshakes, interleaved: the ratio of
+    each ten-host run to the one-host run just before it."""
+    one, one_pids, urls = start_serai(ctx)
+    ten, ten_pids, ten_url = start_serai_ten(ctx)
+    out = []
+    try:
+        for c in ctx.concurrencies:
+            rates = {"one": [], "ten": []}
+            ratios = []
+            for rep in range(ctx.repeat):
+                for name, url, pids in (("one", urls["gemini"], one_pids),
+                                        ("ten", ten_url, ten_pids)):
+                    print("serai %s host(s) c=%d run %d/%d ..."
+                          % (name, c, rep + 1, ctx.repeat),
+                          file=sys.stderr, flush=True)
+                    argv = [str(ctx.loadgen), "-c", str(c), "-d",
+                            str(ctx.seconds), "--timeout", "30",
+                            "--addr", "127.0.0.1", "--expect", "20 ",
+                            "--pids", ",".join(map(str, pids)), url]
+                    r = subprocess.run(argv, capture_output=True, text=True,
+                                       timeout=ctx.seconds + 90)
+                    res = json.loads(r.stdout.strip().splitlines()[-1])
+                    if res["errors"] or not res["ok"]:
+                        raise Broken("%s host(s): %d errors, %d ok"
+                                     % (name, res["errors"], res["ok"]))
+                    rates[name].append(res["req_per_server_cpu_s"])
+                ratios.append(rates["ten"][-1] / rates["one"][-1])
+            out.append("c=%d, %d interleaved pairs: req/CPU-s one host %s, "
+                       "ten hosts %s; ten/one %s"
+                       % (c, ctx.repeat, spread(rates["one"], "%.0f"),
+                          spread(rates["ten"], "%.0f"),
+                          spread(ratios, "%.3f")))
+    finally:
+        for p in (one, ten):
+            if stop(p) != 0:
+                out.append("FAIL: serai did not exit cleanly")
+    return out
 
 
 def export(ctx):
@@ -550,6 +622,9 @@ def main():
                     help="only these protocols (default: both)")
     ap.add_argument("--quick", action="store_true",
                     help="CI smoke run: 1 s at c=16, once")
+    ap.add_argument("--vhosts", action="store_true",
+                    help="serai with ten [host] sections against one "
+                    "archive, Gemini full handshakes, and nothing else")
     ap.add_argument("--json", action="store_true",
                     help="also print every run's loadgen line")
     ap.add_argument("-v", "--verbose", action="store_true",
@@ -598,6 +673,21 @@ def main():
         ctx.public = ctx.work / "public"
         ctx.public.mkdir()
         ctx.public.chmod(0o755)
+        if args.vhosts:
+            try:
+                lines = run_vhosts(ctx)
+            except Broken as e:
+                print(e, file=sys.stderr)
+                return 1
+            finally:
+                stop_all()
+            print("%s, %g s per run, %d CPU(s), load average %.2f before, "
+                  "%.2f after" % (time.strftime("%Y-%m-%d %H:%M UTC",
+                                                time.gmtime()),
+                                  ctx.seconds, os.cpu_count(), load_before,
+                                  os.getloadavg()[0]))
+            print("\n".join(lines))
+            return 1 if any(ln.startswith("FAIL") for ln in lines) else 0
         try:
             ctx.export = export(ctx)
         except Broken as e:

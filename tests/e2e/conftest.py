@@ -73,10 +73,12 @@ RUN_AS = "user = root\n" if os.geteuid() == 0 else ""
 # rightly refuses: that suite (alone) serves without the sandbox.
 SANDBOX = "sandbox = no\n" if VALGRIND else ""
 
-# "serai: 2026-11-27T20:54:55Z 127.0.0.1 gopher "/" 1 77 0.3ms"
+# "serai: 2026-11-27T20:54:55Z 127.0.0.1 gopher "/" 1 77 0.3ms"; with
+# [host] sections the host follows the protocol ("gemini a.test "/" ...").
 ACCESS_RE = re.compile(
     r'^serai: (?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (?P<peer>\S+) '
-    r'(?P<proto>gemini|gopher) "(?P<request>.*)" (?P<status>\S+) '
+    r'(?P<proto>gemini|gopher)(?: (?P<host>[^\s"]+))? "(?P<request>.*)" '
+    r'(?P<status>\S+) '
     r"(?P<bytes>\d+) (?P<ms>\d+(?:\.\d+)?)ms(?: (?P<why>.*))?$"
 )
 

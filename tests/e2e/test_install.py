@@ -75,8 +75,8 @@ def test_every_key_is_documented():
     sample = (SOURCE_ROOT / "conf" / "serai.ini").read_text()
     readme = (SOURCE_ROOT / "README.md").read_text()
     for section, key in config_keys():
-        # The man page: under its [section] heading.
-        part = man.split("# [%s]" % section, 1)
+        # The man page: under its [section] heading ("[host NAME]").
+        part = re.split(r"# \[%s(?: NAME)?\]" % section, man, maxsplit=1)
         assert len(part) == 2, section
         body = part[1].split("\n# ", 1)[0]
         assert re.search(r"\*%s\* =" % key, body), (section, key)

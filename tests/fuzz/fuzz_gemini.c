@@ -7,7 +7,7 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
-	struct url_expect ex = {"localhost", "127.0.0.1", 1965, 0};
+	struct url_expect ex = {"localhost", "127.0.0.1", 1965, 0, NULL, 0};
 	struct reply r;
 
 	if (len > GEMINI_REQUEST_MAX)

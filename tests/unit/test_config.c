@@ -208,7 +208,9 @@ test_full_file(void **state)
 	assert_int_equal(c.gemini_public_port, 1966);
 	assert_int_equal(c.gopher_public_port, 70);
 
-	config_archive_opts(&c, &o);
+	assert_int_equal(c.nhosts, 1);
+	assert_false(c.vhosts);
+	config_archive_opts(&c, &c.hosts[0], &o);
 	assert_string_equal(o.root, "/srv/archive");
 	assert_string_equal(o.title, "My News Archive");
 	assert_string_equal(o.lang, "zh-Hans");
@@ -815,6 +817,166 @@ test_bool_spellings(void **state)
 	}
 }
 
+/* [host] sections: every key, defaults, and what config_finish adds. */
+static void
+test_hosts(void **state)
+{
+	static const char conf[] = "[server]\n"
+	                           "state_dir = /var/lib/serai\n"
+	                           "[gemini]\n"
+	                           "listen = 127.0.0.1:1965\n"
+	                           "[host News.Example.org]\n"
+	                           "root = /srv/news\n"
+	                           "title = Example News\n"
+	                           "lang = fr\n"
+	                           "aliases = www.news.example.org, N.example\n"
+	                           "cert = /etc/n.crt\n"
+	                           "key = /etc/n.key\n"
+	                           "gopher = 127.0.0.1:70\n"
+	                           "gopher_public_port = 7000\n"
+	                           "watch = yes\n"
+	                           "[host science.example.org]\n"
+	                           "root = /srv/science\n"
+	                           "gopher = 127.0.0.1:7071\n";
+	struct archive_opts o;
+	struct config c;
+	char where[256], *msg;
+	int rv;
+
+	(void)state;
+	config_defaults(&c);
+	msg = load_captured(&c, write_conf(conf), &rv);
+	if (rv != 0)
+		print_error("%s", msg);
+	free(msg);
+	assert_int_equal(rv, 0);
+	assert_int_equal(config_finish(&c), 0);
+	assert_true(c.vhosts);
+	assert_int_equal(c.nhosts, 2);
+	/* Names are compared without case: kept in lower case. */
+	assert_string_equal(c.hosts[0].name, "news.example.org");
+	assert_int_equal(c.hosts[0].naliases, 2);
+	assert_string_equal(c.hosts[0].aliases[1], "n.example");
+	assert_string_equal(
+	    c.hosts[0].state, "/var/lib/serai/news.example.org");
+	assert_true(c.hosts[0].watch);
+	assert_false(c.hosts[1].watch);
+	assert_string_equal(c.hosts[1].lang, "en");
+	assert_null(c.hosts[1].cert);
+	assert_int_equal(c.hosts[1].gopher_public_port, 7071);
+	/* No [gopher] listen of its own: hosts name theirs. */
+	assert_int_equal(c.gopher_listen.n, 0);
+	assert_ptr_equal(
+	    config_host_find(&c, "WWW.news.example.org"), &c.hosts[0]);
+	assert_ptr_equal(
+	    config_host_find(&c, "science.example.org"), &c.hosts[1]);
+	assert_null(config_host_find(&c, "example.org"));
+	config_archive_opts(&c, &c.hosts[0], &o);
+	assert_string_equal(o.root, "/srv/news");
+	assert_string_equal(o.title, "Example News");
+	assert_string_equal(o.lang, "fr");
+	assert_string_equal(o.hostname, "news.example.org");
+	assert_int_equal(o.gopher_port, 7000);
+	config_host_where(&c, &c.hosts[1], "root", where, sizeof(where));
+	must_contain(where, ":16: [host science.example.org] root");
+	config_free(&c);
+	assert_null(c.hosts);
+	config_free(&c);
+}
+
+/* Mistakes in [host] sections: each named by file, line and key. */
+static void
+test_hosts_bad(void **state)
+{
+	static const struct bad t[] = {
+	    {"[host a.test]\nroot = /r\nnope = 1\n", 3, "[host a.test] nope"},
+	    {"[host a.test]\nroot = /r\nroot = /s\n", 3,
+	        "already set on line 2"},
+	    {"[host a.test]\nroot = /r\nwatch = perhaps\n", 3, "watch"},
+	    {"[host a.test]\nroot = /r\ngopher = 70\n", 3, "gopher"},
+	    {"[host a.test]\nroot = /r\ngopher_public_port = 0\n", 3,
+	        "gopher_public_port"},
+	    {"[host a.test]\nroot = /r\nlang = e n\n", 3, "lang"},
+	    /* Names: DNS names only, safe in state_dir. */
+	    {"[host ..]\nroot = /r\n", 1, "not a DNS name"},
+	    {"[host a/b]\nroot = /r\n", 1, "not a DNS name"},
+	    {"[host 127.0.0.1:1965]\nroot = /r\n", 1, "not a DNS name"},
+	    {"[host -a.test]\nroot = /r\n", 1, "not a DNS name"},
+	    {"[host a..test]\nroot = /r\n", 1, "not a DNS name"},
+	    {"[host ]\nroot = /r\n", 1, "unknown section"},
+	    {"[host a.test]\nroot = /r\naliases = b.test, ,c.test\n", 3,
+	        "aliases"},
+	    {"[host a.test]\nroot = /r\naliases = b_c.test\n", 3, "aliases"},
+	    /* The same name twice, however spelled, naming both lines. */
+	    {"[host a.test]\nroot = /r\n[host A.TEST]\nroot = /s\n", 3,
+	        "already a name of [host a.test] (line 1)"},
+	    {"[host a.test]\nroot = /r\naliases = a.test\n", 3,
+	        "already a name of [host a.test] (line 1)"},
+	    {"[host a.test]\nroot = /r\naliases = x.test, x.test\n", 3,
+	        "already a name of [host a.test] (line 3)"},
+	    {"[host a.test]\nroot = /r\naliases = x.test\n[host x.test]\n"
+	     "root = /s\n",
+	        4, "already a name of [host a.test] (line 3)"},
+	    /* A host without its archive. */
+	    {"[host a.test]\ntitle = A\n", 1, "root is not set"},
+	    /* The single-archive keys beside [host]s, with the way out. */
+	    {"[host a.test]\nroot = /r\n[archive]\nroot = /s\n", 4,
+	        "[archive] root: not with [host] sections (the first on "
+	        "line 1)"},
+	    {"[server]\nhostname = x\n[host a.test]\nroot = /r\n", 2,
+	        "[server] hostname"},
+	    {"[gemini]\ncert = /c\n[host a.test]\nroot = /r\n", 2,
+	        "[gemini] cert"},
+	    {"[gopher]\nlisten = *:70\n[host a.test]\nroot = /r\n", 2,
+	        "gopher in each [host]"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		check_bad(&t[i], strlen(t[i].text));
+}
+
+/* What only config_finish sees: listeners shared, cert without key. */
+static void
+test_hosts_finish(void **state)
+{
+	static const struct {
+		const char *text, *want;
+	} t[] = {
+	    {"[gemini]\nlisten = 127.0.0.1:7000\n"
+	     "[host a.test]\nroot = /r\ngopher = 127.0.0.1:7001\n"
+	     "[host b.test]\nroot = /r\ngopher = *:7001\n",
+	        ":8: [host b.test] gopher: '*:7001' is the same address and "
+	        "port (0.0.0.0:7001) as [host a.test] gopher "
+	        "'127.0.0.1:7001' (line 5)"},
+	    {"[gemini]\nlisten = 127.0.0.1:7000\n"
+	     "[host a.test]\nroot = /r\ngopher = 127.0.0.1:7000\n",
+	        ":5: [host a.test] gopher: '127.0.0.1:7000' is the same "
+	        "address and port (127.0.0.1:7000) as [gemini] listen"},
+	    {"[host a.test]\nroot = /r\ncert = /c\n",
+	        ":1: [host a.test] key: set cert and key together"},
+	};
+	struct capture cap;
+	struct config c;
+	char *msg;
+	int rv;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		config_defaults(&c);
+		msg = load_captured(&c, write_conf(t[i].text), &rv);
+		free(msg);
+		assert_int_equal(rv, 0);
+		capture_start(&cap);
+		rv = config_finish(&c);
+		msg = capture_end(&cap);
+		assert_int_equal(rv, -1);
+		must_contain(msg, t[i].want);
+		free(msg);
+		config_free(&c);
+	}
+}
+
 int
 main(void)
 {
@@ -834,6 +996,9 @@ main(void)
 	    cmocka_unit_test(test_finish_listen_overlap),
 	    cmocka_unit_test(test_finish_cert_key),
 	    cmocka_unit_test(test_bool_spellings),
+	    cmocka_unit_test(test_hosts),
+	    cmocka_unit_test(test_hosts_bad),
+	    cmocka_unit_test(test_hosts_finish),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

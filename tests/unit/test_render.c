@@ -41,7 +41,8 @@ struct fixture {
 	char *zh_para;
 };
 
-static const struct url_expect gex = {"localhost", "127.0.0.1", 1965, 0};
+static const struct url_expect gex = {
+    "localhost", "127.0.0.1", 1965, 0, NULL, 0};
 static const struct gopher_ctx gctx = {HOST, 7070, 70};
 
 static int

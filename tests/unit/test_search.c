@@ -434,7 +434,8 @@ test_bounds(void **state)
 static void
 test_index_later(void **state)
 {
-	static const struct url_expect ex = {"localhost", "127.0.0.1", 1965, 0};
+	static const struct url_expect ex = {
+	    "localhost", "127.0.0.1", 1965, 0, NULL, 0};
 	static const char req[] = "gemini://localhost/search?declaration";
 	struct fixture *f = *state;
 	struct archive_opts o = f->opts;
@@ -573,7 +574,8 @@ test_cache(void **state)
 static void
 test_gemini(void **state)
 {
-	static const struct url_expect ex = {"localhost", "127.0.0.1", 1965, 0};
+	static const struct url_expect ex = {
+	    "localhost", "127.0.0.1", 1965, 0, NULL, 0};
 	struct fixture *f = *state;
 	struct reply r;
 	char line[512];

@@ -15,7 +15,8 @@
 
 #include "url.h"
 
-static const struct url_expect ex = {"localhost", "127.0.0.1", 1965, 0};
+static const struct url_expect ex = {
+    "localhost", "127.0.0.1", 1965, 0, NULL, 0};
 
 struct ucase {
 	const char *url;
@@ -88,7 +89,8 @@ test_ok(void **state)
 static void
 test_ipv6_literal(void **state)
 {
-	static const struct url_expect ex6 = {"localhost", "::1", 1965, 0};
+	static const struct url_expect ex6 = {
+	    "localhost", "::1", 1965, 0, NULL, 0};
 	static const struct ucase t[] = {
 	    {"gemini://[::1]/", URL_OK, "/"},
 	    {"gemini://[::1]:1965/news/", URL_OK, "/news/"},
@@ -103,6 +105,28 @@ test_ipv6_literal(void **state)
 	(void)state;
 	RUN(t, &ex6);
 	RUN(t4, &ex);
+}
+
+/* A [host]'s aliases are its names too; other hosts' names are not. */
+static void
+test_aliases(void **state)
+{
+	static char *const aliases[] = {"www.a.test", "old.test"};
+	static const struct url_expect exa = {
+	    "a.test", "127.0.0.1", 1965, 0, aliases, 2};
+	static const struct ucase t[] = {
+	    {"gemini://a.test/", URL_OK, "/"},
+	    {"gemini://WWW.A.test/news/", URL_OK, "/news/"},
+	    {"gemini://old.test:1965/", URL_OK, "/"},
+	    {"gemini://b.test/", URL_PROXY, NULL},
+	    {"gemini://a.test.old.test/", URL_PROXY, NULL},
+	    {"gemini://www.a.tes/", URL_PROXY, NULL},
+	    {"gemini://localhost/", URL_PROXY, NULL},
+	    {"gemini://old.test:1966/", URL_PROXY, NULL},
+	};
+
+	(void)state;
+	RUN(t, &exa);
 }
 
 static void
@@ -422,6 +446,7 @@ main(void)
 	    cmocka_unit_test(test_ok),
 	    cmocka_unit_test(test_ipv6_literal),
 	    cmocka_unit_test(test_proxy),
+	    cmocka_unit_test(test_aliases),
 	    cmocka_unit_test(test_bad),
 	    cmocka_unit_test(test_nul),
 	    cmocka_unit_test(test_length_limit),
