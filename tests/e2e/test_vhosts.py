@@ -200,6 +200,30 @@ def test_gopher_per_port(two):
         assert "\t%s\t" % other not in body
 
 
+def test_gophers_per_port_takes_that_hosts_certificate(two):
+    """Gopher over TLS on B's port: B's certificate and B's menu, even
+    when the client's SNI names A (a Gopher port has one host)."""
+    for sni in (B, A):
+        ctx = client_context()
+        with socket.create_connection(
+                ("127.0.0.1", two.gopher_ports[B]), timeout=IO_TIMEOUT) as raw:
+            with ctx.wrap_socket(raw, server_hostname=sni) as tls:
+                der = tls.getpeercert(binary_form=True)
+                tls.sendall(b"\r\n")
+                body = bytearray()
+                for _ in range(1000):
+                    try:
+                        chunk = tls.recv(65536)
+                    except ssl.SSLEOFError:
+                        break
+                    if not chunk:
+                        break
+                    body += chunk
+        assert cert_cn(der) == B, sni
+        assert "Archive B" in body.decode(), sni
+        assert "Archive A" not in body.decode(), sni
+
+
 def test_access_log_names_the_host(two):
     fetch(two, url(two, B, "/?logged"), B)
     fetch(two, url(two, "c.test", "/?logged"), "c.test")
