@@ -670,12 +670,15 @@ def run(args, where, rec):
     try:
         if args.start_repeat == 0:
             # One cold start, measured, serves the rest.
+            shutil.rmtree(where / "state-0", ignore_errors=True)
             srv = Serai(args.serai, where / "run-cold", root,
                         where / "state-0")
             measure_start(srv, probe, args.n, rec, "cold")
         for r in range(args.start_repeat):
             state = where / ("state-%d" % r)
             shutil.rmtree(state, ignore_errors=True)
+            for p in where.glob("run-%d-*" % r):
+                shutil.rmtree(p, ignore_errors=True)
             cold = Serai(args.serai, where / ("run-%d-cold" % r), root,
                          state)
             measure_start(cold, probe, args.n, rec, "cold")
@@ -717,6 +720,10 @@ def run(args, where, rec):
         remove_published(root, info)
 
 
+def interrupt(*_):
+    raise KeyboardInterrupt
+
+
 def main():
     ap = argparse.ArgumentParser(
         description="issue 11's figures at archive scale")
@@ -746,8 +753,9 @@ def main():
     if not 0 <= args.start_repeat <= 20:
         ap.error("--start-repeat must be in 0..20")
 
-    # SIGTERM as Ctrl-C: the finally clauses stop every server.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # SIGTERM as Ctrl-C: the finally clauses stop every server, and the
+    # figures taken so far are printed.
+    signal.signal(signal.SIGTERM, interrupt)
     t_run = time.monotonic()
     load_before = os.getloadavg()[0]
     rec = {}
@@ -762,6 +770,9 @@ def main():
     except Failed as e:
         print("FAILED: %s" % e, file=sys.stderr)
         status = 1
+    except KeyboardInterrupt:
+        print("interrupted: the figures so far", file=sys.stderr)
+        status = 130
     finally:
         stop_all()
     if args.archive and status == 0:
