@@ -488,7 +488,7 @@ def measure_publish(srv, pub, n, rec, rounds):
 def load_client(port, paths, stop, conn, t_max):
     """A client fetching Gemini pages one after another, each on a new
     TLS connection, until told to stop (or t_max): sends back
-    [(start, ms, ok)]."""
+    [(start, ms, True or what went wrong)]."""
     ctx = client_context()
     rng = random.Random(3)
     out = []
@@ -499,9 +499,12 @@ def load_client(port, paths, stop, conn, t_max):
         try:
             r = gemini_fetch("gemini://localhost:%d%s" % (port, path),
                              port=port, ctx=ctx, timeout=IO_TIMEOUT)
-            ok = r.status_line.startswith("20 ")
-        except Exception:  # noqa: BLE001 -- every failure counts as one
-            ok = False
+            ok = True if r.status_line.startswith("20 ") else \
+                r.status_line[:40]
+        except Exception as e:  # noqa: BLE001 -- every failure counts
+            # What failed, for the report: serai logs no request it
+            # never read.
+            ok = "%s: %s" % (type(e).__name__, str(e)[:80])
         out.append((t, (time.monotonic() - t) * 1000, ok))
     conn.send(out)
     conn.close()
@@ -542,7 +545,11 @@ def measure_reload_under_load(srv, pub, info, n, rec, rounds):
                 child.join(5)
         quiet = [ms for t, ms, ok in reqs if q0 <= t < t0]
         busy = [ms for t, ms, ok in reqs if t0 <= t < t1]
-        failed = sum(1 for _, _, ok in reqs if not ok)
+        errors = [(t - t0, ok) for t, _, ok in reqs if ok is not True]
+        failed = len(errors)
+        for when, what in errors[:5]:
+            print("  failed request begun %+.1f s from the SIGHUP: %s"
+                  % (when, what), file=sys.stderr)
         if len(quiet) < 20 or len(busy) < 5:
             raise Failed("too few requests to compare (%d quiet, %d during "
                          "the reload)" % (len(quiet), len(busy)))
