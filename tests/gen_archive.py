@@ -5,13 +5,17 @@
     m = generate(root, 300, seed=1)          # a Manifest
 
     python3 tests/gen_archive.py DIR N [--seed S] [--depth D] [--fanout F]
-        [--cjk-every K] [--no-broken] [--manifest FILE.json]
+        [--cjk-every K] [--no-broken] [--manifest FILE.json] [--jobs J]
 
 N articles over a tree of sections `depth` levels deep with `fanout`
 subsections each (some with a section.ini giving title, description and
 lang, some without), plus, with broken=True, one file per way serai skips
 an entry.  Everything depends on the seed only: the same call writes the
-same bytes.
+same bytes, whatever the number of processes writing them (the articles
+are drawn in chunks of ARTICLES_PER_CHUNK, each from a generator seeded
+by the seed and the chunk's number).  The command line picks the fanout,
+unless told, so that sections average at most PER_SECTION articles: a
+million articles then go in 585 sections, not 40 of 25,000 each.
 
 What the articles exercise: dates as YYYY-MM-DD and as RFC 3339 with a
 time and an offset, and undated ones; titles with colons and & < >;
@@ -31,13 +35,16 @@ other text uses, for the trigram index.
 Dates: every dated article has a day of its own, and a time with an
 offset keeps the UTC instant inside that day (times 09:00-14:59, offsets
 within +-09:00), so sorting the Date: strings and sorting the instants
-agree: the expected orders below are unambiguous.
+agree: the expected orders below are unambiguous.  The newest day is
+2025-12-31, unless there are more dated articles than days since
+0001-01-01 (about 870,000 articles): the days then run on past 2025.
 """
 
 import argparse
 import collections
 import datetime
 import json
+import multiprocessing
 import os
 import random
 import sys
@@ -72,6 +79,16 @@ ZH = ("中国科学院 沿线国家 科研机构 发表了 北京宣言 国际�
       "基础研究 气候变化 防灾减灾 现代农业 公共卫生 海洋观测").split()
 ZH_PUNCT = ["，", "、", "；"]
 ZH_ALPHABET_LEN = 26
+
+# Articles drawn from one generator: the unit of work of a process.  Big
+# enough that sending a chunk's manifest back costs little beside writing
+# it, small enough that two processes finish within a chunk of each other.
+ARTICLES_PER_CHUNK = 5000
+# Below this, one process: starting a pool costs more than it saves.
+PARALLEL_MIN = 2 * ARTICLES_PER_CHUNK
+# The command line's section size: serai lists a whole section on one
+# page, and a real archive's sections hold days or months of articles.
+PER_SECTION = 2000
 
 Section = collections.namedtuple(
     "Section", "path dir title name has_ini description lang parent")
@@ -226,6 +243,7 @@ class _Gen:
         self.n = n
         self.depth = depth
         self.fanout = fanout
+        self.seed = seed
         self.rng = random.Random(seed)
         self.broken = broken
         self.cjk_every = cjk_every
@@ -371,12 +389,15 @@ class _Gen:
         self.m.bytes += len(data)
 
     def _dates(self):
-        """Distinct days for the dated articles, newest 2025-12-31."""
+        """Distinct days for the dated articles, newest 2025-12-31 (or
+        later, when there are more of them than days since 0001-01-01)."""
         rng = self.rng
         dated = [i for i in range(self.n) if rng.random() < self.dated]
         days = list(range(len(dated)))
         rng.shuffle(days)
         last = datetime.date(2025, 12, 31)
+        if len(dated) > (last - datetime.date.min).days + 1:
+            last = datetime.date.min + datetime.timedelta(days=len(dated) - 1)
         out = {}
         for i, d in zip(dated, days):
             day = last - datetime.timedelta(days=d)
@@ -397,94 +418,134 @@ class _Gen:
             out[i] = s
         return out
 
-    def articles(self):
+    def articles(self, jobs=None):
+        """Writes the articles, chunk by chunk, in `jobs` processes (None:
+        one per CPU).  The manifest lists them in index order either way."""
+        self.dates = self._dates()
+        main_rng = self.rng
+        nchunks = -(-self.n // ARTICLES_PER_CHUNK)
+        if jobs is None:
+            jobs = os.cpu_count() or 1
+        if jobs > 1 and self.n >= PARALLEL_MIN:
+            global _WORKER_GEN
+            _WORKER_GEN = self
+            try:
+                # fork: the workers inherit the sections, dates and pools
+                # instead of having them pickled to each.
+                with multiprocessing.get_context("fork").Pool(
+                        min(jobs, nchunks)) as pool:
+                    for arts, nbytes in pool.imap(_worker_chunk,
+                                                  range(nchunks)):
+                        self.m.articles.extend(arts)
+                        self.m.bytes += nbytes
+            finally:
+                _WORKER_GEN = None
+        else:
+            for c in range(nchunks):
+                arts, nbytes = self.chunk(c)
+                self.m.articles.extend(arts)
+                self.m.bytes += nbytes
+        self.rng = main_rng
+
+    def chunk(self, c):
+        """Articles c * ARTICLES_PER_CHUNK and on: written, and returned
+        with their bytes.  Their draws come from a generator of their
+        own, so the chunks may be written in any order by any process."""
+        self.rng = random.Random(self.seed * 1000003 + c)
+        arts, nbytes = [], 0
+        for i in range(c * ARTICLES_PER_CHUNK,
+                       min(self.n, (c + 1) * ARTICLES_PER_CHUNK)):
+            art, data = self._article(i)
+            fd = os.open(self.root / art.file,
+                         os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+            nbytes += len(data)
+            arts.append(art)
+        return arts, nbytes
+
+    def _article(self, i):
+        """Article i: its manifest entry and its bytes.  Its name holds
+        its index or its token, so no two articles share a name."""
         rng = self.rng
         m = self.m
         secs = m.sections
-        dates = self._dates()
-        used = set()
-        for i in range(self.n):
-            sec = secs[rng.randrange(len(secs))]
-            zh = self.cjk_every > 0 and i % self.cjk_every == self.cjk_every - 1
-            tok = token(i, self.width)
-            title = self._title(i, zh)
-            date = dates.get(i)
-            lang = "zh" if zh else sec.lang
-            headers = []
-            if date is not None:
-                headers.append("%s: %s" % (
-                    "date" if rng.random() < 0.05 else "Date", date))
-            if zh:
-                headers.append("Lang: zh")
-            elif rng.random() < 0.05:
-                lang = rng.choice(["en-GB", "en-US", "es"])
-                headers.append("Lang: %s" % lang)
-            if rng.random() < 0.3:
-                crumbs = ["Home"]
-                p = sec
-                chain = []
-                while p.parent is not None:
-                    chain.append(p)
-                    p = m.section(p.parent)
-                for s in reversed(chain):
-                    crumbs.append(s.title if rng.random() < 0.7 else s.name)
-                headers.append("Location: " + " > ".join(crumbs))
-            if rng.random() < 0.2:
-                headers.append("Tags: %s, %s" % tuple(rng.choices(VOCAB, k=2)))
-            if rng.random() < 0.1:
-                headers.append("Source: %s" % rng.choice(self.orgs))
-            if rng.random() < 0.1:
-                headers.append("Author: %s" % rng.choice(self.names))
-            rng.shuffle(headers)
-            paras, cjk, cjk_text = self._paragraphs(i, tok, zh)
+        sec = secs[rng.randrange(len(secs))]
+        zh = self.cjk_every > 0 and i % self.cjk_every == self.cjk_every - 1
+        tok = token(i, self.width)
+        title = self._title(i, zh)
+        date = self.dates.get(i)
+        lang = "zh" if zh else sec.lang
+        headers = []
+        if date is not None:
+            headers.append("%s: %s" % (
+                "date" if rng.random() < 0.05 else "Date", date))
+        if zh:
+            headers.append("Lang: zh")
+        elif rng.random() < 0.05:
+            lang = rng.choice(["en-GB", "en-US", "es"])
+            headers.append("Lang: %s" % lang)
+        if rng.random() < 0.3:
+            crumbs = ["Home"]
+            p = sec
+            chain = []
+            while p.parent is not None:
+                chain.append(p)
+                p = m.section(p.parent)
+            for s in reversed(chain):
+                crumbs.append(s.title if rng.random() < 0.7 else s.name)
+            headers.append("Location: " + " > ".join(crumbs))
+        if rng.random() < 0.2:
+            headers.append("Tags: %s, %s" % tuple(rng.choices(VOCAB, k=2)))
+        if rng.random() < 0.1:
+            headers.append("Source: %s" % rng.choice(self.orgs))
+        if rng.random() < 0.1:
+            headers.append("Author: %s" % rng.choice(self.names))
+        rng.shuffle(headers)
+        paras, cjk, cjk_text = self._paragraphs(i, tok, zh)
 
-            lines = list(headers)
-            if headers and rng.random() < 0.2:
+        lines = list(headers)
+        if headers and rng.random() < 0.2:
+            lines.append("")
+        lines.append(title)
+        wrap = not zh and rng.random() < 0.3
+        for p in paras:
+            lines.append("")
+            if wrap and len(p) > 60:
+                lines.extend(_wrap(p, rng.randint(50, 76),
+                                   "  " if rng.random() < 0.3 else ""))
+            else:
+                lines.append(p)
+        if rng.random() < 0.3:
+            lines += ["", "(Editor: %s)" % rng.choice(self.names)]
+        if rng.random() < 0.3:
+            if lines[-1].startswith("(Editor:") and rng.random() < 0.5:
+                pass
+            else:
                 lines.append("")
-            lines.append(title)
-            wrap = not zh and rng.random() < 0.3
-            for p in paras:
-                lines.append("")
-                if wrap and len(p) > 60:
-                    lines.extend(_wrap(p, rng.randint(50, 76),
-                                       "  " if rng.random() < 0.3 else ""))
-                else:
-                    lines.append(p)
-            if rng.random() < 0.3:
-                lines += ["", "(Editor: %s)" % rng.choice(self.names)]
-            if rng.random() < 0.3:
-                if lines[-1].startswith("(Editor:") and rng.random() < 0.5:
-                    pass
-                else:
-                    lines.append("")
-                lines.append("Copyright \u00a9 2002 - %d %s" % (
-                    rng.randint(2010, 2025), rng.choice(self.orgs)))
-            crlf = rng.random() < 0.1
-            eol = "\r\n" if crlf else "\n"
-            text = eol.join(lines)
-            if rng.random() >= 0.1:
-                text += eol
-            data = text.encode("utf-8")
-            if rng.random() < 0.03:
-                data = b"\xef\xbb\xbf" + data
+            lines.append("Copyright \u00a9 2002 - %d %s" % (
+                rng.randint(2010, 2025), rng.choice(self.orgs)))
+        crlf = rng.random() < 0.1
+        eol = "\r\n" if crlf else "\n"
+        text = eol.join(lines)
+        if rng.random() >= 0.1:
+            text += eol
+        data = text.encode("utf-8")
+        if rng.random() < 0.03:
+            data = b"\xef\xbb\xbf" + data
 
-            while True:
-                style = rng.randrange(3)
-                if style == 0:
-                    name = "%s-%s" % (rng.choice(VOCAB), tok[3:])
-                elif style == 1:
-                    name = "a%06d" % i
-                else:
-                    name = "%s_%d.v%d" % (rng.choice(VOCAB), i,
-                                          rng.randint(1, 3))
-                if (sec.path, name) not in used:
-                    break
-            used.add((sec.path, name))
-            rel = sec.dir + name + ".txt"
-            self._write(rel, None, raw=data)
-            m.articles.append(Article(sec.path + name, rel, sec.path, name,
-                                      title, date, lang, tok, cjk, cjk_text,
-                                      crlf))
+        style = rng.randrange(3)
+        if style == 0:
+            name = "%s-%s" % (rng.choice(VOCAB), tok[3:])
+        elif style == 1:
+            name = "a%06d" % i
+        else:
+            name = "%s_%d.v%d" % (rng.choice(VOCAB), i, rng.randint(1, 3))
+        rel = sec.dir + name + ".txt"
+        return Article(sec.path + name, rel, sec.path, name, title, date,
+                       lang, tok, cjk, cjk_text, crlf), data
 
     # ------------------------------------------------------------------
     # broken files: one per way serai skips an entry
@@ -570,8 +631,26 @@ class _Gen:
                                "an article and a section share this name"))
 
 
+_WORKER_GEN = None
+
+
+def _worker_chunk(c):
+    """A pool worker's task: chunk c of the _Gen it inherited by fork."""
+    return _WORKER_GEN.chunk(c)
+
+
+def fanout_for(n_articles, depth, per_section=PER_SECTION):
+    """The smallest fanout (3 at least) whose tree of `depth` levels has
+    enough sections for n_articles at per_section each on average."""
+    fanout = 3
+    while sum(fanout ** k for k in range(depth + 1)) * per_section \
+            < n_articles:
+        fanout += 1
+    return fanout
+
+
 def generate(root, n_articles, depth=3, fanout=3, seed=1, broken=True,
-             cjk_every=10, dated=0.85, rfc3339=0.2, ini_every=4):
+             cjk_every=10, dated=0.85, rfc3339=0.2, ini_every=4, jobs=None):
     """Writes a synthetic archive of n_articles into root (created if
     missing; it should be empty) and returns its Manifest.
 
@@ -584,13 +663,15 @@ def generate(root, n_articles, depth=3, fanout=3, seed=1, broken=True,
     dated          the share of articles with a Date:
     rfc3339        the share of dated ones with a time and an offset
     ini_every      every k-th section has no section.ini
+    jobs           processes writing the articles (None: one per CPU);
+                   the bytes do not depend on it
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     g = _Gen(root, n_articles, depth, fanout, seed, broken, cjk_every,
              dated, rfc3339, ini_every)
     g.sections()
-    g.articles()
+    g.articles(jobs)
     if broken:
         g.broken_files()
     return g.m
@@ -602,13 +683,19 @@ def main(argv=None):
     ap.add_argument("n", type=int)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--depth", type=int, default=3)
-    ap.add_argument("--fanout", type=int, default=3)
+    ap.add_argument("--fanout", type=int,
+                    help="subsections per section (default: the smallest "
+                    "giving sections of %d articles or fewer on average, "
+                    "3 at least)" % PER_SECTION)
     ap.add_argument("--cjk-every", type=int, default=10)
     ap.add_argument("--no-broken", action="store_true")
     ap.add_argument("--manifest", help="write the manifest here as JSON")
+    ap.add_argument("--jobs", type=int,
+                    help="processes writing articles (default: one per CPU)")
     a = ap.parse_args(argv)
-    m = generate(a.dir, a.n, depth=a.depth, fanout=a.fanout, seed=a.seed,
-                 broken=not a.no_broken, cjk_every=a.cjk_every)
+    fanout = a.fanout or fanout_for(a.n, a.depth)
+    m = generate(a.dir, a.n, depth=a.depth, fanout=fanout, seed=a.seed,
+                 broken=not a.no_broken, cjk_every=a.cjk_every, jobs=a.jobs)
     if a.manifest:
         with open(a.manifest, "w", encoding="utf-8") as f:
             json.dump(m.to_json(), f, ensure_ascii=False, indent=1)
