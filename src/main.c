@@ -18,6 +18,7 @@
 #include "archive.h"
 #include "log.h"
 #include "sandbox.h"
+#include "search.h"
 #include "serai.h"
 #include "util.h"
 
@@ -121,45 +122,44 @@ export_mirror(const struct config *cfg, const char *dir)
 }
 
 /*
- * Opened before privileges are dropped (and the root changed), so the
- * server can keep its search index in state_dir whoever it runs as.
+ * The search index in state_dir, opened (every connection of it) before
+ * privileges are dropped and the root changed, so the server can keep
+ * it whoever it runs as and wherever it is confined.  A damaged file or
+ * one of another version is replaced by a new one, built in the
+ * background by the indexing thread; one that is not a regular file is
+ * left alone, and the index is kept in memory.
  */
-static void
-open_search_cache(const struct config *cfg)
+static struct search *
+open_search_index(const struct config *cfg)
 {
-	char path[PATH_MAX];
-	struct stat st;
-	int fd, fl;
+	char path[PATH_MAX], dir[PATH_MAX];
+	struct search *se = NULL;
+	const char *why = NULL;
+	bool damaged = false;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/search.cache",
-	        cfg->state_dir) >= sizeof(path))
-		return;
-	if (mkdir_p(cfg->state_dir) == -1) {
-		log_warn("%s: the search index will be built at every start",
-		    cfg->state_dir);
-		return;
-	}
-	/*
-	 * Non-blocking, then a regular file only: a FIFO here would block
-	 * the indexing thread for good, and with it the stop that joins it.
-	 */
-	if ((fd = open(path,
-	         O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
-	         0600)) == -1) {
+	/* Absolute: SQLite would otherwise ask for the working directory. */
+	if (mkdir_p(cfg->state_dir) == -1 ||
+	    realpath(cfg->state_dir, dir) == NULL) {
 		log_warn(
-		    "%s: the search index will be built at every start", path);
-		return;
+		    "%s: the search index is kept in memory", cfg->state_dir);
+	} else if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir,
+	               SEARCH_INDEX_FILE) < sizeof(path)) {
+		if ((se = search_open(path, &why, &damaged)) == NULL &&
+		    damaged) {
+			log_warnx("%s: %s; building a new one", path, why);
+			if (search_remove(path) == -1)
+				log_warn("%s", path);
+			else
+				se = search_open(path, &why, &damaged);
+		}
+		if (se == NULL)
+			log_warnx("%s: %s; the search index is kept in memory",
+			    path, why);
 	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		log_warnx("%s: not a regular file; the search index will be "
-		          "built at every start",
-		    path);
-		close(fd);
-		return;
-	}
-	if ((fl = fcntl(fd, F_GETFL)) != -1)
-		(void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-	archive_set_search_cache(fd);
+	if (se == NULL && (se = search_open(NULL, &why, &damaged)) == NULL)
+		log_warnx("search index: %s", why);
+	archive_set_search(se);
+	return se;
 }
 
 /*
@@ -216,6 +216,7 @@ main(int argc, char **argv)
 	struct server *srv;
 	struct priv priv;
 	struct sandbox sb;
+	struct search *index;
 	SSL_CTX *ssl;
 	const char *cfile = NULL, *why = NULL, *export_dir = NULL;
 	char where[PATH_MAX + 64];
@@ -295,7 +296,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile(&cfg);
 	ssl = tls_setup(&cfg);
-	open_search_cache(&cfg);
+	index = open_search_index(&cfg);
 	srv = server_new(&cfg, ssl, snap);
 	if (cfg.sandbox)
 		sandbox_trees(&cfg, &sb);
@@ -307,6 +308,8 @@ main(int argc, char **argv)
 	archive_index_start(snap);
 	rv = server_run(srv);
 	server_free(srv);
+	/* After the last snapshot, which may still be indexing into it. */
+	search_free(index);
 	SSL_CTX_free(ssl);
 	config_free(&cfg);
 	libevent_global_shutdown();
