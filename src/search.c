@@ -88,6 +88,9 @@
  */
 #define BUSY_TIMEOUT_MS 2000
 
+/* What the WAL file is cut back to after a checkpoint: 4 MiB. */
+#define WAL_KEEP_BYTES "4194304"
+
 /* The docs table in memory: path → id and stamp digest. */
 struct entry {
 	char *path; /* NULL: an empty slot */
@@ -566,7 +569,14 @@ set_wal(sqlite3 *db)
 		ok = strcmp((const char *)sqlite3_column_text(st, 0), "wal") ==
 		    0;
 	sqlite3_finalize(st);
-	return ok && exec(db, "PRAGMA synchronous = NORMAL") == 0 ? 0 : -1;
+	/* A whole build goes through the WAL: cut it back once checkpointed,
+	 * rather than keep a second copy of the index on disk. */
+	return ok &&
+	        exec(db,
+	            "PRAGMA synchronous = NORMAL; "
+	            "PRAGMA journal_size_limit = " WAL_KEEP_BYTES) == 0
+	    ? 0
+	    : -1;
 }
 
 struct search *
@@ -979,6 +989,12 @@ search_commit(struct search *s, struct search_stats *stats)
 		return -1;
 	if (exec(s->db, "COMMIT") == -1)
 		return -1;
+	/* The whole index went through the WAL: into the file, and the WAL
+	 * emptied now rather than at the next sync.  Busy readers only
+	 * leave it for later. */
+	if (s->bulk && !s->memory)
+		(void)sqlite3_wal_checkpoint_v2(
+		    s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 	if (stats != NULL)
 		*stats = s->stats;
 	sync_end(s);

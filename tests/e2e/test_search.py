@@ -116,15 +116,21 @@ def test_index_persists(serai_factory, tmp_path):
     rivers(root, 40)
     srv = serai_factory(root=root)
 
-    def run(query):
+    def run(query, built=False):
         srv.start()
         try:
+            if built:
+                # A whole build went through the WAL (as large as the
+                # file, had it been left): emptied since.
+                wal = srv.state_dir / "search.db-wal"
+                db = srv.state_dir / "search.db"
+                assert wal.stat().st_size < db.stat().st_size // 2
             return (index_lines(srv)[-1],
                     srv.gemini("/search?" + query).body.decode("utf-8"))
         finally:
             assert srv.stop() == 0
 
-    line, body = run("narrow")
+    line, body = run("narrow", built=True)
     assert line.endswith("search index: 40 articles in %s (built)"
                          % line.split(" in ")[1].split(" (")[0])
     assert "=> /news/n00 " in body
