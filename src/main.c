@@ -132,7 +132,7 @@ export_mirror(const struct config *cfg, const char *dir)
 static struct search *
 open_search_index(const struct config *cfg)
 {
-	char path[PATH_MAX], dir[PATH_MAX];
+	char path[PATH_MAX], dir[PATH_MAX], old[PATH_MAX];
 	struct search *se = NULL;
 	const char *why = NULL;
 	bool damaged = false;
@@ -144,6 +144,12 @@ open_search_index(const struct config *cfg)
 		    "%s: the search index is kept in memory", cfg->state_dir);
 	} else if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir,
 	               SEARCH_INDEX_FILE) < sizeof(path)) {
+		/* The whole-index copy earlier versions kept: superseded. */
+		if ((size_t)snprintf(old, sizeof(old), "%s/search.cache", dir) <
+		        sizeof(old) &&
+		    unlink(old) == 0)
+			log_info("%s: removed (replaced by %s)", old,
+			    SEARCH_INDEX_FILE);
 		if ((se = search_open(path, &why, &damaged)) == NULL &&
 		    damaged) {
 			log_warnx("%s: %s; building a new one", path, why);

@@ -130,7 +130,12 @@ def test_index_persists(serai_factory, tmp_path):
         finally:
             assert srv.stop() == 0
 
+    # What an earlier version kept there goes.
+    srv.state_dir.mkdir(parents=True, exist_ok=True)
+    (srv.state_dir / "search.cache").write_bytes(b"old index")
     line, body = run("narrow", built=True)
+    assert not (srv.state_dir / "search.cache").exists()
+    assert "search.cache: removed (replaced by search.db)" in srv.log()
     assert line.endswith("search index: 40 articles in %s (built)"
                          % line.split(" in ")[1].split(" (")[0])
     assert "=> /news/n00 " in body
