@@ -88,6 +88,15 @@
  */
 #define BUSY_TIMEOUT_MS 2000
 
+/*
+ * A search reads the index through a shared read-only mapping of the
+ * file rather than a read(2) per page into a private cache: one query
+ * may touch thousands of pages, and the page cache is the kernel's to
+ * reclaim.  SQLite caps it at 2 GiB (SQLITE_MAX_MMAP_SIZE); past that
+ * it reads.
+ */
+#define READER_MMAP_BYTES "2147418112"
+
 /* What the WAL file is cut back to after a checkpoint: 4 MiB. */
 #define WAL_KEEP_BYTES "4194304"
 
@@ -633,7 +642,9 @@ search_open(const char *path, const char **why, bool *damaged)
 		r->db = s->memory ? s->db : open_conn(path, 0);
 		if (r->db == NULL ||
 		    (!s->memory &&
-		        exec(r->db, "PRAGMA query_only = 1") == -1) ||
+		        exec(r->db,
+		            "PRAGMA query_only = 1; "
+		            "PRAGMA mmap_size = " READER_MMAP_BYTES) == -1) ||
 		    prepare_reader(r) == -1)
 			goto fail;
 	}
