@@ -715,23 +715,71 @@ step_done(sqlite3_stmt *st)
 	return 0;
 }
 
+/*
+ * A document's distinct words while it is tokenized: the words, NUL
+ * ended, in a buffer, and a set of their offsets (+1; 0 is empty) by
+ * hash.  A 4 MB article has near a million words but a few thousand
+ * distinct ones: only those are kept, sorted or written.
+ */
+struct termset {
+	struct buf *words;
+	size_t *slot;
+	size_t cap, n;
+	bool failed;
+};
+
+static size_t *
+term_slot(struct termset *t, const char *tok, size_t n)
+{
+	size_t i = hash_bytes(0xcbf29ce484222325ULL, tok, n) & (t->cap - 1);
+
+	while (t->slot[i] != 0) {
+		const char *w = t->words->p + t->slot[i] - 1;
+
+		if (strncmp(w, tok, n) == 0 && w[n] == '\0')
+			break;
+		i = (i + 1) & (t->cap - 1);
+	}
+	return &t->slot[i];
+}
+
 static int
 token_cb(void *arg, int flags, const char *tok, int n, int start, int end)
 {
-	struct buf *b = arg;
+	struct termset *t = arg;
+	size_t *slot;
 
 	(void)flags;
 	(void)start;
 	(void)end;
-	buf_add(b, tok, (size_t)n);
-	buf_addc(b, '\0');
-	return SQLITE_OK;
-}
+	if (t->n + 1 > t->cap / 2) {
+		size_t *old = t->slot, oldcap = t->cap;
 
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
+		if ((t->slot = calloc(t->cap * 2, sizeof(*t->slot))) == NULL) {
+			t->slot = old;
+			t->failed = true;
+			return SQLITE_NOMEM;
+		}
+		t->cap *= 2;
+		for (size_t i = 0; i < oldcap; i++)
+			if (old[i] != 0) {
+				const char *w = t->words->p + old[i] - 1;
+
+				*term_slot(t, w, strlen(w)) = old[i];
+			}
+		free(old);
+	}
+	if (*(slot = term_slot(t, tok, (size_t)n)) != 0)
+		return SQLITE_OK;
+	*slot = t->words->len + 1;
+	buf_add(t->words, tok, (size_t)n);
+	buf_addc(t->words, '\0');
+	t->n++;
+	if (buf_failed(t->words)) {
+		t->failed = true;
+		return SQLITE_NOMEM;
+	}
+	return SQLITE_OK;
 }
 
 /* The vocab counts of a document's words, up (delta 1) or down. */
@@ -739,45 +787,38 @@ static int
 count_terms(struct search *s, const char *title, int tlen, const char *body,
     int blen, int delta)
 {
+	struct termset t = {&s->terms, NULL, 1024, 0, false};
 	struct buf *b = &s->terms;
-	char **v = NULL;
-	size_t n = 0, k = 0;
 	int rv = 0;
 
 	b->len = 0;
-	if (s->tokapi.xTokenize(s->tok, b, FTS5_TOKENIZE_DOCUMENT, title, tlen,
-	        token_cb) != SQLITE_OK ||
-	    s->tokapi.xTokenize(s->tok, b, FTS5_TOKENIZE_DOCUMENT, body, blen,
-	        token_cb) != SQLITE_OK ||
-	    buf_failed(b))
+	if ((t.slot = calloc(t.cap, sizeof(*t.slot))) == NULL)
 		return -1;
-	for (size_t i = 0; i < b->len; i++)
-		n += b->p[i] == '\0';
-	if (n == 0)
-		return 0;
-	if ((v = reallocarray(NULL, n, sizeof(*v))) == NULL)
+	if (s->tokapi.xTokenize(s->tok, &t, FTS5_TOKENIZE_DOCUMENT, title, tlen,
+	        token_cb) != SQLITE_OK ||
+	    s->tokapi.xTokenize(s->tok, &t, FTS5_TOKENIZE_DOCUMENT, body, blen,
+	        token_cb) != SQLITE_OK ||
+	    t.failed) {
+		free(t.slot);
 		return -1;
-	for (size_t i = 0; i < b->len; i += strlen(b->p + i) + 1)
-		v[k++] = b->p + i;
-	qsort(v, n, sizeof(*v), cmp_str);
-	for (size_t i = 0; i < n && rv == 0; i++) {
-		if (i > 0 && strcmp(v[i], v[i - 1]) == 0)
-			continue;
+	}
+	free(t.slot);
+	/* Each distinct word once: vocab counts documents, not words. */
+	for (size_t i = 0; i < b->len && rv == 0; i += strlen(b->p + i) + 1) {
+		const char *w = b->p + i;
+
 		if (delta > 0) {
-			sqlite3_bind_text(
-			    s->voc_inc, 1, v[i], -1, SQLITE_STATIC);
+			sqlite3_bind_text(s->voc_inc, 1, w, -1, SQLITE_STATIC);
 			rv = step_done(s->voc_inc);
 			continue;
 		}
-		sqlite3_bind_text(s->voc_drop, 1, v[i], -1, SQLITE_STATIC);
+		sqlite3_bind_text(s->voc_drop, 1, w, -1, SQLITE_STATIC);
 		if ((rv = step_done(s->voc_drop)) == 0 &&
 		    sqlite3_changes(s->db) == 0) {
-			sqlite3_bind_text(
-			    s->voc_dec, 1, v[i], -1, SQLITE_STATIC);
+			sqlite3_bind_text(s->voc_dec, 1, w, -1, SQLITE_STATIC);
 			rv = step_done(s->voc_dec);
 		}
 	}
-	free(v);
 	return rv;
 }
 
