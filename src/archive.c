@@ -993,8 +993,8 @@ cmp_age(const void *a, const void *b)
 }
 
 /*
- * Ids number the articles from the oldest (1) to the newest, so that the
- * search index can list the hits of a broad query newest first.
+ * The articles from the oldest to the newest: the order they are named
+ * to the search index in, which a new index numbers fastest.
  */
 static bool
 number_articles(struct snapshot *s)
@@ -1014,86 +1014,124 @@ number_articles(struct snapshot *s)
 }
 
 /*
- * The search index cache (archive_set_search_cache): one file for the
- * process, used by the start-up indexer and by reloads, which may
- * overlap.
+ * Loads in order, over every archive: a snapshot older than the one its
+ * store last synced is not synced.  Without a store (unit tests,
+ * fuzzers, -n), each snapshot builds an index of its own in memory.
  */
-static int cache_fd = -1;
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_ullong load_seq;
 
 void
-archive_set_search_cache(int fd)
+archive_store_init(struct archive_store *st, struct search *se)
 {
-	cache_fd = fd;
+	st->se = se;
+	pthread_mutex_init(&st->lock, NULL);
+	st->synced_seq = 0;
 }
 
-/* What the index holds: the same key, the same index. */
-static uint64_t
-index_key(const struct snapshot *s)
+static int
+cmp_id(const void *a, const void *b)
 {
-	static const char version[] = "fts5 unicode61 rd2, cjk split, v1";
-	uint64_t h = search_key(0, version, sizeof(version));
+	long long x = ((const struct archive_id *)a)->id;
+	long long y = ((const struct archive_id *)b)->id;
 
-	h = search_key(h, &s->narticles, sizeof(s->narticles));
+	return x < y ? -1 : x > y;
+}
+
+/* Every article named to the index, oldest first; -1: rolled back. */
+static int
+sync_articles(struct snapshot *s, struct search *se, struct search_stats *st)
+{
+	if (search_begin(se) == -1)
+		return -1;
 	for (size_t i = 0; i < s->narticles; i++) {
 		const struct node *n = s->byid[i];
+		struct search_stamp fs = {n->stamp.dev, n->stamp.ino,
+		    n->stamp.size, n->stamp.mtime_ns, n->stamp.ctime_ns};
 
-		h = search_key(h, n->title, strlen(n->title));
-		h = search_key(h, &n->art->npara, sizeof(n->art->npara));
-		for (size_t k = 0; k < n->art->npara; k++)
-			h = search_key(
-			    h, n->art->paras[k], strlen(n->art->paras[k]));
+		if (atomic_load_explicit(
+		        &s->stop_index, memory_order_relaxed) ||
+		    search_doc(se, n->path, &fs, n->date != NULL, n->when,
+		        n->title, n->art->paras, n->art->npara,
+		        &s->ids[i].id) == -1) {
+			search_rollback(se);
+			return -1;
+		}
+		s->ids[i].node = n;
 	}
-	return h;
+	if (search_commit(se, st) == -1) {
+		search_rollback(se);
+		return -1;
+	}
+	return 0;
 }
 
 /* A failed index costs search only, not the archive. */
 static struct search *
 build_search(struct snapshot *s)
 {
-	struct search *se = NULL;
+	struct archive_store *store = s->opts.store;
+	struct search *se = store != NULL ? store->se : NULL;
+	struct search_stats st;
 	struct timespec t0;
-	uint64_t key = 0;
+	const char *why;
+	bool own = se == NULL, damaged;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (cache_fd != -1) {
-		key = index_key(s);
-		pthread_mutex_lock(&cache_lock);
-		se = search_load_cache(cache_fd, key);
-		pthread_mutex_unlock(&cache_lock);
-		if (se != NULL) {
-			s->index_cached = true;
-			s->index_ms = (unsigned long)ms_since(&t0);
-			return se;
-		}
-	}
-	if ((se = search_new()) == NULL) {
+	if (own && (se = search_open(NULL, &why, &damaged)) == NULL) {
 		log_warnx("search disabled: no index database");
 		return NULL;
 	}
-	for (size_t i = 0; i < s->narticles; i++) {
-		const struct node *n = s->byid[i];
-
-		if (atomic_load_explicit(&s->stop_index, memory_order_relaxed))
-			goto stop;
-		if (search_add(se, (long long)i + 1, n->title, n->art->paras,
-		        n->art->npara) == -1)
-			goto fail;
-	}
-	if (search_finish(se) == -1)
+	if ((s->ids = reallocarray(NULL, s->narticles ? s->narticles : 1,
+	         sizeof(*s->ids))) == NULL) {
+		log_warnx("search disabled: out of memory");
 		goto fail;
-	s->index_ms = (unsigned long)ms_since(&t0);
-	if (cache_fd != -1) {
-		pthread_mutex_lock(&cache_lock);
-		if (search_save_cache(se, cache_fd, key) == -1)
-			log_warn("search index cache: cannot write");
-		pthread_mutex_unlock(&cache_lock);
 	}
+	if (!own) {
+		pthread_mutex_lock(&store->lock);
+		if (s->seq < store->synced_seq) {
+			pthread_mutex_unlock(&store->lock);
+			log_info("search index: a newer archive is indexed");
+			goto fail;
+		}
+	}
+	if (sync_articles(s, se, &st) == -1) {
+		if (!own)
+			pthread_mutex_unlock(&store->lock);
+		if (!atomic_load(&s->stop_index))
+			log_warnx("search disabled: the index could not be "
+			          "updated");
+		goto fail;
+	}
+	if (!own) {
+		store->synced_seq = s->seq;
+		pthread_mutex_unlock(&store->lock);
+	}
+	qsort(s->ids, s->narticles, sizeof(*s->ids), cmp_id);
+	s->nids = s->narticles;
+	s->own_search = own;
+	s->index_ms = (unsigned long)ms_since(&t0);
+	s->index_built = st.built;
+	s->index_added = st.added;
+	s->index_changed = st.changed;
+	s->index_removed = st.removed;
+	if (st.built)
+		log_info("search index: %zu articles in %lu ms (built)",
+		    s->narticles, s->index_ms);
+	else if (st.added + st.changed + st.removed == 0)
+		log_info("search index: %zu articles in %lu ms (reused: "
+		         "nothing changed)",
+		    s->narticles, s->index_ms);
+	else
+		log_info("search index: %zu articles in %lu ms (updated: %zu "
+		         "added, %zu changed, %zu removed)",
+		    s->narticles, s->index_ms, st.added, st.changed,
+		    st.removed);
 	return se;
 fail:
-	log_warnx("search disabled: the index could not be built");
-stop:
-	search_free(se);
+	free(s->ids);
+	s->ids = NULL;
+	if (own)
+		search_free(se);
 	return NULL;
 }
 
@@ -1105,9 +1143,6 @@ indexer_main(void *arg)
 
 	atomic_store_explicit(&s->search, se, memory_order_release);
 	atomic_store_explicit(&s->indexing, false, memory_order_release);
-	if (se != NULL)
-		log_info("search index: %zu articles in %lu ms%s", s->narticles,
-		    s->index_ms, s->index_cached ? " (from the cache)" : "");
 	return NULL;
 }
 
@@ -1133,9 +1168,20 @@ archive_search(const struct snapshot *s)
 const struct node *
 archive_by_id(const struct snapshot *s, long long id)
 {
-	if (id < 1 || (unsigned long long)id > s->narticles)
-		return NULL;
-	return s->byid[id - 1];
+	size_t lo = 0, hi = s->nids;
+
+	/* An id of an article this snapshot lacks (indexed since) is none. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->ids[mid].id == id)
+			return s->ids[mid].node;
+		if (s->ids[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
 }
 
 static size_t
@@ -1206,6 +1252,7 @@ archive_load(const struct archive_opts *o, const char **errstr)
 	if (L.nall > 1)
 		qsort(L.all, L.nall, sizeof(*L.all), cmp_path);
 	atomic_init(&s->refs, 1);
+	s->seq = atomic_fetch_add(&load_seq, 1) + 1;
 	s->root = root;
 	s->robots = robots;
 	s->index = L.all;
@@ -1257,8 +1304,10 @@ snapshot_release(struct snapshot *s)
 	node_free(s->root);
 	free(s->index);
 	free(s->byid);
+	free(s->ids);
 	free(s->robots.p);
-	search_free(atomic_load(&s->search));
+	if (s->own_search)
+		search_free(atomic_load(&s->search));
 	free((char *)s->opts.hostname);
 	free(s);
 #ifdef __GLIBC__

@@ -50,6 +50,8 @@
 
 enum node_kind { NODE_SECTION, NODE_ARTICLE };
 
+struct search;
+
 struct blob {
 	char *p;
 	size_t len;
@@ -108,14 +110,40 @@ struct archive_opts {
 	size_t wrap;          /* Gopher text width in columns */
 	size_t menu_width;    /* Gopher display string width */
 	enum archive_index index;
+	/*
+	 * The persistent index this archive's snapshots are synced into
+	 * (archive_store_init); NULL: each snapshot indexes itself in
+	 * memory.  One per archive: two archives share no document.
+	 */
+	struct archive_store *store;
+};
+
+/*
+ * An archive's search index (search_open) and what keeps its syncs in
+ * order: the start-up indexer and a reload may overlap, so one at a
+ * time, and never an older snapshot after a newer one.
+ */
+struct archive_store {
+	struct search *se;
+	pthread_mutex_t lock;
+	unsigned long long synced_seq;
+};
+
+/* A search index id and the snapshot's article it names. */
+struct archive_id {
+	long long id;
+	const struct node *node;
 };
 
 struct snapshot {
 	atomic_uint refs;
+	unsigned long long seq; /* the load's number: later loads, larger */
 	struct node *root;
 	struct node **index; /* sorted by path, for lookup */
 	size_t nindex;
-	struct node **byid; /* articles, oldest first: search ids - 1 */
+	struct node **byid;     /* articles, oldest first */
+	struct archive_id *ids; /* by id, for search hits */
+	size_t nids;
 	struct blob robots; /* the root's robots.txt; p NULL: none */
 	size_t narticles;
 	size_t nsections;
@@ -132,7 +160,9 @@ struct snapshot {
 	bool has_indexer;       /* the thread is to be joined */
 	pthread_t indexer;
 	unsigned long index_ms; /* the search index's own time */
-	bool index_cached;      /* read from the cache, not built */
+	bool own_search;        /* an index of its own, freed with it */
+	bool index_built;       /* the index was made anew */
+	size_t index_added, index_changed, index_removed;
 	/* What pages rendered per request need; strings owned. */
 	struct archive_opts opts;
 	unsigned long load_ms; /* archive_load's time, search index included */
@@ -154,10 +184,11 @@ void snapshot_release(struct snapshot *);
  */
 int archive_index_start(struct snapshot *);
 /*
- * A file (open for reading and writing) to keep the search index in:
- * an unchanged archive is then indexed by reading it back.  -1: none.
+ * The search index (search_open) every snapshot loaded with this store
+ * in its options is synced into: only the articles whose file changed
+ * are indexed again.  The caller frees se after the last snapshot.
  */
-void archive_set_search_cache(int fd);
+void archive_store_init(struct archive_store *, struct search *se);
 /* The search index, or NULL (not built yet: see indexing; or failed). */
 struct search *archive_search(const struct snapshot *);
 

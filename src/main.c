@@ -18,6 +18,7 @@
 #include "archive.h"
 #include "log.h"
 #include "sandbox.h"
+#include "search.h"
 #include "serai.h"
 #include "util.h"
 
@@ -153,57 +154,57 @@ export_mirror(const struct config *cfg, const char *dir)
 }
 
 /*
- * Opened before privileges are dropped (and the root changed), so the
- * server can keep its search index in state_dir whoever it runs as.
- * The index cache is one file per process (archive.c), so only the
- * single-archive form keeps one: hosts would overwrite each other's.
+ * The search index in state_dir, opened (every connection of it) before
+ * privileges are dropped and the root changed, so the server can keep
+ * it whoever it runs as and wherever it is confined.  A damaged file or
+ * one of another version is replaced by a new one, built in the
+ * background by the indexing thread; one that is not a regular file is
+ * left alone, and the index is kept in memory.
  */
-static void
-open_search_cache(const struct config *cfg)
+static struct search *
+open_search_index(const char *state)
 {
-	char path[PATH_MAX];
-	struct stat st;
-	int fd, fl;
+	char path[PATH_MAX], dir[PATH_MAX], old[PATH_MAX];
+	struct search *se = NULL;
+	const char *why = NULL;
+	bool damaged = false;
 
-	if (cfg->vhosts)
-		return;
-	if ((size_t)snprintf(path, sizeof(path), "%s/search.cache",
-	        cfg->state_dir) >= sizeof(path))
-		return;
-	if (mkdir_p(cfg->state_dir) == -1) {
-		log_warn("%s: the search index will be built at every start",
-		    cfg->state_dir);
-		return;
+	/* Absolute: SQLite would otherwise ask for the working directory. */
+	if (mkdir_p(state) == -1 || realpath(state, dir) == NULL) {
+		log_warn("%s: the search index is kept in memory", state);
+	} else if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir,
+	               SEARCH_INDEX_FILE) < sizeof(path)) {
+		/* The whole-index copy earlier versions kept: superseded. */
+		if ((size_t)snprintf(old, sizeof(old), "%s/search.cache", dir) <
+		        sizeof(old) &&
+		    unlink(old) == 0)
+			log_info("%s: removed (replaced by %s)", old,
+			    SEARCH_INDEX_FILE);
+		if ((se = search_open(path, &why, &damaged)) == NULL &&
+		    damaged) {
+			log_warnx("%s: %s; building a new one", path, why);
+			if (search_remove(path) == -1)
+				log_warn("%s", path);
+			else
+				se = search_open(path, &why, &damaged);
+		}
+		if (se == NULL)
+			log_warnx("%s: %s; the search index is kept in memory",
+			    path, why);
 	}
-	/*
-	 * Non-blocking, then a regular file only: a FIFO here would block
-	 * the indexing thread for good, and with it the stop that joins it.
-	 */
-	if ((fd = open(path,
-	         O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
-	         0600)) == -1) {
-		log_warn(
-		    "%s: the search index will be built at every start", path);
-		return;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		log_warnx("%s: not a regular file; the search index will be "
-		          "built at every start",
-		    path);
-		close(fd);
-		return;
-	}
-	if ((fl = fcntl(fd, F_GETFL)) != -1)
-		(void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-	archive_set_search_cache(fd);
+	if (se == NULL && (se = search_open(NULL, &why, &damaged)) == NULL)
+		log_warnx("search index: %s", why);
+	return se;
 }
 
 /*
  * Every host's archive; NULL (logged) when one cannot be read at all.
+ * stores (NULL: none) are the hosts' search indexes, in order.
  * *problems: whether any skipped a file or warned.
  */
 static struct snapshot **
-load_hosts(const struct config *cfg, enum archive_index index, int *problems)
+load_hosts(const struct config *cfg, enum archive_index index,
+    struct archive_store *stores, int *problems)
 {
 	struct snapshot **snaps;
 	struct archive_opts ao;
@@ -219,6 +220,7 @@ load_hosts(const struct config *cfg, enum archive_index index, int *problems)
 
 		config_archive_opts(cfg, h, &ao);
 		ao.index = index;
+		ao.store = stores != NULL ? &stores[i] : NULL;
 		if ((snap = archive_load(&ao, &why)) == NULL) {
 			log_warnx("%s: %s: %s",
 			    config_host_where(
@@ -338,6 +340,7 @@ main(int argc, char **argv)
 	struct server *srv;
 	struct priv priv;
 	struct sandbox sb;
+	struct archive_store *stores;
 	struct tls *tls;
 	const char *cfile = NULL, *export_dir = NULL;
 	int ch, check = 0, rv;
@@ -391,10 +394,16 @@ main(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
+	/* Each host's index, opened once its archive is loaded, below. */
+	if ((stores = calloc(cfg.nhosts, sizeof(*stores))) == NULL)
+		fatalx("out of memory");
+	for (size_t i = 0; i < cfg.nhosts; i++)
+		archive_store_init(&stores[i], NULL);
 	/* Serve at once; search joins when its index is built. */
 	if ((snaps = load_hosts(&cfg,
-	         check ? ARCHIVE_INDEX_NONE : ARCHIVE_INDEX_LATER, &rv)) ==
-	    NULL) {
+	         check ? ARCHIVE_INDEX_NONE : ARCHIVE_INDEX_LATER,
+	         check ? NULL : stores, &rv)) == NULL) {
+		free(stores);
 		priv_free(&priv);
 		config_free(&cfg);
 		return 1;
@@ -406,6 +415,7 @@ main(int argc, char **argv)
 		for (size_t i = 0; i < cfg.nhosts; i++)
 			snapshot_release(snaps[i]);
 		free(snaps);
+		free(stores);
 		priv_free(&priv);
 		config_free(&cfg);
 		return rv;
@@ -414,7 +424,8 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile(&cfg);
 	tls = tls_setup(&cfg);
-	open_search_cache(&cfg);
+	for (size_t i = 0; i < cfg.nhosts; i++)
+		stores[i].se = open_search_index(cfg.hosts[i].state);
 	srv = server_new(&cfg, tls, snaps);
 	if (cfg.sandbox)
 		sandbox_trees(&cfg, &sb);
@@ -430,6 +441,10 @@ main(int argc, char **argv)
 	rv = server_run(srv);
 	server_free(srv);
 	tls_free(tls);
+	/* After the last snapshot, which may still be indexing into them. */
+	for (size_t i = 0; i < cfg.nhosts; i++)
+		search_free(stores[i].se);
+	free(stores);
 	config_free(&cfg);
 	libevent_global_shutdown();
 	return rv;

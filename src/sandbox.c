@@ -1,9 +1,9 @@
 /*
  * The sandbox (Linux).  Once the sockets are bound, the archive loaded,
- * the logs, the certificate and the search cache opened and privileges
+ * the logs, the certificate and the search index opened and privileges
  * dropped, the serving process needs very little of the kernel: it
- * accepts, reads, writes, reloads a tree it only reads, rewrites one
- * file in state_dir and reopens its access log.  So:
+ * accepts, reads, writes, reloads a tree it only reads, updates its
+ * search index in state_dir and reopens its access log.  So:
  *
  *   - PR_SET_NO_NEW_PRIVS: no exec can gain privileges (and seccomp
  *     filters need it when not root);
@@ -91,7 +91,8 @@ struct ll_attr {
 #define LL_FS_V1 ((1ULL << 13) - 1)
 #define LL_READ (LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR)
 /*
- * state_dir: search.cache is truncated and rewritten; a certificate
+ * state_dir: the search index (search.db) and its -wal and -shm files
+ * are written, truncated and removed at the last close; a certificate
  * made on first start is written beside and renamed in (before the
  * sandbox today, but the right costs nothing).
  */
@@ -341,8 +342,10 @@ static const int allowed[] = {
     /* OpenSSL reseeding its generators (TLS keys, tickets). */
     SCMP_SYS(getrandom),
     /* Reloads and watch walk and read the archive (Landlock says
-       where), inotify follows new directories; the search cache is
-       read, truncated, rewritten and synced. */
+       where), inotify follows new directories; the search index
+       (SQLite in WAL mode, opened before the sandbox) is read and
+       written at offsets, locked with fcntl, its -shm mapped shared,
+       its WAL truncated and synced. */
     SCMP_SYS(openat),
     SCMP_SYS(openat2), /* RESOLVE_BENEATH and kin, if the loader uses them */
     SCMP_SYS(newfstatat),
@@ -360,6 +363,13 @@ static const int allowed[] = {
     SCMP_SYS(ftruncate),
     SCMP_SYS(fsync),
     SCMP_SYS(fdatasync),
+    /* The last connection to the index to close removes its -wal and
+       -shm files; a search that finds the WAL being reset waits a
+       little (SQLite's busy handler sleeps). */
+    SCMP_SYS(unlink),
+    SCMP_SYS(unlinkat),
+    SCMP_SYS(nanosleep),
+    SCMP_SYS(clock_nanosleep),
     SCMP_SYS(inotify_add_watch),
     SCMP_SYS(inotify_rm_watch),
     /* SIGUSR1: the access log reopened and swapped in with dup2. */

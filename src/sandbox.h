@@ -11,7 +11,7 @@
 /* The trees the serving process may still reach, by their start-up paths. */
 struct sandbox_paths {
 	const char *ro;     /* read: the archive root (reloads, watch) */
-	const char *rw;     /* read and write: state_dir (search.cache) */
+	const char *rw;     /* read and write: state_dir (search.db) */
 	const char *logdir; /* write and create files: the access log's
 	                       directory (SIGUSR1 reopens); NULL for none */
 	/* Read too: other archive roots, certificates' directories. */

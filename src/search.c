@@ -1,33 +1,46 @@
 /*
- * Full-text search over one snapshot with SQLite FTS5.
+ * Full-text search with SQLite FTS5, kept in a file in state_dir.
  *
- * One contentless FTS5 table (unicode61 with remove_diacritics 2: case
- * and accent folding, prefixes, phrases) holds the index and nothing
- * else: the text itself is already in the snapshot, and the snippets are
- * cut from it here.  Storing it again in SQLite, as an external-content
- * table does, doubled the memory of the archive.
+ * One FTS5 table (unicode61 with remove_diacritics 2: case and accent
+ * folding, prefixes, phrases) holds the index; the snippets are cut from
+ * the snapshot's text here.  The table keeps its text too, on disk: SQLite
+ * 3.40 (Debian 12) cannot delete a row from a contentless table without
+ * being handed the text it indexed, and an article changed while serai
+ * was down has no old text left anywhere else.  It costs disk and page
+ * cache, which the kernel may reclaim, not private memory.
+ *
+ * Beside it, "docs" names each indexed article by path with the stamp of
+ * its file, and "vocab" counts the documents of every indexed word (for
+ * SEARCH_PREFIX_DOCS_MAX).  The process keeps docs in a hash (path → id,
+ * a digest of the stamp), so a sync compares in memory and touches the
+ * database only for what differs: a warm start on an unchanged tree, or
+ * a reload that added one article, writes one article or none.
+ *
+ * Ids: (instant of the article's date, offset to be positive) << 24, plus
+ * a slot, the first free one for that second.  So ids grow with the date
+ * as newest-first listing wants, and an insertion renumbers nothing.
  *
  * Chinese, Japanese and Korean are written without spaces, and unicode61
  * would take a whole run of ideographs as one token.  Each such character
  * is made a token of its own, in the indexed text and in the query, and a
  * query's run of them becomes a phrase: "科学院" finds the three
- * characters next to each other anywhere in a longer run.  That replaces
- * a second (trigram) index, which was three times the size of the text.
+ * characters next to each other anywhere in a longer run.
  *
- * Rowids are the caller's ids, larger for newer articles.  A query with
- * more than SEARCH_RANK_MAX hits is not ranked (bm25 would score every
- * hit): its hits come newest first, which FTS5 reads straight off its
- * doclists and stops after the page.  Counting stops there too.
+ * A query with more than SEARCH_RANK_MAX hits is not ranked (bm25 would
+ * score every hit): its hits come newest first, which FTS5 reads straight
+ * off its doclists and stops after the page.  Counting stops there too.
  *
- * Threads: the snapshot is shared by the workers, and an SQLite
- * connection must not be used by two threads at once.  One connection
- * guarded by our own mutex is enough: a query is short and bounded by
- * the progress handler, and statements are prepared once.  So the
- * connection is opened with SQLITE_OPEN_NOMUTEX: SQLite's own mutex
- * would be a second lock around the same thing.
+ * Threads: the database is in WAL mode, so a sync (one write transaction
+ * on the writer connection) never stops a search, which reads the last
+ * committed state on a read connection of its own (SEARCH_READERS, each
+ * guarded by a mutex of ours; SQLite's would be a second lock around the
+ * same thing, hence SQLITE_OPEN_NOMUTEX).  An in-memory index has one
+ * connection for both, and a sync holds its lock.
  */
 #include "search.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -35,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <utf8proc.h>
@@ -52,32 +66,91 @@
  */
 #define SNIPPET_SCAN_MAX (64 * 1024)
 
-struct search {
+/*
+ * The file's identity: PRAGMA application_id ("sera"), and user_version,
+ * raised whenever the schema or what is indexed changes (tokenizer, CJK
+ * splitting, ids): a file of another version is rebuilt, never misread.
+ */
+#define INDEX_APP_ID 0x73657261
+#define INDEX_VERSION 3
+/*
+ * Ids: date << ID_SLOT_BITS | slot.  16 million articles in one second
+ * is more than a million-article archive can hold; 39 bits of seconds
+ * cover the years 0000-9999 (article.c's dates) once offset by
+ * ID_EPOCH_OFFSET, and 39 + 24 bits fit a positive rowid.
+ */
+#define ID_SLOT_BITS 24
+#define ID_EPOCH_OFFSET (INT64_C(1) << 36)
+#define ID_KEY_MAX ((INT64_C(1) << 39) - 1)
+/*
+ * A search that finds the database locked (only while a WAL file is
+ * recovered or reset) waits this long before it fails.
+ */
+#define BUSY_TIMEOUT_MS 2000
+
+/*
+ * A search reads the index through a shared read-only mapping of the
+ * file rather than a read(2) per page into a private cache: one query
+ * may touch thousands of pages, and the page cache is the kernel's to
+ * reclaim.  SQLite caps it at 2 GiB (SQLITE_MAX_MMAP_SIZE); past that
+ * it reads.
+ */
+#define READER_MMAP_BYTES "2147418112"
+
+/* What the WAL file is cut back to after a checkpoint: 4 MiB. */
+#define WAL_KEEP_BYTES "4194304"
+
+/* The docs table in memory: path → id and stamp digest. */
+struct entry {
+	char *path; /* NULL: an empty slot */
+	long long id;
+	uint64_t stamp;
+	uint32_t round; /* the last sync that named it */
+};
+
+struct reader {
 	sqlite3 *db;
 	pthread_mutex_t lock;
-	sqlite3_stmt *add;
 	sqlite3_stmt *count;
 	sqlite3_stmt *ranked;
 	sqlite3_stmt *newest;
 	sqlite3_stmt *expands; /* documents a prefix's words are in */
-	unsigned long budget;  /* progress callbacks allowed per query */
+	unsigned long ticks;   /* used by the query running now */
+	struct search *s;
+};
+
+struct search {
+	sqlite3 *db; /* the writer */
+	bool memory;
+	sqlite3_stmt *doc_add, *doc_del, *fts_add, *fts_del, *fts_text;
+	sqlite3_stmt *slot, *voc_inc, *voc_dec, *voc_drop;
+	fts5_tokenizer tokapi;
+	Fts5Tokenizer *tok;
+	struct reader readers[SEARCH_READERS];
+	size_t nreaders;
+	struct entry *tab; /* open addressing, cap a power of two */
+	size_t cap, count;
+	uint32_t round;
+	bool in_sync, bulk;
+	struct search_stats stats;
+	unsigned long budget; /* progress callbacks allowed per query */
 	unsigned long long prefix_docs_max;
-	unsigned long ticks; /* used by the query running now */
-	struct buf text;     /* search_add's scratch */
+	struct buf text;  /* search_doc's scratch */
+	struct buf terms; /* a document's words, NUL-separated */
 };
 
 static void
-db_warn(struct search *s, const char *what)
+db_warn(sqlite3 *db, const char *what)
 {
-	log_warnx("search: %s: %s", what, sqlite3_errmsg(s->db));
+	log_warnx("search: %s: %s", what, sqlite3_errmsg(db));
 }
 
 static int
-exec(struct search *s, const char *sql)
+exec(sqlite3 *db, const char *sql)
 {
 	char *err = NULL;
 
-	if (sqlite3_exec(s->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
 		log_warnx("search: %s", err ? err : "out of memory");
 		sqlite3_free(err);
 		return -1;
@@ -86,197 +159,38 @@ exec(struct search *s, const char *sql)
 }
 
 static int
-prepare(struct search *s, const char *sql, sqlite3_stmt **st)
+prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 {
-	if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st,
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st,
 	        NULL) != SQLITE_OK) {
-		db_warn(s, "prepare");
+		db_warn(db, "prepare");
 		return -1;
 	}
 	return 0;
+}
+
+/* One integer from a statement such as a PRAGMA; -1 on failure. */
+static long long
+query_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	long long v = -1;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
 }
 
 /* Non-zero ends the statement with SQLITE_INTERRUPT. */
 static int
 progress(void *arg)
 {
-	struct search *s = arg;
+	struct reader *r = arg;
 
-	return ++s->ticks > s->budget;
-}
-
-static int prepare_queries(struct search *);
-
-static struct search *
-open_db(void)
-{
-	struct search *s;
-
-	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return NULL;
-	if (pthread_mutex_init(&s->lock, NULL) != 0) {
-		free(s);
-		return NULL;
-	}
-	buf_init(&s->text);
-	s->budget = SEARCH_BUDGET / SEARCH_BUDGET_STEP;
-	s->prefix_docs_max = SEARCH_PREFIX_DOCS_MAX;
-	if (sqlite3_open_v2(":memory:", &s->db,
-	        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-	            SQLITE_OPEN_NOMUTEX,
-	        NULL) != SQLITE_OK) {
-		log_warnx("search: cannot open an in-memory database");
-		search_free(s);
-		return NULL;
-	}
-	return s;
-}
-
-struct search *
-search_new(void)
-{
-	struct search *s;
-
-	if ((s = open_db()) == NULL)
-		return NULL;
-	if (exec(s,
-	        "PRAGMA journal_mode = OFF; BEGIN; "
-	        "CREATE VIRTUAL TABLE fts USING fts5(title, body, "
-	        "content = '', tokenize = 'unicode61 remove_diacritics 2'); "
-	        "INSERT INTO fts(fts, rank) VALUES('rank', 'bm25(10.0, "
-	        "1.0)')") == -1 ||
-	    prepare(s, "INSERT INTO fts(rowid, title, body) VALUES(?1, ?2, ?3)",
-	        &s->add) == -1) {
-		search_free(s);
-		return NULL;
-	}
-	return s;
-}
-
-/*
- * The cache file: a header, then the database as sqlite3_serialize
- * makes it.  The header is written last and names the payload's length
- * and checksum, so a file cut short by a crash is only a miss.
- */
-#define CACHE_MAGIC "serai search 2\n" /* 2: the vocab table */
-
-struct cache_header {
-	char magic[16];
-	uint64_t key; /* search_key over what was indexed */
-	uint64_t len; /* of the payload */
-	uint64_t sum; /* search_key over the payload */
-};
-
-uint64_t
-search_key(uint64_t h, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-	uint64_t w;
-
-	/* Not cryptographic: it tells an unchanged archive from a changed
-	 * one, written by the archive's own keeper. */
-	h ^= len * 0x9e3779b97f4a7c15ULL;
-	for (; len >= 8; p += 8, len -= 8) {
-		memcpy(&w, p, 8);
-		h = (h ^ w) * 0x100000001b3ULL;
-		h ^= h >> 29;
-	}
-	w = 0;
-	memcpy(&w, p, len);
-	h = (h ^ w) * 0x100000001b3ULL;
-	return h ^ (h >> 32);
-}
-
-static int
-read_all(int fd, void *buf, size_t len, off_t off)
-{
-	char *p = buf;
-
-	while (len > 0) {
-		ssize_t r = pread(fd, p, len, off);
-
-		if (r <= 0)
-			return -1;
-		p += r;
-		len -= (size_t)r;
-		off += r;
-	}
-	return 0;
-}
-
-static int
-write_all(int fd, const void *buf, size_t len, off_t off)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t r = pwrite(fd, p, len, off);
-
-		if (r <= 0)
-			return -1;
-		p += r;
-		len -= (size_t)r;
-		off += r;
-	}
-	return 0;
-}
-
-struct search *
-search_load_cache(int fd, uint64_t key)
-{
-	struct cache_header h;
-	struct search *s;
-	unsigned char *db;
-
-	if (read_all(fd, &h, sizeof(h), 0) == -1 ||
-	    memcmp(h.magic, CACHE_MAGIC, sizeof(h.magic)) != 0 ||
-	    h.key != key || h.len == 0 || h.len > (uint64_t)INT64_MAX)
-		return NULL;
-	if ((db = sqlite3_malloc64(h.len)) == NULL)
-		return NULL;
-	if (read_all(fd, db, (size_t)h.len, sizeof(h)) == -1 ||
-	    search_key(0, db, (size_t)h.len) != h.sum) {
-		sqlite3_free(db);
-		return NULL;
-	}
-	if ((s = open_db()) == NULL) {
-		sqlite3_free(db);
-		return NULL;
-	}
-	/* SQLite owns db from here, even on failure. */
-	if (sqlite3_deserialize(s->db, "main", db, (sqlite3_int64)h.len,
-	        (sqlite3_int64)h.len,
-	        SQLITE_DESERIALIZE_FREEONCLOSE |
-	            SQLITE_DESERIALIZE_RESIZEABLE) != SQLITE_OK ||
-	    prepare_queries(s) == -1) {
-		search_free(s);
-		return NULL;
-	}
-	return s;
-}
-
-int
-search_save_cache(struct search *s, int fd, uint64_t key)
-{
-	struct cache_header h;
-	sqlite3_int64 len;
-	unsigned char *db;
-	int rv = -1;
-
-	if ((db = sqlite3_serialize(s->db, "main", &len, 0)) == NULL)
-		return -1;
-	memset(&h, 0, sizeof(h));
-	memcpy(h.magic, CACHE_MAGIC, sizeof(h.magic));
-	h.key = key;
-	h.len = (uint64_t)len;
-	h.sum = search_key(0, db, (size_t)len);
-	if (ftruncate(fd, 0) == 0 &&
-	    write_all(fd, db, (size_t)len, sizeof(h)) == 0 &&
-	    fdatasync(fd) == 0 && write_all(fd, &h, sizeof(h), 0) == 0 &&
-	    fdatasync(fd) == 0)
-		rv = 0;
-	sqlite3_free(db);
-	return rv;
+	return ++r->ticks > r->s->budget;
 }
 
 /* The UTF-8 sequence at p (n bytes left): its length, and *cp. */
@@ -344,85 +258,400 @@ add_segmented(struct buf *b, const char *p, size_t len)
 	buf_add(b, p + run, len - run);
 }
 
-int
-search_add(struct search *s, long long id, const char *title,
-    char *const *paras, size_t npara)
-{
-	struct buf *t = &s->text;
-	size_t body;
-	int rv = 0;
+/* The index's storage: the file, the schema, the docs hash, the sync. */
 
-	t->len = 0;
-	add_segmented(t, title, strlen(title));
-	buf_addc(t, '\0');
-	body = t->len;
-	for (size_t i = 0; i < npara; i++) {
-		if (i > 0)
-			buf_addc(t, '\n');
-		add_segmented(t, paras[i], strlen(paras[i]));
-	}
-	buf_addc(t, '\0');
-	if (buf_failed(t))
-		return -1;
-	sqlite3_bind_int64(s->add, 1, id);
-	sqlite3_bind_text(s->add, 2, t->p, (int)body - 1, SQLITE_STATIC);
-	sqlite3_bind_text(
-	    s->add, 3, t->p + body, (int)(t->len - body - 1), SQLITE_STATIC);
-	if (sqlite3_step(s->add) != SQLITE_DONE) {
-		db_warn(s, "insert");
-		rv = -1;
-	}
-	sqlite3_reset(s->add);
-	return rv;
+static uint64_t
+hash_bytes(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	/* FNV-1a: paths and stamps, written by the archive's own keeper. */
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return h;
 }
 
-static int
-prepare_queries(struct search *s)
+static uint64_t
+stamp_digest(const struct search_stamp *st)
 {
-	/* The LIMIT stops the count at the first rows past the rank cap. */
-	if (prepare(s,
-	        "SELECT count(*) FROM (SELECT rowid FROM fts WHERE fts "
-	        "MATCH ?1 LIMIT ?2)",
-	        &s->count) == -1 ||
-	    /* ORDER BY rank is sorted inside FTS5, by the bm25 set above. */
-	    prepare(s,
-	        "SELECT rowid FROM fts WHERE fts MATCH ?1 ORDER BY rank "
-	        "LIMIT ?2 OFFSET ?3",
-	        &s->ranked) == -1 ||
-	    prepare(s,
-	        "SELECT rowid FROM fts WHERE fts MATCH ?1 ORDER BY rowid "
-	        "DESC LIMIT ?2 OFFSET ?3",
-	        &s->newest) == -1 ||
-	    prepare(s,
-	        "SELECT coalesce(sum(doc), 0) FROM vocab WHERE term >= ?1 AND "
-	        "term < ?2",
-	        &s->expands) == -1)
+	int64_t v[5] = {(int64_t)st->dev, (int64_t)st->ino, st->size,
+	    st->mtime_ns, st->ctime_ns};
+
+	return hash_bytes(0xcbf29ce484222325ULL, v, sizeof(v));
+}
+
+static struct entry *
+find(struct search *s, const char *path)
+{
+	size_t mask = s->cap - 1;
+	size_t i = hash_bytes(0xcbf29ce484222325ULL, path, strlen(path)) & mask;
+
+	while (s->tab[i].path != NULL && strcmp(s->tab[i].path, path) != 0)
+		i = (i + 1) & mask;
+	return &s->tab[i];
+}
+
+/* Into a table of cap slots, dropping the emptied ones. */
+static int
+rehash(struct search *s, size_t cap)
+{
+	struct entry *old = s->tab;
+	size_t oldcap = s->cap;
+
+	if ((s->tab = calloc(cap, sizeof(*s->tab))) == NULL) {
+		s->tab = old;
 		return -1;
-	sqlite3_progress_handler(s->db, SEARCH_BUDGET_STEP, progress, s);
+	}
+	s->cap = cap;
+	for (size_t i = 0; i < oldcap; i++)
+		if (old[i].path != NULL)
+			*find(s, old[i].path) = old[i];
+	free(old);
+	return 0;
+}
+
+static void
+hash_clear(struct search *s)
+{
+	for (size_t i = 0; i < s->cap; i++)
+		free(s->tab[i].path);
+	free(s->tab);
+	s->tab = NULL;
+	s->cap = s->count = 0;
+}
+
+/* The hash from the docs table, as last committed. */
+static int
+load_docs(struct search *s)
+{
+	struct search_stamp st;
+	sqlite3_stmt *q;
+	struct entry *e;
+	int rc;
+
+	hash_clear(s);
+	if (rehash(s, 1024) == -1 ||
+	    sqlite3_prepare_v2(s->db,
+	        "SELECT id, path, dev, ino, size, mtime, ctime FROM docs", -1,
+	        &q, NULL) != SQLITE_OK)
+		return -1;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *path = (const char *)sqlite3_column_text(q, 1);
+
+		if (path == NULL ||
+		    (s->count + 1 > s->cap / 4 * 3 &&
+		        rehash(s, s->cap * 2) == -1))
+			break;
+		st.dev = (uint64_t)sqlite3_column_int64(q, 2);
+		st.ino = (uint64_t)sqlite3_column_int64(q, 3);
+		st.size = sqlite3_column_int64(q, 4);
+		st.mtime_ns = sqlite3_column_int64(q, 5);
+		st.ctime_ns = sqlite3_column_int64(q, 6);
+		e = find(s, path);
+		if (e->path != NULL || (e->path = strdup(path)) == NULL)
+			break;
+		e->id = sqlite3_column_int64(q, 0);
+		e->stamp = stamp_digest(&st);
+		e->round = s->round;
+		s->count++;
+	}
+	sqlite3_finalize(q);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/*
+ * A file that is there must be a regular file that looks like a whole
+ * SQLite database; one that is not is made, 0600, with no WAL files of
+ * an older one beside it (SQLite would replay them into it).
+ */
+static int
+check_file(const char *path, const char **why, bool *damaged)
+{
+	unsigned char h[100];
+	struct stat st;
+	uint64_t psize, pages;
+	ssize_t n;
+	int fd;
+
+	/* Non-blocking, and not followed: a FIFO would block, a link lead
+	 * anywhere. */
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) ==
+	    -1) {
+		if (errno != ENOENT) {
+			*why = errno == ELOOP ? "a symbolic link"
+			                      : strerror(errno);
+			return -1;
+		}
+		if (search_remove(path) == -1 ||
+		    (fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+		         0600)) == -1) {
+			*why = strerror(errno);
+			return -1;
+		}
+		close(fd);
+		return 0;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		*why = "not a regular file";
+		return -1;
+	}
+	n = pread(fd, h, sizeof(h), 0);
+	close(fd);
+	if (st.st_size == 0)
+		return 0;
+	*damaged = true;
+	if (n != (ssize_t)sizeof(h) || memcmp(h, "SQLite format 3", 16) != 0) {
+		*why = "not an SQLite database";
+		return -1;
+	}
+	/* The page count is valid when its "valid-for" counter says so. */
+	psize = (uint64_t)h[16] << 8 | h[17];
+	if (psize == 1)
+		psize = 65536;
+	pages = (uint64_t)h[28] << 24 | (uint64_t)h[29] << 16 |
+	    (uint64_t)h[30] << 8 | h[31];
+	if (memcmp(h + 24, h + 92, 4) == 0 &&
+	    (uint64_t)st.st_size < psize * pages) {
+		*why = "cut short";
+		return -1;
+	}
+	*damaged = false;
 	return 0;
 }
 
 int
-search_finish(struct search *s)
+search_remove(const char *path)
 {
-	buf_free(&s->text);
-	sqlite3_finalize(s->add);
-	s->add = NULL;
-	if (exec(s, "COMMIT") == -1)
+	static const char *const ext[] = {"-wal", "-shm", ""};
+	char p[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		if ((size_t)snprintf(p, sizeof(p), "%s%s", path, ext[i]) >=
+		    sizeof(p)) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		if (unlink(p) == -1 && errno != ENOENT)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+create_schema(sqlite3 *db)
+{
+	char sql[1024];
+
+	snprintf(sql, sizeof(sql),
+	    "BEGIN; "
+	    "CREATE TABLE docs(id INTEGER PRIMARY KEY, path TEXT NOT NULL "
+	    "UNIQUE, dev INTEGER, ino INTEGER, size INTEGER, mtime INTEGER, "
+	    "ctime INTEGER); "
+	    "CREATE VIRTUAL TABLE fts USING fts5(title, body, "
+	    "tokenize = 'unicode61 remove_diacritics 2'); "
+	    "INSERT INTO fts(fts, rank) VALUES('rank', 'bm25(10.0, 1.0)'); "
+	    "CREATE TABLE vocab(term TEXT PRIMARY KEY, doc INTEGER NOT NULL) "
+	    "WITHOUT ROWID; "
+	    "PRAGMA application_id = %d; PRAGMA user_version = %d; COMMIT",
+	    INDEX_APP_ID, INDEX_VERSION);
+	return exec(db, sql);
+}
+
+/* unicode61 as the table has it, to list a document's words for vocab. */
+static int
+open_tokenizer(struct search *s)
+{
+	const char *args[] = {"remove_diacritics", "2"};
+	fts5_api *api = NULL;
+	sqlite3_stmt *st;
+	void *ud;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT fts5(?1)", -1, &st, NULL) !=
+	    SQLITE_OK)
 		return -1;
-	/*
-	 * Every indexed word with the documents it is in, so that what a
-	 * prefix expands to is known before FTS5 merges it (see
-	 * SEARCH_PREFIX_DOCS_MAX); saved in the cache with the index.
-	 */
-	if (exec(s,
-	        "CREATE VIRTUAL TABLE temp.v USING fts5vocab(main, fts, row); "
-	        "CREATE TABLE vocab(term TEXT PRIMARY KEY, doc INTEGER) "
-	        "WITHOUT ROWID; "
-	        "INSERT INTO vocab SELECT term, doc FROM temp.v; "
-	        "DROP TABLE temp.v") == -1)
+	sqlite3_bind_pointer(st, 1, &api, "fts5_api_ptr", NULL);
+	sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (api == NULL ||
+	    api->xFindTokenizer(api, "unicode61", &ud, &s->tokapi) !=
+	        SQLITE_OK ||
+	    s->tokapi.xCreate(ud, args, 2, &s->tok) != SQLITE_OK) {
+		s->tok = NULL;
 		return -1;
-	return prepare_queries(s);
+	}
+	return 0;
+}
+
+static int
+prepare_writer(struct search *s)
+{
+	sqlite3 *db = s->db;
+
+	if (prepare(db,
+	        "INSERT INTO docs(id, path, dev, ino, size, mtime, ctime) "
+	        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	        &s->doc_add) == -1 ||
+	    prepare(db, "DELETE FROM docs WHERE id = ?1", &s->doc_del) == -1 ||
+	    prepare(db,
+	        "INSERT INTO fts(rowid, title, body) VALUES(?1, ?2, ?3)",
+	        &s->fts_add) == -1 ||
+	    prepare(db, "DELETE FROM fts WHERE rowid = ?1", &s->fts_del) ==
+	        -1 ||
+	    prepare(db, "SELECT title, body FROM fts WHERE rowid = ?1",
+	        &s->fts_text) == -1 ||
+	    prepare(db, "SELECT max(id) FROM docs WHERE id >= ?1 AND id < ?2",
+	        &s->slot) == -1 ||
+	    prepare(db,
+	        "INSERT INTO vocab(term, doc) VALUES(?1, 1) ON CONFLICT(term) "
+	        "DO UPDATE SET doc = doc + 1",
+	        &s->voc_inc) == -1 ||
+	    prepare(db, "UPDATE vocab SET doc = doc - 1 WHERE term = ?1",
+	        &s->voc_dec) == -1 ||
+	    prepare(db, "DELETE FROM vocab WHERE term = ?1 AND doc <= 1",
+	        &s->voc_drop) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+prepare_reader(struct reader *r)
+{
+	sqlite3 *db = r->db;
+
+	/* The LIMIT stops the count at the first rows past the rank cap. */
+	if (prepare(db,
+	        "SELECT count(*) FROM (SELECT rowid FROM fts WHERE fts "
+	        "MATCH ?1 LIMIT ?2)",
+	        &r->count) == -1 ||
+	    /* ORDER BY rank is sorted inside FTS5, by the bm25 set above. */
+	    prepare(db,
+	        "SELECT rowid FROM fts WHERE fts MATCH ?1 ORDER BY rank "
+	        "LIMIT ?2 OFFSET ?3",
+	        &r->ranked) == -1 ||
+	    prepare(db,
+	        "SELECT rowid FROM fts WHERE fts MATCH ?1 ORDER BY rowid "
+	        "DESC LIMIT ?2 OFFSET ?3",
+	        &r->newest) == -1 ||
+	    prepare(db,
+	        "SELECT coalesce(sum(doc), 0) FROM vocab WHERE term >= ?1 AND "
+	        "term < ?2",
+	        &r->expands) == -1)
+		return -1;
+	sqlite3_progress_handler(db, SEARCH_BUDGET_STEP, progress, r);
+	return 0;
+}
+
+static sqlite3 *
+open_conn(const char *path, int flags)
+{
+	sqlite3 *db = NULL;
+
+	if (sqlite3_open_v2(path, &db,
+	        flags | SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+	            SQLITE_OPEN_NOFOLLOW,
+	        NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return NULL;
+	}
+	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	/* Sorts and statement journals in memory: the sandbox confines
+	 * files to state_dir, and SQLite's temporary files go to /tmp. */
+	if (exec(db, "PRAGMA temp_store = MEMORY") == -1) {
+		sqlite3_close(db);
+		return NULL;
+	}
+	return db;
+}
+
+/* WAL: readers go on while a sync writes; NORMAL: no sync per commit. */
+static int
+set_wal(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int ok = 0;
+
+	if (sqlite3_prepare_v2(
+	        db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		ok = strcmp((const char *)sqlite3_column_text(st, 0), "wal") ==
+		    0;
+	sqlite3_finalize(st);
+	/* A whole build goes through the WAL: cut it back once checkpointed,
+	 * rather than keep a second copy of the index on disk. */
+	return ok &&
+	        exec(db,
+	            "PRAGMA synchronous = NORMAL; "
+	            "PRAGMA journal_size_limit = " WAL_KEEP_BYTES) == 0
+	    ? 0
+	    : -1;
+}
+
+struct search *
+search_open(const char *path, const char **why, bool *damaged)
+{
+	struct search *s;
+	long long appid, version, objects;
+
+	*damaged = false;
+	if (path != NULL && check_file(path, why, damaged) == -1)
+		return NULL;
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		*why = "out of memory";
+		return NULL;
+	}
+	buf_init(&s->text);
+	buf_init(&s->terms);
+	s->budget = SEARCH_BUDGET / SEARCH_BUDGET_STEP;
+	s->prefix_docs_max = SEARCH_PREFIX_DOCS_MAX;
+	s->memory = path == NULL;
+	*why = "cannot be opened";
+	if ((s->db = open_conn(path ? path : ":memory:", SQLITE_OPEN_CREATE)) ==
+	    NULL)
+		goto fail;
+	/* A file of garbage opens; its first read says SQLITE_NOTADB. */
+	*damaged = true;
+	*why = "damaged";
+	if ((path != NULL && set_wal(s->db) == -1) ||
+	    (appid = query_int(s->db, "PRAGMA application_id")) < 0 ||
+	    (version = query_int(s->db, "PRAGMA user_version")) < 0 ||
+	    (objects = query_int(s->db, "SELECT count(*) FROM sqlite_schema")) <
+	        0)
+		goto fail;
+	if (objects == 0 && create_schema(s->db) == -1)
+		goto fail;
+	if (objects > 0 &&
+	    (appid != INDEX_APP_ID || version != INDEX_VERSION)) {
+		*why = "made by another version of serai";
+		goto fail;
+	}
+	if (prepare_writer(s) == -1 || open_tokenizer(s) == -1 ||
+	    load_docs(s) == -1)
+		goto fail;
+	*damaged = false;
+	*why = "cannot be opened";
+	for (size_t i = 0; i < (s->memory ? 1 : SEARCH_READERS); i++) {
+		struct reader *r = &s->readers[i];
+
+		if (pthread_mutex_init(&r->lock, NULL) != 0)
+			goto fail;
+		s->nreaders++;
+		r->s = s;
+		/* In memory, the writer is the only connection. */
+		r->db = s->memory ? s->db : open_conn(path, 0);
+		if (r->db == NULL ||
+		    (!s->memory &&
+		        exec(r->db,
+		            "PRAGMA query_only = 1; "
+		            "PRAGMA mmap_size = " READER_MMAP_BYTES) == -1) ||
+		    prepare_reader(r) == -1)
+			goto fail;
+	}
+	return s;
+fail:
+	search_free(s);
+	return NULL;
 }
 
 void
@@ -430,14 +659,33 @@ search_free(struct search *s)
 {
 	if (s == NULL)
 		return;
-	sqlite3_finalize(s->add);
-	sqlite3_finalize(s->count);
-	sqlite3_finalize(s->ranked);
-	sqlite3_finalize(s->newest);
-	sqlite3_finalize(s->expands);
+	for (size_t i = 0; i < s->nreaders; i++) {
+		struct reader *r = &s->readers[i];
+
+		sqlite3_finalize(r->count);
+		sqlite3_finalize(r->ranked);
+		sqlite3_finalize(r->newest);
+		sqlite3_finalize(r->expands);
+		if (r->db != s->db)
+			sqlite3_close(r->db);
+		pthread_mutex_destroy(&r->lock);
+	}
+	sqlite3_finalize(s->doc_add);
+	sqlite3_finalize(s->doc_del);
+	sqlite3_finalize(s->fts_add);
+	sqlite3_finalize(s->fts_del);
+	sqlite3_finalize(s->fts_text);
+	sqlite3_finalize(s->slot);
+	sqlite3_finalize(s->voc_inc);
+	sqlite3_finalize(s->voc_dec);
+	sqlite3_finalize(s->voc_drop);
+	if (s->tok != NULL)
+		s->tokapi.xDelete(s->tok);
+	/* The writer last: its close checkpoints the WAL into the file. */
 	sqlite3_close(s->db);
-	pthread_mutex_destroy(&s->lock);
+	hash_clear(s);
 	buf_free(&s->text);
+	buf_free(&s->terms);
 	free(s);
 }
 
@@ -451,6 +699,370 @@ void
 search_set_budget(struct search *s, unsigned long instructions)
 {
 	s->budget = instructions / SEARCH_BUDGET_STEP;
+}
+
+static int
+step_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE) {
+		db_warn(sqlite3_db_handle(st), "write");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A document's distinct words while it is tokenized: the words, NUL
+ * ended, in a buffer, and a set of their offsets (+1; 0 is empty) by
+ * hash.  A 4 MB article has near a million words but a few thousand
+ * distinct ones: only those are kept, sorted or written.
+ */
+struct termset {
+	struct buf *words;
+	size_t *slot;
+	size_t cap, n;
+	bool failed;
+};
+
+static size_t *
+term_slot(struct termset *t, const char *tok, size_t n)
+{
+	size_t i = hash_bytes(0xcbf29ce484222325ULL, tok, n) & (t->cap - 1);
+
+	while (t->slot[i] != 0) {
+		const char *w = t->words->p + t->slot[i] - 1;
+
+		if (strncmp(w, tok, n) == 0 && w[n] == '\0')
+			break;
+		i = (i + 1) & (t->cap - 1);
+	}
+	return &t->slot[i];
+}
+
+static int
+token_cb(void *arg, int flags, const char *tok, int n, int start, int end)
+{
+	struct termset *t = arg;
+	size_t *slot;
+
+	(void)flags;
+	(void)start;
+	(void)end;
+	if (t->n + 1 > t->cap / 2) {
+		size_t *old = t->slot, oldcap = t->cap;
+
+		if ((t->slot = calloc(t->cap * 2, sizeof(*t->slot))) == NULL) {
+			t->slot = old;
+			t->failed = true;
+			return SQLITE_NOMEM;
+		}
+		t->cap *= 2;
+		for (size_t i = 0; i < oldcap; i++)
+			if (old[i] != 0) {
+				const char *w = t->words->p + old[i] - 1;
+
+				*term_slot(t, w, strlen(w)) = old[i];
+			}
+		free(old);
+	}
+	if (*(slot = term_slot(t, tok, (size_t)n)) != 0)
+		return SQLITE_OK;
+	*slot = t->words->len + 1;
+	buf_add(t->words, tok, (size_t)n);
+	buf_addc(t->words, '\0');
+	t->n++;
+	if (buf_failed(t->words)) {
+		t->failed = true;
+		return SQLITE_NOMEM;
+	}
+	return SQLITE_OK;
+}
+
+/* The vocab counts of a document's words, up (delta 1) or down. */
+static int
+count_terms(struct search *s, const char *title, int tlen, const char *body,
+    int blen, int delta)
+{
+	struct termset t = {&s->terms, NULL, 1024, 0, false};
+	struct buf *b = &s->terms;
+	int rv = 0;
+
+	b->len = 0;
+	if ((t.slot = calloc(t.cap, sizeof(*t.slot))) == NULL)
+		return -1;
+	if (s->tokapi.xTokenize(s->tok, &t, FTS5_TOKENIZE_DOCUMENT, title, tlen,
+	        token_cb) != SQLITE_OK ||
+	    s->tokapi.xTokenize(s->tok, &t, FTS5_TOKENIZE_DOCUMENT, body, blen,
+	        token_cb) != SQLITE_OK ||
+	    t.failed) {
+		free(t.slot);
+		return -1;
+	}
+	free(t.slot);
+	/* Each distinct word once: vocab counts documents, not words. */
+	for (size_t i = 0; i < b->len && rv == 0; i += strlen(b->p + i) + 1) {
+		const char *w = b->p + i;
+
+		if (delta > 0) {
+			sqlite3_bind_text(s->voc_inc, 1, w, -1, SQLITE_STATIC);
+			rv = step_done(s->voc_inc);
+			continue;
+		}
+		sqlite3_bind_text(s->voc_drop, 1, w, -1, SQLITE_STATIC);
+		if ((rv = step_done(s->voc_drop)) == 0 &&
+		    sqlite3_changes(s->db) == 0) {
+			sqlite3_bind_text(s->voc_dec, 1, w, -1, SQLITE_STATIC);
+			rv = step_done(s->voc_dec);
+		}
+	}
+	return rv;
+}
+
+/* An indexed article out: its words from vocab, its row from both. */
+static int
+drop_doc(struct search *s, long long id)
+{
+	sqlite3_stmt *t = s->fts_text;
+	int rv = 0;
+
+	if (!s->bulk) {
+		sqlite3_bind_int64(t, 1, id);
+		if (sqlite3_step(t) == SQLITE_ROW)
+			rv = count_terms(s,
+			    (const char *)sqlite3_column_text(t, 0),
+			    sqlite3_column_bytes(t, 0),
+			    (const char *)sqlite3_column_text(t, 1),
+			    sqlite3_column_bytes(t, 1), -1);
+		sqlite3_reset(t);
+		if (rv == -1)
+			return -1;
+	}
+	sqlite3_bind_int64(s->fts_del, 1, id);
+	sqlite3_bind_int64(s->doc_del, 1, id);
+	return step_done(s->fts_del) == 0 && step_done(s->doc_del) == 0 ? 0
+	                                                                : -1;
+}
+
+/* The date part of an id: 0 undated, then seconds from year 0000. */
+static int64_t
+age_key(bool dated, int64_t when)
+{
+	if (!dated)
+		return 0;
+	if (when < -ID_EPOCH_OFFSET)
+		return 1;
+	if (when >= ID_KEY_MAX - ID_EPOCH_OFFSET)
+		return ID_KEY_MAX;
+	return when + ID_EPOCH_OFFSET + 1;
+}
+
+/* The first free id of that second, past any taken. */
+static int
+new_id(struct search *s, int64_t key, long long *id)
+{
+	long long lo = (long long)key << ID_SLOT_BITS;
+	long long hi = lo + (1LL << ID_SLOT_BITS);
+	int rc;
+
+	*id = lo + 1;
+	sqlite3_bind_int64(s->slot, 1, lo);
+	sqlite3_bind_int64(s->slot, 2, hi);
+	if ((rc = sqlite3_step(s->slot)) == SQLITE_ROW &&
+	    sqlite3_column_type(s->slot, 0) != SQLITE_NULL)
+		*id = sqlite3_column_int64(s->slot, 0) + 1;
+	sqlite3_reset(s->slot);
+	sqlite3_clear_bindings(s->slot);
+	if (rc != SQLITE_ROW) {
+		db_warn(s->db, "id");
+		return -1;
+	}
+	if (*id >= hi) {
+		log_warnx("search: too many articles dated the same second");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+add_doc(struct search *s, long long id, const char *path,
+    const struct search_stamp *st, const char *title, char *const *paras,
+    size_t npara)
+{
+	struct buf *t = &s->text;
+	size_t body;
+
+	t->len = 0;
+	add_segmented(t, title, strlen(title));
+	buf_addc(t, '\0');
+	body = t->len;
+	for (size_t i = 0; i < npara; i++) {
+		if (i > 0)
+			buf_addc(t, '\n');
+		add_segmented(t, paras[i], strlen(paras[i]));
+	}
+	buf_addc(t, '\0');
+	if (buf_failed(t) || t->len > INT_MAX)
+		return -1;
+	sqlite3_bind_int64(s->fts_add, 1, id);
+	sqlite3_bind_text(s->fts_add, 2, t->p, (int)body - 1, SQLITE_STATIC);
+	sqlite3_bind_text(s->fts_add, 3, t->p + body, (int)(t->len - body - 1),
+	    SQLITE_STATIC);
+	sqlite3_bind_int64(s->doc_add, 1, id);
+	sqlite3_bind_text(s->doc_add, 2, path, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s->doc_add, 3, (int64_t)st->dev);
+	sqlite3_bind_int64(s->doc_add, 4, (int64_t)st->ino);
+	sqlite3_bind_int64(s->doc_add, 5, st->size);
+	sqlite3_bind_int64(s->doc_add, 6, st->mtime_ns);
+	sqlite3_bind_int64(s->doc_add, 7, st->ctime_ns);
+	if (step_done(s->fts_add) == -1 || step_done(s->doc_add) == -1)
+		return -1;
+	/* A whole build counts the words once, at the end (search_commit). */
+	return s->bulk ? 0
+	               : count_terms(s, t->p, (int)body - 1, t->p + body,
+	                     (int)(t->len - body - 1), 1);
+}
+
+int
+search_begin(struct search *s)
+{
+	if (s->memory) {
+		pthread_mutex_lock(&s->readers[0].lock);
+		/* The budget is the searches', not the sync's. */
+		sqlite3_progress_handler(s->db, 0, NULL, NULL);
+	}
+	if (exec(s->db, "BEGIN IMMEDIATE") == -1) {
+		if (s->memory) {
+			sqlite3_progress_handler(s->db, SEARCH_BUDGET_STEP,
+			    progress, &s->readers[0]);
+			pthread_mutex_unlock(&s->readers[0].lock);
+		}
+		return -1;
+	}
+	s->round++;
+	s->in_sync = true;
+	s->bulk = s->count == 0;
+	memset(&s->stats, 0, sizeof(s->stats));
+	s->stats.built = s->bulk;
+	return 0;
+}
+
+int
+search_doc(struct search *s, const char *path, const struct search_stamp *st,
+    bool dated, int64_t when, const char *title, char *const *paras,
+    size_t npara, long long *idp)
+{
+	uint64_t digest = stamp_digest(st);
+	int64_t key = age_key(dated, when);
+	struct entry *e;
+	long long id = 0;
+
+	if (s->count + 1 > s->cap / 4 * 3 && rehash(s, s->cap * 2) == -1)
+		return -1;
+	e = find(s, path);
+	if (e->path != NULL && (e->round == s->round || e->stamp == digest)) {
+		if (e->round != s->round)
+			s->stats.kept++;
+		e->round = s->round;
+		*idp = e->id;
+		return 0;
+	}
+	if (e->path != NULL) {
+		if (drop_doc(s, e->id) == -1)
+			return -1;
+		/* The same date: the same id. */
+		if (e->id >> ID_SLOT_BITS == key)
+			id = e->id;
+	}
+	if ((id == 0 && new_id(s, key, &id) == -1) ||
+	    add_doc(s, id, path, st, title, paras, npara) == -1)
+		return -1;
+	if (e->path == NULL) {
+		if ((e->path = strdup(path)) == NULL)
+			return -1;
+		s->count++;
+		s->stats.added++;
+	} else
+		s->stats.changed++;
+	e->id = id;
+	e->stamp = digest;
+	e->round = s->round;
+	*idp = id;
+	return 0;
+}
+
+static void
+sync_end(struct search *s)
+{
+	s->in_sync = false;
+	if (s->memory) {
+		sqlite3_progress_handler(
+		    s->db, SEARCH_BUDGET_STEP, progress, &s->readers[0]);
+		pthread_mutex_unlock(&s->readers[0].lock);
+	}
+}
+
+int
+search_commit(struct search *s, struct search_stats *stats)
+{
+	size_t removed = 0;
+
+	/* Whatever this sync did not name is gone from the archive. */
+	for (size_t i = 0; i < s->cap; i++) {
+		struct entry *e = &s->tab[i];
+
+		if (e->path == NULL || e->round == s->round)
+			continue;
+		if (drop_doc(s, e->id) == -1)
+			return -1;
+		free(e->path);
+		e->path = NULL;
+		s->count--;
+		removed++;
+	}
+	s->stats.removed = removed;
+	if (removed > 0 && rehash(s, s->cap) == -1)
+		return -1;
+	/*
+	 * Every indexed word with the documents it is in, so that what a
+	 * prefix expands to is known before FTS5 merges it (see
+	 * SEARCH_PREFIX_DOCS_MAX); a sync of a few articles keeps it up as
+	 * it goes, a whole build counts it here in one pass.
+	 */
+	if (s->bulk &&
+	    exec(s->db,
+	        "DELETE FROM vocab; "
+	        "CREATE VIRTUAL TABLE temp.v USING fts5vocab(main, fts, row); "
+	        "INSERT INTO vocab SELECT term, doc FROM temp.v; "
+	        "DROP TABLE temp.v") == -1)
+		return -1;
+	if (exec(s->db, "COMMIT") == -1)
+		return -1;
+	/* The whole index went through the WAL: into the file, and the WAL
+	 * emptied now rather than at the next sync.  Busy readers only
+	 * leave it for later. */
+	if (s->bulk && !s->memory)
+		(void)sqlite3_wal_checkpoint_v2(
+		    s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	if (stats != NULL)
+		*stats = s->stats;
+	sync_end(s);
+	return 0;
+}
+
+void
+search_rollback(struct search *s)
+{
+	if (!s->in_sync)
+		return;
+	(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	/* The hash went ahead of the database: read it back. */
+	if (load_docs(s) == -1)
+		log_warnx("search: cannot read the index back");
+	sync_end(s);
 }
 
 static bool
@@ -606,11 +1218,11 @@ search_has_cjk(const char *s, size_t len)
 
 /* 1 when the budget ran out, -1 on another failure. */
 static int
-failed(struct search *s, int rc)
+failed(struct reader *rd, int rc)
 {
 	if (rc == SQLITE_INTERRUPT)
 		return 1;
-	db_warn(s, "query");
+	db_warn(rd->db, "query");
 	return -1;
 }
 
@@ -624,7 +1236,7 @@ static char *fold(const char *p, size_t len);
  * byte above any UTF-8 appended.
  */
 static unsigned long long
-prefix_docs(struct search *s, const char *expr)
+prefix_docs(struct reader *s, const char *expr)
 {
 	const char *p = expr, *open, *close, *word;
 	unsigned long long total = 0;
@@ -666,7 +1278,7 @@ prefix_docs(struct search *s, const char *expr)
 }
 
 static int
-run_count(struct search *s, const char *expr, size_t *total)
+run_count(struct reader *s, const char *expr, size_t *total)
 {
 	sqlite3_stmt *st = s->count;
 	int rc;
@@ -683,7 +1295,7 @@ run_count(struct search *s, const char *expr, size_t *total)
 }
 
 static int
-run_page(struct search *s, const char *expr, struct search_result *r)
+run_page(struct reader *s, const char *expr, struct search_result *r)
 {
 	sqlite3_stmt *st = r->newest ? s->newest : s->ranked;
 	int rc;
@@ -702,10 +1314,22 @@ run_page(struct search *s, const char *expr, struct search_result *r)
 	return rc == SQLITE_DONE ? 0 : failed(s, rc);
 }
 
+/* A free read connection, or else the first one's turn. */
+static struct reader *
+take_reader(struct search *s)
+{
+	for (size_t i = 0; i < s->nreaders; i++)
+		if (pthread_mutex_trylock(&s->readers[i].lock) == 0)
+			return &s->readers[i];
+	pthread_mutex_lock(&s->readers[0].lock);
+	return &s->readers[0];
+}
+
 enum search_status
 search_query(struct search *s, const char *q, size_t len, size_t page,
     struct search_result *r)
 {
+	struct reader *rd;
 	struct buf expr;
 	int rv;
 
@@ -723,18 +1347,18 @@ search_query(struct search *s, const char *q, size_t len, size_t page,
 		buf_free(&expr);
 		return SEARCH_TOO_BROAD;
 	}
-	pthread_mutex_lock(&s->lock);
-	s->ticks = 0;
-	rv = prefix_docs(s, expr.p) > s->prefix_docs_max ? 1 : 0;
+	rd = take_reader(s);
+	rd->ticks = 0;
+	rv = prefix_docs(rd, expr.p) > s->prefix_docs_max ? 1 : 0;
 	if (rv == 0)
-		rv = run_count(s, expr.p, &r->total);
+		rv = run_count(rd, expr.p, &r->total);
 	if (r->total > SEARCH_RANK_MAX) {
 		r->total = SEARCH_RANK_MAX;
 		r->newest = true;
 	}
 	if (rv == 0 && r->total > 0 && r->page <= SEARCH_PAGE_MAX)
-		rv = run_page(s, expr.p, r);
-	pthread_mutex_unlock(&s->lock);
+		rv = run_page(rd, expr.p, r);
+	pthread_mutex_unlock(&rd->lock);
 	buf_free(&expr);
 	if (rv != 0) {
 		r->nids = 0;

@@ -1,11 +1,14 @@
 /*
- * Full-text search: an SQLite FTS5 index built with each snapshot and
- * freed with it.  Pure: no libevent, no sockets.
+ * Full-text search: an SQLite FTS5 index kept in a file in state_dir,
+ * brought in step with each snapshot by the articles that changed.
+ * Pure: no libevent, no sockets.
  *
- * The index lives in an in-memory database (":memory:", one per
- * snapshot), rebuilt at every load: a reload is then a swap like the
- * rest of the snapshot.  It holds no text, only the index: hits are the
- * caller's ids, and snippets are cut from the caller's text.
+ * One index serves the process: every snapshot is synced into it
+ * (search_begin, search_doc per article, search_commit: one
+ * transaction), and the ids search_doc hands back are the snapshot's to
+ * map to its articles.  An id is an article's for as long as its path
+ * and date stay: an insertion renumbers nothing.  Hits are ids, and
+ * snippets are cut from the caller's text.
  */
 #ifndef SERAI_SEARCH_H
 #define SERAI_SEARCH_H
@@ -16,6 +19,9 @@
 
 struct buf;
 struct search;
+
+/* The index's file in state_dir (and its -wal and -shm beside it). */
+#define SEARCH_INDEX_FILE "search.db"
 
 /* Terms after the first ones are dropped: each is a doclist to merge. */
 #define SEARCH_TERMS_MAX 16
@@ -54,6 +60,12 @@ struct search;
  */
 #define SEARCH_BUDGET 20000000UL
 #define SEARCH_BUDGET_STEP 1000
+/*
+ * Read connections to the index file, each with its own lock: one per
+ * search thread (serai.h's SEARCH_THREADS), so that two searches never
+ * wait for each other, and one more for a caller outside them.
+ */
+#define SEARCH_READERS 3
 
 enum search_status {
 	SEARCH_OK,
@@ -71,37 +83,61 @@ struct search_result {
 	size_t nids;
 };
 
-/* NULL on failure: the snapshot is then served without search. */
-struct search *search_new(void);
 /*
- * id: the caller's, > 0 and larger for newer articles (the order of hits
- * past SEARCH_RANK_MAX).  Adding in increasing id order is fastest.
- * Returns -1 on failure.
+ * What a file was when read (archive.h's struct file_stamp): an article
+ * whose stamp is unchanged since it was indexed is not indexed again.
  */
-int search_add(struct search *, long long id, const char *title,
-    char *const *paras, size_t npara);
-/* Ends loading and prepares the statements. */
-int search_finish(struct search *);
+struct search_stamp {
+	uint64_t dev, ino;
+	int64_t size, mtime_ns, ctime_ns;
+};
+
+/* How a sync went: articles indexed anew, re-indexed, dropped, kept. */
+struct search_stats {
+	size_t added, changed, removed, kept;
+	bool built; /* the index was empty: a whole build */
+};
 
 /*
- * A cache of the index in a file (fd, open for reading and writing), to
- * skip the build when nothing indexed changed: key is search_key over
- * all that is indexed (the caller's choice; the same key, the same
- * index).  search_load_cache returns NULL on any mismatch or damage;
- * search_save_cache -1 when the file cannot be written.
+ * The index in the file at path (an SQLite database in WAL mode, made
+ * 0600 if absent), or in memory when path is NULL (nothing kept; a
+ * search waits while a sync writes).  NULL on failure with *why, and
+ * *damaged when the file is not a usable index (cut short, not SQLite,
+ * another version's): the caller may remove it (search_remove) and open
+ * a new one.  A symbolic link, a FIFO or any other non-regular file is
+ * refused and left alone (*damaged false).  Open it before a chroot or
+ * a sandbox: every connection is opened here.
  */
-uint64_t search_key(uint64_t h, const void *, size_t);
-struct search *search_load_cache(int fd, uint64_t key);
-int search_save_cache(struct search *, int fd, uint64_t key);
+struct search *search_open(const char *path, const char **why, bool *damaged);
+/* Removes the index file at path and its WAL files; -1 with errno. */
+int search_remove(const char *path);
 void search_free(struct search *);
+
+/*
+ * A sync: search_begin, then search_doc for every article of the
+ * snapshot (oldest first is fastest for a new index), then
+ * search_commit, which drops every article not named since
+ * search_begin.  Searches meanwhile see the index as last committed.
+ * Any -1 (logged) leaves the index as it was after search_rollback.
+ * when: the article's instant, used only when dated (larger ids for
+ * newer articles: the order of hits past SEARCH_RANK_MAX).
+ */
+int search_begin(struct search *);
+int search_doc(struct search *, const char *path, const struct search_stamp *,
+    bool dated, int64_t when, const char *title, char *const *paras,
+    size_t npara, long long *id);
+int search_commit(struct search *, struct search_stats *);
+void search_rollback(struct search *);
+
 /* Instructions per query; tests set a tiny one. */
 void search_set_budget(struct search *, unsigned long);
 /* SEARCH_PREFIX_DOCS_MAX, for tests. */
 void search_set_prefix_docs(struct search *, unsigned long long);
 
 /*
- * q: UTF-8, not NUL-terminated.  Safe to call from any thread: one
- * connection, serialised by the search's own mutex.  Nothing to free.
+ * q: UTF-8, not NUL-terminated.  Safe to call from any thread, also
+ * while a sync runs: each query takes a read connection of its own
+ * (SEARCH_READERS).  Nothing to free.
  */
 enum search_status search_query(struct search *, const char *q, size_t len,
     size_t page, struct search_result *);

@@ -528,6 +528,8 @@ reload_host(struct host *h)
 	if (cfg->vhosts)
 		snprintf(name, sizeof(name), "[host %s] ", h->hc->name);
 	config_archive_opts(cfg, h->hc, &o);
+	/* The archive's search index: only the main thread swaps h->snap. */
+	o.store = h->snap->opts.store;
 	/*
 	 * Watches first, then the read: a file written into a new directory
 	 * after the load has read it is then an event, never missed.

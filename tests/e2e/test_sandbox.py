@@ -79,13 +79,13 @@ def test_default_config_as_root_is_sandboxed(public_dir):  # noqa: F811
         assert srv.gemini("/").status_line == GEMINI_OK
         assert srv.gopher("/news/").endswith(b".\r\n")
         # Search, from the index its thread built inside the sandbox,
-        # which also wrote the cache to state_dir.
+        # into the file in state_dir.
         hits = srv.gemini("/search?beijing")
         assert hits.status_line.startswith("20 text/gemini")
         assert b"/news/beijing-declaration" in hits.body
-        cache = srv.state_dir / "search.cache"
-        poll_until(lambda: cache.exists() and cache.stat().st_size > 0,
-                   IO_TIMEOUT, "search.cache written")
+        index = srv.state_dir / "search.db"
+        poll_until(lambda: index.exists() and index.stat().st_size > 0,
+                   IO_TIMEOUT, "search.db written")
         # A reload reads the archive again, as nobody, under Landlock.
         add_article(root, "sandboxed", "Added under the sandbox")
         srv.send_signal(signal.SIGHUP)

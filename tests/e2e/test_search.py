@@ -1,9 +1,14 @@
 """Full-text search: /search over Gemini (10 prompt, 20 results, pages,
 59 for long queries) and Gopher (type-7 items, TAB search, curl)."""
 
+import os
+import signal
+import stat
 import subprocess
+import threading
 
-from conftest import (GEMINI_OK, IO_TIMEOUT, gopher_lines, require_tool)
+from conftest import (GEMINI_OK, IO_TIMEOUT, gopher_lines, poll_until,
+                      require_tool)
 
 
 def test_gemini_prompt(server):
@@ -90,45 +95,194 @@ def test_gopher_curl(server):
     assert b"\t/news/beijing-declaration\t" in out.stdout
 
 
-def test_index_cache(serai_factory, tmp_path):
-    """The index is kept in state_dir and read back at the next start
-    while nothing indexed changed; a change rebuilds it."""
-    root = tmp_path / "archive"
-    (root / "news").mkdir(parents=True)
-    for i in range(40):
+def index_lines(srv):
+    return [x for x in srv.log().splitlines() if "search index" in x]
+
+
+def rivers(root, n):
+    (root / "news").mkdir(parents=True, exist_ok=True)
+    for i in range(n):
         (root / "news" / ("n%02d.txt" % i)).write_text(
             "Date: 2020-02-%02d\nReport %d on rivers\n\nThe river %s "
             "floods.\n" % (i % 28 + 1, i, "wide" if i else "narrow"),
             encoding="utf-8")
+
+
+def test_index_persists(serai_factory, tmp_path):
+    """The index lives in state_dir/search.db: a warm start reuses it
+    (no indexing), and articles changed or removed while serai was down
+    are the only ones indexed again."""
+    root = tmp_path / "archive"
+    rivers(root, 40)
     srv = serai_factory(root=root)
 
-    def run():
+    def run(query, built=False):
         srv.start()
         try:
-            line = [x for x in srv.log().splitlines()
-                    if "search index:" in x][-1]
-            body = srv.gemini("/search?narrow").body.decode("utf-8")
-            return line, body
+            if built:
+                # A whole build went through the WAL (as large as the
+                # file, had it been left): emptied since.
+                wal = srv.state_dir / "search.db-wal"
+                db = srv.state_dir / "search.db"
+                assert wal.stat().st_size < db.stat().st_size // 2
+            return (index_lines(srv)[-1],
+                    srv.gemini("/search?" + query).body.decode("utf-8"))
         finally:
             assert srv.stop() == 0
 
-    line, body = run()
-    assert "40 articles" in line and "cache" not in line
+    # What an earlier version kept there goes.
+    srv.state_dir.mkdir(parents=True, exist_ok=True)
+    (srv.state_dir / "search.cache").write_bytes(b"old index")
+    line, body = run("narrow", built=True)
+    assert not (srv.state_dir / "search.cache").exists()
+    assert "search.cache: removed (replaced by search.db)" in srv.log()
+    assert line.endswith("search index: 40 articles in %s (built)"
+                         % line.split(" in ")[1].split(" (")[0])
     assert "=> /news/n00 " in body
-    cache = srv.state_dir / "search.cache"
-    assert cache.stat().st_size > 0
-    assert cache.stat().st_mode & 0o777 == 0o600
+    db = srv.state_dir / "search.db"
+    assert db.stat().st_size > 0
+    assert db.stat().st_mode & 0o777 == 0o600
+    # The last close folded the WAL into the file.
+    assert not (srv.state_dir / "search.db-wal").exists()
 
-    line, body = run()
-    assert line.endswith("(from the cache)")
+    line, body = run("narrow")
+    assert "(reused: nothing changed)" in line, line
+    assert not any("built" in x for x in index_lines(srv)), srv.log()
     assert "=> /news/n00 " in body
 
     (root / "news" / "n05.txt").write_text(
-        "Date: 2020-02-06\nReport 5 on rivers\n\nThe river narrow "
-        "floods.\n", encoding="utf-8")
-    line, body = run()
-    assert "cache" not in line
-    assert "2 hits" in body and "=> /news/n05 " in body
+        "Date: 2020-02-06\nReport 5 on rivers\n\nThe river narrow and "
+        "deep floods.\n", encoding="utf-8")
+    (root / "news" / "n00.txt").unlink()
+    line, body = run("narrow")
+    assert "39 articles" in line
+    assert "(updated: 0 added, 1 changed, 1 removed)" in line, line
+    assert "1 hit," in body and "=> /news/n05 " in body
+    assert "=> /news/n00 " not in body
+
+
+def test_publish_under_watch(serai_factory, tmp_path):
+    """One article published under watch is found by search once the
+    reload is done (only it indexed); one removed is found no more."""
+    root = tmp_path / "archive"
+    rivers(root, 30)
+    srv = serai_factory(root=root, extra="\n[archive]\nwatch = yes\n")
+    srv.start()
+    assert "No article matches" in srv.gemini(
+        "/search?kingfisher").body.decode("utf-8")
+    (root / "news" / "bird.txt").write_text(
+        "Date: 2021-05-01\nThe kingfisher\n\nA kingfisher on the "
+        "river.\n", encoding="utf-8")
+
+    def found():
+        return "=> /news/bird " in srv.gemini(
+            "/search?kingfisher").body.decode("utf-8")
+
+    poll_until(found, IO_TIMEOUT * 2, "the new article in search")
+    assert any("(updated: 1 added, 0 changed, 0 removed)" in x
+               for x in index_lines(srv)), srv.log()
+    (root / "news" / "bird.txt").unlink()
+    poll_until(lambda: not found(), IO_TIMEOUT * 2,
+               "the removed article gone from search")
+    assert any("(updated: 0 added, 0 changed, 1 removed)" in x
+               for x in index_lines(srv)), srv.log()
+
+
+def test_bad_index_files(serai_factory, tmp_path):
+    """A damaged index file, or one of another version, is replaced and
+    built anew; a symbolic link or a FIFO in its place is left alone,
+    and search runs from memory."""
+    import sqlite3
+
+    root = tmp_path / "archive"
+    rivers(root, 10)
+    srv = serai_factory(root=root)
+    db = srv.state_dir / "search.db"
+
+    def run(expect):
+        srv.start()
+        try:
+            assert expect in srv.log(), srv.log()
+            body = srv.gemini("/search?narrow").body.decode("utf-8")
+            assert "=> /news/n00 " in body, body
+        finally:
+            assert srv.stop() == 0
+
+    run("(built)")
+    size = db.stat().st_size
+    with open(db, "r+b") as fp:
+        fp.truncate(size // 2)
+    run("search.db: cut short; building a new one")
+    db.write_bytes(b"garbage " * 200)
+    run("search.db: not an SQLite database; building a new one")
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA user_version = 2")
+    con.commit()
+    con.close()
+    run("search.db: made by another version of serai; building a new one")
+    assert "(reused" not in srv.log()
+    run("(reused: nothing changed)")
+
+    target = tmp_path / "elsewhere"
+    target.write_bytes(b"not to be touched")
+    for ext in ("", "-wal", "-shm"):
+        p = srv.state_dir / ("search.db" + ext)
+        if p.exists():
+            p.unlink()
+    db.symlink_to(target)
+    run("search.db: a symbolic link; the search index is kept in memory")
+    assert target.read_bytes() == b"not to be touched"
+    assert db.is_symlink()
+    db.unlink()
+    os.mkfifo(db)
+    run("search.db: not a regular file; the search index is kept in "
+        "memory")
+    assert stat.S_ISFIFO(db.lstat().st_mode)
+
+
+def test_reload_under_searches(serai_factory, tmp_path):
+    """Searches go on while reloads update the index: none fails or
+    loses the hits that every snapshot has."""
+    root = tmp_path / "archive"
+    rivers(root, 50)
+    srv = serai_factory(root=root)
+    srv.start()
+    stop = threading.Event()
+    errors, answered = [], [0]
+
+    def searcher():
+        for _ in range(2000):
+            if stop.is_set():
+                return
+            try:
+                lines = gopher_lines(srv.gopher("/search\triver"))
+                if not lines[1].startswith("i50 hits"):
+                    errors.append(lines[:2])
+                else:
+                    answered[0] += 1
+            except Exception as e:  # noqa: BLE001 - every failure counts
+                errors.append(repr(e))
+
+    threads = [threading.Thread(target=searcher) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for k in range(6):
+            (root / "news" / ("extra%d.txt" % k)).write_text(
+                "Date: 2021-01-%02d\nExtra %d\n\nAn otter swims.\n"
+                % (k + 1, k), encoding="utf-8")
+            srv.send_signal(signal.SIGHUP)
+            poll_until(lambda: len(index_lines(srv)) >= k + 2,
+                       IO_TIMEOUT * 2, "reload %d indexed" % k)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=IO_TIMEOUT * 4)
+    assert not errors, errors[:5]
+    assert answered[0] > 0
+    assert "6 hits" in srv.gemini("/search?otter").body.decode("utf-8")
+    assert all("(updated: 1 added, 0 changed, 0 removed)" in x
+               for x in index_lines(srv)[1:]), index_lines(srv)
 
 
 def result_page(srv, selector):

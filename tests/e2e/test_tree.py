@@ -220,15 +220,15 @@ def test_bad_robots_txt_is_skipped(serai_factory, content_copy, tmp_path):
     assert robots(srv).endswith(BUILTIN_ROBOTS)
 
 
-def test_search_cache_fifo_is_refused(serai_factory, tmp_path):
-    """state_dir/search.cache as a FIFO: read by the indexing thread, it
-    would block it for good, and the stop that joins it."""
+def test_search_index_fifo_is_refused(serai_factory, tmp_path):
+    """state_dir/search.db as a FIFO: opened, it would block the start
+    for good, and the stop."""
     state = tmp_path / "state"
     state.mkdir()
-    os.mkfifo(state / "search.cache")
+    os.mkfifo(state / "search.db")
     srv = serai_factory(state_dir=state)
     srv.start()
-    assert "search.cache: not a regular file" in srv.log(), srv.log()
+    assert "search.db: not a regular file" in srv.log(), srv.log()
     assert srv.gemini("/search?declaration").status_line.startswith("20")
     t0 = time.monotonic()
     assert srv.stop() == 0

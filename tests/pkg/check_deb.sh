@@ -312,10 +312,12 @@ mv "$archive.away" "$archive"
 
 step "apt purge: state goes, the archive stays"
 # systemd's layout for DynamicUser and StateDirectory=serai, as serai
-# fills it: certificate, key, search index.
+# fills it: certificate, key, search index (and its WAL files, as a
+# kill leaves them; search.cache from an earlier version).
 install -d -m 0700 /var/lib/private
 install -d -o "$svc_uid" -m 0755 /var/lib/private/serai
-for f in localhost.crt localhost.key search.cache; do
+for f in localhost.crt localhost.key search.db search.db-wal search.db-shm \
+    search.cache; do
 	install -o "$svc_uid" -m 0600 /dev/null "/var/lib/private/serai/$f"
 done
 ln -s private/serai /var/lib/serai

@@ -89,7 +89,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	const char *files[] = {"archive/article.txt", "state/search.cache",
+	const char *files[] = {"archive/article.txt", "state/search.db-shm",
 	    "logs/access.log", "logs/access.log.new", "archive", "state",
 	    "logs", ""};
 	char path[128];
@@ -171,6 +171,15 @@ open_at(const char *dir, const char *name, int flags)
 	return open(path, flags | O_CLOEXEC, 0600);
 }
 
+static int
+unlink_at(const char *dir, const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return unlink(path);
+}
+
 /* Denied by Landlock: -1 with EACCES (the fd closed if it opened). */
 static int
 denied(int fd)
@@ -193,7 +202,7 @@ static int
 serving_works(void)
 {
 	char buf[64];
-	void *ret = NULL;
+	void *ret = NULL, *shm;
 	pthread_t t;
 	DIR *d;
 	int fd;
@@ -204,10 +213,20 @@ serving_works(void)
 		return 1;
 	if ((d = opendir(ro)) == NULL || readdir(d) == NULL || closedir(d))
 		return 2;
-	/* state_dir: search.cache made, rewritten, truncated. */
-	if ((fd = open_at(rw, "search.cache", O_RDWR | O_CREAT)) == -1 ||
+	/* state_dir: the search index as SQLite uses it in WAL mode:
+	 * written at offsets, locked, its -shm mapped shared, truncated,
+	 * synced, and removed by the last close. */
+	if ((fd = open_at(rw, "search.db-shm", O_RDWR | O_CREAT)) == -1 ||
 	    write(fd, "index", 5) != 5 || ftruncate(fd, 0) == -1 ||
-	    pwrite(fd, "x", 1, 0) != 1 || fdatasync(fd) == -1 || close(fd))
+	    pwrite(fd, "x", 1, 4095) != 1 || fdatasync(fd) == -1 ||
+	    fsync(fd) == -1 ||
+	    fcntl(fd, F_SETLK,
+	        &(struct flock){.l_type = F_WRLCK, .l_whence = SEEK_SET}) ==
+	        -1 ||
+	    (shm = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+	         0)) == MAP_FAILED ||
+	    munmap(shm, 4096) == -1 || close(fd) ||
+	    unlink_at(rw, "search.db-shm") == -1)
 		return 3;
 	/* The access log's directory: a rotated log created anew. */
 	if ((fd = open_at(logd, "access.log.new",

@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include <sqlite3.h>
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -485,90 +487,308 @@ test_index_later(void **state)
 	snapshot_release(s);
 }
 
+/*
+ * Loads from now on sync into se (NULL: each snapshot indexes itself),
+ * as main.c's store does for a host.
+ */
+static struct archive_store test_store;
+
+static void
+set_search(struct fixture *f, struct search *se)
+{
+	if (se == NULL) {
+		f->opts.store = NULL;
+		return;
+	}
+	archive_store_init(&test_store, se);
+	f->opts.store = &test_store;
+}
+
+/* A load synced into the index set with set_search. */
 static struct snapshot *
-load_cached(struct fixture *f, bool *cached)
+load_synced(struct fixture *f)
 {
 	const char *err = NULL;
 	struct snapshot *s = archive_load(&f->opts, &err);
 
 	assert_non_null(s);
 	assert_non_null(archive_search(s));
-	*cached = s->index_cached;
-	f->snap = s;
-	/* Whichever way it came, it answers. */
-	assert_int_equal(
-	    hits((void **)&f, "declaration", "/news/beijing-declaration"), 1);
+	assert_false(s->own_search);
 	return s;
 }
 
-/* The index kept in a file: reused while nothing indexed changes. */
+/* The id a snapshot gave the article at path; 0 if none. */
+static long long
+id_of(const struct snapshot *s, const char *path)
+{
+	for (size_t i = 0; i < s->nids; i++)
+		if (strcmp(s->ids[i].node->path, path) == 0)
+			return s->ids[i].id;
+	return 0;
+}
+
+static const char *const queries[] = {"declaration", "cafe", "tea", "coffee",
+    "quantum", "zebra", "alpine1*", "alpin*", "physics", "\"belt and road\"",
+    ZH_QUERY, "filler", "institute", NULL};
+
+/* Two snapshots' answers to every query, as paths: the same. */
 static void
-test_cache(void **state)
+assert_same_answers(struct snapshot *a, struct snapshot *b)
+{
+	for (const char *const *q = queries; *q; q++) {
+		struct search_result ra, rb;
+
+		assert_int_equal(
+		    search_query(archive_search(a), *q, strlen(*q), 1, &ra),
+		    SEARCH_OK);
+		assert_int_equal(
+		    search_query(archive_search(b), *q, strlen(*q), 1, &rb),
+		    SEARCH_OK);
+		if (ra.total != rb.total || ra.nids != rb.nids)
+			fail_msg("%s: %zu/%zu hits against %zu/%zu", *q,
+			    ra.total, ra.nids, rb.total, rb.nids);
+		for (size_t i = 0; i < ra.nids; i++)
+			assert_string_equal(archive_by_id(a, ra.ids[i])->path,
+			    archive_by_id(b, rb.ids[i])->path);
+	}
+}
+
+/* The vocab tables of two index files, row by row: the same. */
+static void
+assert_same_vocab(const char *p1, const char *p2)
+{
+	sqlite3 *d1, *d2;
+	sqlite3_stmt *s1, *s2;
+	const char *sql = "SELECT term, doc FROM vocab ORDER BY term";
+	int rc1, rc2;
+	size_t rows = 0;
+
+	assert_int_equal(
+	    sqlite3_open_v2(p1, &d1, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_open_v2(p2, &d2, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(d1, sql, -1, &s1, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(d2, sql, -1, &s2, NULL), SQLITE_OK);
+	for (;;) {
+		rc1 = sqlite3_step(s1);
+		rc2 = sqlite3_step(s2);
+		assert_int_equal(rc1, rc2);
+		if (rc1 != SQLITE_ROW)
+			break;
+		assert_string_equal(
+		    sqlite3_column_text(s1, 0), sqlite3_column_text(s2, 0));
+		if (sqlite3_column_int64(s1, 1) != sqlite3_column_int64(s2, 1))
+			fail_msg("%s: %lld documents against %lld",
+			    sqlite3_column_text(s1, 0),
+			    (long long)sqlite3_column_int64(s1, 1),
+			    (long long)sqlite3_column_int64(s2, 1));
+		rows++;
+	}
+	assert_int_equal(rc1, SQLITE_DONE);
+	assert_true(rows > 1000);
+	sqlite3_finalize(s1);
+	sqlite3_finalize(s2);
+	sqlite3_close(d1);
+	sqlite3_close(d2);
+}
+
+#define CAFE_COFFEE                                                            \
+	"Date: 2022-03-04\nOpening of a new caf\xc3\xa9\n\n"                   \
+	"The caf\xc3\xa9 serves coffee to the institute.\n"
+#define CAFE_TEA                                                               \
+	"Date: 2022-03-04\nOpening of a new caf\xc3\xa9\n\n"                   \
+	"The caf\xc3\xa9 serves tea and nothing else now.\n"
+#define ZEBRA "Date: 2030-01-01\nA zebra\n\nThe zebra is newest.\n"
+#define TITLE_HIT "Quantum results\n\nA short note about physics.\n"
+
+/*
+ * The index kept in a file and synced with each load: an unchanged tree
+ * reuses it, an insertion, a change and a removal touch only their
+ * article, ids stay, and the result equals a whole build of the tree.
+ */
+static void
+test_incremental(void **state)
 {
 	struct fixture *f = *state;
-	struct snapshot *keep = f->snap, *s;
-	char path[128];
-	bool cached;
-	int fd;
-	off_t size;
+	struct snapshot *keep = f->snap, *s0, *s1, *s2, *full;
+	struct search *se, *se2;
+	char path[128], path2[128], zebra[512];
+	const char *why;
+	bool damaged;
+	long long id;
 
-	snprintf(path, sizeof(path), "%s.cache", f->root);
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	assert_true(fd != -1);
-	archive_set_search_cache(fd);
+	snprintf(path, sizeof(path), "%s.db", f->root);
+	snprintf(path2, sizeof(path2), "%s.full.db", f->root);
+	assert_non_null(se = search_open(path, &why, &damaged));
+	set_search(f, se);
 
-	/* Empty file: built, then written. */
-	f->snap = s = load_cached(f, &cached);
-	assert_false(cached);
-	snapshot_release(s);
-	size = lseek(fd, 0, SEEK_END);
-	assert_true(size > 1000);
-	/* Unchanged: read back. */
-	f->snap = s = load_cached(f, &cached);
-	assert_true(cached);
-	assert_int_equal(hits((void **)&f, ZH_QUERY, "/news/zh"), 1);
-	snapshot_release(s);
-
-	/* A byte of the payload damaged: a miss, built and rewritten. */
-	assert_int_equal(pwrite(fd, "\xff", 1, size / 2), 1);
-	f->snap = s = load_cached(f, &cached);
-	assert_false(cached);
-	snapshot_release(s);
-	f->snap = s = load_cached(f, &cached);
-	assert_true(cached);
-	snapshot_release(s);
-	/* Cut short: a miss. */
-	assert_int_equal(ftruncate(fd, size - 100), 0);
-	f->snap = s = load_cached(f, &cached);
-	assert_false(cached);
-	snapshot_release(s);
-
-	/* An article changed: a miss, and the change is found. */
+	s0 = load_synced(f);
+	assert_true(s0->index_built);
+	f->snap = s0;
 	assert_int_equal(
-	    puts_file(f->root, "news/cafe.txt",
-	        "Date: 2022-03-04\nOpening of a new caf\xc3\xa9\n\n"
-	        "The caf\xc3\xa9 serves tea now.\n"),
-	    0);
-	f->snap = s = load_cached(f, &cached);
-	assert_false(cached);
-	assert_int_equal(hits((void **)&f, "tea", "/news/cafe"), 1);
-	snapshot_release(s);
-	f->snap = s = load_cached(f, &cached);
-	assert_true(cached);
-	assert_int_equal(hits((void **)&f, "tea", "/news/cafe"), 1);
-	assert_int_equal(hits((void **)&f, "coffee", NULL), 0);
-	snapshot_release(s);
+	    hits(state, "declaration", "/news/beijing-declaration"), 1);
+	/* The file holds it: a new process reads it back, nothing to do. */
+	set_search(f, NULL);
+	search_free(se);
+	assert_non_null(se = search_open(path, &why, &damaged));
+	set_search(f, se);
+	s1 = load_synced(f);
+	assert_false(s1->index_built);
 	assert_int_equal(
-	    puts_file(f->root, "news/cafe.txt",
-	        "Date: 2022-03-04\nOpening of a new caf\xc3\xa9\n\n"
-	        "The caf\xc3\xa9 serves coffee to the "
-	        "institute.\n"),
-	    0);
+	    s1->index_added + s1->index_changed + s1->index_removed, 0);
+	for (size_t i = 0; i < s0->nids; i++)
+		assert_int_equal(
+		    s0->ids[i].id, id_of(s1, s0->ids[i].node->path));
+	snapshot_release(s0);
 
-	archive_set_search_cache(-1);
-	close(fd);
-	unlink(path);
+	/* An insertion: one article indexed, no other id moves. */
+	snprintf(zebra, sizeof(zebra), "%s", ZEBRA);
+	assert_int_equal(puts_file(f->root, "news/zebra.txt", zebra), 0);
+	s2 = load_synced(f);
+	assert_int_equal(s2->index_added, 1);
+	assert_int_equal(s2->index_changed + s2->index_removed, 0);
+	for (size_t i = 0; i < s1->nids; i++)
+		assert_int_equal(
+		    s1->ids[i].id, id_of(s2, s1->ids[i].node->path));
+	f->snap = s2;
+	assert_int_equal(hits(state, "zebra", "/news/zebra"), 1);
+	/* The newest article has the largest id: first of a broad list. */
+	assert_int_equal(s2->ids[s2->nids - 1].id, id_of(s2, "/news/zebra"));
+	/* The older snapshot meets the new id and drops it. */
+	{
+		struct search_result r;
+
+		assert_int_equal(
+		    search_query(archive_search(s1), "zebra", 5, 1, &r),
+		    SEARCH_OK);
+		assert_int_equal(r.nids, 1);
+		assert_null(archive_by_id(s1, r.ids[0]));
+		assert_non_null(archive_by_id(s2, r.ids[0]));
+	}
+	snapshot_release(s1);
+
+	/* A change (the same date: the same id) and a removal. */
+	id = id_of(s2, "/news/cafe");
+	assert_int_equal(puts_file(f->root, "news/cafe.txt", CAFE_TEA), 0);
+	assert_int_equal(
+	    unlink(strcat(strcpy(zebra, f->root), "/news/title-hit.txt")), 0);
+	s1 = load_synced(f);
+	assert_int_equal(s1->index_changed, 1);
+	assert_int_equal(s1->index_removed, 1);
+	assert_int_equal(s1->index_added, 0);
+	assert_int_equal(id_of(s1, "/news/cafe"), id);
+	f->snap = s1;
+	assert_int_equal(hits(state, "tea", "/news/cafe"), 1);
+	assert_int_equal(hits(state, "coffee", NULL), 0);
+	assert_int_equal(hits(state, "quantum", "/news/body-hit"), 1);
+	snapshot_release(s2);
+
+	/* The same tree indexed whole, in a new file: the same answers. */
+	assert_non_null(se2 = search_open(path2, &why, &damaged));
+	set_search(f, se2);
+	full = load_synced(f);
+	assert_true(full->index_built);
+	assert_same_answers(s1, full);
+	assert_same_vocab(path, path2);
+	snapshot_release(full);
+	set_search(f, NULL);
+	search_free(se2);
+	assert_int_equal(search_remove(path2), 0);
+
+	/* Back as setup made it: the removal and the change undone. */
+	assert_int_equal(puts_file(f->root, "news/cafe.txt", CAFE_COFFEE), 0);
+	assert_int_equal(
+	    puts_file(f->root, "news/title-hit.txt", TITLE_HIT), 0);
+	assert_int_equal(
+	    unlink(strcat(strcpy(zebra, f->root), "/news/zebra.txt")), 0);
+	set_search(f, se);
+	s2 = load_synced(f);
+	assert_int_equal(s2->index_added, 1);
+	assert_int_equal(s2->index_changed, 1);
+	assert_int_equal(s2->index_removed, 1);
+	f->snap = s2;
+	assert_int_equal(hits(state, "quantum", "/news/title-hit"), 2);
+	assert_int_equal(hits(state, "coffee", "/news/cafe"), 1);
+	snapshot_release(s1);
+	snapshot_release(s2);
+	set_search(f, NULL);
+	search_free(se);
+	assert_int_equal(search_remove(path), 0);
 	f->snap = keep;
+}
+
+/* A file that is not a usable index: refused, and why. */
+static void
+test_damaged(void **state)
+{
+	struct fixture *f = *state;
+	struct search *se;
+	char path[128], other[160];
+	const char *why;
+	bool damaged;
+	struct stat st;
+	sqlite3 *db;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s.bad.db", f->root);
+	assert_non_null(se = search_open(path, &why, &damaged));
+	set_search(f, se);
+	snapshot_release(load_synced(f));
+	set_search(f, NULL);
+	search_free(se);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+
+	/* Cut in half. */
+	assert_int_equal(truncate(path, st.st_size / 2), 0);
+	assert_null(se = search_open(path, &why, &damaged));
+	assert_true(damaged);
+	assert_string_equal(why, "cut short");
+	/* Garbage. */
+	assert_int_equal(search_remove(path), 0);
+	assert_int_equal(puts_file("/", path + 1,
+	                     "not a database at all, "
+	                     "but long enough to be "
+	                     "read as one's header: "
+	                     "100 bytes and more...."),
+	    0);
+	assert_null(se = search_open(path, &why, &damaged));
+	assert_true(damaged);
+	assert_string_equal(why, "not an SQLite database");
+	/* An older version's. */
+	assert_int_equal(search_remove(path), 0);
+	assert_non_null(se = search_open(path, &why, &damaged));
+	search_free(se);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	assert_null(se = search_open(path, &why, &damaged));
+	assert_true(damaged);
+	assert_string_equal(why, "made by another version of serai");
+	/* Removed, a new one opens. */
+	assert_int_equal(search_remove(path), 0);
+	assert_non_null(se = search_open(path, &why, &damaged));
+	search_free(se);
+
+	/* A symbolic link and a FIFO: refused, left alone. */
+	snprintf(other, sizeof(other), "%s.target", path);
+	assert_int_equal(rename(path, other), 0);
+	assert_int_equal(symlink(other, path), 0);
+	assert_null(se = search_open(path, &why, &damaged));
+	assert_false(damaged);
+	assert_string_equal(why, "a symbolic link");
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(search_remove(other), 0);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_null(se = search_open(path, &why, &damaged));
+	assert_false(damaged);
+	assert_string_equal(why, "not a regular file");
+	assert_int_equal(unlink(path), 0);
+	(void)fd;
 }
 
 static void
@@ -659,7 +879,8 @@ main(void)
 	    cmocka_unit_test(test_prefix_bounds),
 	    cmocka_unit_test(test_snippet_scan_is_bounded),
 	    cmocka_unit_test(test_index_later),
-	    cmocka_unit_test(test_cache),
+	    cmocka_unit_test(test_incremental),
+	    cmocka_unit_test(test_damaged),
 	    cmocka_unit_test(test_gemini),
 	    cmocka_unit_test(test_gopher),
 	};
