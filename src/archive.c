@@ -1270,8 +1270,7 @@ archive_load(const struct archive_opts *o, const char **errstr)
 	atomic_init(&s->search, NULL);
 	atomic_init(&s->indexing, false);
 	atomic_init(&s->stop_index, false);
-	if (o->index == ARCHIVE_INDEX_NOW)
-		atomic_init(&s->search, build_search(s));
+	/* Before the index: build_search finds the archive's store here. */
 	s->opts = *o;
 	s->opts.root = s->opts.title = s->opts.lang = NULL;
 	if ((s->opts.hostname = strdup(o->hostname)) == NULL) {
@@ -1279,6 +1278,8 @@ archive_load(const struct archive_opts *o, const char **errstr)
 		*errstr = "out of memory";
 		return NULL;
 	}
+	if (o->index == ARCHIVE_INDEX_NOW)
+		atomic_init(&s->search, build_search(s));
 	s->load_ms = (unsigned long)ms_since(&t0);
 	return s;
 }

@@ -155,6 +155,10 @@ def test_search_and_feed_are_per_host(two):
     assert "Story of bumblebee" not in miss
     hit = fetch(two, url(two, B, "/search?bumblebee"), B).body.decode()
     assert "Story of bumblebee" in hit
+    # Each host keeps its own index (both archives have /news/story).
+    for name in (A, B):
+        assert (two.state_dir / name / "search.db").is_file(), name
+    assert not (two.state_dir / "search.db").exists()
     feed = fetch(two, url(two, B, "/feed.xml"), B)
     assert feed.status_line.startswith("20 "), feed.status_line
     text = feed.body.decode()
