@@ -44,6 +44,7 @@ struct loader {
 	size_t nall, capall;
 	size_t nskipped;
 	size_t nwarnings; /* served, but something in it was wrong */
+	size_t nparsed;   /* articles read, not shared with the old */
 	/* Open addressing; a power of two, at most half full. */
 	struct seen *seen;
 	size_t nseen, capseen;
@@ -55,7 +56,77 @@ struct loader {
 	struct job *jobs;
 	size_t njobs, capjobs;
 	atomic_size_t next; /* the next job a parsing thread takes */
+	/*
+	 * A reload: the snapshot being replaced, whose unchanged articles'
+	 * texts and unchanged sections' pages the new one shares.  NULL for
+	 * a full load.
+	 */
+	const struct snapshot *old;
+	bool same_pages; /* what every page shows beyond its subtree agrees */
 };
+
+/*
+ * An article's parsed text, shared by every snapshot in which the file is
+ * unchanged: immutable once made, freed by the last node to let it go (a
+ * reply still being rendered from an old snapshot keeps it alive).
+ */
+struct text {
+	atomic_uint refs;
+	struct article art;
+};
+
+/*
+ * A pre-rendered page is preceded by its reference count, so a section
+ * whose page would come out the same shares the previous snapshot's
+ * bytes.  16 bytes keep the page where malloc's alignment puts it.
+ */
+#define PAGE_HEADER 16
+
+static void
+page_release(struct blob *b)
+{
+	atomic_uint *refs;
+
+	if (b->p == NULL)
+		return;
+	refs = (atomic_uint *)(void *)(b->p - PAGE_HEADER);
+	if (atomic_fetch_sub_explicit(refs, 1, memory_order_acq_rel) == 1)
+		free(refs);
+}
+
+static void
+page_share(struct blob *to, const struct blob *from)
+{
+	atomic_fetch_add_explicit(
+	    (atomic_uint *)(void *)(from->p - PAGE_HEADER), 1,
+	    memory_order_relaxed);
+	*to = *from;
+}
+
+static struct text *
+text_of(const struct node *n)
+{
+	return (
+	    struct text *)(void *)((char *)n->art - offsetof(struct text, art));
+}
+
+static struct text *
+text_share(const struct node *n)
+{
+	struct text *t = text_of(n);
+
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+	return t;
+}
+
+static void
+text_release(struct text *t)
+{
+	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	article_free(&t->art);
+	free(t);
+}
 
 /*
  * An article file to read and parse.  The walk only lists them: reading
@@ -72,6 +143,10 @@ struct job {
 	bool parsed;
 	const char *why; /* why not, or NULL with err */
 	int err;
+	/* A reload: the article at this path before, and its text if the
+	 * file is unchanged (a reference held). */
+	const struct node *old;
+	struct text *shared;
 };
 
 static void
@@ -101,11 +176,11 @@ node_free(struct node *n)
 	}
 	free(n->path);
 	free(n->description);
-	free(n->gemini.p);
-	free(n->gopher.p);
-	free(n->feed.p);
+	page_release(&n->gemini);
+	page_release(&n->gopher);
+	page_release(&n->feed);
 	if (n->art)
-		article_free(n->art);
+		text_release(text_of(n));
 	free(n);
 }
 
@@ -115,14 +190,8 @@ node_new(enum node_kind kind, struct node *parent, const char *name)
 	struct node *n;
 	struct buf p;
 
-	/* An article's parsed text lives in the same block as its node. */
-	if ((n = calloc(1,
-	         sizeof(*n) +
-	             (kind == NODE_ARTICLE ? sizeof(struct article) : 0))) ==
-	    NULL)
+	if ((n = calloc(1, sizeof(*n))) == NULL)
 		return NULL;
-	if (kind == NODE_ARTICLE)
-		n->art = (struct article *)(n + 1);
 	n->kind = kind;
 	n->parent = parent;
 	buf_init(&p);
@@ -321,12 +390,45 @@ read_section_ini(struct loader *L, const char *dir, struct node *n)
 	}
 }
 
+static bool
+stamp_equal(const struct file_stamp *a, const struct file_stamp *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	    a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+}
+
+/*
+ * A reload shares the text of a file whose stamp has not moved: lstat,
+ * as read_file opens without following, so a file replaced by a symlink
+ * is read again (and refused there).  A file rewritten in place within
+ * the same nanosecond still moves its ctime.
+ */
+static bool
+share_unchanged(const struct loader *L, struct job *j)
+{
+	struct file_stamp now;
+	struct stat st;
+
+	if (lstat(j->path, &st) == -1 || !S_ISREG(st.st_mode))
+		return false;
+	stamp_of(&st, &now);
+	if (!stamp_equal(&now, &j->old->stamp) ||
+	    now.ctime_ns >= L->old->started_ns - ARCHIVE_RACY_NS)
+		return false;
+	j->shared = text_share(j->old);
+	j->stamp = j->old->stamp;
+	j->parsed = true;
+	return true;
+}
+
 static void
-parse_job(struct job *j)
+parse_job(const struct loader *L, struct job *j)
 {
 	size_t len;
 	char *data;
 
+	if (j->old != NULL && share_unchanged(L, j))
+		return;
 	if ((data = read_file(j->path, ARTICLE_MAX_BYTES, &len, &j->stamp,
 	         &j->why, &j->err)) == NULL)
 		return;
@@ -341,7 +443,7 @@ parser_main(void *arg)
 	size_t i;
 
 	while ((i = atomic_fetch_add(&L->next, 1)) < L->njobs)
-		parse_job(&L->jobs[i]);
+		parse_job(L, &L->jobs[i]);
 	return NULL;
 }
 
@@ -374,7 +476,9 @@ free_jobs(struct loader *L)
 	for (size_t i = 0; i < L->njobs; i++) {
 		free(L->jobs[i].path);
 		free(L->jobs[i].slug);
-		if (L->jobs[i].parsed)
+		if (L->jobs[i].shared != NULL)
+			text_release(L->jobs[i].shared);
+		else if (L->jobs[i].parsed)
 			article_free(&L->jobs[i].art);
 	}
 	free(L->jobs);
@@ -398,8 +502,23 @@ adopt_jobs(struct loader *L)
 			L->oom = true;
 			break;
 		}
-		/* The text's one block moves to the node (article.h). */
-		*n->art = j->art;
+		if (j->shared != NULL) {
+			n->art = &j->shared->art;
+			j->shared = NULL;
+		} else {
+			struct text *t;
+
+			if ((t = malloc(sizeof(*t))) == NULL) {
+				node_free(n);
+				L->oom = true;
+				break;
+			}
+			atomic_init(&t->refs, 1);
+			L->nparsed++;
+			/* The text's one block moves (article.h). */
+			t->art = j->art;
+			n->art = &t->art;
+		}
 		j->parsed = false;
 		n->title = n->art->title;
 		n->date = n->art->date;
@@ -445,6 +564,16 @@ load_article(
 	j = &L->jobs[L->njobs];
 	memset(j, 0, sizeof(*j));
 	j->sec = sec;
+	if (L->old != NULL) {
+		char np[ARCHIVE_PATH_MAX + 1];
+		const struct node *was;
+
+		/* Fits: checked against ARCHIVE_PATH_MAX above. */
+		snprintf(np, sizeof(np), "%s%.*s", sec->path, (int)nlen, name);
+		was = archive_lookup(L->old, np, strlen(np));
+		if (was != NULL && was->kind == NODE_ARTICLE)
+			j->old = was;
+	}
 	if ((j->path = strdup(path)) == NULL ||
 	    (j->slug = xstrndup(name, nlen)) == NULL) {
 		free(j->path);
@@ -897,21 +1026,102 @@ index_add(struct loader *L, struct node *n)
 	return true;
 }
 
+static bool
+same_str(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/*
+ * Whether n's pages would come out byte for byte as the replaced
+ * snapshot's section at the same path did.  They show n's own strings,
+ * the label of the section above, its subsections' titles, and every
+ * article of the subtree (the feed's and the home's "Newest"): an
+ * article is the same when it shares the old one's text, since its
+ * title and date are the text's.  Subsections are finished first, so
+ * their verdict is known.  Pointer and string compares only: far cheaper
+ * than rendering, and a change anywhere below shows on the way up.
+ */
+static bool
+section_same(const struct loader *L, const struct node *n)
+{
+	const struct node *o;
+
+	if (L->old == NULL || !L->same_pages)
+		return false;
+	o = archive_lookup(L->old, n->path, strlen(n->path));
+	if (o == NULL || o->kind != NODE_SECTION || o->gemini.p == NULL ||
+	    o->gopher.p == NULL || o->feed.p == NULL)
+		return false;
+	if (!same_str(n->title, o->title) ||
+	    !same_str(n->description, o->description) ||
+	    !same_str(n->lang, o->lang) ||
+	    (n->parent != NULL && n->parent->parent != NULL &&
+	        !same_str(n->parent->title, o->parent->title)) ||
+	    n->nsections != o->nsections || n->narticles != o->narticles)
+		return false;
+	for (size_t i = 0; i < n->nsections; i++)
+		if (!n->sections[i]->same ||
+		    strcmp(n->sections[i]->name, o->sections[i]->name) != 0)
+			return false;
+	for (size_t i = 0; i < n->narticles; i++)
+		if (n->articles[i]->art != o->articles[i]->art ||
+		    strcmp(n->articles[i]->name, o->articles[i]->name) != 0 ||
+		    !same_str(n->articles[i]->lang, o->articles[i]->lang))
+			return false;
+	return true;
+}
+
+/* Rendered after PAGE_HEADER bytes, to be shared by later snapshots. */
+static bool
+page_render(struct buf *b, struct blob *out)
+{
+	char *p;
+	size_t len;
+
+	if ((p = buf_release(b, &len)) == NULL)
+		return false;
+	atomic_init((atomic_uint *)(void *)p, 1);
+	out->p = p + PAGE_HEADER;
+	out->len = len - PAGE_HEADER;
+	return true;
+}
+
+static void
+page_start(struct buf *b)
+{
+	static const char header[PAGE_HEADER];
+
+	buf_init(b);
+	buf_add(b, header, sizeof(header));
+}
+
 /* Sections only: their pages are few, and asked for most. */
 static bool
 render_section(struct loader *L, struct node *n)
 {
 	struct buf b;
 
-	buf_init(&b);
+	if ((n->same = section_same(L, n))) {
+		const struct node *o =
+		    archive_lookup(L->old, n->path, strlen(n->path));
+
+		page_share(&n->gemini, &o->gemini);
+		page_share(&n->gopher, &o->gopher);
+		page_share(&n->feed, &o->feed);
+		return true;
+	}
+	page_start(&b);
 	render_gemini_section(&b, n, RENDER_LIVE);
-	if ((n->gemini.p = buf_release(&b, &n->gemini.len)) == NULL)
+	if (!page_render(&b, &n->gemini))
 		return false;
+	page_start(&b);
 	render_gopher_section(&b, L->o, n, RENDER_LIVE);
-	if ((n->gopher.p = buf_release(&b, &n->gopher.len)) == NULL)
+	if (!page_render(&b, &n->gopher))
 		return false;
+	page_start(&b);
 	render_atom_feed(&b, L->o, n, RENDER_LIVE);
-	if ((n->feed.p = buf_release(&b, &n->feed.len)) == NULL)
+	if (!page_render(&b, &n->feed))
 		return false;
 	return true;
 }
@@ -1148,19 +1358,32 @@ count(const struct snapshot *s, enum node_kind k)
 	return n;
 }
 
-struct snapshot *
-archive_load(const struct archive_opts *o, const char **errstr)
+/* What every page shows beyond its own section's subtree. */
+static bool
+opts_same(const struct archive_opts *a, const struct archive_opts *b)
+{
+	return same_str(a->hostname, b->hostname) &&
+	    a->gopher_port == b->gopher_port &&
+	    a->gemini_port == b->gemini_port && a->wrap == b->wrap &&
+	    a->menu_width == b->menu_width;
+}
+
+static struct snapshot *
+load(const struct archive_opts *o, const struct snapshot *old,
+    const char **errstr)
 {
 	struct loader L;
 	struct snapshot *s;
 	struct node *root;
 	struct stat st;
-	struct timespec t0;
+	struct timespec t0, started;
 	struct blob robots = {NULL, 0};
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_REALTIME, &started);
 	memset(&L, 0, sizeof(L));
 	L.o = o;
+	L.old = old;
 	if (realpath(o->root, L.rootreal) == NULL) {
 		*errstr = strerror(errno);
 		return NULL;
@@ -1195,6 +1418,10 @@ archive_load(const struct archive_opts *o, const char **errstr)
 		root->title = strdup(o->title);
 	} else if (root->title == NULL)
 		root->title = strdup(DEFAULT_HOME_TITLE);
+	/* Every feed names the archive's title. */
+	L.same_pages = old != NULL && root->title != NULL &&
+	    opts_same(o, &old->opts) &&
+	    strcmp(root->title, old->root->title) == 0;
 	if (L.oom || !finish(&L, root, o->lang ? o->lang : "en")) {
 		node_free(root);
 		free(L.all);
@@ -1214,7 +1441,9 @@ archive_load(const struct archive_opts *o, const char **errstr)
 	s->nsections = count(s, NODE_SECTION);
 	s->nskipped = L.nskipped;
 	s->nwarnings = L.nwarnings;
+	s->nparsed = L.nparsed;
 	s->loaded = time(NULL);
+	s->started_ns = (int64_t)started.tv_sec * 1000000000 + started.tv_nsec;
 	if (!number_articles(s)) {
 		snapshot_release(s);
 		*errstr = "out of memory";
@@ -1234,6 +1463,19 @@ archive_load(const struct archive_opts *o, const char **errstr)
 	}
 	s->load_ms = (unsigned long)ms_since(&t0);
 	return s;
+}
+
+struct snapshot *
+archive_load(const struct archive_opts *o, const char **errstr)
+{
+	return load(o, NULL, errstr);
+}
+
+struct snapshot *
+archive_reload(const struct snapshot *old, const struct archive_opts *o,
+    const char **errstr)
+{
+	return load(o, old, errstr);
 }
 
 struct snapshot *

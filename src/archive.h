@@ -40,6 +40,16 @@
 #ifndef ARCHIVE_MAX_FILES
 #define ARCHIVE_MAX_FILES 2000000
 #endif
+/*
+ * A file changed this close to (or after) the load that read it may
+ * change again without its stamp moving: timestamps are taken from a
+ * clock that ticks every few ms, or every second or two on some file
+ * systems (ext3, FAT).  A reload reads such a file again rather than
+ * trust its stamp ("racy git" in git's index); 2 s covers FAT's tick.
+ */
+#ifndef ARCHIVE_RACY_NS
+#define ARCHIVE_RACY_NS (2 * 1000000000LL)
+#endif
 /* section.ini holds a title, a description and a language tag. */
 #define SECTION_INI_MAX_BYTES (64 * 1024)
 /*
@@ -89,6 +99,11 @@ struct node {
 	size_t pos;              /* articles: index in parent->articles */
 	struct article *art;     /* articles: the parsed text */
 	struct file_stamp stamp; /* articles: the file as it was read */
+	/*
+	 * Sections: the pages are the replaced snapshot's, shared (set by
+	 * the loader, which needs it for the section above).
+	 */
+	bool same;
 };
 
 enum archive_index {
@@ -121,7 +136,13 @@ struct snapshot {
 	size_t nsections;
 	size_t nskipped;  /* files warned about and not served */
 	size_t nwarnings; /* other problems reported while loading */
+	size_t nparsed;   /* articles read and parsed; the rest shared */
 	time_t loaded;
+	/*
+	 * CLOCK_REALTIME in ns as the load began: a reload trusts a stamp
+	 * only if the file's ctime is ARCHIVE_RACY_NS older than this.
+	 */
+	int64_t started_ns;
 	/*
 	 * NULL until built (ARCHIVE_INDEX_LATER: set once, by the indexing
 	 * thread) or when it could not be.  Read it with archive_search.
@@ -144,6 +165,15 @@ struct snapshot {
  * itself cannot be read.  The snapshot starts with one reference.
  */
 struct snapshot *archive_load(const struct archive_opts *, const char **errstr);
+/*
+ * A load of the tree as it is now, as archive_load would make it, that
+ * reads again only the files whose stamp differs from old's (a NULL old
+ * is a full load) and shares with old the parsed text of every other
+ * article and the pages of every section whose pages come out the same.
+ * old is not changed: replies holding it are unaffected.
+ */
+struct snapshot *archive_reload(const struct snapshot *old,
+    const struct archive_opts *, const char **errstr);
 struct snapshot *snapshot_ref(struct snapshot *);
 void snapshot_release(struct snapshot *);
 

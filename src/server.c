@@ -503,7 +503,8 @@ reload(struct server *s)
 	 */
 	if (s->watch != NULL && watch_rescan(s->watch, o.root) == -1)
 		log_warn("watch: %s", o.root);
-	if ((snap = archive_load(&o, &why)) == NULL) {
+	/* Only this thread replaces s->snap: it stays put meanwhile. */
+	if ((snap = archive_reload(s->snap, &o, &why)) == NULL) {
 		log_warnx("reload: %s: %s; still serving the old archive",
 		    o.root, why);
 		return;
@@ -514,8 +515,9 @@ reload(struct server *s)
 	pthread_mutex_unlock(&s->snap_lock);
 	snapshot_release(old);
 	log_info("reloaded: %zu articles in %zu sections, %zu skipped, "
-	         "loaded in %lu ms",
-	    snap->narticles, snap->nsections, snap->nskipped, snap->load_ms);
+	         "%zu read again, loaded in %lu ms",
+	    snap->narticles, snap->nsections, snap->nskipped, snap->nparsed,
+	    snap->load_ms);
 }
 
 static void
