@@ -45,6 +45,7 @@ struct loader {
 	size_t nskipped;
 	size_t nwarnings; /* served, but something in it was wrong */
 	size_t nparsed;   /* articles read, not shared with the old */
+	size_t nlisted;   /* directories listed, not taken as old's */
 	/* Open addressing; a power of two, at most half full. */
 	struct seen *seen;
 	size_t nseen, capseen;
@@ -63,7 +64,31 @@ struct loader {
 	 */
 	const struct snapshot *old;
 	bool same_pages; /* what every page shows beyond its subtree agrees */
+	/* What the watch saw change since old; NULL: everything may have. */
+	const struct archive_changes *changes;
 };
+
+/*
+ * A directory's entries as scandir listed them, packed (a type byte, the
+ * name, a NUL; then the next), with the directory's stamp before the
+ * listing: a reload the watch tells nothing changed in the directory
+ * goes through them again instead of listing it.  Shared and freed like
+ * texts.
+ */
+struct listing {
+	atomic_uint refs;
+	struct file_stamp stamp;
+	size_t len;
+	char ents[];
+};
+
+static void
+listing_release(struct listing *l)
+{
+	if (l != NULL &&
+	    atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) == 1)
+		free(l);
+}
 
 /*
  * An article's parsed text, shared by every snapshot in which the file is
@@ -141,6 +166,7 @@ struct job {
 	struct article art; /* the result, when parsed */
 	struct file_stamp stamp;
 	bool parsed;
+	bool trusted;    /* its directory unchanged (watch): share unstat'ed */
 	const char *why; /* why not, or NULL with err */
 	int err;
 	/* A reload: the article at this path before, and its text if the
@@ -176,6 +202,7 @@ node_free(struct node *n)
 	}
 	free(n->path);
 	free(n->description);
+	listing_release(n->listing);
 	page_release(&n->gemini);
 	page_release(&n->gopher);
 	page_release(&n->feed);
@@ -390,6 +417,19 @@ read_section_ini(struct loader *L, const char *dir, struct node *n)
 	}
 }
 
+/* Too near the old load to tell a rewrite by the stamp (ARCHIVE_RACY_NS). */
+static bool
+stamp_racy(const struct file_stamp *fs, const struct snapshot *old)
+{
+	const int64_t second = 1000000000;
+	int64_t margin =
+	    fs->mtime_ns % second == 0 && fs->ctime_ns % second == 0
+	    ? ARCHIVE_RACY_COARSE_NS
+	    : ARCHIVE_RACY_NS;
+
+	return fs->ctime_ns >= old->started_ns - margin;
+}
+
 static bool
 stamp_equal(const struct file_stamp *a, const struct file_stamp *b)
 {
@@ -412,8 +452,7 @@ share_unchanged(const struct loader *L, struct job *j)
 	if (lstat(j->path, &st) == -1 || !S_ISREG(st.st_mode))
 		return false;
 	stamp_of(&st, &now);
-	if (!stamp_equal(&now, &j->old->stamp) ||
-	    now.ctime_ns >= L->old->started_ns - ARCHIVE_RACY_NS)
+	if (!stamp_equal(&now, &j->old->stamp) || stamp_racy(&now, L->old))
 		return false;
 	j->shared = text_share(j->old);
 	j->stamp = j->old->stamp;
@@ -427,6 +466,12 @@ parse_job(const struct loader *L, struct job *j)
 	size_t len;
 	char *data;
 
+	if (j->old != NULL && j->trusted) {
+		j->shared = text_share(j->old);
+		j->stamp = j->old->stamp;
+		j->parsed = true;
+		return;
+	}
 	if (j->old != NULL && share_unchanged(L, j))
 		return;
 	if ((data = read_file(j->path, ARTICLE_MAX_BYTES, &len, &j->stamp,
@@ -535,8 +580,8 @@ adopt_jobs(struct loader *L)
 }
 
 static void
-load_article(
-    struct loader *L, struct node *sec, const char *path, const char *name)
+load_article(struct loader *L, struct node *sec, const char *path,
+    const char *name, bool trust)
 {
 	size_t nlen = strlen(name) - 4;
 	struct job *j;
@@ -571,8 +616,10 @@ load_article(
 		/* Fits: checked against ARCHIVE_PATH_MAX above. */
 		snprintf(np, sizeof(np), "%s%.*s", sec->path, (int)nlen, name);
 		was = archive_lookup(L->old, np, strlen(np));
-		if (was != NULL && was->kind == NODE_ARTICLE)
+		if (was != NULL && was->kind == NODE_ARTICLE) {
 			j->old = was;
+			j->trusted = trust;
+		}
 	}
 	if ((j->path = strdup(path)) == NULL ||
 	    (j->slug = xstrndup(name, nlen)) == NULL) {
@@ -782,9 +829,13 @@ load_deferred(struct loader *L)
 	L->nlater = L->caplater = 0;
 }
 
+/*
+ * trust: the directory is unchanged since the old snapshot (watch), so a
+ * regular file in it is the old one.
+ */
 static void
 load_entry(struct loader *L, struct node *sec, const char *dir,
-    const char *name, unsigned char type)
+    const char *name, unsigned char type, bool trust)
 {
 	char path[PATH_MAX], real[PATH_MAX];
 	const char *use = path;
@@ -867,7 +918,8 @@ load_entry(struct loader *L, struct node *sec, const char *dir,
 			load_section(L, sec, path, path, name, &st);
 	} else if (S_ISREG(st.st_mode)) {
 		if (nlen > 4 && strcmp(name + nlen - 4, ".txt") == 0)
-			load_article(L, sec, use == path ? path : real, name);
+			load_article(L, sec, use == path ? path : real, name,
+			    trust && type == DT_REG);
 		else
 			skip(L, path,
 			    "not an article (only *.txt files and "
@@ -912,29 +964,122 @@ read_robots(struct loader *L, struct blob *out)
 	out->len = len;
 }
 
-static void
-load_dir(struct loader *L, const char *dir, struct node *sec)
+static bool
+dir_changed(const struct archive_changes *c, const char *path)
+{
+	size_t lo = 0, hi = c->ndirs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int k = strcmp(c->dirs[mid], path);
+
+		if (k == 0)
+			return true;
+		if (k < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/*
+ * The old snapshot's listing of dir, if it may stand for the directory
+ * now: the watch saw nothing change in it, its stamp has not moved (and
+ * is not too recent to tell, as for files), and it is the directory at
+ * the section's own path, not one reached through a symlink (whose
+ * changes the watch reports under another path).
+ */
+static struct listing *
+old_listing(const struct loader *L, const char *dir, const struct node *sec)
+{
+	const struct node *o;
+	struct file_stamp now;
+	struct stat st;
+	size_t rl = strlen(L->rootreal), pl = strlen(sec->path);
+
+	if (L->changes == NULL || L->old == NULL ||
+	    strcmp(L->rootreal, "/") == 0 ||
+	    strncmp(dir, L->rootreal, rl) != 0 || strlen(dir + rl) + 1 != pl ||
+	    strncmp(dir + rl, sec->path, pl - 1) ||
+	    dir_changed(L->changes, sec->path))
+		return NULL;
+	o = archive_lookup(L->old, sec->path, pl);
+	if (o == NULL || o->kind != NODE_SECTION || o->listing == NULL ||
+	    stat(dir, &st) == -1)
+		return NULL;
+	stamp_of(&st, &now);
+	if (!stamp_equal(&now, &o->listing->stamp) || stamp_racy(&now, L->old))
+		return NULL;
+	atomic_fetch_add_explicit(&o->listing->refs, 1, memory_order_relaxed);
+	return o->listing;
+}
+
+/* The directory as it is now; NULL with errno. */
+static struct listing *
+list_dir(const char *dir)
 {
 	struct dirent **ents = NULL;
-	int n;
+	struct listing *l = NULL;
+	struct stat st;
+	struct buf b;
+	int n, saved;
 
-	read_section_ini(L, dir, sec);
-	if ((n = scandir(dir, &ents, NULL, alphasort)) == -1) {
-		skip(L, dir, strerror(errno));
-		return;
-	}
+	/* Before the listing: a change after it moves the stamp. */
+	if (stat(dir, &st) == -1 ||
+	    (n = scandir(dir, &ents, NULL, alphasort)) == -1)
+		return NULL;
+	buf_init(&b);
 	for (int i = 0; i < n; i++) {
 		const char *name = ents[i]->d_name;
 
-		/* The root's robots.txt is read_robots'. */
-		if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
-		    strcmp(name, "section.ini") != 0 &&
-		    (sec->parent != NULL || strcmp(name, "robots.txt") != 0) &&
-		    !L->oom)
-			load_entry(L, sec, dir, name, ents[i]->d_type);
+		if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0) {
+			buf_addc(&b, (char)ents[i]->d_type);
+			buf_add(&b, name, strlen(name) + 1);
+		}
 		free(ents[i]);
 	}
 	free(ents);
+	if (!buf_failed(&b) && (l = malloc(sizeof(*l) + b.len)) != NULL) {
+		atomic_init(&l->refs, 1);
+		stamp_of(&st, &l->stamp);
+		l->len = b.len;
+		if (b.len > 0)
+			memcpy(l->ents, b.p, b.len);
+	}
+	saved = errno;
+	buf_free(&b);
+	errno = l == NULL ? ENOMEM : saved;
+	return l;
+}
+
+static void
+load_dir(struct loader *L, const char *dir, struct node *sec)
+{
+	bool trust;
+
+	read_section_ini(L, dir, sec);
+	trust = (sec->listing = old_listing(L, dir, sec)) != NULL;
+	if (!trust) {
+		L->nlisted++;
+		if ((sec->listing = list_dir(dir)) == NULL) {
+			if (errno == ENOMEM)
+				L->oom = true;
+			else
+				skip(L, dir, strerror(errno));
+			return;
+		}
+	}
+	for (size_t at = 0; at < sec->listing->len && !L->oom;) {
+		unsigned char type = (unsigned char)sec->listing->ents[at];
+		const char *name = sec->listing->ents + at + 1;
+
+		at += 2 + strlen(name);
+		/* The root's robots.txt is read_robots'. */
+		if (strcmp(name, "section.ini") != 0 &&
+		    (sec->parent != NULL || strcmp(name, "robots.txt") != 0))
+			load_entry(L, sec, dir, name, type, trust);
+	}
 }
 
 static int
@@ -1370,7 +1515,7 @@ opts_same(const struct archive_opts *a, const struct archive_opts *b)
 
 static struct snapshot *
 load(const struct archive_opts *o, const struct snapshot *old,
-    const char **errstr)
+    const struct archive_changes *changes, const char **errstr)
 {
 	struct loader L;
 	struct snapshot *s;
@@ -1384,6 +1529,7 @@ load(const struct archive_opts *o, const struct snapshot *old,
 	memset(&L, 0, sizeof(L));
 	L.o = o;
 	L.old = old;
+	L.changes = changes;
 	if (realpath(o->root, L.rootreal) == NULL) {
 		*errstr = strerror(errno);
 		return NULL;
@@ -1442,6 +1588,7 @@ load(const struct archive_opts *o, const struct snapshot *old,
 	s->nskipped = L.nskipped;
 	s->nwarnings = L.nwarnings;
 	s->nparsed = L.nparsed;
+	s->nlisted = L.nlisted;
 	s->loaded = time(NULL);
 	s->started_ns = (int64_t)started.tv_sec * 1000000000 + started.tv_nsec;
 	if (!number_articles(s)) {
@@ -1468,14 +1615,14 @@ load(const struct archive_opts *o, const struct snapshot *old,
 struct snapshot *
 archive_load(const struct archive_opts *o, const char **errstr)
 {
-	return load(o, NULL, errstr);
+	return load(o, NULL, NULL, errstr);
 }
 
 struct snapshot *
 archive_reload(const struct snapshot *old, const struct archive_opts *o,
-    const char **errstr)
+    const struct archive_changes *changes, const char **errstr)
 {
-	return load(o, old, errstr);
+	return load(o, old, changes, errstr);
 }
 
 struct snapshot *

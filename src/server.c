@@ -487,13 +487,16 @@ reopen_cb(evutil_socket_t sig, short ev, void *arg)
 /*
  * The new snapshot is built beside the old one; requests in flight keep
  * their reference to the old one, which goes when its last reply does.
- * SIGHUP and the watcher share this, on the main thread's loop.
+ * SIGHUP and the watcher share this, on the main thread's loop.  The
+ * watcher's reload reads only the directories it saw change; SIGHUP's
+ * stats every file, for whoever changed the tree behind the watch.
  */
 static void
-reload(struct server *s)
+reload(struct server *s, bool watched)
 {
 	struct archive_opts o;
 	struct snapshot *snap, *old;
+	struct archive_changes *changes;
 	const char *why = NULL;
 
 	config_archive_opts(s->cfg, &o);
@@ -503,8 +506,12 @@ reload(struct server *s)
 	 */
 	if (s->watch != NULL && watch_rescan(s->watch, o.root) == -1)
 		log_warn("watch: %s", o.root);
+	changes = watch_changes(s->watch);
 	/* Only this thread replaces s->snap: it stays put meanwhile. */
-	if ((snap = archive_reload(s->snap, &o, &why)) == NULL) {
+	snap = archive_reload(s->snap, &o, watched ? changes : NULL, &why);
+	watch_changes_free(changes);
+	if (snap == NULL) {
+		watch_changes_lost(s->watch);
 		log_warnx("reload: %s: %s; still serving the old archive",
 		    o.root, why);
 		return;
@@ -515,9 +522,9 @@ reload(struct server *s)
 	pthread_mutex_unlock(&s->snap_lock);
 	snapshot_release(old);
 	log_info("reloaded: %zu articles in %zu sections, %zu skipped, "
-	         "%zu read again, loaded in %lu ms",
+	         "%zu read again, %zu directories listed, loaded in %lu ms",
 	    snap->narticles, snap->nsections, snap->nskipped, snap->nparsed,
-	    snap->load_ms);
+	    snap->nlisted, snap->load_ms);
 }
 
 static void
@@ -525,7 +532,7 @@ reload_cb(evutil_socket_t sig, short ev, void *arg)
 {
 	(void)sig;
 	(void)ev;
-	reload(arg);
+	reload(arg, false);
 }
 
 /* The tree has been quiet for WATCH_QUIET_MS since a change. */
@@ -533,7 +540,7 @@ static void
 watch_cb(void *arg)
 {
 	log_info("archive changed: reloading");
-	reload(arg);
+	reload(arg, true);
 }
 
 static void
