@@ -522,9 +522,10 @@ reload(struct server *s, bool watched)
 	pthread_mutex_unlock(&s->snap_lock);
 	snapshot_release(old);
 	log_info("reloaded: %zu articles in %zu sections, %zu skipped, "
-	         "%zu read again, %zu directories listed, loaded in %lu ms",
+	         "%zu read again, %zu directories listed, loaded in %lu ms "
+	         "(search index %lu ms)",
 	    snap->narticles, snap->nsections, snap->nskipped, snap->nparsed,
-	    snap->nlisted, snap->load_ms);
+	    snap->nlisted, snap->load_ms, snap->index_ms);
 }
 
 static void
