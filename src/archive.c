@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -66,6 +67,9 @@ struct loader {
 	bool same_pages; /* what every page shows beyond its subtree agrees */
 	/* What the watch saw change since old; NULL: everything may have. */
 	const struct archive_changes *changes;
+	/* Texts parsed by this load, to be packed. */
+	struct text **fresh;
+	size_t nfresh;
 };
 
 /*
@@ -97,8 +101,62 @@ listing_release(struct listing *l)
  */
 struct text {
 	atomic_uint refs;
+	struct segment *seg; /* where its strings are; NULL: in its block */
 	struct article art;
 };
+
+/*
+ * Article bodies live in a file of state_dir (archive_open_pack), mapped
+ * read-only, not in private memory: the page cache holds them, and the
+ * kernel may write them back and drop them under memory pressure, which
+ * it cannot do with malloc'd copies.  Each load appends the texts it
+ * parsed as one segment, mapped once (one mapping per load, not per
+ * file: vm.max_map_count is 65530).  A segment is unmapped, and its
+ * blocks given back to the file system, when its last text goes.
+ */
+struct segment {
+	atomic_uint refs;
+	char *addr;
+	size_t len;
+	off_t off;
+};
+
+/*
+ * Mappings at most: a publish maps one segment, and a segment lives as
+ * long as one of its texts is served; past this, new texts stay in
+ * private memory (a restart packs them again).  Far below the kernel's
+ * vm.max_map_count (65530), which malloc and thread stacks share.
+ */
+#define PACK_MAX_SEGMENTS 16384
+/* Texts are written through a buffer of this size, not one by one. */
+#define PACK_WRITE_CHUNK (1024 * 1024)
+
+static int pack_fd = -1;
+static atomic_size_t pack_segments;
+
+static off_t
+page_size(void)
+{
+	return (off_t)sysconf(_SC_PAGESIZE);
+}
+
+static void
+segment_release(struct segment *g)
+{
+	off_t page = page_size();
+
+	if (atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	munmap(g->addr, g->len);
+	/*
+	 * The blocks back to the file system, to the page the next segment
+	 * starts on; the offsets stay unused.
+	 */
+	(void)fallocate(pack_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+	    g->off, ((off_t)g->len + page - 1) / page * page);
+	atomic_fetch_sub_explicit(&pack_segments, 1, memory_order_relaxed);
+	free(g);
+}
 
 /*
  * A pre-rendered page is preceded by its reference count, so a section
@@ -149,7 +207,10 @@ text_release(struct text *t)
 {
 	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
 		return;
+	/* Packed, paras is the pointers alone; else the whole block. */
 	article_free(&t->art);
+	if (t->seg != NULL)
+		segment_release(t->seg);
 	free(t);
 }
 
@@ -531,10 +592,39 @@ free_jobs(struct loader *L)
 	L->njobs = L->capjobs = 0;
 }
 
+static void pack_fresh(struct loader *);
+
 /* The parsed articles join their sections, in the walk's order. */
 static void
 adopt_jobs(struct loader *L)
 {
+	/* Without it, texts stay in private memory; nothing else changes. */
+	if (pack_fd != -1 && L->njobs > 0)
+		L->fresh = reallocarray(NULL, L->njobs, sizeof(*L->fresh));
+	/* Texts first, packed before any node points into them. */
+	for (size_t i = 0; i < L->njobs && !L->oom; i++) {
+		struct job *j = &L->jobs[i];
+		struct text *t;
+
+		if (!j->parsed || j->shared != NULL)
+			continue;
+		if ((t = malloc(sizeof(*t))) == NULL) {
+			L->oom = true;
+			break;
+		}
+		atomic_init(&t->refs, 1);
+		t->seg = NULL;
+		/* The text's one block moves (article.h). */
+		t->art = j->art;
+		j->shared = t;
+		if (L->fresh != NULL)
+			L->fresh[L->nfresh++] = t;
+		L->nparsed++;
+	}
+	if (L->nfresh > 0 && !L->oom)
+		pack_fresh(L);
+	free(L->fresh);
+	L->fresh = NULL;
 	for (size_t i = 0; i < L->njobs && !L->oom; i++) {
 		struct job *j = &L->jobs[i];
 		struct node *n;
@@ -547,23 +637,8 @@ adopt_jobs(struct loader *L)
 			L->oom = true;
 			break;
 		}
-		if (j->shared != NULL) {
-			n->art = &j->shared->art;
-			j->shared = NULL;
-		} else {
-			struct text *t;
-
-			if ((t = malloc(sizeof(*t))) == NULL) {
-				node_free(n);
-				L->oom = true;
-				break;
-			}
-			atomic_init(&t->refs, 1);
-			L->nparsed++;
-			/* The text's one block moves (article.h). */
-			t->art = j->art;
-			n->art = &t->art;
-		}
+		n->art = &j->shared->art;
+		j->shared = NULL;
 		j->parsed = false;
 		n->title = n->art->title;
 		n->date = n->art->date;
@@ -1501,6 +1576,140 @@ count(const struct snapshot *s, enum node_kind k)
 	for (size_t i = 0; i < s->nindex; i++)
 		n += s->index[i]->kind == k;
 	return n;
+}
+
+void
+archive_set_pack(int fd)
+{
+	pack_fd = fd;
+}
+
+/*
+ * Points t's strings at their copy at where: each field keeps its offset
+ * into the text.  The paragraph pointers get a block of their own, the
+ * only part of an article left in private memory.
+ */
+static bool
+rebase(struct text *t, char *where)
+{
+	struct article *a = &t->art;
+	char *old = (char *)(void *)a->paras,
+	     *text = old + (a->npara + 1) * sizeof(char *);
+	char **fields[] = {&a->location, &a->date, &a->lang, &a->tags,
+	    &a->source, &a->author, &a->title, &a->editor, &a->copyright};
+	char **paras;
+
+	if ((paras = reallocarray(NULL, a->npara + 1, sizeof(*paras))) == NULL)
+		return false;
+	for (size_t i = 0; i < a->npara; i++)
+		paras[i] = where + (a->paras[i] - text);
+	paras[a->npara] = NULL;
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (*fields[i] != NULL)
+			*fields[i] = where + (*fields[i] - text);
+	a->paras = paras;
+	free(old);
+	return true;
+}
+
+static bool
+pack_write(const char *p, size_t len, off_t off)
+{
+	while (len > 0) {
+		ssize_t w = pwrite(pack_fd, p, len, off);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		p += w;
+		len -= (size_t)w;
+		off += w;
+	}
+	return true;
+}
+
+/*
+ * The texts this load parsed, appended to the pack as one segment and
+ * mapped; on any failure (no pack, a full disk, too many mappings) they
+ * stay where they are, in private memory, and are served the same.
+ */
+static void
+pack_fresh(struct loader *L)
+{
+	static bool warned;
+	off_t page = page_size();
+	size_t total = 0, pos = 0, fill = 0;
+	struct segment *g;
+	struct stat st;
+	char *chunk, *addr;
+	off_t off;
+
+	for (size_t i = 0; i < L->nfresh; i++)
+		total += L->fresh[i]->art.textlen;
+	if (total == 0 || atomic_load(&pack_segments) >= PACK_MAX_SEGMENTS ||
+	    fstat(pack_fd, &st) == -1 ||
+	    (chunk = malloc(PACK_WRITE_CHUNK)) == NULL)
+		return;
+	/* Appended, from a page boundary, as mmap wants its offset. */
+	off = (st.st_size + page - 1) / page * page;
+	for (size_t i = 0; i < L->nfresh; i++) {
+		const struct article *a = &L->fresh[i]->art;
+		const char *text = (const char *)(void *)a->paras +
+		    (a->npara + 1) * sizeof(char *);
+
+		/* Texts are gathered into chunks... */
+		if (fill + a->textlen > PACK_WRITE_CHUNK) {
+			if (!pack_write(chunk, fill, off + (off_t)pos))
+				goto fail;
+			pos += fill;
+			fill = 0;
+		}
+		/* ...but one larger (up to ARTICLE_MAX_BYTES) goes alone. */
+		if (a->textlen > PACK_WRITE_CHUNK) {
+			if (!pack_write(text, a->textlen, off + (off_t)pos))
+				goto fail;
+			pos += a->textlen;
+			continue;
+		}
+		memcpy(chunk + fill, text, a->textlen);
+		fill += a->textlen;
+	}
+	if (!pack_write(chunk, fill, off + (off_t)pos))
+		goto fail;
+	free(chunk);
+	chunk = NULL;
+	if ((addr = mmap(NULL, total, PROT_READ, MAP_SHARED, pack_fd, off)) ==
+	    MAP_FAILED)
+		goto fail;
+	if ((g = malloc(sizeof(*g))) == NULL) {
+		munmap(addr, total);
+		goto fail;
+	}
+	atomic_init(&g->refs, 1); /* this function's, until the end */
+	g->addr = addr;
+	g->len = total;
+	g->off = off;
+	atomic_fetch_add(&pack_segments, 1);
+	pos = 0;
+	for (size_t i = 0; i < L->nfresh; i++) {
+		struct text *t = L->fresh[i];
+		size_t len = t->art.textlen;
+
+		if (rebase(t, addr + pos)) {
+			atomic_fetch_add(&g->refs, 1);
+			t->seg = g;
+		}
+		pos += len;
+	}
+	segment_release(g);
+	return;
+fail:
+	free(chunk);
+	if (!warned) {
+		warned = true;
+		log_warn("article pack: texts kept in memory instead");
+	}
 }
 
 /* What every page shows beyond its own section's subtree. */

@@ -210,6 +210,12 @@ int archive_index_start(struct snapshot *);
  * an unchanged archive is then indexed by reading it back.  -1: none.
  */
 void archive_set_search_cache(int fd);
+/*
+ * A file (open for reading and writing, the process's own: an O_TMPFILE)
+ * to keep article texts in, appended to and mapped, instead of private
+ * memory.  -1: none, texts stay in memory.
+ */
+void archive_set_pack(int fd);
 /* The search index, or NULL (not built yet: see indexing; or failed). */
 struct search *archive_search(const struct snapshot *);
 

@@ -163,6 +163,26 @@ open_search_cache(const struct config *cfg)
 }
 
 /*
+ * The article texts' file (archive_set_pack): unnamed (O_TMPFILE), so it
+ * is this process's alone, needs no cleaning up, and no other serai on
+ * the same state_dir can truncate it under our mappings.  Without it the
+ * texts stay in memory.
+ */
+static void
+open_pack(const struct config *cfg)
+{
+	int fd;
+
+	if (mkdir_p(cfg->state_dir) == -1 ||
+	    (fd = open(cfg->state_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) ==
+	        -1) {
+		log_warn("%s: article texts kept in memory", cfg->state_dir);
+		return;
+	}
+	archive_set_pack(fd);
+}
+
+/*
  * The trees the sandbox leaves reachable, opened now: the chroot and the
  * privilege drop to come would hide them.
  */
@@ -271,6 +291,8 @@ main(int argc, char **argv)
 	config_archive_opts(&cfg, &ao);
 	/* Serve at once; search joins when its index is built. */
 	ao.index = check ? ARCHIVE_INDEX_NONE : ARCHIVE_INDEX_LATER;
+	if (!check)
+		open_pack(&cfg);
 	if ((snap = archive_load(&ao, &why)) == NULL) {
 		log_warnx("%s: %s: %s",
 		    config_where(&cfg, "archive", "root", where, sizeof(where)),

@@ -138,6 +138,10 @@ def test_each_change_reloads_as_a_fresh_start(serai_factory, tmp_path, how):
     check("section.ini edited")
     (root / "news").rename(root / "headlines")
     check("a section renamed")
+    # The last text read at start replaced: the start's pack segment is
+    # dropped (unmapped, its blocks punched out), inside the sandbox.
+    article(root / "top.txt", "2019-12-31", "Top, revised")
+    check("the last first text replaced")
     assert srv.running, srv.log()
     print("pages compared per step: %d, in both protocols" % len(seen))
 

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -367,6 +368,99 @@ test_changes_skip_unchanged_directories(void **state)
 	remove_tree(root);
 }
 
+/* Mappings of the file with inode ino; with p, only those holding p. */
+static size_t
+maps_of(ino_t ino, const void *p)
+{
+	char line[512];
+	size_t n = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned long lo, hi, off, inode;
+		char perms[8], dev[16];
+
+		if (sscanf(line, "%lx-%lx %7s %lx %15s %lu", &lo, &hi, perms,
+		        &off, dev, &inode) != 6 ||
+		    inode != (unsigned long)ino)
+			continue;
+		if (p == NULL || ((uintptr_t)p >= lo && (uintptr_t)p < hi))
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/*
+ * Article texts live in the pack, mapped, and are served as from memory;
+ * a segment goes (unmapped, its blocks punched out) with its last text.
+ */
+static void
+test_texts_packed_and_released(void **state)
+{
+	char root[] = "/tmp/serai-test-reload-XXXXXX";
+	const char *why = NULL;
+	struct snapshot *s0, *s1, *s2, *f;
+	const struct node *a;
+	struct stat st;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	make_tree(root);
+	set_opts(root);
+	assert_int_not_equal(fd = open(root, O_TMPFILE | O_RDWR, 0600), -1);
+	assert_int_equal(fstat(fd, &st), 0);
+	archive_set_pack(fd);
+	s0 = reload(NULL);
+	a = get(s0, "/news/a");
+	assert_int_equal(maps_of(st.st_ino, a->art->title), 1);
+	assert_int_equal(maps_of(st.st_ino, a->art->paras[0]), 1);
+	assert_int_equal(maps_of(st.st_ino, a->art->paras), 0);
+	assert_int_equal(maps_of(st.st_ino, NULL), 1);
+	/* The same pages as texts kept in memory. */
+	archive_set_pack(-1);
+	f = archive_load(&opts, &why);
+	archive_set_pack(fd);
+	assert_non_null(f);
+	assert_int_equal(maps_of(st.st_ino, get(f, "/news/a")->art->title), 0);
+	assert_same_snapshot(s0, f);
+	snapshot_release(f);
+
+	/* One text more: one segment more; the old one still serves. */
+	article(root, "news/a.txt", "2020-01-01", "News A, second");
+	s1 = reload(s0);
+	assert_int_equal(maps_of(st.st_ino, NULL), 2);
+	assert_int_equal(maps_of(st.st_ino, get(s1, "/news/a")->art->title), 1);
+	snapshot_release(s0);
+	assert_int_equal(maps_of(st.st_ino, NULL), 2);
+
+	/* Every text new: both old segments go with s1. */
+	article(root, "news/a.txt", "2020-01-01", "News A, third");
+	article(root, "news/b.txt", "2020-01-02", "News B, second");
+	article(root, "news/world/w.txt", "2020-01-03", "World W, second");
+	article(root, "sport/s.txt", "2020-01-04", "Sport S, second");
+	article(root, "top.txt", "2019-12-31", "Top, second");
+	s2 = reload(s1);
+	assert_int_equal(s2->nparsed, 5);
+	snapshot_release(s1);
+	assert_int_equal(maps_of(st.st_ino, NULL), 1);
+	f = archive_load(&opts, &why);
+	assert_non_null(f);
+	assert_same_snapshot(s2, f);
+	snapshot_release(f);
+	snapshot_release(s2);
+	assert_int_equal(maps_of(st.st_ino, NULL), 0);
+	/* The file keeps its length, not its blocks. */
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_true(st.st_size > 0);
+	assert_int_equal(st.st_blocks, 0);
+	archive_set_pack(-1);
+	close(fd);
+	remove_tree(root);
+}
+
 int
 main(void)
 {
@@ -374,6 +468,7 @@ main(void)
 	    cmocka_unit_test(test_unchanged_shared_by_address),
 	    cmocka_unit_test(test_every_change_as_a_full_load),
 	    cmocka_unit_test(test_changes_skip_unchanged_directories),
+	    cmocka_unit_test(test_texts_packed_and_released),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
