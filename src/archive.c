@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,6 +45,8 @@ struct loader {
 	size_t nall, capall;
 	size_t nskipped;
 	size_t nwarnings; /* served, but something in it was wrong */
+	size_t nparsed;   /* articles read, not shared with the old */
+	size_t nlisted;   /* directories listed, not taken as old's */
 	/* Open addressing; a power of two, at most half full. */
 	struct seen *seen;
 	size_t nseen, capseen;
@@ -55,7 +58,161 @@ struct loader {
 	struct job *jobs;
 	size_t njobs, capjobs;
 	atomic_size_t next; /* the next job a parsing thread takes */
+	/*
+	 * A reload: the snapshot being replaced, whose unchanged articles'
+	 * texts and unchanged sections' pages the new one shares.  NULL for
+	 * a full load.
+	 */
+	const struct snapshot *old;
+	bool same_pages; /* what every page shows beyond its subtree agrees */
+	/* What the watch saw change since old; NULL: everything may have. */
+	const struct archive_changes *changes;
+	/* Texts parsed by this load, to be packed. */
+	struct text **fresh;
+	size_t nfresh;
 };
+
+/*
+ * A directory's entries as scandir listed them, packed (a type byte, the
+ * name, a NUL; then the next), with the directory's stamp before the
+ * listing: a reload the watch tells nothing changed in the directory
+ * goes through them again instead of listing it.  Shared and freed like
+ * texts.
+ */
+struct listing {
+	atomic_uint refs;
+	struct file_stamp stamp;
+	size_t len;
+	char ents[];
+};
+
+static void
+listing_release(struct listing *l)
+{
+	if (l != NULL &&
+	    atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) == 1)
+		free(l);
+}
+
+/*
+ * An article's parsed text, shared by every snapshot in which the file is
+ * unchanged: immutable once made, freed by the last node to let it go (a
+ * reply still being rendered from an old snapshot keeps it alive).
+ */
+struct text {
+	atomic_uint refs;
+	struct segment *seg; /* where its strings are; NULL: in its block */
+	struct article art;
+};
+
+/*
+ * Article bodies live in a file of state_dir (archive_open_pack), mapped
+ * read-only, not in private memory: the page cache holds them, and the
+ * kernel may write them back and drop them under memory pressure, which
+ * it cannot do with malloc'd copies.  Each load appends the texts it
+ * parsed as one segment, mapped once (one mapping per load, not per
+ * file: vm.max_map_count is 65530).  A segment is unmapped, and its
+ * blocks given back to the file system, when its last text goes.
+ */
+struct segment {
+	atomic_uint refs;
+	char *addr;
+	size_t len;
+	off_t off;
+};
+
+/*
+ * Mappings at most: a publish maps one segment, and a segment lives as
+ * long as one of its texts is served; past this, new texts stay in
+ * private memory (a restart packs them again).  Far below the kernel's
+ * vm.max_map_count (65530), which malloc and thread stacks share.
+ */
+#define PACK_MAX_SEGMENTS 16384
+/* Texts are written through a buffer of this size, not one by one. */
+#define PACK_WRITE_CHUNK (1024 * 1024)
+
+static int pack_fd = -1;
+static atomic_size_t pack_segments;
+
+static off_t
+page_size(void)
+{
+	return (off_t)sysconf(_SC_PAGESIZE);
+}
+
+static void
+segment_release(struct segment *g)
+{
+	off_t page = page_size();
+
+	if (atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	munmap(g->addr, g->len);
+	/*
+	 * The blocks back to the file system, to the page the next segment
+	 * starts on; the offsets stay unused.
+	 */
+	(void)fallocate(pack_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+	    g->off, ((off_t)g->len + page - 1) / page * page);
+	atomic_fetch_sub_explicit(&pack_segments, 1, memory_order_relaxed);
+	free(g);
+}
+
+/*
+ * A pre-rendered page is preceded by its reference count, so a section
+ * whose page would come out the same shares the previous snapshot's
+ * bytes.  16 bytes keep the page where malloc's alignment puts it.
+ */
+#define PAGE_HEADER 16
+
+static void
+page_release(struct blob *b)
+{
+	atomic_uint *refs;
+
+	if (b->p == NULL)
+		return;
+	refs = (atomic_uint *)(void *)(b->p - PAGE_HEADER);
+	if (atomic_fetch_sub_explicit(refs, 1, memory_order_acq_rel) == 1)
+		free(refs);
+}
+
+static void
+page_share(struct blob *to, const struct blob *from)
+{
+	atomic_fetch_add_explicit(
+	    (atomic_uint *)(void *)(from->p - PAGE_HEADER), 1,
+	    memory_order_relaxed);
+	*to = *from;
+}
+
+static struct text *
+text_of(const struct node *n)
+{
+	return (
+	    struct text *)(void *)((char *)n->art - offsetof(struct text, art));
+}
+
+static struct text *
+text_share(const struct node *n)
+{
+	struct text *t = text_of(n);
+
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+	return t;
+}
+
+static void
+text_release(struct text *t)
+{
+	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	/* Packed, paras is the pointers alone; else the whole block. */
+	article_free(&t->art);
+	if (t->seg != NULL)
+		segment_release(t->seg);
+	free(t);
+}
 
 /*
  * An article file to read and parse.  The walk only lists them: reading
@@ -70,8 +227,13 @@ struct job {
 	struct article art; /* the result, when parsed */
 	struct file_stamp stamp;
 	bool parsed;
+	bool trusted;    /* its directory unchanged (watch): share unstat'ed */
 	const char *why; /* why not, or NULL with err */
 	int err;
+	/* A reload: the article at this path before, and its text if the
+	 * file is unchanged (a reference held). */
+	const struct node *old;
+	struct text *shared;
 };
 
 static void
@@ -101,11 +263,12 @@ node_free(struct node *n)
 	}
 	free(n->path);
 	free(n->description);
-	free(n->gemini.p);
-	free(n->gopher.p);
-	free(n->feed.p);
+	listing_release(n->listing);
+	page_release(&n->gemini);
+	page_release(&n->gopher);
+	page_release(&n->feed);
 	if (n->art)
-		article_free(n->art);
+		text_release(text_of(n));
 	free(n);
 }
 
@@ -115,14 +278,8 @@ node_new(enum node_kind kind, struct node *parent, const char *name)
 	struct node *n;
 	struct buf p;
 
-	/* An article's parsed text lives in the same block as its node. */
-	if ((n = calloc(1,
-	         sizeof(*n) +
-	             (kind == NODE_ARTICLE ? sizeof(struct article) : 0))) ==
-	    NULL)
+	if ((n = calloc(1, sizeof(*n))) == NULL)
 		return NULL;
-	if (kind == NODE_ARTICLE)
-		n->art = (struct article *)(n + 1);
 	n->kind = kind;
 	n->parent = parent;
 	buf_init(&p);
@@ -321,12 +478,63 @@ read_section_ini(struct loader *L, const char *dir, struct node *n)
 	}
 }
 
+/* Too near the old load to tell a rewrite by the stamp (ARCHIVE_RACY_NS). */
+static bool
+stamp_racy(const struct file_stamp *fs, const struct snapshot *old)
+{
+	const int64_t second = 1000000000;
+	int64_t margin =
+	    fs->mtime_ns % second == 0 && fs->ctime_ns % second == 0
+	    ? ARCHIVE_RACY_COARSE_NS
+	    : ARCHIVE_RACY_NS;
+
+	return fs->ctime_ns >= old->started_ns - margin;
+}
+
+static bool
+stamp_equal(const struct file_stamp *a, const struct file_stamp *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	    a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+}
+
+/*
+ * A reload shares the text of a file whose stamp has not moved: lstat,
+ * as read_file opens without following, so a file replaced by a symlink
+ * is read again (and refused there).  A file rewritten in place within
+ * the same nanosecond still moves its ctime.
+ */
+static bool
+share_unchanged(const struct loader *L, struct job *j)
+{
+	struct file_stamp now;
+	struct stat st;
+
+	if (lstat(j->path, &st) == -1 || !S_ISREG(st.st_mode))
+		return false;
+	stamp_of(&st, &now);
+	if (!stamp_equal(&now, &j->old->stamp) || stamp_racy(&now, L->old))
+		return false;
+	j->shared = text_share(j->old);
+	j->stamp = j->old->stamp;
+	j->parsed = true;
+	return true;
+}
+
 static void
-parse_job(struct job *j)
+parse_job(const struct loader *L, struct job *j)
 {
 	size_t len;
 	char *data;
 
+	if (j->old != NULL && j->trusted) {
+		j->shared = text_share(j->old);
+		j->stamp = j->old->stamp;
+		j->parsed = true;
+		return;
+	}
+	if (j->old != NULL && share_unchanged(L, j))
+		return;
 	if ((data = read_file(j->path, ARTICLE_MAX_BYTES, &len, &j->stamp,
 	         &j->why, &j->err)) == NULL)
 		return;
@@ -341,7 +549,7 @@ parser_main(void *arg)
 	size_t i;
 
 	while ((i = atomic_fetch_add(&L->next, 1)) < L->njobs)
-		parse_job(&L->jobs[i]);
+		parse_job(L, &L->jobs[i]);
 	return NULL;
 }
 
@@ -374,7 +582,9 @@ free_jobs(struct loader *L)
 	for (size_t i = 0; i < L->njobs; i++) {
 		free(L->jobs[i].path);
 		free(L->jobs[i].slug);
-		if (L->jobs[i].parsed)
+		if (L->jobs[i].shared != NULL)
+			text_release(L->jobs[i].shared);
+		else if (L->jobs[i].parsed)
 			article_free(&L->jobs[i].art);
 	}
 	free(L->jobs);
@@ -382,10 +592,39 @@ free_jobs(struct loader *L)
 	L->njobs = L->capjobs = 0;
 }
 
+static void pack_fresh(struct loader *);
+
 /* The parsed articles join their sections, in the walk's order. */
 static void
 adopt_jobs(struct loader *L)
 {
+	/* Without it, texts stay in private memory; nothing else changes. */
+	if (pack_fd != -1 && L->njobs > 0)
+		L->fresh = reallocarray(NULL, L->njobs, sizeof(*L->fresh));
+	/* Texts first, packed before any node points into them. */
+	for (size_t i = 0; i < L->njobs && !L->oom; i++) {
+		struct job *j = &L->jobs[i];
+		struct text *t;
+
+		if (!j->parsed || j->shared != NULL)
+			continue;
+		if ((t = malloc(sizeof(*t))) == NULL) {
+			L->oom = true;
+			break;
+		}
+		atomic_init(&t->refs, 1);
+		t->seg = NULL;
+		/* The text's one block moves (article.h). */
+		t->art = j->art;
+		j->shared = t;
+		if (L->fresh != NULL)
+			L->fresh[L->nfresh++] = t;
+		L->nparsed++;
+	}
+	if (L->nfresh > 0 && !L->oom)
+		pack_fresh(L);
+	free(L->fresh);
+	L->fresh = NULL;
 	for (size_t i = 0; i < L->njobs && !L->oom; i++) {
 		struct job *j = &L->jobs[i];
 		struct node *n;
@@ -398,8 +637,8 @@ adopt_jobs(struct loader *L)
 			L->oom = true;
 			break;
 		}
-		/* The text's one block moves to the node (article.h). */
-		*n->art = j->art;
+		n->art = &j->shared->art;
+		j->shared = NULL;
 		j->parsed = false;
 		n->title = n->art->title;
 		n->date = n->art->date;
@@ -416,8 +655,8 @@ adopt_jobs(struct loader *L)
 }
 
 static void
-load_article(
-    struct loader *L, struct node *sec, const char *path, const char *name)
+load_article(struct loader *L, struct node *sec, const char *path,
+    const char *name, bool trust)
 {
 	size_t nlen = strlen(name) - 4;
 	struct job *j;
@@ -445,6 +684,18 @@ load_article(
 	j = &L->jobs[L->njobs];
 	memset(j, 0, sizeof(*j));
 	j->sec = sec;
+	if (L->old != NULL) {
+		char np[ARCHIVE_PATH_MAX + 1];
+		const struct node *was;
+
+		/* Fits: checked against ARCHIVE_PATH_MAX above. */
+		snprintf(np, sizeof(np), "%s%.*s", sec->path, (int)nlen, name);
+		was = archive_lookup(L->old, np, strlen(np));
+		if (was != NULL && was->kind == NODE_ARTICLE) {
+			j->old = was;
+			j->trusted = trust;
+		}
+	}
 	if ((j->path = strdup(path)) == NULL ||
 	    (j->slug = xstrndup(name, nlen)) == NULL) {
 		free(j->path);
@@ -653,9 +904,13 @@ load_deferred(struct loader *L)
 	L->nlater = L->caplater = 0;
 }
 
+/*
+ * trust: the directory is unchanged since the old snapshot (watch), so a
+ * regular file in it is the old one.
+ */
 static void
 load_entry(struct loader *L, struct node *sec, const char *dir,
-    const char *name, unsigned char type)
+    const char *name, unsigned char type, bool trust)
 {
 	char path[PATH_MAX], real[PATH_MAX];
 	const char *use = path;
@@ -738,7 +993,8 @@ load_entry(struct loader *L, struct node *sec, const char *dir,
 			load_section(L, sec, path, path, name, &st);
 	} else if (S_ISREG(st.st_mode)) {
 		if (nlen > 4 && strcmp(name + nlen - 4, ".txt") == 0)
-			load_article(L, sec, use == path ? path : real, name);
+			load_article(L, sec, use == path ? path : real, name,
+			    trust && type == DT_REG);
 		else
 			skip(L, path,
 			    "not an article (only *.txt files and "
@@ -783,29 +1039,122 @@ read_robots(struct loader *L, struct blob *out)
 	out->len = len;
 }
 
-static void
-load_dir(struct loader *L, const char *dir, struct node *sec)
+static bool
+dir_changed(const struct archive_changes *c, const char *path)
+{
+	size_t lo = 0, hi = c->ndirs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int k = strcmp(c->dirs[mid], path);
+
+		if (k == 0)
+			return true;
+		if (k < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/*
+ * The old snapshot's listing of dir, if it may stand for the directory
+ * now: the watch saw nothing change in it, its stamp has not moved (and
+ * is not too recent to tell, as for files), and it is the directory at
+ * the section's own path, not one reached through a symlink (whose
+ * changes the watch reports under another path).
+ */
+static struct listing *
+old_listing(const struct loader *L, const char *dir, const struct node *sec)
+{
+	const struct node *o;
+	struct file_stamp now;
+	struct stat st;
+	size_t rl = strlen(L->rootreal), pl = strlen(sec->path);
+
+	if (L->changes == NULL || L->old == NULL ||
+	    strcmp(L->rootreal, "/") == 0 ||
+	    strncmp(dir, L->rootreal, rl) != 0 || strlen(dir + rl) + 1 != pl ||
+	    strncmp(dir + rl, sec->path, pl - 1) ||
+	    dir_changed(L->changes, sec->path))
+		return NULL;
+	o = archive_lookup(L->old, sec->path, pl);
+	if (o == NULL || o->kind != NODE_SECTION || o->listing == NULL ||
+	    stat(dir, &st) == -1)
+		return NULL;
+	stamp_of(&st, &now);
+	if (!stamp_equal(&now, &o->listing->stamp) || stamp_racy(&now, L->old))
+		return NULL;
+	atomic_fetch_add_explicit(&o->listing->refs, 1, memory_order_relaxed);
+	return o->listing;
+}
+
+/* The directory as it is now; NULL with errno. */
+static struct listing *
+list_dir(const char *dir)
 {
 	struct dirent **ents = NULL;
-	int n;
+	struct listing *l = NULL;
+	struct stat st;
+	struct buf b;
+	int n, saved;
 
-	read_section_ini(L, dir, sec);
-	if ((n = scandir(dir, &ents, NULL, alphasort)) == -1) {
-		skip(L, dir, strerror(errno));
-		return;
-	}
+	/* Before the listing: a change after it moves the stamp. */
+	if (stat(dir, &st) == -1 ||
+	    (n = scandir(dir, &ents, NULL, alphasort)) == -1)
+		return NULL;
+	buf_init(&b);
 	for (int i = 0; i < n; i++) {
 		const char *name = ents[i]->d_name;
 
-		/* The root's robots.txt is read_robots'. */
-		if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
-		    strcmp(name, "section.ini") != 0 &&
-		    (sec->parent != NULL || strcmp(name, "robots.txt") != 0) &&
-		    !L->oom)
-			load_entry(L, sec, dir, name, ents[i]->d_type);
+		if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0) {
+			buf_addc(&b, (char)ents[i]->d_type);
+			buf_add(&b, name, strlen(name) + 1);
+		}
 		free(ents[i]);
 	}
 	free(ents);
+	if (!buf_failed(&b) && (l = malloc(sizeof(*l) + b.len)) != NULL) {
+		atomic_init(&l->refs, 1);
+		stamp_of(&st, &l->stamp);
+		l->len = b.len;
+		if (b.len > 0)
+			memcpy(l->ents, b.p, b.len);
+	}
+	saved = errno;
+	buf_free(&b);
+	errno = l == NULL ? ENOMEM : saved;
+	return l;
+}
+
+static void
+load_dir(struct loader *L, const char *dir, struct node *sec)
+{
+	bool trust;
+
+	read_section_ini(L, dir, sec);
+	trust = (sec->listing = old_listing(L, dir, sec)) != NULL;
+	if (!trust) {
+		L->nlisted++;
+		if ((sec->listing = list_dir(dir)) == NULL) {
+			if (errno == ENOMEM)
+				L->oom = true;
+			else
+				skip(L, dir, strerror(errno));
+			return;
+		}
+	}
+	for (size_t at = 0; at < sec->listing->len && !L->oom;) {
+		unsigned char type = (unsigned char)sec->listing->ents[at];
+		const char *name = sec->listing->ents + at + 1;
+
+		at += 2 + strlen(name);
+		/* The root's robots.txt is read_robots'. */
+		if (strcmp(name, "section.ini") != 0 &&
+		    (sec->parent != NULL || strcmp(name, "robots.txt") != 0))
+			load_entry(L, sec, dir, name, type, trust);
+	}
 }
 
 static int
@@ -897,21 +1246,102 @@ index_add(struct loader *L, struct node *n)
 	return true;
 }
 
+static bool
+same_str(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/*
+ * Whether n's pages would come out byte for byte as the replaced
+ * snapshot's section at the same path did.  They show n's own strings,
+ * the label of the section above, its subsections' titles, and every
+ * article of the subtree (the feed's and the home's "Newest"): an
+ * article is the same when it shares the old one's text, since its
+ * title and date are the text's.  Subsections are finished first, so
+ * their verdict is known.  Pointer and string compares only: far cheaper
+ * than rendering, and a change anywhere below shows on the way up.
+ */
+static bool
+section_same(const struct loader *L, const struct node *n)
+{
+	const struct node *o;
+
+	if (L->old == NULL || !L->same_pages)
+		return false;
+	o = archive_lookup(L->old, n->path, strlen(n->path));
+	if (o == NULL || o->kind != NODE_SECTION || o->gemini.p == NULL ||
+	    o->gopher.p == NULL || o->feed.p == NULL)
+		return false;
+	if (!same_str(n->title, o->title) ||
+	    !same_str(n->description, o->description) ||
+	    !same_str(n->lang, o->lang) ||
+	    (n->parent != NULL && n->parent->parent != NULL &&
+	        !same_str(n->parent->title, o->parent->title)) ||
+	    n->nsections != o->nsections || n->narticles != o->narticles)
+		return false;
+	for (size_t i = 0; i < n->nsections; i++)
+		if (!n->sections[i]->same ||
+		    strcmp(n->sections[i]->name, o->sections[i]->name) != 0)
+			return false;
+	for (size_t i = 0; i < n->narticles; i++)
+		if (n->articles[i]->art != o->articles[i]->art ||
+		    strcmp(n->articles[i]->name, o->articles[i]->name) != 0 ||
+		    !same_str(n->articles[i]->lang, o->articles[i]->lang))
+			return false;
+	return true;
+}
+
+/* Rendered after PAGE_HEADER bytes, to be shared by later snapshots. */
+static bool
+page_render(struct buf *b, struct blob *out)
+{
+	char *p;
+	size_t len;
+
+	if ((p = buf_release(b, &len)) == NULL)
+		return false;
+	atomic_init((atomic_uint *)(void *)p, 1);
+	out->p = p + PAGE_HEADER;
+	out->len = len - PAGE_HEADER;
+	return true;
+}
+
+static void
+page_start(struct buf *b)
+{
+	static const char header[PAGE_HEADER];
+
+	buf_init(b);
+	buf_add(b, header, sizeof(header));
+}
+
 /* Sections only: their pages are few, and asked for most. */
 static bool
 render_section(struct loader *L, struct node *n)
 {
 	struct buf b;
 
-	buf_init(&b);
+	if ((n->same = section_same(L, n))) {
+		const struct node *o =
+		    archive_lookup(L->old, n->path, strlen(n->path));
+
+		page_share(&n->gemini, &o->gemini);
+		page_share(&n->gopher, &o->gopher);
+		page_share(&n->feed, &o->feed);
+		return true;
+	}
+	page_start(&b);
 	render_gemini_section(&b, n, RENDER_LIVE);
-	if ((n->gemini.p = buf_release(&b, &n->gemini.len)) == NULL)
+	if (!page_render(&b, &n->gemini))
 		return false;
+	page_start(&b);
 	render_gopher_section(&b, L->o, n, RENDER_LIVE);
-	if ((n->gopher.p = buf_release(&b, &n->gopher.len)) == NULL)
+	if (!page_render(&b, &n->gopher))
 		return false;
+	page_start(&b);
 	render_atom_feed(&b, L->o, n, RENDER_LIVE);
-	if ((n->feed.p = buf_release(&b, &n->feed.len)) == NULL)
+	if (!page_render(&b, &n->feed))
 		return false;
 	return true;
 }
@@ -1194,19 +1624,167 @@ count(const struct snapshot *s, enum node_kind k)
 	return n;
 }
 
-struct snapshot *
-archive_load(const struct archive_opts *o, const char **errstr)
+void
+archive_set_pack(int fd)
+{
+	pack_fd = fd;
+}
+
+/*
+ * Points t's strings at their copy at where: each field keeps its offset
+ * into the text.  The paragraph pointers get a block of their own, the
+ * only part of an article left in private memory.
+ */
+static bool
+rebase(struct text *t, char *where)
+{
+	struct article *a = &t->art;
+	char *old = (char *)(void *)a->paras,
+	     *text = old + (a->npara + 1) * sizeof(char *);
+	char **fields[] = {&a->location, &a->date, &a->lang, &a->tags,
+	    &a->source, &a->author, &a->title, &a->editor, &a->copyright};
+	char **paras;
+
+	if ((paras = reallocarray(NULL, a->npara + 1, sizeof(*paras))) == NULL)
+		return false;
+	for (size_t i = 0; i < a->npara; i++)
+		paras[i] = where + (a->paras[i] - text);
+	paras[a->npara] = NULL;
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (*fields[i] != NULL)
+			*fields[i] = where + (*fields[i] - text);
+	a->paras = paras;
+	free(old);
+	return true;
+}
+
+static bool
+pack_write(const char *p, size_t len, off_t off)
+{
+	while (len > 0) {
+		ssize_t w = pwrite(pack_fd, p, len, off);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		p += w;
+		len -= (size_t)w;
+		off += w;
+	}
+	return true;
+}
+
+/*
+ * The texts this load parsed, appended to the pack as one segment and
+ * mapped; on any failure (no pack, a full disk, too many mappings) they
+ * stay where they are, in private memory, and are served the same.
+ */
+static void
+pack_fresh(struct loader *L)
+{
+	static bool warned;
+	off_t page = page_size();
+	size_t total = 0, pos = 0, fill = 0;
+	struct segment *g;
+	struct stat st;
+	char *chunk, *addr;
+	off_t off;
+
+	for (size_t i = 0; i < L->nfresh; i++)
+		total += L->fresh[i]->art.textlen;
+	if (total == 0 || atomic_load(&pack_segments) >= PACK_MAX_SEGMENTS ||
+	    fstat(pack_fd, &st) == -1 ||
+	    (chunk = malloc(PACK_WRITE_CHUNK)) == NULL)
+		return;
+	/* Appended, from a page boundary, as mmap wants its offset. */
+	off = (st.st_size + page - 1) / page * page;
+	for (size_t i = 0; i < L->nfresh; i++) {
+		const struct article *a = &L->fresh[i]->art;
+		const char *text = (const char *)(void *)a->paras +
+		    (a->npara + 1) * sizeof(char *);
+
+		/* Texts are gathered into chunks... */
+		if (fill + a->textlen > PACK_WRITE_CHUNK) {
+			if (!pack_write(chunk, fill, off + (off_t)pos))
+				goto fail;
+			pos += fill;
+			fill = 0;
+		}
+		/* ...but one larger (up to ARTICLE_MAX_BYTES) goes alone. */
+		if (a->textlen > PACK_WRITE_CHUNK) {
+			if (!pack_write(text, a->textlen, off + (off_t)pos))
+				goto fail;
+			pos += a->textlen;
+			continue;
+		}
+		memcpy(chunk + fill, text, a->textlen);
+		fill += a->textlen;
+	}
+	if (!pack_write(chunk, fill, off + (off_t)pos))
+		goto fail;
+	free(chunk);
+	chunk = NULL;
+	if ((addr = mmap(NULL, total, PROT_READ, MAP_SHARED, pack_fd, off)) ==
+	    MAP_FAILED)
+		goto fail;
+	if ((g = malloc(sizeof(*g))) == NULL) {
+		munmap(addr, total);
+		goto fail;
+	}
+	atomic_init(&g->refs, 1); /* this function's, until the end */
+	g->addr = addr;
+	g->len = total;
+	g->off = off;
+	atomic_fetch_add(&pack_segments, 1);
+	pos = 0;
+	for (size_t i = 0; i < L->nfresh; i++) {
+		struct text *t = L->fresh[i];
+		size_t len = t->art.textlen;
+
+		if (rebase(t, addr + pos)) {
+			atomic_fetch_add(&g->refs, 1);
+			t->seg = g;
+		}
+		pos += len;
+	}
+	segment_release(g);
+	return;
+fail:
+	free(chunk);
+	if (!warned) {
+		warned = true;
+		log_warn("article pack: texts kept in memory instead");
+	}
+}
+
+/* What every page shows beyond its own section's subtree. */
+static bool
+opts_same(const struct archive_opts *a, const struct archive_opts *b)
+{
+	return same_str(a->hostname, b->hostname) &&
+	    a->gopher_port == b->gopher_port &&
+	    a->gemini_port == b->gemini_port && a->wrap == b->wrap &&
+	    a->menu_width == b->menu_width;
+}
+
+static struct snapshot *
+load(const struct archive_opts *o, const struct snapshot *old,
+    const struct archive_changes *changes, const char **errstr)
 {
 	struct loader L;
 	struct snapshot *s;
 	struct node *root;
 	struct stat st;
-	struct timespec t0;
+	struct timespec t0, started;
 	struct blob robots = {NULL, 0};
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_REALTIME, &started);
 	memset(&L, 0, sizeof(L));
 	L.o = o;
+	L.old = old;
+	L.changes = changes;
 	if (realpath(o->root, L.rootreal) == NULL) {
 		*errstr = strerror(errno);
 		return NULL;
@@ -1241,6 +1819,10 @@ archive_load(const struct archive_opts *o, const char **errstr)
 		root->title = strdup(o->title);
 	} else if (root->title == NULL)
 		root->title = strdup(DEFAULT_HOME_TITLE);
+	/* Every feed names the archive's title. */
+	L.same_pages = old != NULL && root->title != NULL &&
+	    opts_same(o, &old->opts) &&
+	    strcmp(root->title, old->root->title) == 0;
 	if (L.oom || !finish(&L, root, o->lang ? o->lang : "en")) {
 		node_free(root);
 		free(L.all);
@@ -1261,7 +1843,10 @@ archive_load(const struct archive_opts *o, const char **errstr)
 	s->nsections = count(s, NODE_SECTION);
 	s->nskipped = L.nskipped;
 	s->nwarnings = L.nwarnings;
+	s->nparsed = L.nparsed;
+	s->nlisted = L.nlisted;
 	s->loaded = time(NULL);
+	s->started_ns = (int64_t)started.tv_sec * 1000000000 + started.tv_nsec;
 	if (!number_articles(s)) {
 		snapshot_release(s);
 		*errstr = "out of memory";
@@ -1282,6 +1867,19 @@ archive_load(const struct archive_opts *o, const char **errstr)
 		atomic_init(&s->search, build_search(s));
 	s->load_ms = (unsigned long)ms_since(&t0);
 	return s;
+}
+
+struct snapshot *
+archive_load(const struct archive_opts *o, const char **errstr)
+{
+	return load(o, NULL, NULL, errstr);
+}
+
+struct snapshot *
+archive_reload(const struct snapshot *old, const struct archive_opts *o,
+    const struct archive_changes *changes, const char **errstr)
+{
+	return load(o, old, changes, errstr);
 }
 
 struct snapshot *

@@ -40,6 +40,20 @@
 #ifndef ARCHIVE_MAX_FILES
 #define ARCHIVE_MAX_FILES 2000000
 #endif
+/*
+ * A file changed this close to (or after) the load that read it may
+ * change again without its stamp moving: the kernel stamps files from a
+ * clock that ticks every 1-10 ms (HZ), behind the one the load reads.  A
+ * reload reads such a file again rather than trust its stamp ("racy
+ * git" in git's index).  Stamps in whole seconds (ext3, ext4 with small
+ * inodes, FAT's two seconds) get the coarse margin.
+ */
+#ifndef ARCHIVE_RACY_NS
+#define ARCHIVE_RACY_NS (50 * 1000000LL)
+#endif
+#ifndef ARCHIVE_RACY_COARSE_NS
+#define ARCHIVE_RACY_COARSE_NS (2 * 1000000000LL)
+#endif
 /* section.ini holds a title, a description and a language tag. */
 #define SECTION_INI_MAX_BYTES (64 * 1024)
 /*
@@ -50,6 +64,7 @@
 
 enum node_kind { NODE_SECTION, NODE_ARTICLE };
 
+struct listing;
 struct search;
 
 struct blob {
@@ -91,6 +106,12 @@ struct node {
 	size_t pos;              /* articles: index in parent->articles */
 	struct article *art;     /* articles: the parsed text */
 	struct file_stamp stamp; /* articles: the file as it was read */
+	struct listing *listing; /* sections: the directory as it was read */
+	/*
+	 * Sections: the pages are the replaced snapshot's, shared (set by
+	 * the loader, which needs it for the section above).
+	 */
+	bool same;
 };
 
 enum archive_index {
@@ -149,7 +170,14 @@ struct snapshot {
 	size_t nsections;
 	size_t nskipped;  /* files warned about and not served */
 	size_t nwarnings; /* other problems reported while loading */
+	size_t nparsed;   /* articles read and parsed; the rest shared */
+	size_t nlisted;   /* directories listed; the rest as old's */
 	time_t loaded;
+	/*
+	 * CLOCK_REALTIME in ns as the load began: a reload trusts a stamp
+	 * only if the file's ctime is ARCHIVE_RACY_NS older than this.
+	 */
+	int64_t started_ns;
 	/*
 	 * NULL until built (ARCHIVE_INDEX_LATER: set once, by the indexing
 	 * thread) or when it could not be.  Read it with archive_search.
@@ -174,6 +202,29 @@ struct snapshot {
  * itself cannot be read.  The snapshot starts with one reference.
  */
 struct snapshot *archive_load(const struct archive_opts *, const char **errstr);
+/*
+ * What changed since old was loaded, as [archive] watch saw it: the
+ * section paths ("/", "/news/") of the directories in which an entry
+ * was added, removed or renamed, or a file written; sorted by strcmp.
+ */
+struct archive_changes {
+	char **dirs;
+	size_t ndirs;
+};
+
+/*
+ * A load of the tree as it is now, as archive_load would make it, that
+ * reads again only the files whose stamp differs from old's (a NULL old
+ * is a full load) and shares with old the parsed text of every other
+ * article and the pages of every section whose pages come out the same.
+ * With changes, a directory not named there whose own stamp has not
+ * moved is not even listed, nor are its files stat'ed: old's listing of
+ * it is used again.  NULL changes: every directory is listed and every
+ * file stat'ed.  old is not changed: replies holding it are unaffected.
+ */
+struct snapshot *archive_reload(const struct snapshot *old,
+    const struct archive_opts *, const struct archive_changes *changes,
+    const char **errstr);
 struct snapshot *snapshot_ref(struct snapshot *);
 void snapshot_release(struct snapshot *);
 
@@ -189,6 +240,12 @@ int archive_index_start(struct snapshot *);
  * are indexed again.  The caller frees se after the last snapshot.
  */
 void archive_store_init(struct archive_store *, struct search *se);
+/*
+ * A file (open for reading and writing, the process's own: an O_TMPFILE)
+ * to keep article texts in, appended to and mapped, instead of private
+ * memory.  -1: none, texts stay in memory.
+ */
+void archive_set_pack(int fd);
 /* The search index, or NULL (not built yet: see indexing; or failed). */
 struct search *archive_search(const struct snapshot *);
 

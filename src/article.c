@@ -435,6 +435,7 @@ parse_lines(
 	bytes = 0;
 	a->npara = join_paras(l, i, end, a->paras, &w, &bytes);
 	a->paras[a->npara] = NULL;
+	a->textlen = (size_t)(w - (mem + (npara + 1) * sizeof(char *)));
 
 	if (a->date && !article_date_valid(a->date)) {
 		*errstr = "bad Date: (want YYYY-MM-DD or RFC 3339)";

@@ -38,6 +38,12 @@ struct article {
 	char *editor;    /* the whole "(Editor: ...)" line */
 	char *copyright; /* the whole "Copyright ..." line */
 	size_t len;      /* bytes of the source, near enough the text's size */
+	/*
+	 * Bytes of the strings, which follow the paragraph pointers in the
+	 * block: every string above lies in them, so the loader may move
+	 * them elsewhere (archive.c's pack) and point the fields there.
+	 */
+	size_t textlen;
 };
 
 /*

@@ -361,6 +361,8 @@ static const int allowed[] = {
     SCMP_SYS(pread64),
     SCMP_SYS(pwrite64),
     SCMP_SYS(ftruncate),
+    /* archive.c's pack gives a dropped segment's blocks back. */
+    SCMP_SYS(fallocate),
     SCMP_SYS(fsync),
     SCMP_SYS(fdatasync),
     /* The last connection to the index to close removes its -wal and

@@ -255,6 +255,7 @@ int export_archive(
 /* watch.c: [archive] watch (Linux inotify) */
 struct event_base;
 struct watch;
+struct archive_changes;
 /*
  * Watches every directory under root from base's loop and calls
  * changed(arg) once the tree has been quiet for WATCH_QUIET_MS after a
@@ -269,6 +270,15 @@ struct watch *watch_start(
  * only its coming back is then watched.
  */
 int watch_rescan(struct watch *, const char *root);
+/*
+ * After watch_rescan, before the load: the directories changed since the
+ * last call (archive.h), to be freed with watch_changes_free; NULL when
+ * the whole tree must be read (events lost, directories unwatched).
+ */
+struct archive_changes *watch_changes(struct watch *);
+void watch_changes_free(struct archive_changes *);
+/* The load that took the changes failed: the next one reads it all. */
+void watch_changes_lost(struct watch *);
 void watch_stop(struct watch *);
 
 /* tls.c (OpenSSL) */

@@ -514,14 +514,17 @@ reopen_cb(evutil_socket_t sig, short ev, void *arg)
  * their reference to the old one, which goes when its last reply does.
  * SIGHUP and the watcher share this, on the main thread's loop.  Each
  * host on its own: a broken archive keeps its old snapshot and costs the
- * other hosts nothing.
+ * other hosts nothing.  The watcher's reload reads only the directories
+ * it saw change; SIGHUP's stats every file, for whoever changed the tree
+ * behind the watch.
  */
 static void
-reload_host(struct host *h)
+reload_host(struct host *h, bool watched)
 {
 	const struct config *cfg = h->srv->cfg;
 	struct archive_opts o;
 	struct snapshot *snap, *old;
+	struct archive_changes *changes;
 	const char *why = NULL;
 	char name[300] = "";
 
@@ -536,7 +539,12 @@ reload_host(struct host *h)
 	 */
 	if (h->watch != NULL && watch_rescan(h->watch, o.root) == -1)
 		log_warn("watch: %s", o.root);
-	if ((snap = archive_load(&o, &why)) == NULL) {
+	changes = watch_changes(h->watch);
+	/* Only this thread replaces h->snap: it stays put meanwhile. */
+	snap = archive_reload(h->snap, &o, watched ? changes : NULL, &why);
+	watch_changes_free(changes);
+	if (snap == NULL) {
+		watch_changes_lost(h->watch);
 		log_warnx("reload: %s%s: %s; still serving the old archive",
 		    name, o.root, why);
 		return;
@@ -547,9 +555,10 @@ reload_host(struct host *h)
 	pthread_mutex_unlock(&h->snap_lock);
 	snapshot_release(old);
 	log_info("reloaded: %s%zu articles in %zu sections, %zu skipped, "
-	         "loaded in %lu ms",
+	         "%zu read again, %zu directories listed, loaded in %lu ms "
+	         "(search index %lu ms)",
 	    name, snap->narticles, snap->nsections, snap->nskipped,
-	    snap->load_ms);
+	    snap->nparsed, snap->nlisted, snap->load_ms, snap->index_ms);
 }
 
 static void
@@ -560,7 +569,7 @@ reload_cb(evutil_socket_t sig, short ev, void *arg)
 	(void)sig;
 	(void)ev;
 	for (size_t i = 0; i < s->nhosts; i++)
-		reload_host(&s->hosts[i]);
+		reload_host(&s->hosts[i], false);
 	tls_reload(s->tls);
 }
 
@@ -574,7 +583,7 @@ watch_cb(void *arg)
 		log_info("[host %s] archive changed: reloading", h->hc->name);
 	else
 		log_info("archive changed: reloading");
-	reload_host(h);
+	reload_host(h, true);
 }
 
 static void

@@ -2,11 +2,15 @@
  * [archive] watch: inotify on every directory of the archive tree, so a
  * publish (cp -r, rsync, git pull) reloads the archive without a SIGHUP.
  *
- * Events only say "something changed": which file does not matter, since
- * a reload reads the whole tree anyway.  So the watch table is just the
- * set of watch descriptors, kept sorted to sweep the ones a rescan no
- * longer reaches.  A change arms a timer that every further change
- * re-arms: the callback runs once the tree has been quiet for
+ * Each event names the directory it happened in (an entry added, removed,
+ * renamed, or a file in it written or chmod'ed): the watch keeps each
+ * descriptor's path, sorted by descriptor, and hands the reload the set
+ * of directories changed since the last one, which need listing and
+ * stat-ing again; every other directory is taken as it was.  Whatever
+ * makes that set unsure (events lost to a queue overflow, the root's own
+ * name, a directory unwatched past a limit or reached by two paths) asks
+ * for a full rescan instead.  A change arms a timer that every further
+ * change re-arms: the callback runs once the tree has been quiet for
  * WATCH_QUIET_MS, so a copy of a thousand files costs one reload.
  */
 #include <errno.h>
@@ -42,6 +46,19 @@
 /* The root's parent: only the root's own name coming back matters. */
 #define PARENT_MASK (IN_CREATE | IN_MOVED_TO | IN_ONLYDIR)
 
+/*
+ * Directories changed since the last reload, past which the set is
+ * dropped for a full rescan: a copy that touches more directories than
+ * this is near enough the whole tree, and the set stays small.
+ */
+#define WATCH_CHANGES_MAX 4096
+
+/* A watched directory: its section path ("/", "/news/"), as archive.h. */
+struct wdir {
+	int wd;
+	char *path;
+};
+
 struct watch {
 	struct event_base *base;
 	int fd;
@@ -50,44 +67,52 @@ struct watch {
 	struct timespec first; /* first change since the last callback */
 	void (*changed)(void *);
 	void *arg;
-	int *wds; /* sorted */
+	struct wdir *wds; /* sorted by wd */
 	size_t nwds, capwds;
 	int parent_wd;  /* -1: none */
 	char *rootname; /* the root's last path component, for parent_wd */
+	/* Changed since the last watch_changes: directories' paths. */
+	char **dirty;
+	size_t ndirty;
+	bool dirty_all; /* unsure: the next reload rescans everything */
+	bool partial;   /* the last scan left directories unwatched */
 };
 
-/* The walk's state: the wds reached so far, unsorted. */
+/* The walk's state: the directories reached so far, unsorted. */
 struct scan {
 	struct watch *w;
-	int *wds;
+	struct wdir *wds;
 	size_t n, cap;
-	bool full;    /* WATCH_MAX reached */
-	bool nospace; /* the kernel's max_user_watches reached */
+	size_t rootlen; /* of the root's path, cut from each directory's */
+	bool full;      /* WATCH_MAX reached */
+	bool nospace;   /* the kernel's max_user_watches reached */
 	bool oom;
 };
 
 static int
-cmp_int(const void *a, const void *b)
+cmp_wd(const void *a, const void *b)
 {
-	int x = *(const int *)a, y = *(const int *)b;
+	int x = ((const struct wdir *)a)->wd, y = ((const struct wdir *)b)->wd;
 
 	return x < y ? -1 : x > y;
 }
 
-static int *
+static struct wdir *
 find_wd(const struct watch *w, int wd)
 {
+	struct wdir key = {wd, NULL};
+
 	/* bsearch's base may not be NULL, even for no elements. */
 	if (w->nwds == 0)
 		return NULL;
-	return bsearch(&wd, w->wds, w->nwds, sizeof(*w->wds), cmp_int);
+	return bsearch(&key, w->wds, w->nwds, sizeof(*w->wds), cmp_wd);
 }
 
 /* The kernel dropped a watch (IN_IGNORED): forget it. */
 static void
 forget_wd(struct watch *w, int wd)
 {
-	int *p;
+	struct wdir *p;
 
 	if (wd == w->parent_wd) {
 		w->parent_wd = -1;
@@ -95,8 +120,47 @@ forget_wd(struct watch *w, int wd)
 	}
 	if ((p = find_wd(w, wd)) == NULL)
 		return;
+	free(p->path);
 	memmove(p, p + 1, (size_t)(w->wds + w->nwds - p - 1) * sizeof(*p));
 	w->nwds--;
+}
+
+static void
+clear_dirty(struct watch *w)
+{
+	for (size_t i = 0; i < w->ndirty; i++)
+		free(w->dirty[i]);
+	free(w->dirty);
+	w->dirty = NULL;
+	w->ndirty = 0;
+}
+
+/* The directory of wd changed; unsure of what did: everything. */
+static void
+mark_dirty(struct watch *w, int wd)
+{
+	const struct wdir *d = find_wd(w, wd);
+	char **nv, *p;
+
+	if (w->dirty_all)
+		return;
+	if (d == NULL || w->ndirty >= WATCH_CHANGES_MAX) {
+		w->dirty_all = true;
+		clear_dirty(w);
+		return;
+	}
+	/* Many events come from one directory in a row. */
+	if (w->ndirty > 0 && strcmp(w->dirty[w->ndirty - 1], d->path) == 0)
+		return;
+	if ((p = strdup(d->path)) == NULL ||
+	    (nv = reallocarray(w->dirty, w->ndirty + 1, sizeof(*nv))) == NULL) {
+		free(p);
+		w->dirty_all = true;
+		clear_dirty(w);
+		return;
+	}
+	w->dirty = nv;
+	w->dirty[w->ndirty++] = p;
 }
 
 /*
@@ -118,8 +182,9 @@ note_change(struct watch *w)
 }
 
 /*
- * Reads every queued event.  With notify false (a rescan is about to read
- * the tree again) changes are dropped: the coming load sees them.
+ * Reads every queued event, noting the directories they name.  With
+ * notify false (a rescan is about to read the tree again) no reload is
+ * asked for: the coming load takes them.
  */
 static void
 drain(struct watch *w, bool notify)
@@ -148,6 +213,8 @@ drain(struct watch *w, bool notify)
 				/* Events were lost: the whole tree may
 				 * have changed. */
 				changed = true;
+				w->dirty_all = true;
+				clear_dirty(w);
 				continue;
 			}
 			if (e->mask & IN_IGNORED) {
@@ -158,8 +225,11 @@ drain(struct watch *w, bool notify)
 			}
 			if (e->wd == w->parent_wd) {
 				if (e->len > 0 &&
-				    strcmp(e->name, w->rootname) == 0)
+				    strcmp(e->name, w->rootname) == 0) {
 					changed = true;
+					w->dirty_all = true;
+					clear_dirty(w);
+				}
 				continue;
 			}
 			/*
@@ -171,6 +241,11 @@ drain(struct watch *w, bool notify)
 			if (e->len > 0 && e->name[0] == '.')
 				continue;
 			changed = true;
+			/*
+			 * A directory's own removal or move is its
+			 * parent's change too, which has its own event.
+			 */
+			mark_dirty(w, e->wd);
 		}
 	}
 	if (changed && notify)
@@ -198,7 +273,10 @@ quiet_cb(evutil_socket_t fd, short ev, void *arg)
 static void
 scan_add(struct scan *sc, const char *path, bool top)
 {
-	int wd, *nv;
+	struct wdir *nv;
+	const char *rest;
+	struct buf p;
+	int wd;
 
 	if (sc->n >= WATCH_MAX) {
 		sc->full = true;
@@ -227,7 +305,21 @@ scan_add(struct scan *sc, const char *path, bool top)
 		sc->wds = nv;
 		sc->cap = cap;
 	}
-	sc->wds[sc->n++] = wd;
+	/* As the loader names the section: "/" and "/news/world/". */
+	rest = path + sc->rootlen;
+	rest += *rest == '/';
+	buf_init(&p);
+	buf_addc(&p, '/');
+	if (*rest != '\0') {
+		buf_adds(&p, rest);
+		buf_addc(&p, '/');
+	}
+	sc->wds[sc->n].wd = wd;
+	if ((sc->wds[sc->n].path = buf_release(&p, NULL)) == NULL) {
+		sc->oom = true;
+		return;
+	}
+	sc->n++;
 }
 
 /* path is a PATH_MAX buffer, extended and restored in place. */
@@ -304,6 +396,14 @@ watch_parent(struct watch *w, const char *root)
 	w->parent_wd = wd;
 }
 
+static void
+free_wdirs(struct wdir *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].path);
+	free(v);
+}
+
 int
 watch_rescan(struct watch *w, const char *root)
 {
@@ -322,6 +422,10 @@ watch_rescan(struct watch *w, const char *root)
 	memset(&sc, 0, sizeof(sc));
 	sc.w = w;
 	strlcpy_s(path, root, sizeof(path));
+	/* Directories are named from the root, without its trailing '/'. */
+	sc.rootlen = strlen(path);
+	while (sc.rootlen > 1 && path[sc.rootlen - 1] == '/')
+		path[--sc.rootlen] = '\0';
 	scan_add(&sc, path, true);
 	if (sc.n == 0) {
 		saved = errno;
@@ -331,7 +435,8 @@ watch_rescan(struct watch *w, const char *root)
 	if (sc.oom) {
 		/* Keep what is watched; the next rescan tries again. */
 		log_warnx("watch: out of memory");
-		free(sc.wds);
+		free_wdirs(sc.wds, sc.n);
+		w->dirty_all = true;
 		return -1;
 	}
 	if (sc.full)
@@ -343,23 +448,32 @@ watch_rescan(struct watch *w, const char *root)
 		          "(fs.inotify.max_user_watches) is reached; some "
 		          "changes wait for SIGHUP",
 		    root);
+	w->partial = sc.full || sc.nospace || rv == -1;
 	if (sc.n > 1)
-		qsort(sc.wds, sc.n, sizeof(*sc.wds), cmp_int);
-	/* Hard links and bind mounts give one directory two paths. */
+		qsort(sc.wds, sc.n, sizeof(*sc.wds), cmp_wd);
+	/*
+	 * Bind mounts give one directory two paths, and its events only
+	 * one of them: which the loader serves is its own choice, so such
+	 * a tree is rescanned whole.
+	 */
 	for (size_t i = 0; i < sc.n; i++)
-		if (keep == 0 || sc.wds[i] != sc.wds[keep - 1])
+		if (keep == 0 || sc.wds[i].wd != sc.wds[keep - 1].wd)
 			sc.wds[keep++] = sc.wds[i];
+		else {
+			free(sc.wds[i].path);
+			w->partial = true;
+		}
 	/*
 	 * Sweep the watches no longer reached (a directory moved out of
 	 * the tree, or the whole tree when the root went): both sorted.
 	 */
 	for (size_t i = 0; i < w->nwds; i++) {
-		while (j < keep && sc.wds[j] < w->wds[i])
+		while (j < keep && sc.wds[j].wd < w->wds[i].wd)
 			j++;
-		if (j == keep || sc.wds[j] != w->wds[i])
-			inotify_rm_watch(w->fd, w->wds[i]);
+		if (j == keep || sc.wds[j].wd != w->wds[i].wd)
+			inotify_rm_watch(w->fd, w->wds[i].wd);
 	}
-	free(w->wds);
+	free_wdirs(w->wds, w->nwds);
 	w->wds = sc.wds;
 	w->nwds = keep;
 	w->capwds = sc.cap;
@@ -399,6 +513,11 @@ watch_start(struct event_base *base, const char *root, void (*changed)(void *),
 		watch_stop(w);
 		return NULL;
 	}
+	/*
+	 * The archive was loaded before the watches were set: what changed
+	 * in between, only a full rescan sees.
+	 */
+	w->dirty_all = true;
 	log_info("watching %s: %zu directories", root, w->nwds);
 	return w;
 }
@@ -414,9 +533,61 @@ watch_stop(struct watch *w)
 		event_free(w->quiet);
 	/* Closing the descriptor drops every watch with it. */
 	close(w->fd);
-	free(w->wds);
+	free_wdirs(w->wds, w->nwds);
+	clear_dirty(w);
 	free(w->rootname);
 	free(w);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+struct archive_changes *
+watch_changes(struct watch *w)
+{
+	struct archive_changes *c;
+	size_t keep = 0;
+
+	if (w == NULL)
+		return NULL;
+	if (w->dirty_all || w->partial || (c = malloc(sizeof(*c))) == NULL) {
+		w->dirty_all = false;
+		clear_dirty(w);
+		return NULL;
+	}
+	if (w->ndirty > 1)
+		qsort(w->dirty, w->ndirty, sizeof(*w->dirty), cmp_str);
+	for (size_t i = 0; i < w->ndirty; i++)
+		if (keep > 0 && strcmp(w->dirty[i], w->dirty[keep - 1]) == 0)
+			free(w->dirty[i]);
+		else
+			w->dirty[keep++] = w->dirty[i];
+	c->dirs = w->dirty;
+	c->ndirs = keep;
+	w->dirty = NULL;
+	w->ndirty = 0;
+	return c;
+}
+
+void
+watch_changes_free(struct archive_changes *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->ndirs; i++)
+		free(c->dirs[i]);
+	free(c->dirs);
+	free(c);
+}
+
+void
+watch_changes_lost(struct watch *w)
+{
+	if (w != NULL)
+		w->dirty_all = true;
 }
 
 #else /* !__linux__ */
@@ -440,6 +611,25 @@ watch_rescan(struct watch *w, const char *root)
 	(void)w;
 	(void)root;
 	return 0;
+}
+
+struct archive_changes *
+watch_changes(struct watch *w)
+{
+	(void)w;
+	return NULL;
+}
+
+void
+watch_changes_free(struct archive_changes *c)
+{
+	(void)c;
+}
+
+void
+watch_changes_lost(struct watch *w)
+{
+	(void)w;
 }
 
 void

@@ -1,0 +1,475 @@
+/*
+ * Incremental reloads: an unchanged article's parsed text and an
+ * unchanged section's pages are shared with the replaced snapshot (by
+ * address), and whatever changed, every page of the reloaded snapshot is
+ * byte for byte what a full load of the same tree makes.  archive.c is
+ * built into this test with ARCHIVE_RACY_NS and _COARSE_NS at 0 (see
+ * tests/meson.build),
+ * so files written just before a load may be shared by the next one.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "archive.h"
+#include "article.h"
+#include "render.h"
+#include "seed.h"
+#include "util.h"
+
+#if ARCHIVE_RACY_NS != 0 || ARCHIVE_RACY_COARSE_NS != 0
+#error "built with the wrong margin"
+#endif
+
+static struct archive_opts opts;
+
+static void
+set_opts(const char *root)
+{
+	memset(&opts, 0, sizeof(opts));
+	opts.root = root;
+	opts.lang = "en";
+	opts.hostname = "localhost";
+	opts.gopher_port = 70;
+	opts.gemini_port = 1965;
+	opts.wrap = 70;
+	opts.menu_width = 67;
+	opts.index = ARCHIVE_INDEX_NONE;
+}
+
+static struct snapshot *
+reload(const struct snapshot *old)
+{
+	const char *why = NULL;
+	struct snapshot *s = archive_reload(old, &opts, NULL, &why);
+
+	assert_non_null(s);
+	return s;
+}
+
+static void
+assert_blob_equal(const struct blob *a, const struct blob *b, const char *p)
+{
+	if (a->len != b->len || memcmp(a->p, b->p, a->len) != 0)
+		fail_msg("%s: pages differ:\n%.*s\n---\n%.*s", p, (int)a->len,
+		    a->p, (int)b->len, b->p);
+}
+
+static void
+assert_render_equal(struct buf *a, struct buf *b, const char *p)
+{
+	assert_false(buf_failed(a));
+	assert_false(buf_failed(b));
+	if (a->len != b->len || memcmp(a->p, b->p, a->len) != 0)
+		fail_msg("%s: article pages differ:\n%.*s\n---\n%.*s", p,
+		    (int)a->len, a->p, (int)b->len, b->p);
+	buf_free(a);
+	buf_free(b);
+}
+
+/* Every page of r is fresh's, in both protocols, feeds included. */
+static void
+assert_same_snapshot(const struct snapshot *r, const struct snapshot *f)
+{
+	assert_int_equal(r->nindex, f->nindex);
+	assert_int_equal(r->narticles, f->narticles);
+	assert_int_equal(r->nsections, f->nsections);
+	assert_int_equal(r->nskipped, f->nskipped);
+	for (size_t i = 0; i < r->nindex; i++) {
+		const struct node *x = r->index[i], *y = f->index[i];
+		struct buf a, b;
+
+		assert_string_equal(x->path, y->path);
+		assert_int_equal(x->kind, y->kind);
+		assert_string_equal(x->lang, y->lang);
+		if (x->kind == NODE_SECTION) {
+			assert_blob_equal(&x->gemini, &y->gemini, x->path);
+			assert_blob_equal(&x->gopher, &y->gopher, x->path);
+			assert_blob_equal(&x->feed, &y->feed, x->path);
+			continue;
+		}
+		buf_init(&a);
+		buf_init(&b);
+		render_gemini_article(&a, x, x->art, RENDER_LIVE);
+		render_gemini_article(&b, y, y->art, RENDER_LIVE);
+		assert_render_equal(&a, &b, x->path);
+		buf_init(&a);
+		buf_init(&b);
+		render_gopher_article(&a, &r->opts, x, x->art);
+		render_gopher_article(&b, &f->opts, y, y->art);
+		assert_render_equal(&a, &b, x->path);
+	}
+}
+
+/*
+ * The reload of old against a full load of the tree now; returns the
+ * reload, old released.
+ */
+static struct snapshot *
+check_reload(struct snapshot *old)
+{
+	const char *why = NULL;
+	struct snapshot *r = reload(old), *f = archive_load(&opts, &why);
+
+	assert_non_null(f);
+	assert_same_snapshot(r, f);
+	snapshot_release(f);
+	snapshot_release(old);
+	return r;
+}
+
+static const struct node *
+get(const struct snapshot *s, const char *path)
+{
+	const struct node *n = archive_lookup(s, path, strlen(path));
+
+	if (n == NULL)
+		fail_msg("%s: not in the snapshot", path);
+	return n;
+}
+
+static void
+article(const char *root, const char *rel, const char *date, const char *t)
+{
+	char text[512];
+
+	snprintf(text, sizeof(text), "Date: %s\n%s\n\nThe body of %s.\n", date,
+	    t, t);
+	assert_int_equal(puts_file(root, rel, text), 0);
+}
+
+static void
+mkdir_in(const char *root, const char *rel)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	assert_int_equal(mkdir(path, 0755), 0);
+}
+
+static void
+rename_in(const char *root, const char *from, const char *to)
+{
+	char a[256], b[256];
+
+	snprintf(a, sizeof(a), "%s/%s", root, from);
+	snprintf(b, sizeof(b), "%s/%s", root, to);
+	assert_int_equal(rename(a, b), 0);
+}
+
+static void
+unlink_in(const char *root, const char *rel)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	assert_int_equal(unlink(path), 0);
+}
+
+/* Two sections and a subsection, a few dated articles in each. */
+static void
+make_tree(const char *root)
+{
+	mkdir_in(root, "news");
+	mkdir_in(root, "news/world");
+	mkdir_in(root, "sport");
+	article(root, "news/a.txt", "2020-01-01", "News A");
+	article(root, "news/b.txt", "2020-01-02", "News B");
+	article(root, "news/world/w.txt", "2020-01-03", "World W");
+	article(root, "sport/s.txt", "2020-01-04", "Sport S");
+	article(root, "top.txt", "2019-12-31", "Top");
+	assert_int_equal(
+	    puts_file(root, "sport/section.ini", "[section]\ntitle = Sport\n"),
+	    0);
+}
+
+/* One article rewritten: only its text is read again, and only the
+ * pages from its section up to the home are rendered again. */
+static void
+test_unchanged_shared_by_address(void **state)
+{
+	char root[] = "/tmp/serai-test-reload-XXXXXX";
+	const struct node *a0, *w0, *a1, *w1;
+	struct snapshot *s0, *s1;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	make_tree(root);
+	set_opts(root);
+	s0 = reload(NULL);
+	article(root, "news/world/w.txt", "2020-01-03", "World W, revised");
+	s1 = reload(s0);
+
+	a0 = get(s0, "/news/a");
+	a1 = get(s1, "/news/a");
+	assert_ptr_equal(a0->art, a1->art);
+	assert_ptr_equal(a0->art->paras[0], a1->art->paras[0]);
+	assert_ptr_equal(a0->title, a1->title);
+	w0 = get(s0, "/news/world/w");
+	w1 = get(s1, "/news/world/w");
+	assert_ptr_not_equal(w0->art, w1->art);
+	assert_string_equal(w1->title, "World W, revised");
+
+	/* Off the path to the root: the very same bytes. */
+	assert_ptr_equal(
+	    get(s0, "/sport/")->gemini.p, get(s1, "/sport/")->gemini.p);
+	assert_ptr_equal(
+	    get(s0, "/sport/")->gopher.p, get(s1, "/sport/")->gopher.p);
+	assert_ptr_equal(
+	    get(s0, "/sport/")->feed.p, get(s1, "/sport/")->feed.p);
+	/* On it: rendered again. */
+	assert_ptr_not_equal(get(s0, "/news/world/")->gemini.p,
+	    get(s1, "/news/world/")->gemini.p);
+	assert_ptr_not_equal(
+	    get(s0, "/news/")->feed.p, get(s1, "/news/")->feed.p);
+	assert_ptr_not_equal(get(s0, "/")->gemini.p, get(s1, "/")->gemini.p);
+
+	/* The old snapshot is untouched: its reply still reads the old. */
+	assert_string_equal(w0->title, "World W");
+	snapshot_release(s0);
+	assert_string_equal(a1->art->title, "News A");
+	s1 = check_reload(s1);
+	snapshot_release(s1);
+	remove_tree(root);
+}
+
+/* Each kind of change, then a reload compared with a full load. */
+static void
+test_every_change_as_a_full_load(void **state)
+{
+	char root[] = "/tmp/serai-test-reload-XXXXXX", dir[64];
+	struct snapshot *s, *r;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	make_tree(root);
+	set_opts(root);
+	s = reload(NULL);
+	s = check_reload(s); /* nothing changed */
+	r = reload(s);
+	for (size_t i = 0; i < s->nindex; i++)
+		if (s->index[i]->kind == NODE_SECTION)
+			assert_ptr_equal(
+			    s->index[i]->feed.p, r->index[i]->feed.p);
+	snapshot_release(r);
+
+	article(root, "news/b.txt", "2021-06-01", "News B moved up");
+	s = check_reload(s); /* a change that reorders the section */
+	article(root, "sport/new.txt", "2022-01-01", "Sport new");
+	s = check_reload(s); /* an addition, now the newest */
+	unlink_in(root, "news/a.txt");
+	s = check_reload(s); /* a removal */
+	rename_in(root, "sport/s.txt", "sport/renamed.txt");
+	s = check_reload(s); /* a rename */
+	mkdir_in(root, "arts");
+	article(root, "arts/x.txt", "2018-05-05", "Arts X");
+	s = check_reload(s); /* a section added */
+	assert_non_null(get(s, "/arts/x"));
+	remove_tree(root); /* and the whole tree again, smaller */
+	assert_int_equal(mkdir(root, 0700), 0);
+	make_tree(root);
+	unlink_in(root, "news/world/w.txt");
+	snprintf(dir, sizeof(dir), "%s/news/world", root);
+	assert_int_equal(rmdir(dir), 0);
+	s = check_reload(s); /* a section removed */
+	assert_int_equal(puts_file(root, "sport/section.ini",
+	                     "[section]\ntitle = Games\nlang = fr\n"),
+	    0);
+	s = check_reload(s); /* section.ini edited: title and language */
+	assert_string_equal(get(s, "/sport/s")->lang, "fr");
+	mkdir_in(root, "news/world");
+	article(root, "news/world/w.txt", "2020-01-03", "World W");
+	s = check_reload(s);
+	assert_int_equal(puts_file(root, "news/section.ini",
+	                     "[section]\ntitle = Headlines\n"),
+	    0);
+	s = check_reload(s); /* a title shown by the sections below */
+	assert_int_equal(
+	    puts_file(root, "section.ini", "[section]\ntitle = The Archive\n"),
+	    0);
+	s = check_reload(s); /* the home's title, in every feed */
+	rename_in(root, "news", "znews");
+	s = check_reload(s); /* a section renamed */
+	assert_null(archive_lookup(s, "/news/", 6));
+	snapshot_release(s);
+	remove_tree(root);
+}
+
+static struct snapshot *
+reload_changed(const struct snapshot *old, const char *dir)
+{
+	char *dirs[1] = {(char *)dir};
+	struct archive_changes c = {dirs, dir != NULL};
+	const char *why = NULL;
+	struct snapshot *s = archive_reload(old, &opts, &c, &why);
+
+	assert_non_null(s);
+	return s;
+}
+
+/*
+ * With the watch's changes: a directory not named there and whose own
+ * stamp has not moved is taken as it was, unlisted and unstat'ed; one
+ * named is listed and its files compared, so a file rewritten in place
+ * is read; and one whose entries changed shows it by its stamp.
+ */
+static void
+test_changes_skip_unchanged_directories(void **state)
+{
+	char root[] = "/tmp/serai-test-reload-XXXXXX";
+	const char *why = NULL;
+	struct snapshot *s0, *s1, *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	make_tree(root);
+	set_opts(root);
+	s0 = reload(NULL);
+	assert_int_equal(s0->nlisted, 4);
+	/* In place: the directory's stamp does not move. */
+	article(root, "news/a.txt", "2020-01-01", "News A, rewritten");
+	s1 = reload_changed(s0, NULL);
+	assert_int_equal(s1->nlisted, 0);
+	assert_int_equal(s1->nparsed, 0);
+	assert_string_equal(get(s1, "/news/a")->title, "News A");
+	assert_ptr_equal(
+	    get(s0, "/news/")->listing, get(s1, "/news/")->listing);
+	snapshot_release(s0);
+
+	s0 = reload_changed(s1, "/news/");
+	snapshot_release(s1);
+	assert_int_equal(s0->nlisted, 1);
+	assert_int_equal(s0->nparsed, 1);
+	assert_string_equal(get(s0, "/news/a")->title, "News A, rewritten");
+	f = archive_load(&opts, &why);
+	assert_same_snapshot(s0, f);
+	snapshot_release(f);
+
+	/* An entry added: the directory's stamp moves, with no event. */
+	article(root, "sport/late.txt", "2023-03-03", "Sport late");
+	s1 = reload_changed(s0, NULL);
+	assert_int_equal(s1->nlisted, 1);
+	assert_int_equal(s1->nparsed, 1);
+	f = archive_load(&opts, &why);
+	assert_same_snapshot(s1, f);
+	snapshot_release(f);
+	snapshot_release(s0);
+	snapshot_release(s1);
+	remove_tree(root);
+}
+
+/* Mappings of the file with inode ino; with p, only those holding p. */
+static size_t
+maps_of(ino_t ino, const void *p)
+{
+	char line[512];
+	size_t n = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned long lo, hi, off, inode;
+		char perms[8], dev[16];
+
+		if (sscanf(line, "%lx-%lx %7s %lx %15s %lu", &lo, &hi, perms,
+		        &off, dev, &inode) != 6 ||
+		    inode != (unsigned long)ino)
+			continue;
+		if (p == NULL || ((uintptr_t)p >= lo && (uintptr_t)p < hi))
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/*
+ * Article texts live in the pack, mapped, and are served as from memory;
+ * a segment goes (unmapped, its blocks punched out) with its last text.
+ */
+static void
+test_texts_packed_and_released(void **state)
+{
+	char root[] = "/tmp/serai-test-reload-XXXXXX";
+	const char *why = NULL;
+	struct snapshot *s0, *s1, *s2, *f;
+	const struct node *a;
+	struct stat st;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	make_tree(root);
+	set_opts(root);
+	assert_int_not_equal(fd = open(root, O_TMPFILE | O_RDWR, 0600), -1);
+	assert_int_equal(fstat(fd, &st), 0);
+	archive_set_pack(fd);
+	s0 = reload(NULL);
+	a = get(s0, "/news/a");
+	assert_int_equal(maps_of(st.st_ino, a->art->title), 1);
+	assert_int_equal(maps_of(st.st_ino, a->art->paras[0]), 1);
+	assert_int_equal(maps_of(st.st_ino, a->art->paras), 0);
+	assert_int_equal(maps_of(st.st_ino, NULL), 1);
+	/* The same pages as texts kept in memory. */
+	archive_set_pack(-1);
+	f = archive_load(&opts, &why);
+	archive_set_pack(fd);
+	assert_non_null(f);
+	assert_int_equal(maps_of(st.st_ino, get(f, "/news/a")->art->title), 0);
+	assert_same_snapshot(s0, f);
+	snapshot_release(f);
+
+	/* One text more: one segment more; the old one still serves. */
+	article(root, "news/a.txt", "2020-01-01", "News A, second");
+	s1 = reload(s0);
+	assert_int_equal(maps_of(st.st_ino, NULL), 2);
+	assert_int_equal(maps_of(st.st_ino, get(s1, "/news/a")->art->title), 1);
+	snapshot_release(s0);
+	assert_int_equal(maps_of(st.st_ino, NULL), 2);
+
+	/* Every text new: both old segments go with s1. */
+	article(root, "news/a.txt", "2020-01-01", "News A, third");
+	article(root, "news/b.txt", "2020-01-02", "News B, second");
+	article(root, "news/world/w.txt", "2020-01-03", "World W, second");
+	article(root, "sport/s.txt", "2020-01-04", "Sport S, second");
+	article(root, "top.txt", "2019-12-31", "Top, second");
+	s2 = reload(s1);
+	assert_int_equal(s2->nparsed, 5);
+	snapshot_release(s1);
+	assert_int_equal(maps_of(st.st_ino, NULL), 1);
+	f = archive_load(&opts, &why);
+	assert_non_null(f);
+	assert_same_snapshot(s2, f);
+	snapshot_release(f);
+	snapshot_release(s2);
+	assert_int_equal(maps_of(st.st_ino, NULL), 0);
+	/* The file keeps its length, not its blocks. */
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_true(st.st_size > 0);
+	assert_int_equal(st.st_blocks, 0);
+	archive_set_pack(-1);
+	close(fd);
+	remove_tree(root);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_unchanged_shared_by_address),
+	    cmocka_unit_test(test_every_change_as_a_full_load),
+	    cmocka_unit_test(test_changes_skip_unchanged_directories),
+	    cmocka_unit_test(test_texts_packed_and_released),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
