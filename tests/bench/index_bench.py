@@ -58,7 +58,7 @@ def wait_for(pred, what):
 
 
 def index_lines(srv):
-    return [ln for ln in srv.log().splitlines() if "search index" in ln]
+    return [ln for ln in srv.log().splitlines() if "search index:" in ln]
 
 
 def start(srv, label):

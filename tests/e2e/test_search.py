@@ -96,7 +96,7 @@ def test_gopher_curl(server):
 
 
 def index_lines(srv):
-    return [x for x in srv.log().splitlines() if "search index" in x]
+    return [x for x in srv.log().splitlines() if "search index:" in x]
 
 
 def rivers(root, n):
