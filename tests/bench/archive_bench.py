@@ -727,8 +727,15 @@ def run(args, where, rec):
         remove_published(root, info)
 
 
+MAIN_PID = os.getpid()
+
+
 def interrupt(*_):
-    raise KeyboardInterrupt
+    # The generator's pool workers inherit this handler, and the pool
+    # ends them with SIGTERM: only the harness itself is interrupted.
+    if os.getpid() == MAIN_PID:
+        raise KeyboardInterrupt
+    os._exit(0)
 
 
 def main():
