@@ -433,6 +433,32 @@ listen_one(const char *item, struct listen_list *l, const char **why)
 	return 0;
 }
 
+/*
+ * The next item of a comma-separated list at *p, blanks around it
+ * dropped, into item; *p then points past its comma, or is NULL after
+ * the last.  Every comma opens another item: "a," has an empty one.
+ * 0, or -1 when the item is empty or does not fit.
+ */
+static int
+list_item(const char **p, char *item, size_t size)
+{
+	const char *s = *p, *comma = strchr(s, ',');
+	size_t n = comma ? (size_t)(comma - s) : strlen(s);
+
+	while (n > 0 && (*s == ' ' || *s == '\t')) {
+		s++;
+		n--;
+	}
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	*p = comma ? comma + 1 : NULL;
+	if (n == 0 || n >= size)
+		return -1;
+	memcpy(item, s, n);
+	item[n] = '\0';
+	return 0;
+}
+
 int
 config_parse_listen(const char *value, struct listen_list *l, const char **why)
 {
@@ -440,31 +466,16 @@ config_parse_listen(const char *value, struct listen_list *l, const char **why)
 	const char *p = value;
 
 	listen_free(l);
-	/* Every comma opens another item: "a," has an empty one. */
-	for (;;) {
-		const char *comma = strchr(p, ',');
-		size_t n = comma ? (size_t)(comma - p) : strlen(p);
-
-		while (n > 0 && (*p == ' ' || *p == '\t')) {
-			p++;
-			n--;
-		}
-		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-			n--;
-		if (n == 0 || n >= sizeof(item)) {
+	while (p != NULL) {
+		if (list_item(&p, item, sizeof(item)) == -1) {
 			*why = "empty or overlong address in the list";
 			listen_free(l);
 			return -1;
 		}
-		memcpy(item, p, n);
-		item[n] = '\0';
 		if (listen_one(item, l, why) == -1) {
 			listen_free(l);
 			return -1;
 		}
-		if (comma == NULL)
-			break;
-		p = comma + 1;
 	}
 	if (l->n == 0) {
 		*why = "no address";
@@ -486,25 +497,14 @@ set_aliases(struct inifile *f, struct loadctx *lc, struct host_conf *h,
 	const struct host_conf *o;
 	int line;
 
-	for (;;) {
-		const char *comma = strchr(p, ',');
-		size_t n = comma ? (size_t)(comma - p) : strlen(p);
-
-		while (n > 0 && (*p == ' ' || *p == '\t')) {
-			p++;
-			n--;
-		}
-		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-			n--;
-		if (n == 0 || n >= sizeof(item)) {
+	while (p != NULL) {
+		if (list_item(&p, item, sizeof(item)) == -1) {
 			inifile_error(f,
 			    "[%s] aliases: '%s': empty or overlong "
 			    "name in the list",
 			    section, value);
 			return -1;
 		}
-		memcpy(item, p, n);
-		item[n] = '\0';
 		if (!dns_name_valid(item)) {
 			inifile_error(f,
 			    "[%s] aliases: '%s': not a DNS name (letters, "
@@ -531,10 +531,8 @@ set_aliases(struct inifile *f, struct loadctx *lc, struct host_conf *h,
 			return -1;
 		}
 		h->naliases++;
-		if (comma == NULL)
-			return 0;
-		p = comma + 1;
 	}
+	return 0;
 }
 
 /* The value of one key, checked for its type, into p. */
