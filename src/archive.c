@@ -1544,18 +1544,6 @@ build_search(struct snapshot *s)
 	s->index_added = st.added;
 	s->index_changed = st.changed;
 	s->index_removed = st.removed;
-	if (st.built)
-		log_info("search index: %zu articles in %lu ms (built)",
-		    s->narticles, s->index_ms);
-	else if (st.added + st.changed + st.removed == 0)
-		log_info("search index: %zu articles in %lu ms (reused: "
-		         "nothing changed)",
-		    s->narticles, s->index_ms);
-	else
-		log_info("search index: %zu articles in %lu ms (updated: %zu "
-		         "added, %zu changed, %zu removed)",
-		    s->narticles, s->index_ms, st.added, st.changed,
-		    st.removed);
 	return se;
 fail:
 	free(s->ids);
@@ -1563,6 +1551,27 @@ fail:
 	if (own)
 		search_free(se);
 	return NULL;
+}
+
+/*
+ * Said once the index is published: a reader of the log who then searches
+ * must find it ready.
+ */
+static void
+log_index(const struct snapshot *s)
+{
+	if (s->index_built)
+		log_info("search index: %zu articles in %lu ms (built)",
+		    s->narticles, s->index_ms);
+	else if (s->index_added + s->index_changed + s->index_removed == 0)
+		log_info("search index: %zu articles in %lu ms (reused: "
+		         "nothing changed)",
+		    s->narticles, s->index_ms);
+	else
+		log_info("search index: %zu articles in %lu ms (updated: %zu "
+		         "added, %zu changed, %zu removed)",
+		    s->narticles, s->index_ms, s->index_added, s->index_changed,
+		    s->index_removed);
 }
 
 static void *
@@ -1573,6 +1582,8 @@ indexer_main(void *arg)
 
 	atomic_store_explicit(&s->search, se, memory_order_release);
 	atomic_store_explicit(&s->indexing, false, memory_order_release);
+	if (se != NULL)
+		log_index(s);
 	return NULL;
 }
 
