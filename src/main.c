@@ -457,7 +457,11 @@ main(int argc, char **argv)
 	srv = server_new(&cfg, tls, snaps);
 	if (cfg.sandbox)
 		sandbox_trees(&cfg, &sb);
+	if (priv.chroot[0] != '\0')
+		tls_chroot(tls, priv.chroot);
 	priv_drop(&priv, &cfg);
+	if (priv.drop)
+		tls_check_access(tls, priv.name);
 	if (cfg.sandbox)
 		sandbox_enter(&sb);
 	else

@@ -301,6 +301,16 @@ struct ssl_st *tls_ssl_new_host(struct tls *, size_t host);
  * fails keeps the old context, logged with the reason.
  */
 void tls_reload(struct tls *);
+/*
+ * Before a chroot to dir: the certificate paths tls_reload reads are
+ * made the ones they will have inside it (warned about if outside).
+ */
+void tls_chroot(struct tls *, const char *dir);
+/*
+ * After the privilege drop: a pair the serving user cannot read is said
+ * now, not at the first renewal.
+ */
+void tls_check_access(const struct tls *, const char *user);
 void tls_free(struct tls *);
 /* -n: the configured (or kept) certificates and keys load and match. */
 int tls_check(const struct config *);

@@ -752,6 +752,81 @@ tls_ssl_new_host(struct tls *t, size_t host)
 	return ssl;
 }
 
+/*
+ * The path a file will have inside dir once serai is chrooted there, or
+ * NULL if it lies outside.  Only the directory is resolved: the file's
+ * own name may be a link an ACME client moves at each renewal.
+ */
+static char *
+chroot_path(const char *path, const char *dir)
+{
+	char d[PATH_MAX], real[PATH_MAX], out[PATH_MAX];
+	const char *base = strrchr(path, '/');
+	size_t n = strlen(dir);
+
+	if (base == NULL)
+		strlcpy_s(d, ".", sizeof(d));
+	else if ((size_t)(base - path) >= sizeof(d))
+		return NULL;
+	else {
+		memcpy(d, path, (size_t)(base - path));
+		d[base - path] = '\0';
+		if (d[0] == '\0')
+			strlcpy_s(d, "/", sizeof(d));
+	}
+	base = base != NULL ? base + 1 : path;
+	if (realpath(d, real) == NULL)
+		return NULL;
+	if (strcmp(dir, "/") == 0)
+		n = 0;
+	else if (strncmp(real, dir, n) != 0 ||
+	    (real[n] != '/' && real[n] != '\0'))
+		return NULL;
+	if ((size_t)snprintf(out, sizeof(out), "%s/%s",
+	        real[n] != '\0' ? real + n : "", base) >= sizeof(out))
+		return NULL;
+	return strdup(out);
+}
+
+void
+tls_chroot(struct tls *t, const char *dir)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		struct tls_host *h = &t->h[i];
+		char **paths[] = {&h->cert, &h->key};
+
+		for (size_t j = 0; j < sizeof(paths) / sizeof(paths[0]); j++) {
+			char *p = chroot_path(*paths[j], dir);
+
+			if (p == NULL) {
+				log_warnx("[host %s]: %s is outside [server] "
+				          "chroot %s: SIGHUP cannot load it "
+				          "again, a renewal needs a restart",
+				    h->hc->name, *paths[j], dir);
+				continue;
+			}
+			free(*paths[j]);
+			*paths[j] = p;
+		}
+	}
+}
+
+void
+tls_check_access(const struct tls *t, const char *user)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		const struct tls_host *h = &t->h[i];
+		const char *paths[] = {h->cert, h->key};
+
+		for (size_t j = 0; j < sizeof(paths) / sizeof(paths[0]); j++)
+			if (access(paths[j], R_OK) == -1)
+				log_warn("[host %s]: %s: not readable as %s: "
+				         "SIGHUP cannot load a renewed pair, "
+				         "a restart will",
+				    h->hc->name, paths[j], user);
+	}
+}
+
 void
 tls_reload(struct tls *t)
 {

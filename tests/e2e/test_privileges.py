@@ -11,6 +11,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import stat
 import subprocess
 import tempfile
@@ -70,6 +71,22 @@ def add_article(root, name, title):
     p.chmod(0o644)
 
 
+def renew_pair(cert, key, workdir, owner):
+    """A new self-signed pair (mode 0600, owner's) put in place of cert
+    and key (or made there), as a renewal would."""
+    workdir.mkdir()
+    ncert, nkey = workdir / "c.pem", workdir / "k.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                    "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-subj", "/CN=localhost", "-days", "1",
+                    "-keyout", str(nkey), "-out", str(ncert)],
+                   check=True, capture_output=True, timeout=RUN_TIMEOUT)
+    for new, old in ((ncert, cert), (nkey, key)):
+        os.chown(new, owner.pw_uid, owner.pw_gid)
+        new.chmod(0o600)
+        new.replace(old)
+
+
 def rewritten(srv, old, new):
     """srv with old replaced by new in its configuration, kept across
     start() (which would write the template again)."""
@@ -92,6 +109,10 @@ def test_drop_to_user_serves_and_reloads(public_dir):
             assert {int(real), int(eff), int(saved), int(fs)} == {want}
         assert "serving as nobody" in srv.log()
         assert srv.gemini("/").status_line == GEMINI_OK
+        # The generated pair is root's, in a directory only root enters:
+        # a renewal needs a restart, and the start says so.
+        assert re.search(r"localhost\.key: not readable as nobody: "
+                         r"SIGHUP cannot load a renewed pair", srv.log())
         # Reloads read the archive as nobody.
         add_article(root, "added", "Added after the drop")
         srv.send_signal(signal.SIGHUP)
@@ -130,9 +151,15 @@ def test_chroot_serves_and_reloads_inside(public_dir, monkeypatch):
     logs.mkdir(mode=0o755)
     os.chown(logs, NOBODY.pw_uid, NOBODY.pw_gid)
     log = logs / "access.log"
+    tls = public_dir / "tls"
+    tls.mkdir(mode=0o755)
+    cert, key = tls / "cert.pem", tls / "key.pem"
+    renew_pair(cert, key, public_dir / "first", NOBODY)
     srv = rewritten(Server(public_dir / "srv", root=root), "user = root\n",
                     "user = nobody\nchroot = %s\naccess_log = %s\n"
                     % (public_dir, log))
+    rewritten(srv, "\n[gemini]\n", "\n[gemini]\ncert = %s\nkey = %s\n"
+              % (cert, key))
     srv.start()
     try:
         assert os.readlink("/proc/%d/root" % srv.proc.pid) == str(public_dir)
@@ -146,9 +173,19 @@ def test_chroot_serves_and_reloads_inside(public_dir, monkeypatch):
         poll_until(lambda: log.exists() and "/caps.txt" in log.read_text(),
                    IO_TIMEOUT, "a line in the new file")
         add_article(root, "inside", "Added inside the chroot")
+        # The pair is read again from inside the chroot, by the path it
+        # has there.
+        before = srv.gemini("/").cert_der
+        renew_pair(cert, key, public_dir / "new", NOBODY)
         srv.send_signal(signal.SIGHUP)
         poll_until(lambda: srv.gemini("/news/inside").status_line ==
                    GEMINI_OK, IO_TIMEOUT, "the reload inside the chroot")
+        poll_until(lambda: "certificates loaded" in srv.log(), IO_TIMEOUT,
+                   "the certificate reload")
+        assert "certificates loaded: 1 of 1" in srv.log(), srv.log()
+        after = srv.gemini("/").cert_der
+        assert after != before, "the renewed certificate is not served"
+        assert after == ssl.PEM_cert_to_DER_cert(cert.read_text())
     finally:
         srv.stop()
     srv.assert_clean_exits()
