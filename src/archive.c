@@ -1874,8 +1874,12 @@ load(const struct archive_opts *o, const struct snapshot *old,
 		*errstr = "out of memory";
 		return NULL;
 	}
-	if (o->index == ARCHIVE_INDEX_NOW)
+	if (o->index == ARCHIVE_INDEX_NOW) {
 		atomic_init(&s->search, build_search(s));
+		/* Not anyone's yet: said now, as it will be when it is. */
+		if (archive_search(s) != NULL)
+			log_index(s);
+	}
 	s->load_ms = (unsigned long)ms_since(&t0);
 	return s;
 }
