@@ -75,7 +75,7 @@ sys.path.insert(0, str(HERE.parent / "e2e"))
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 from conftest import (client_context, free_ports, gemini_fetch,  # noqa: E402
-                      gopher_fetch)
+                      gopher_fetch, stop_process)
 from gen_archive import WORDS, fanout_for, generate  # noqa: E402
 from peers import median, spread  # noqa: E402
 
@@ -193,14 +193,7 @@ class Serai:
     def stop(self):
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=STOP_TIMEOUT)
-            rc = -signal.SIGKILL
+        rc = stop_process(self.proc, timeout=STOP_TIMEOUT)
         self.proc = None
         if self in RUNNING:
             RUNNING.remove(self)

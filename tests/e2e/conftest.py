@@ -162,6 +162,19 @@ def poll_until(predicate, timeout, what, interval=POLL_INTERVAL):
     pytest.fail("timed out after %.0f s waiting for %s" % (timeout, what))
 
 
+def stop_process(proc, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
+    """sig (unless proc has exited), a bounded wait, a kill if need be;
+    the exit code (killed: -9)."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+        return -signal.SIGKILL
+
+
 def require_tool(name):
     """The path of a client the suite needs: missing is a failure, since
     the CI installs every one of them."""
@@ -545,14 +558,7 @@ class Server:
         -9), also kept in exit_codes."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            rc = self.proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=STOP_TIMEOUT)
-            rc = -signal.SIGKILL
+        rc = stop_process(self.proc, sig)
         self.proc = None
         self.exit_codes.append(rc)
         return rc

@@ -13,7 +13,6 @@ import os
 import posixpath
 import re
 import shutil
-import signal
 import stat
 import subprocess
 import tempfile
@@ -26,7 +25,7 @@ import pytest
 from conftest import (CONTENT, RUN_TIMEOUT, STOP_TIMEOUT,
                       assert_failed_cleanly, free_ports, gemini_fetch,
                       gopher_fetch, gopher_lines, normalise, poll_until,
-                      port_open, require_tool, serai_command)
+                      port_open, require_tool, serai_command, stop_process)
 
 ARTICLE = "/news/beijing-declaration"
 # molly-brown and Gophernicus are not under valgrind: no SLOW factor.
@@ -269,16 +268,6 @@ def gemini_join(base, target):
     return "gemini" + joined[len("http"):]
 
 
-def stop(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=STOP_TIMEOUT)
-
-
 @contextlib.contextmanager
 def listening(argv_for_port, workdir, name):
     """Starts argv_for_port(port) on a free loopback port and waits until
@@ -304,7 +293,7 @@ def listening(argv_for_port, workdir, name):
         yield port
     finally:
         if proc is not None:
-            stop(proc)
+            stop_process(proc)
 
 
 @contextlib.contextmanager

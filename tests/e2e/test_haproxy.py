@@ -12,7 +12,6 @@ import collections
 import os
 import select
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -20,9 +19,9 @@ import time
 
 import pytest
 
-from conftest import (IO_TIMEOUT, MAX_RESPONSE, STARTUP_TIMEOUT,
-                      STOP_TIMEOUT, Server, client_context, free_ports,
-                      gopher_lines, poll_until, port_open)
+from conftest import (IO_TIMEOUT, MAX_RESPONSE, STARTUP_TIMEOUT, Server,
+                      client_context, free_ports, gopher_lines, poll_until,
+                      port_open, stop_process)
 
 CLIENT_ADDR = "127.0.0.77"
 # Enough requests per protocol that round robin reaches both instances.
@@ -124,14 +123,8 @@ class HAProxy:
         pytest.fail("haproxy did not listen on %s:\n%s" % (ports, self.log()))
 
     def stop(self):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=STOP_TIMEOUT)
+        if self.proc is not None:
+            stop_process(self.proc)
 
 
 @pytest.fixture(scope="module")
