@@ -272,6 +272,29 @@ def client_context(minimum=None, maximum=None, ciphers=None):
     return ctx
 
 
+def recv_to_end(sock, deadline, limit=MAX_RESPONSE):
+    """Everything the peer sends until it ends the stream, asserting that
+    the end comes before deadline (a time.monotonic() value) and within
+    limit bytes; (data, close_notify).
+
+    close_notify tells the ends apart only on a TLS socket wrapped with
+    suppress_ragged_eofs=False: Python's recv then returns b"" on
+    close_notify and raises SSLEOFError on a bare TCP close.  Every turn
+    adds a byte or ends, so limit bounds the turns too.
+    """
+    data = bytearray()
+    while True:
+        assert time.monotonic() < deadline, "no end of answer in time"
+        try:
+            chunk = sock.recv(65536)
+        except ssl.SSLEOFError:
+            return bytes(data), False
+        if not chunk:
+            return bytes(data), True
+        data += chunk
+        assert len(data) <= limit, "endless answer"
+
+
 def gemini_fetch(url, host="127.0.0.1", port=None, ctx=None,
                  timeout=IO_TIMEOUT, sni="localhost"):
     """Sends url + CRLF over TLS and reads to the end.
@@ -286,28 +309,15 @@ def gemini_fetch(url, host="127.0.0.1", port=None, ctx=None,
         ctx = client_context()
     request = url if isinstance(url, bytes) else url.encode("utf-8")
     deadline = time.monotonic() + timeout
-    data = bytearray()
     with socket.create_connection((host, port), timeout=timeout) as raw:
         with ctx.wrap_socket(raw, server_hostname=sni,
                              suppress_ragged_eofs=False) as tls:
             version = tls.version()
             cert = tls.getpeercert(binary_form=True)
             tls.sendall(request + b"\r\n")
-            close_notify = False
-            while True:
-                assert time.monotonic() < deadline, (
-                    "no end of answer after %d s" % timeout)
-                try:
-                    chunk = tls.recv(65536)
-                except ssl.SSLEOFError:
-                    break
-                if not chunk:
-                    close_notify = True
-                    break
-                data += chunk
-                assert len(data) <= MAX_RESPONSE, "endless answer"
-    head, sep, body = bytes(data).partition(b"\r\n")
-    assert sep, "no CRLF-terminated header in %r" % bytes(data[:200])
+            data, close_notify = recv_to_end(tls, deadline)
+    head, sep, body = data.partition(b"\r\n")
+    assert sep, "no CRLF-terminated header in %r" % data[:200]
     return GeminiResponse(head.decode("utf-8"), body, close_notify,
                           version, cert)
 
@@ -386,18 +396,9 @@ def gopher_fetch(selector, port, host="127.0.0.1", eol="\r\n",
         selector.encode("utf-8"))
     request += eol.encode("ascii")
     deadline = time.monotonic() + timeout
-    data = bytearray()
     with socket.create_connection((host, port), timeout=timeout) as s:
         s.sendall(request)
-        while True:
-            assert time.monotonic() < deadline, (
-                "no end of answer after %d s" % timeout)
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-            assert len(data) <= MAX_RESPONSE, "endless answer"
-    return bytes(data)
+        return recv_to_end(s, deadline)[0]
 
 
 def gopher_lines(body):

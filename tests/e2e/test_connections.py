@@ -13,7 +13,8 @@ import pytest
 
 from conftest import (GEMINI_OK, IO_TIMEOUT, RUN_TIMEOUT, SLOW, VALGRIND,
                       VALGRIND_ERROR, Server, client_context, gopher_lines,
-                      poll_until, read_until_closed, serai_command)
+                      poll_until, read_until_closed, recv_to_end,
+                      serai_command)
 
 # Short enough to wait for, long enough for a handshake under valgrind.
 REQUEST_TIMEOUT = 3 if VALGRIND else 1
@@ -105,33 +106,25 @@ def test_gemini_request_needs_crlf(strict):
                in strict.log(), IO_TIMEOUT, "the deadline log line")
 
 
-def test_gopher_request_ended_by_eof(server, seed):
-    # No CRLF at all: the client half-closes after the selector.
+def half_closed_gopher(server, request):
+    """The answer to request sent by a client that then half-closes."""
+    deadline = time.monotonic() + IO_TIMEOUT
     with socket.create_connection(("127.0.0.1", server.gopher_port),
                                   timeout=IO_TIMEOUT) as s:
-        s.sendall(b"/news/")
+        s.sendall(request)
         s.shutdown(socket.SHUT_WR)
-        data = b""
-        for _ in range(10000):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        return recv_to_end(s, deadline)[0]
+
+
+def test_gopher_request_ended_by_eof(server, seed):
+    # No CRLF at all: the client half-closes after the selector.
+    data = half_closed_gopher(server, b"/news/")
     assert data == server.gopher("/news/")
     assert "\t/news/beijing-declaration\t" in "\n".join(gopher_lines(data))
 
 
 def test_gopher_client_may_half_close_after_request(server):
-    with socket.create_connection(("127.0.0.1", server.gopher_port),
-                                  timeout=IO_TIMEOUT) as s:
-        s.sendall(b"/news/beijing-declaration\r\n")
-        s.shutdown(socket.SHUT_WR)
-        data = b""
-        for _ in range(10000):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+    data = half_closed_gopher(server, b"/news/beijing-declaration\r\n")
     assert data == server.gopher("/news/beijing-declaration")
 
 
@@ -319,12 +312,7 @@ def test_burst_of_queued_connections_is_all_served(server):
         for s in socks:
             s.sendall(b"/news/beijing-declaration\r\n")
         for s in socks:
-            got = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                got += chunk
+            got, _ = recv_to_end(s, time.monotonic() + IO_TIMEOUT)
             assert got == want
     finally:
         for s in socks:

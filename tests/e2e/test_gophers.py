@@ -11,20 +11,18 @@ import pytest
 
 from conftest import (IO_TIMEOUT, SLOW, VALGRIND, Server, client_context,
                       gopher_lines, poll_until, read_until_closed,
-                      require_tool)
+                      recv_to_end, require_tool)
 
 ARTICLE = "/news/beijing-declaration"
 # Short enough to wait for, long enough for a handshake under valgrind.
 REQUEST_TIMEOUT = 3 if VALGRIND else 1
-MAX_ANSWER = 4 * 1024 * 1024
 
 
 def tls_gopher(port, selector, header=b"", ctx=None):
     """selector + CRLF over TLS after header (a PROXY line, say); the
     answer and whether it ended with close_notify."""
     ctx = ctx or client_context()
-    data = bytearray()
-    close_notify = False
+    deadline = time.monotonic() + IO_TIMEOUT
     with socket.create_connection(("127.0.0.1", port),
                                   timeout=IO_TIMEOUT) as raw:
         if header:
@@ -32,17 +30,7 @@ def tls_gopher(port, selector, header=b"", ctx=None):
         with ctx.wrap_socket(raw, server_hostname="localhost",
                              suppress_ragged_eofs=False) as tls:
             tls.sendall(selector.encode("utf-8") + b"\r\n")
-            for _ in range(10000):
-                try:
-                    chunk = tls.recv(65536)
-                except ssl.SSLEOFError:
-                    break
-                if not chunk:
-                    close_notify = True
-                    break
-                data += chunk
-                assert len(data) <= MAX_ANSWER, "endless answer"
-    return bytes(data), close_notify
+            return recv_to_end(tls, deadline)
 
 
 def test_python_tls_and_plain_on_one_port(server):

@@ -19,7 +19,7 @@ import pytest
 from conftest import (ACCESS_RE, IO_TIMEOUT, RUN_AS, SANDBOX,
                       STARTUP_TIMEOUT, Server, assert_failed_cleanly,
                       client_context, free_ports, gemini_fetch, gopher_fetch,
-                      poll_until, require_tool, run_serai)
+                      poll_until, recv_to_end, require_tool, run_serai)
 
 A, B = "a.test", "b.test"
 
@@ -209,20 +209,13 @@ def test_gophers_per_port_takes_that_hosts_certificate(two):
     when the client's SNI names A (a Gopher port has one host)."""
     for sni in (B, A):
         ctx = client_context()
+        deadline = time.monotonic() + IO_TIMEOUT
         with socket.create_connection(
                 ("127.0.0.1", two.gopher_ports[B]), timeout=IO_TIMEOUT) as raw:
             with ctx.wrap_socket(raw, server_hostname=sni) as tls:
                 der = tls.getpeercert(binary_form=True)
                 tls.sendall(b"\r\n")
-                body = bytearray()
-                for _ in range(1000):
-                    try:
-                        chunk = tls.recv(65536)
-                    except ssl.SSLEOFError:
-                        break
-                    if not chunk:
-                        break
-                    body += chunk
+                body, _ = recv_to_end(tls, deadline)
         assert cert_cn(der) == B, sni
         assert "Archive B" in body.decode(), sni
         assert "Archive A" not in body.decode(), sni
@@ -248,12 +241,7 @@ def session_fetch(srv, sni, ctx, session=None):
         with ctx.wrap_socket(raw, server_hostname=sni,
                              session=session) as tls:
             tls.sendall(url(srv, sni).encode() + b"\r\n")
-            data = b""
-            while len(data) < 1 << 20:
-                chunk = tls.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data, _ = recv_to_end(tls, time.monotonic() + IO_TIMEOUT)
             assert data.startswith(b"20 "), data[:80]
             return tls.session, tls.session_reused
 
