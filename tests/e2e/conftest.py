@@ -14,6 +14,7 @@ stops itself) and ``lynx_env``.
 """
 
 import collections
+import contextlib
 import os
 import re
 import shutil
@@ -583,14 +584,24 @@ class Server:
         return gopher_fetch(selector, port=self.gopher_port, **kw)
 
 
+@contextlib.contextmanager
+def serving(srv):
+    """srv started for the with block and stopped after it, a failure
+    too; if the block ended well, every exit must have been 0."""
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+    srv.assert_clean_exits()
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """One server on the seed archive, shared by the read-only tests."""
     srv = Server(tmp_path_factory.mktemp("shared"))
-    srv.start()
-    yield srv
-    srv.stop()
-    srv.assert_clean_exits()
+    with serving(srv):
+        yield srv
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 from conftest import (GEMINI_OK, IO_TIMEOUT, RUN_TIMEOUT, SLOW, VALGRIND,
                       VALGRIND_ERROR, Server, client_context, gopher_lines,
                       poll_until, read_until_closed, recv_to_end,
-                      serai_command)
+                      serai_command, serving)
 
 # Short enough to wait for, long enough for a handshake under valgrind.
 REQUEST_TIMEOUT = 3 if VALGRIND else 1
@@ -26,10 +26,8 @@ def strict(tmp_path_factory):
     srv = Server(tmp_path_factory.mktemp("strict"),
                  extra="\n[limits]\nrequest_timeout = %d\n" % (
                      REQUEST_TIMEOUT))
-    srv.start()
-    yield srv
-    srv.stop()
-    srv.assert_clean_exits()
+    with serving(srv):
+        yield srv
 
 
 def wait_for_close(sock, send_every=None, payload=b"x"):

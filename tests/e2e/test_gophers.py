@@ -10,8 +10,8 @@ import time
 import pytest
 
 from conftest import (IO_TIMEOUT, SLOW, VALGRIND, Server, client_context,
-                      gopher_lines, poll_until, read_until_closed,
-                      recv_to_end, require_tool)
+                      gopher_lines, poll_until, read_until_closed, recv_to_end,
+                      require_tool, serving)
 
 ARTICLE = "/news/beijing-declaration"
 # Short enough to wait for, long enough for a handshake under valgrind.
@@ -73,10 +73,8 @@ def test_tls12_and_a_long_answer(server):
 def strict(tmp_path_factory):
     srv = Server(tmp_path_factory.mktemp("gophers-strict"),
                  extra="\n[limits]\nrequest_timeout = %d\n" % REQUEST_TIMEOUT)
-    srv.start()
-    yield srv
-    srv.stop()
-    srv.assert_clean_exits()
+    with serving(srv):
+        yield srv
 
 
 def test_stalled_handshake_hits_the_request_deadline(strict):
@@ -114,10 +112,8 @@ def test_garbage_after_0x16_is_dropped(strict):
 def proxied(tmp_path_factory):
     srv = Server(tmp_path_factory.mktemp("gophers-proxy"),
                  extra="proxy_protocol = yes\n")
-    srv.start()
-    yield srv
-    srv.stop()
-    srv.assert_clean_exits()
+    with serving(srv):
+        yield srv
 
 
 def test_proxy_header_then_tls(proxied):
@@ -138,10 +134,8 @@ def test_proxy_header_then_tls(proxied):
 def capped(tmp_path_factory):
     srv = Server(tmp_path_factory.mktemp("gophers-capped"),
                  extra="\n[limits]\nmax_per_client = 1\n")
-    srv.start()
-    yield srv
-    srv.stop()
-    srv.assert_clean_exits()
+    with serving(srv):
+        yield srv
 
 
 def test_per_client_cap_counts_tls_connections(capped):

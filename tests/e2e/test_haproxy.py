@@ -21,7 +21,7 @@ import pytest
 
 from conftest import (IO_TIMEOUT, STARTUP_TIMEOUT, Server, client_context,
                       free_ports, gopher_lines, poll_until, port_open,
-                      read_until_closed, recv_to_end, stop_process)
+                      read_until_closed, recv_to_end, serving, stop_process)
 
 CLIENT_ADDR = "127.0.0.77"
 # Enough requests per protocol that round robin reaches both instances.
@@ -149,17 +149,12 @@ def cluster(tmp_path_factory):
         gemini_front=gemini_front, gopher_front=gopher_front,
         a_gemini=a_gemini, a_gopher=a_gopher,
         b_gemini=b_gemini, b_gopher=b_gopher))
-    try:
-        a.start()
-        b.start()
-        haproxy.start([gemini_front, gopher_front])
-        yield Cluster(a, b, gemini_front, gopher_front, der, haproxy.log)
-    finally:
-        haproxy.stop()
-        a.stop()
-        b.stop()
-    a.assert_clean_exits()
-    b.assert_clean_exits()
+    with serving(a), serving(b):
+        try:
+            haproxy.start([gemini_front, gopher_front])
+            yield Cluster(a, b, gemini_front, gopher_front, der, haproxy.log)
+        finally:
+            haproxy.stop()
 
 
 def connect(port):

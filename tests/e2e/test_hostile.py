@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from conftest import (GEMINI_OK, IO_TIMEOUT, SANITIZED, SLOW, VALGRIND,
-                      Server, client_context, gemini_fetch, gopher_fetch,
-                      poll_until)
+from conftest import (GEMINI_OK, IO_TIMEOUT, SANITIZED, SLOW, VALGRIND, Server,
+                      client_context, gemini_fetch, gopher_fetch, poll_until,
+                      serving)
 
 DEADLINE = 2
 
@@ -25,10 +25,8 @@ DEADLINE = 2
 def srv(tmp_path_factory):
     s = Server(tmp_path_factory.mktemp("hostile"),
                extra="\n[limits]\nrequest_timeout = %d\n" % DEADLINE)
-    s.start()
-    yield s
-    s.stop()
-    s.assert_clean_exits()
+    with serving(s):
+        yield s
 
 
 def gemini_cases(port):

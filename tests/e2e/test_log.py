@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from conftest import (ACCESS_RE, IO_TIMEOUT, Server, gemini_fetch,
-                      gopher_fetch, poll_until)
+                      gopher_fetch, poll_until, serving)
 
 
 @pytest.fixture(scope="module")
@@ -15,10 +15,8 @@ def logged(tmp_path_factory):
     """A server of its own, so that its log holds only this module's
     requests."""
     srv = Server(tmp_path_factory.mktemp("log"))
-    srv.start()
-    yield srv
-    srv.stop()
-    srv.assert_clean_exits()
+    with serving(srv):
+        yield srv
 
 
 def test_one_access_line_per_request(logged):

@@ -21,7 +21,7 @@ import pytest
 
 from conftest import (CONTENT, GEMINI_OK, IO_TIMEOUT, RUN_TIMEOUT, SANITIZED,
                       Server, gopher_fetch, poll_until, port_open,
-                      require_tool, serai_command)
+                      require_tool, serai_command, serving)
 
 NOBODY = pwd.getpwnam("nobody")
 
@@ -102,8 +102,7 @@ def test_drop_to_user_serves_and_reloads(public_dir):
     root = public_archive(public_dir)
     srv = rewritten(Server(public_dir / "srv", root=root), "user = root",
                     "user = nobody")
-    srv.start()
-    try:
+    with serving(srv):
         for kind, real, eff, saved, fs in ids(srv.proc.pid):
             want = NOBODY.pw_uid if kind == "Uid" else NOBODY.pw_gid
             assert {int(real), int(eff), int(saved), int(fs)} == {want}
@@ -118,9 +117,6 @@ def test_drop_to_user_serves_and_reloads(public_dir):
         srv.send_signal(signal.SIGHUP)
         poll_until(lambda: srv.gemini("/news/added").status_line ==
                    GEMINI_OK, IO_TIMEOUT, "the reload")
-    finally:
-        srv.stop()
-    srv.assert_clean_exits()
 
 
 def test_root_without_user_serves_as_nobody(public_dir):
@@ -128,15 +124,11 @@ def test_root_without_user_serves_as_nobody(public_dir):
     root = public_archive(public_dir)
     srv = rewritten(Server(public_dir / "srv", root=root), "user = root\n",
                     "")
-    srv.start()
-    try:
+    with serving(srv):
         uid = str(NOBODY.pw_uid)
         assert ("Uid", uid, uid, uid, uid) in ids(srv.proc.pid)
         assert "serving as nobody" in srv.log()
         assert gopher_fetch("/", port=srv.gopher_port).endswith(b".\r\n")
-    finally:
-        srv.stop()
-    srv.assert_clean_exits()
 
 
 def test_chroot_serves_and_reloads_inside(public_dir, monkeypatch):
@@ -160,8 +152,7 @@ def test_chroot_serves_and_reloads_inside(public_dir, monkeypatch):
                     % (public_dir, log))
     rewritten(srv, "\n[gemini]\n", "\n[gemini]\ncert = %s\nkey = %s\n"
               % (cert, key))
-    srv.start()
-    try:
+    with serving(srv):
         assert os.readlink("/proc/%d/root" % srv.proc.pid) == str(public_dir)
         assert srv.gemini("/news/").status_line == GEMINI_OK
         # The log's directory is inside the chroot: rotation works there.
@@ -186,9 +177,6 @@ def test_chroot_serves_and_reloads_inside(public_dir, monkeypatch):
         after = srv.gemini("/").cert_der
         assert after != before, "the renewed certificate is not served"
         assert after == ssl.PEM_cert_to_DER_cert(cert.read_text())
-    finally:
-        srv.stop()
-    srv.assert_clean_exits()
 
 
 def test_chroot_must_hold_the_archive(tmp_path, public_dir):
@@ -258,8 +246,7 @@ def test_access_log_file_and_sigusr1_reopen(tmp_path):
     log = tmp_path / "access.log"
     srv = rewritten(Server(tmp_path / "srv"), "[server]\n",
                     "[server]\naccess_log = %s\n" % log)
-    srv.start()
-    try:
+    with serving(srv):
         srv.gemini("/")
         srv.gopher("/news/")
         poll_until(lambda: log.exists() and
@@ -282,9 +269,6 @@ def test_access_log_file_and_sigusr1_reopen(tmp_path):
                    IO_TIMEOUT, "a line in the new file")
         assert '"/"' in log.read_text()
         assert len((tmp_path / "access.log.1").read_text().splitlines()) == 2
-    finally:
-        srv.stop()
-    srv.assert_clean_exits()
 
 
 def served_lines(path):
@@ -306,8 +290,7 @@ def test_access_log_rotation_after_the_drop(public_dir):
     log = logs / "access.log"
     srv = rewritten(Server(public_dir / "srv", root=root), "user = root\n",
                     "user = nobody\naccess_log = %s\n" % log)
-    srv.start()
-    try:
+    with serving(srv):
         assert "serving as nobody" in srv.log()
         srv.gopher("/")
         poll_until(lambda: len(served_lines(log)) == 1, IO_TIMEOUT,
@@ -336,9 +319,6 @@ def test_access_log_rotation_after_the_drop(public_dir):
                    "the line in the new file")
         assert '"/caps.txt"' in served_lines(log)[0]
         assert len(served_lines(old)) == 2
-    finally:
-        srv.stop()
-    srv.assert_clean_exits()
 
 
 def test_access_log_created_again_where_the_user_may(public_dir):
@@ -352,8 +332,7 @@ def test_access_log_created_again_where_the_user_may(public_dir):
     log = logs / "access.log"
     srv = rewritten(Server(public_dir / "srv", root=root), "user = root\n",
                     "user = nobody\naccess_log = %s\n" % log)
-    srv.start()
-    try:
+    with serving(srv):
         srv.gopher("/")
         poll_until(lambda: len(served_lines(log)) == 1, IO_TIMEOUT,
                    "the first line")
@@ -381,9 +360,6 @@ def test_access_log_created_again_where_the_user_may(public_dir):
         poll_until(lambda: len(served_lines(logs / "access.log.2")) == 2,
                    IO_TIMEOUT, "the line in the file still open")
         assert target.read_text() == ""
-    finally:
-        srv.stop()
-    srv.assert_clean_exits()
 
 
 def test_access_log_symlink_refused_at_start(tmp_path):
