@@ -241,6 +241,18 @@ def read_seed(path=SEED):
     return Seed(title, paragraphs, editor, copyright_)
 
 
+def assert_seed_text(text, seed):
+    """The seed's title, paragraphs, editor and copyright lines stand in
+    text in that order, whitespace folded."""
+    joined = normalise(text)
+    assert joined.startswith(normalise(seed.title))
+    pos = 0
+    for para in seed.paragraphs + [seed.editor, seed.copyright]:
+        found = joined.find(normalise(para), pos)
+        assert found >= 0, "missing or out of order: %r" % para[:60]
+        pos = found + len(normalise(para))
+
+
 @pytest.fixture(scope="session")
 def seed():
     s = read_seed()

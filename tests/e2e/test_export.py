@@ -23,8 +23,8 @@ from urllib.parse import urljoin
 import pytest
 
 from conftest import (CONTENT, RUN_TIMEOUT, STOP_TIMEOUT,
-                      assert_failed_cleanly, free_ports, gemini_fetch,
-                      gopher_fetch, gopher_lines, normalise, poll_until,
+                      assert_failed_cleanly, assert_seed_text, free_ports,
+                      gemini_fetch, gopher_fetch, gopher_lines, poll_until,
                       port_open, require_tool, serai_command, stop_process)
 
 ARTICLE = "/news/beijing-declaration"
@@ -363,16 +363,6 @@ def menu_items(body):
             items.append((t, fields[0], fields[1], fields[2],
                           int(fields[3])))
     return items
-
-
-def check_seed_text(text, seed):
-    joined = normalise(text)
-    assert joined.startswith(normalise(seed.title))
-    pos = 0
-    for para in seed.paragraphs + [seed.editor, seed.copyright]:
-        found = joined.find(normalise(para), pos)
-        assert found >= 0, "missing or out of order: %r" % para[:60]
-        pos = found + len(normalise(para))
 
 
 # --------------------------------------------------------------------------
@@ -748,7 +738,7 @@ def test_gopher_tree_served_by_gophernicus(tmp_path, public_dir, seed,
 
         body = gopher_fetch(article[0], port=port)
         assert body == server.gopher(ARTICLE)
-        check_seed_text(" ".join(gopher_lines(body)), seed)
+        assert_seed_text(" ".join(gopher_lines(body)), seed)
 
 
 def test_made_up_tree_crawled_through_gophernicus(tmp_path, public_dir):
