@@ -101,8 +101,9 @@ def serai_command(*args):
     return cmd
 
 
-def run_serai(*args, cwd=None, timeout=RUN_TIMEOUT):
-    """Runs a short-lived serai (-n, -V, -h, a bad configuration)."""
+def run_serai(*args, cwd=None, timeout=RUN_TIMEOUT, **kw):
+    """Runs a short-lived serai (-n, -V, -h, --export, a bad
+    configuration); kw goes to subprocess.run (umask, say)."""
     return subprocess.run(
         serai_command(*args),
         cwd=cwd,
@@ -111,6 +112,7 @@ def run_serai(*args, cwd=None, timeout=RUN_TIMEOUT):
         timeout=timeout,
         text=True,
         errors="replace",
+        **kw,
     )
 
 

@@ -25,7 +25,7 @@ import pytest
 from conftest import (CONTENT, RUN_TIMEOUT, STOP_TIMEOUT,
                       assert_failed_cleanly, assert_seed_text, free_ports,
                       gemini_fetch, gopher_fetch, gopher_lines, poll_until,
-                      port_open, require_tool, serai_command, stop_process)
+                      port_open, require_tool, run_serai, stop_process)
 
 ARTICLE = "/news/beijing-declaration"
 # molly-brown and Gophernicus are not under valgrind: no SLOW factor.
@@ -105,16 +105,8 @@ def run_export(dest, workdir, root=CONTENT, *extra):
     workdir.mkdir(parents=True, exist_ok=True)
     conf = workdir / "export.ini"
     conf.write_text("[archive]\nroot = %s\n" % root, encoding="utf-8")
-    return subprocess.run(
-        serai_command("-c", conf, *extra, "--export", dest),
-        cwd=workdir,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        timeout=RUN_TIMEOUT,
-        text=True,
-        errors="replace",
-        umask=0o022,
-    )
+    return run_serai("-c", conf, *extra, "--export", dest, cwd=workdir,
+                     umask=0o022)
 
 
 def export_ok(dest, workdir, root=CONTENT):

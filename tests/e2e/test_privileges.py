@@ -21,7 +21,7 @@ import pytest
 
 from conftest import (CONTENT, GEMINI_OK, IO_TIMEOUT, RUN_TIMEOUT, SANITIZED,
                       Server, gopher_fetch, poll_until, port_open,
-                      require_tool, serai_command, serving)
+                      require_tool, run_serai, serai_command, serving)
 
 NOBODY = pwd.getpwnam("nobody")
 
@@ -185,9 +185,7 @@ def test_chroot_must_hold_the_archive(tmp_path, public_dir):
     text = srv.config.read_text().replace(
         "user = root\n", "user = nobody\nchroot = %s\n" % public_dir)
     srv.config.write_text(text)
-    proc = subprocess.run(serai_command("-n", "-c", srv.config),
-                          capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT)
+    proc = run_serai("-n", "-c", srv.config)
     assert proc.returncode == 1
     assert "outside [server] chroot" in proc.stderr
 
@@ -203,9 +201,7 @@ def test_chroot_with_user_root_is_refused(public_dir):
     line = srv.config.read_text().splitlines().index(
         "chroot = %s" % public_dir) + 1
     for args in (["-n"], []):
-        proc = subprocess.run(serai_command(*args, "-c", srv.config),
-                              capture_output=True, text=True,
-                              timeout=RUN_TIMEOUT)
+        proc = run_serai(*args, "-c", srv.config)
         assert proc.returncode == 1, proc.stderr
         assert ("%s:%d: [server] chroot: refused with user = root"
                 % (srv.config, line)) in proc.stderr, proc.stderr
@@ -217,9 +213,7 @@ def test_unknown_user_is_an_error(tmp_path):
     srv = Server(tmp_path / "srv")
     srv.config.write_text(srv.config.read_text().replace(
         "user = root", "user = no-such-user-here"))
-    proc = subprocess.run(serai_command("-n", "-c", srv.config),
-                          capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT)
+    proc = run_serai("-n", "-c", srv.config)
     assert proc.returncode == 1
     line = srv.config.read_text().splitlines().index(
         "user = no-such-user-here") + 1
@@ -370,9 +364,7 @@ def test_access_log_symlink_refused_at_start(tmp_path):
     srv = Server(tmp_path / "srv")
     srv.config.write_text(srv.config.read_text().replace(
         "[server]\n", "[server]\naccess_log = %s\n" % log, 1))
-    proc = subprocess.run(serai_command("-n", "-c", srv.config),
-                          capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT)
+    proc = run_serai("-n", "-c", srv.config)
     assert proc.returncode == 1, proc.stderr
     assert "%s:2: [server] access_log: %s" % (srv.config, log) in (
         proc.stderr), proc.stderr
@@ -386,9 +378,7 @@ def test_bad_log_settings_are_errors(tmp_path):
             ("access_log = %s/no/such/dir/a.log" % tmp_path, "access_log")]:
         srv.config.write_text(srv.config.read_text().replace(
             "[server]\n", "[server]\n%s\n" % line, 1))
-        proc = subprocess.run(serai_command("-n", "-c", srv.config),
-                              capture_output=True, text=True,
-                              timeout=RUN_TIMEOUT)
+        proc = run_serai("-n", "-c", srv.config)
         assert proc.returncode == 1, proc.stderr
         assert words in proc.stderr
         srv.config.write_text(srv.config.read_text().replace(

@@ -13,12 +13,11 @@ pass alone runs without it (conftest.py).
 import ctypes
 import os
 import signal
-import subprocess
 
 import pytest
 
-from conftest import (GEMINI_OK, IO_TIMEOUT, RUN_TIMEOUT, VALGRIND, Server,
-                      poll_until, serai_command, serving)
+from conftest import (GEMINI_OK, IO_TIMEOUT, VALGRIND, Server, poll_until,
+                      run_serai, serving)
 from test_privileges import (add_article, public_archive, public_dir,  # noqa: F401
                              require_root, rewritten)
 
@@ -110,8 +109,7 @@ def test_sandbox_no_serves_without_it(tmp_path):
 def test_bad_sandbox_value_names_file_line_and_key(tmp_path):
     conf = tmp_path / "bad.ini"
     conf.write_text("[server]\nhostname = localhost\nsandbox = maybe\n")
-    proc = subprocess.run(serai_command("-n", "-c", conf),
-                          capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    proc = run_serai("-n", "-c", conf)
     assert proc.returncode == 1, proc.stderr
     assert "%s:3" % conf in proc.stderr, proc.stderr
     assert "sandbox" in proc.stderr and "maybe" in proc.stderr
