@@ -142,6 +142,16 @@ def free_ports(n):
             s.close()
 
 
+def connect_from(source_ip, port):
+    """A TCP connection to 127.0.0.1:port from another loopback address
+    (the per-address caps count each apart)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(IO_TIMEOUT)
+    s.bind((source_ip, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+
+
 def port_open(port, timeout=0.5):
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout):

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from conftest import (GEMINI_OK, IO_TIMEOUT, RUN_TIMEOUT, SLOW, VALGRIND,
-                      VALGRIND_ERROR, Server, client_context, gopher_lines,
-                      poll_until, read_until_closed, recv_to_end,
+                      VALGRIND_ERROR, Server, client_context, connect_from,
+                      gopher_lines, poll_until, read_until_closed, recv_to_end,
                       serai_command, serving)
 
 # Short enough to wait for, long enough for a handshake under valgrind.
@@ -204,15 +204,6 @@ def test_second_instance_on_the_same_ports_is_refused(serai_factory):
     assert proc.returncode > 0, stderr
     assert "127.0.0.1:%d" % first.gemini_port in stderr, stderr
     assert first.gemini("/").status_line == GEMINI_OK
-
-
-def connect_from(source_ip, port):
-    """A TCP connection to 127.0.0.1:port from another loopback address."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(IO_TIMEOUT)
-    s.bind((source_ip, 0))
-    s.connect(("127.0.0.1", port))
-    return s
 
 
 def open_idle(source_ip, port):
