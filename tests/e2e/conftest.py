@@ -188,6 +188,22 @@ def stop_process(proc, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
         return -signal.SIGKILL
 
 
+def thread_status(pid):
+    """{tid: {field: value}} of every thread's /proc status.  A start-up
+    thread (the loader's, the indexer) may end between the listing and
+    the read: it is left out."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                lines = f.readlines()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        out[tid] = {key: value.strip() for key, _, value in
+                    (line.partition(":") for line in lines)}
+    return out
+
+
 def require_tool(name):
     """The path of a client the suite needs: missing is a failure, since
     the CI installs every one of them."""

@@ -21,7 +21,8 @@ import pytest
 
 from conftest import (CONTENT, GEMINI_OK, IO_TIMEOUT, RUN_TIMEOUT, SANITIZED,
                       Server, gopher_fetch, poll_until, port_open,
-                      require_tool, run_serai, serai_command, serving)
+                      require_tool, run_serai, serai_command, serving,
+                      thread_status)
 
 NOBODY = pwd.getpwnam("nobody")
 
@@ -42,19 +43,9 @@ def public_dir():
 def ids(pid):
     """The real, effective, saved and filesystem uid and gid of every
     thread of pid."""
-    out = set()
-    for tid in os.listdir("/proc/%d/task" % pid):
-        # A start-up thread (the loader's, the indexer) may end between
-        # the listing and the read: it holds no ids any more.
-        try:
-            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
-                lines = f.readlines()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        for line in lines:
-            if line.startswith(("Uid:", "Gid:")):
-                out.add((line.split(":")[0],) + tuple(line.split()[1:]))
-    return out
+    return {(key,) + tuple(fields[key].split())
+            for fields in thread_status(pid).values()
+            for key in ("Uid", "Gid")}
 
 
 def public_archive(public_dir):

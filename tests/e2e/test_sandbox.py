@@ -11,13 +11,12 @@ pass alone runs without it (conftest.py).
 """
 
 import ctypes
-import os
 import signal
 
 import pytest
 
 from conftest import (GEMINI_OK, IO_TIMEOUT, VALGRIND, Server, poll_until,
-                      run_serai, serving)
+                      run_serai, serving, thread_status)
 from test_privileges import (add_article, public_archive, public_dir,  # noqa: F401
                              require_root, rewritten)
 
@@ -30,24 +29,6 @@ def kernel_landlock_abi():
     v = libc.syscall(SYS_landlock_create_ruleset, None, ctypes.c_size_t(0),
                      ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION))
     return v if v > 0 else 0
-
-
-def status_fields(pid):
-    """{tid: {field: value}} of every thread's /proc status."""
-    out = {}
-    for tid in os.listdir("/proc/%d/task" % pid):
-        fields = {}
-        # A thread that ended since the listing (the indexer) is gone.
-        try:
-            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
-                lines = f.readlines()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        for line in lines:
-            key, _, value = line.partition(":")
-            fields[key] = value.strip()
-        out[tid] = fields
-    return out
 
 
 @pytest.mark.skipif(VALGRIND is not None,
@@ -71,7 +52,7 @@ def test_default_config_as_root_is_sandboxed(public_dir):  # noqa: F811
         assert want in srv.log(), srv.log()
         if not abi:
             assert "the kernel has no Landlock" in srv.log()
-        threads = status_fields(srv.proc.pid)
+        threads = thread_status(srv.proc.pid)
         assert len(threads) >= 3  # main, two workers
         for tid, f in threads.items():
             assert f["Seccomp"] == "2", (tid, f["Seccomp"])
@@ -101,7 +82,7 @@ def test_sandbox_no_serves_without_it(tmp_path):
         srv = rewritten(srv, "[server]\n", "[server]\nsandbox = no\n")
     with serving(srv):
         assert "sandbox: off ([server] sandbox = no)" in srv.log()
-        for f in status_fields(srv.proc.pid).values():
+        for f in thread_status(srv.proc.pid).values():
             assert f["Seccomp"] == "0"
         assert srv.gemini("/").status_line == GEMINI_OK
 
