@@ -636,6 +636,17 @@ def serving(srv):
     srv.assert_clean_exits()
 
 
+def module_server(name, **kw):
+    """A module-scoped fixture: Server(**kw) in a directory of its own
+    named after name, serving for the module's tests; assign it to the
+    fixture's name (``strict = module_server("strict", extra=...)``)."""
+    @pytest.fixture(scope="module")
+    def fixture(tmp_path_factory):
+        with serving(Server(tmp_path_factory.mktemp(name), **kw)) as srv:
+            yield srv
+    return fixture
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """One server on the seed archive, shared by the read-only tests."""

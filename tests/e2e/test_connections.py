@@ -12,22 +12,17 @@ from pathlib import Path
 import pytest
 
 from conftest import (GEMINI_OK, IO_TIMEOUT, RUN_TIMEOUT, SLOW, VALGRIND,
-                      VALGRIND_ERROR, Server, client_context, connect_from,
-                      gopher_lines, poll_until, read_until_closed, recv_to_end,
-                      serai_command, serving)
+                      VALGRIND_ERROR, client_context, connect_from,
+                      gopher_lines, module_server, poll_until,
+                      read_until_closed, recv_to_end, serai_command)
 
 # Short enough to wait for, long enough for a handshake under valgrind.
 REQUEST_TIMEOUT = 3 if VALGRIND else 1
 
 
-@pytest.fixture(scope="module")
-def strict(tmp_path_factory):
-    """A server with a short request deadline."""
-    srv = Server(tmp_path_factory.mktemp("strict"),
-                 extra="\n[limits]\nrequest_timeout = %d\n" % (
-                     REQUEST_TIMEOUT))
-    with serving(srv):
-        yield srv
+# A server with a short request deadline.
+strict = module_server("strict", extra="\n[limits]\nrequest_timeout = %d\n"
+                       % REQUEST_TIMEOUT)
 
 
 def wait_for_close(sock, send_every=None, payload=b"x"):

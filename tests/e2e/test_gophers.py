@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from conftest import (IO_TIMEOUT, SLOW, VALGRIND, Server, client_context,
-                      gopher_lines, poll_until, read_until_closed, recv_to_end,
-                      require_tool, serving)
+from conftest import (IO_TIMEOUT, SLOW, VALGRIND, client_context, gopher_lines,
+                      module_server, poll_until, read_until_closed,
+                      recv_to_end, require_tool)
 
 ARTICLE = "/news/beijing-declaration"
 # Short enough to wait for, long enough for a handshake under valgrind.
@@ -69,12 +69,8 @@ def test_tls12_and_a_long_answer(server):
     assert body == plain and close_notify
 
 
-@pytest.fixture(scope="module")
-def strict(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("gophers-strict"),
-                 extra="\n[limits]\nrequest_timeout = %d\n" % REQUEST_TIMEOUT)
-    with serving(srv):
-        yield srv
+strict = module_server("gophers-strict", extra="\n[limits]\n"
+                       "request_timeout = %d\n" % REQUEST_TIMEOUT)
 
 
 def test_stalled_handshake_hits_the_request_deadline(strict):
@@ -108,12 +104,7 @@ def test_garbage_after_0x16_is_dropped(strict):
     assert strict.gopher("/") .startswith(b"i"), "the server is gone"
 
 
-@pytest.fixture(scope="module")
-def proxied(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("gophers-proxy"),
-                 extra="proxy_protocol = yes\n")
-    with serving(srv):
-        yield srv
+proxied = module_server("gophers-proxy", extra="proxy_protocol = yes\n")
 
 
 def test_proxy_header_then_tls(proxied):
@@ -130,12 +121,8 @@ def test_proxy_header_then_tls(proxied):
                IO_TIMEOUT, "the access line for the PROXY client")
 
 
-@pytest.fixture(scope="module")
-def capped(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("gophers-capped"),
-                 extra="\n[limits]\nmax_per_client = 1\n")
-    with serving(srv):
-        yield srv
+capped = module_server("gophers-capped",
+                       extra="\n[limits]\nmax_per_client = 1\n")
 
 
 def test_per_client_cap_counts_tls_connections(capped):

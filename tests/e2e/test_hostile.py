@@ -14,19 +14,15 @@ import time
 
 import pytest
 
-from conftest import (GEMINI_OK, IO_TIMEOUT, SANITIZED, SLOW, VALGRIND, Server,
-                      client_context, gemini_fetch, gopher_fetch, poll_until,
-                      serving)
+from conftest import (GEMINI_OK, IO_TIMEOUT, SANITIZED, SLOW, VALGRIND,
+                      client_context, gemini_fetch, gopher_fetch,
+                      module_server, poll_until)
 
 DEADLINE = 2
 
 
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory):
-    s = Server(tmp_path_factory.mktemp("hostile"),
-               extra="\n[limits]\nrequest_timeout = %d\n" % DEADLINE)
-    with serving(s):
-        yield s
+srv = module_server("hostile",
+                    extra="\n[limits]\nrequest_timeout = %d\n" % DEADLINE)
 
 
 def gemini_cases(port):
