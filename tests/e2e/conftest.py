@@ -281,6 +281,22 @@ def assert_seed_text(text, seed):
         pos = found + len(normalise(para))
 
 
+def assert_seed_gemtext(lines, seed):
+    """The seed rendered as gemtext lines: the title the heading, every
+    paragraph verbatim as one whole line in the file's order, then the
+    editor and the copyright lines."""
+    assert lines[0] == "# " + seed.title
+    where = []
+    for para in seed.paragraphs:
+        assert para in lines, "paragraph missing: %r" % para[:60]
+        where.append(lines.index(para))
+    assert where == sorted(where)
+    assert seed.editor in lines
+    assert seed.copyright in lines
+    assert lines.index(seed.editor) > where[-1]
+    assert lines.index(seed.copyright) > lines.index(seed.editor)
+
+
 @pytest.fixture(scope="session")
 def seed():
     s = read_seed()

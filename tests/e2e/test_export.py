@@ -23,9 +23,10 @@ from urllib.parse import urljoin
 import pytest
 
 from conftest import (CONTENT, RUN_TIMEOUT, STOP_TIMEOUT,
-                      assert_failed_cleanly, assert_seed_text, free_ports,
-                      gemini_fetch, gopher_fetch, gopher_lines, poll_until,
-                      port_open, require_tool, run_serai, stop_process)
+                      assert_failed_cleanly, assert_seed_gemtext,
+                      assert_seed_text, free_ports, gemini_fetch, gopher_fetch,
+                      gopher_lines, poll_until, port_open, require_tool,
+                      run_serai, stop_process)
 
 ARTICLE = "/news/beijing-declaration"
 # molly-brown and Gophernicus are not under valgrind: no SLOW factor.
@@ -627,13 +628,7 @@ def test_capsule_served_by_molly_brown(tmp_path, public_dir, seed):
         url = gemini_join(news, target)
         assert url == home + "news/beijing-declaration.gmi"
         lines = fetch(url).split("\n")
-        assert lines[0] == "# " + seed.title
-        where = []
-        for para in seed.paragraphs:
-            assert para in lines, "paragraph missing: %r" % para[:60]
-            where.append(lines.index(para))
-        assert where == sorted(where)
-        assert seed.editor in lines and seed.copyright in lines
+        assert_seed_gemtext(lines, seed)
         # And back up to the section.
         up = gemini_join(url, LINK_RE.match(lines[1]).group(1))
         assert up == news
