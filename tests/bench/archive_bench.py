@@ -77,7 +77,7 @@ sys.path.insert(0, str(HERE))
 from conftest import (client_context, free_ports, gemini_fetch,  # noqa: E402
                       gopher_fetch, stop_process)
 from gen_archive import WORDS, fanout_for, generate  # noqa: E402
-from peers import median, spread  # noqa: E402
+from peers import median, spread, tail  # noqa: E402
 
 SEED = 1
 DEPTH = 3
@@ -178,11 +178,7 @@ class Serai:
         return t0
 
     def log_tail(self, n=15):
-        try:
-            lines = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return ""
-        return "\n".join(lines[-n:])
+        return tail(self.log_path, n)
 
     def check_alive(self):
         if self.proc is None or self.proc.poll() is not None:
