@@ -16,10 +16,10 @@ import time
 
 import pytest
 
-from conftest import (ACCESS_RE, IO_TIMEOUT, RUN_AS, SANDBOX, STARTUP_TIMEOUT,
-                      Server, assert_failed_cleanly, client_context,
-                      free_ports, gemini_fetch, gopher_fetch, poll_until,
-                      recv_to_end, require_tool, run_serai, serving)
+from conftest import (IO_TIMEOUT, RUN_AS, SANDBOX, STARTUP_TIMEOUT, Server,
+                      assert_failed_cleanly, client_context, free_ports,
+                      gemini_fetch, gopher_fetch, poll_until, recv_to_end,
+                      require_tool, run_serai, serving)
 
 A, B = "a.test", "b.test"
 
