@@ -22,6 +22,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 import unicodedata
 from pathlib import Path
@@ -695,6 +696,17 @@ def content_copy(tmp_path):
     dst = tmp_path / "content"
     shutil.copytree(CONTENT, dst)
     return dst
+
+
+@pytest.fixture
+def public_dir():
+    """A fresh directory every user may enter: pytest's own temporary
+    tree is private to the user running the suite, and what runs as
+    nobody (serai after its drop, Gophernicus) must read in it."""
+    d = Path(tempfile.mkdtemp(prefix="serai-public-"))
+    d.chmod(0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import re
 import shutil
 import stat
 import subprocess
-import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import urljoin
@@ -134,17 +133,6 @@ def make_archive(root):
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text, encoding="utf-8")
     return root
-
-
-@pytest.fixture
-def public_dir():
-    """A fresh directory every user may enter: pytest's own temporary
-    tree is private to the user running the suite, and Gophernicus runs as
-    nobody when that user is root."""
-    d = Path(tempfile.mkdtemp(prefix="serai-export-"))
-    d.chmod(0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def atom_feed(data):

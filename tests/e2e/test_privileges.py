@@ -14,10 +14,6 @@ import socket
 import ssl
 import stat
 import subprocess
-import tempfile
-from pathlib import Path
-
-import pytest
 
 from conftest import (CONTENT, GEMINI_OK, IO_TIMEOUT, RUN_TIMEOUT, SANITIZED,
                       Server, gopher_fetch, poll_until, port_open,
@@ -29,15 +25,6 @@ NOBODY = pwd.getpwnam("nobody")
 
 def require_root():
     assert os.geteuid() == 0, "these tests start serai as root (CI does)"
-
-
-@pytest.fixture
-def public_dir():
-    """A world-readable directory: pytest's own are private to root."""
-    d = Path(tempfile.mkdtemp(prefix="serai-priv-"))
-    d.chmod(0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def ids(pid):

@@ -17,8 +17,8 @@ import pytest
 
 from conftest import (GEMINI_OK, IO_TIMEOUT, VALGRIND, Server, poll_until,
                       run_serai, serving, thread_status)
-from test_privileges import (add_article, public_archive, public_dir,  # noqa: F401
-                             require_root, rewritten)
+from test_privileges import (add_article, public_archive, require_root,
+                             rewritten)
 
 SYS_landlock_create_ruleset = 444  # x86_64 and aarch64 alike
 LANDLOCK_CREATE_RULESET_VERSION = 1
@@ -33,7 +33,7 @@ def kernel_landlock_abi():
 
 @pytest.mark.skipif(VALGRIND is not None,
                     reason="valgrind's own system calls need sandbox = no")
-def test_default_config_as_root_is_sandboxed(public_dir):  # noqa: F811
+def test_default_config_as_root_is_sandboxed(public_dir):
     """Started as root on the defaults (no user, no sandbox key): every
     thread is under a seccomp filter with no_new_privs, and serving,
     search (its cache written to state_dir), a SIGHUP reload and a
