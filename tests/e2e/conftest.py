@@ -10,7 +10,11 @@ Environment (set by tests/meson.build):
 Tests import the client helpers from here (``from conftest import ...``);
 the fixtures are ``server`` (one shared server on the seed archive for the
 whole session), ``serai_factory`` (servers a test configures, starts and
-stops itself) and ``lynx_env``.
+stops itself), ``content_copy``, ``public_dir`` and ``lynx_env``.
+``serving(srv)`` runs a server for a with block (stopped after it, its
+exits checked) and ``module_server`` makes a module fixture of one;
+answers are read to their end by ``recv_to_end``, and any child process
+is stopped by ``stop_process``.
 """
 
 import collections
