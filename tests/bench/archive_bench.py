@@ -75,9 +75,9 @@ sys.path.insert(0, str(HERE.parent / "e2e"))
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 from conftest import (client_context, free_ports, gemini_fetch,  # noqa: E402
-                      gopher_fetch)
+                      gopher_fetch, stop_process)
 from gen_archive import WORDS, fanout_for, generate  # noqa: E402
-from peers import median, spread  # noqa: E402
+from peers import median, spread, tail  # noqa: E402
 
 SEED = 1
 DEPTH = 3
@@ -178,11 +178,7 @@ class Serai:
         return t0
 
     def log_tail(self, n=15):
-        try:
-            lines = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return ""
-        return "\n".join(lines[-n:])
+        return tail(self.log_path, n)
 
     def check_alive(self):
         if self.proc is None or self.proc.poll() is not None:
@@ -193,14 +189,7 @@ class Serai:
     def stop(self):
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=STOP_TIMEOUT)
-            rc = -signal.SIGKILL
+        rc = stop_process(self.proc, timeout=STOP_TIMEOUT)
         self.proc = None
         if self in RUNNING:
             RUNNING.remove(self)

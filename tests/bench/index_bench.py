@@ -25,7 +25,6 @@ archive gets one file added and removed again: nothing else changes.
 
 import argparse
 import os
-import re
 import sys
 import tempfile
 import threading

@@ -50,7 +50,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -60,7 +59,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "e2e"))
 from conftest import (CONTENT, free_ports, gemini_fetch,  # noqa: E402
-                      gopher_fetch, port_open)
+                      gopher_fetch, port_open, stop_process)
 
 ARTICLE = "/news/beijing-declaration"
 STARTUP_TIMEOUT = 15
@@ -96,14 +95,7 @@ def tail(path, n=20):
 
 
 def stop(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=STOP_TIMEOUT)
-        return -signal.SIGKILL
+    return stop_process(proc, timeout=STOP_TIMEOUT)
 
 
 # Every server started and not yet stopped: a failed check or an

@@ -10,10 +10,15 @@ Environment (set by tests/meson.build):
 Tests import the client helpers from here (``from conftest import ...``);
 the fixtures are ``server`` (one shared server on the seed archive for the
 whole session), ``serai_factory`` (servers a test configures, starts and
-stops itself) and ``lynx_env``.
+stops itself), ``content_copy``, ``public_dir`` and ``lynx_env``.
+``serving(srv)`` runs a server for a with block (stopped after it, its
+exits checked) and ``module_server`` makes a module fixture of one;
+answers are read to their end by ``recv_to_end``, and any child process
+is stopped by ``stop_process``.
 """
 
 import collections
+import contextlib
 import os
 import re
 import shutil
@@ -21,6 +26,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 import unicodedata
 from pathlib import Path
@@ -100,8 +106,9 @@ def serai_command(*args):
     return cmd
 
 
-def run_serai(*args, cwd=None, timeout=RUN_TIMEOUT):
-    """Runs a short-lived serai (-n, -V, -h, a bad configuration)."""
+def run_serai(*args, cwd=None, timeout=RUN_TIMEOUT, **kw):
+    """Runs a short-lived serai (-n, -V, -h, --export, a bad
+    configuration); kw goes to subprocess.run (umask, say)."""
     return subprocess.run(
         serai_command(*args),
         cwd=cwd,
@@ -110,6 +117,7 @@ def run_serai(*args, cwd=None, timeout=RUN_TIMEOUT):
         timeout=timeout,
         text=True,
         errors="replace",
+        **kw,
     )
 
 
@@ -139,6 +147,16 @@ def free_ports(n):
             s.close()
 
 
+def connect_from(source_ip, port):
+    """A TCP connection to 127.0.0.1:port from another loopback address
+    (the per-address caps count each apart)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(IO_TIMEOUT)
+    s.bind((source_ip, 0))
+    s.connect(("127.0.0.1", port))
+    return s
+
+
 def port_open(port, timeout=0.5):
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout):
@@ -160,6 +178,35 @@ def poll_until(predicate, timeout, what, interval=POLL_INTERVAL):
             break
         time.sleep(interval)
     pytest.fail("timed out after %.0f s waiting for %s" % (timeout, what))
+
+
+def stop_process(proc, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
+    """sig (unless proc has exited), a bounded wait, a kill if need be;
+    the exit code (killed: -9)."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+        return -signal.SIGKILL
+
+
+def thread_status(pid):
+    """{tid: {field: value}} of every thread's /proc status.  A start-up
+    thread (the loader's, the indexer) may end between the listing and
+    the read: it is left out."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                lines = f.readlines()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        out[tid] = {key: value.strip() for key, _, value in
+                    (line.partition(":") for line in lines)}
+    return out
 
 
 def require_tool(name):
@@ -227,6 +274,34 @@ def read_seed(path=SEED):
     return Seed(title, paragraphs, editor, copyright_)
 
 
+def assert_seed_text(text, seed):
+    """The seed's title, paragraphs, editor and copyright lines stand in
+    text in that order, whitespace folded."""
+    joined = normalise(text)
+    assert joined.startswith(normalise(seed.title))
+    pos = 0
+    for para in seed.paragraphs + [seed.editor, seed.copyright]:
+        found = joined.find(normalise(para), pos)
+        assert found >= 0, "missing or out of order: %r" % para[:60]
+        pos = found + len(normalise(para))
+
+
+def assert_seed_gemtext(lines, seed):
+    """The seed rendered as gemtext lines: the title the heading, every
+    paragraph verbatim as one whole line in the file's order, then the
+    editor and the copyright lines."""
+    assert lines[0] == "# " + seed.title
+    where = []
+    for para in seed.paragraphs:
+        assert para in lines, "paragraph missing: %r" % para[:60]
+        where.append(lines.index(para))
+    assert where == sorted(where)
+    assert seed.editor in lines
+    assert seed.copyright in lines
+    assert lines.index(seed.editor) > where[-1]
+    assert lines.index(seed.copyright) > lines.index(seed.editor)
+
+
 @pytest.fixture(scope="session")
 def seed():
     s = read_seed()
@@ -259,6 +334,29 @@ def client_context(minimum=None, maximum=None, ciphers=None):
     return ctx
 
 
+def recv_to_end(sock, deadline, limit=MAX_RESPONSE):
+    """Everything the peer sends until it ends the stream, asserting that
+    the end comes before deadline (a time.monotonic() value) and within
+    limit bytes; (data, close_notify).
+
+    close_notify tells the ends apart only on a TLS socket wrapped with
+    suppress_ragged_eofs=False: Python's recv then returns b"" on
+    close_notify and raises SSLEOFError on a bare TCP close.  Every turn
+    adds a byte or ends, so limit bounds the turns too.
+    """
+    data = bytearray()
+    while True:
+        assert time.monotonic() < deadline, "no end of answer in time"
+        try:
+            chunk = sock.recv(65536)
+        except ssl.SSLEOFError:
+            return bytes(data), False
+        if not chunk:
+            return bytes(data), True
+        data += chunk
+        assert len(data) <= limit, "endless answer"
+
+
 def gemini_fetch(url, host="127.0.0.1", port=None, ctx=None,
                  timeout=IO_TIMEOUT, sni="localhost"):
     """Sends url + CRLF over TLS and reads to the end.
@@ -273,28 +371,15 @@ def gemini_fetch(url, host="127.0.0.1", port=None, ctx=None,
         ctx = client_context()
     request = url if isinstance(url, bytes) else url.encode("utf-8")
     deadline = time.monotonic() + timeout
-    data = bytearray()
     with socket.create_connection((host, port), timeout=timeout) as raw:
         with ctx.wrap_socket(raw, server_hostname=sni,
                              suppress_ragged_eofs=False) as tls:
             version = tls.version()
             cert = tls.getpeercert(binary_form=True)
             tls.sendall(request + b"\r\n")
-            close_notify = False
-            while True:
-                assert time.monotonic() < deadline, (
-                    "no end of answer after %d s" % timeout)
-                try:
-                    chunk = tls.recv(65536)
-                except ssl.SSLEOFError:
-                    break
-                if not chunk:
-                    close_notify = True
-                    break
-                data += chunk
-                assert len(data) <= MAX_RESPONSE, "endless answer"
-    head, sep, body = bytes(data).partition(b"\r\n")
-    assert sep, "no CRLF-terminated header in %r" % bytes(data[:200])
+            data, close_notify = recv_to_end(tls, deadline)
+    head, sep, body = data.partition(b"\r\n")
+    assert sep, "no CRLF-terminated header in %r" % data[:200]
     return GeminiResponse(head.decode("utf-8"), body, close_notify,
                           version, cert)
 
@@ -373,18 +458,9 @@ def gopher_fetch(selector, port, host="127.0.0.1", eol="\r\n",
         selector.encode("utf-8"))
     request += eol.encode("ascii")
     deadline = time.monotonic() + timeout
-    data = bytearray()
     with socket.create_connection((host, port), timeout=timeout) as s:
         s.sendall(request)
-        while True:
-            assert time.monotonic() < deadline, (
-                "no end of answer after %d s" % timeout)
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-            assert len(data) <= MAX_RESPONSE, "endless answer"
-    return bytes(data)
+        return recv_to_end(s, deadline)[0]
 
 
 def gopher_lines(body):
@@ -545,14 +621,7 @@ class Server:
         -9), also kept in exit_codes."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            rc = self.proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=STOP_TIMEOUT)
-            rc = -signal.SIGKILL
+        rc = stop_process(self.proc, sig)
         self.proc = None
         self.exit_codes.append(rc)
         return rc
@@ -576,14 +645,35 @@ class Server:
         return gopher_fetch(selector, port=self.gopher_port, **kw)
 
 
+@contextlib.contextmanager
+def serving(srv):
+    """srv started for the with block and stopped after it, a failure
+    too; if the block ended well, every exit must have been 0."""
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+    srv.assert_clean_exits()
+
+
+def module_server(name, **kw):
+    """A module-scoped fixture: Server(**kw) in a directory of its own
+    named after name, serving for the module's tests; assign it to the
+    fixture's name (``strict = module_server("strict", extra=...)``)."""
+    @pytest.fixture(scope="module")
+    def fixture(tmp_path_factory):
+        with serving(Server(tmp_path_factory.mktemp(name), **kw)) as srv:
+            yield srv
+    return fixture
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
     """One server on the seed archive, shared by the read-only tests."""
     srv = Server(tmp_path_factory.mktemp("shared"))
-    srv.start()
-    yield srv
-    srv.stop()
-    srv.assert_clean_exits()
+    with serving(srv):
+        yield srv
 
 
 @pytest.fixture
@@ -610,6 +700,17 @@ def content_copy(tmp_path):
     dst = tmp_path / "content"
     shutil.copytree(CONTENT, dst)
     return dst
+
+
+@pytest.fixture
+def public_dir():
+    """A fresh directory every user may enter: pytest's own temporary
+    tree is private to the user running the suite, and what runs as
+    nobody (serai after its drop, Gophernicus) must read in it."""
+    d = Path(tempfile.mkdtemp(prefix="serai-public-"))
+    d.chmod(0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import (GEMINI_OK, IO_TIMEOUT, SLOW, Server, client_context,
-                      display_width, gopher_lines, poll_until)
+                      display_width, gopher_lines, poll_until, serving)
 
 WRITE_TIMEOUT = 2 * SLOW
 BIG_IO_TIMEOUT = IO_TIMEOUT * 4
@@ -40,11 +40,9 @@ def big(tmp_path_factory):
         "Big story\n\n" + "\n\n".join(paras) + "\n", encoding="utf-8")
     srv = Server(base / "srv", root=root,
                  extra="\n[limits]\nwrite_timeout = %d\n" % WRITE_TIMEOUT)
-    srv.start()
-    srv.paragraphs = paras
-    yield srv
-    srv.stop()
-    srv.assert_clean_exits()
+    with serving(srv):
+        srv.paragraphs = paras
+        yield srv
 
 
 def slow_client(port, request):

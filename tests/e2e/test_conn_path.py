@@ -3,9 +3,9 @@ must not turn the close into a reset that destroys the answer, and an
 answer longer than a TLS record comes whole."""
 
 import socket
-import ssl
+import time
 
-from conftest import GEMINI_OK, IO_TIMEOUT, client_context
+from conftest import GEMINI_OK, IO_TIMEOUT, client_context, recv_to_end
 
 ARTICLE = "/news/beijing-declaration"
 JUNK = 64 * 1024  # far past what the request line reads
@@ -15,23 +15,15 @@ def fetch_with_trailer(server, trailer):
     """A Gemini request with trailer sent after it, in the same write;
     the answer, and whether close_notify ended it."""
     ctx = client_context()
-    data = bytearray()
     url = b"gemini://localhost:%d%s\r\n" % (server.gemini_port,
                                              ARTICLE.encode())
+    deadline = time.monotonic() + IO_TIMEOUT
     with socket.create_connection(("127.0.0.1", server.gemini_port),
                                   timeout=IO_TIMEOUT) as raw:
         with ctx.wrap_socket(raw, server_hostname="localhost",
                              suppress_ragged_eofs=False) as tls:
             tls.sendall(url + trailer)
-            for _ in range(10000):
-                try:
-                    chunk = tls.recv(65536)
-                except ssl.SSLEOFError:
-                    return bytes(data), False
-                if not chunk:
-                    return bytes(data), True
-                data += chunk
-    raise AssertionError("no end of answer")
+            return recv_to_end(tls, deadline)
 
 
 def test_unread_bytes_after_the_request_do_not_reset(server):

@@ -12,23 +12,17 @@ from pathlib import Path
 import pytest
 
 from conftest import (GEMINI_OK, IO_TIMEOUT, RUN_TIMEOUT, SLOW, VALGRIND,
-                      VALGRIND_ERROR, Server, client_context, gopher_lines,
-                      poll_until, read_until_closed, serai_command)
+                      VALGRIND_ERROR, client_context, connect_from,
+                      gopher_lines, module_server, poll_until,
+                      read_until_closed, recv_to_end, serai_command)
 
 # Short enough to wait for, long enough for a handshake under valgrind.
 REQUEST_TIMEOUT = 3 if VALGRIND else 1
 
 
-@pytest.fixture(scope="module")
-def strict(tmp_path_factory):
-    """A server with a short request deadline."""
-    srv = Server(tmp_path_factory.mktemp("strict"),
-                 extra="\n[limits]\nrequest_timeout = %d\n" % (
-                     REQUEST_TIMEOUT))
-    srv.start()
-    yield srv
-    srv.stop()
-    srv.assert_clean_exits()
+# A server with a short request deadline.
+strict = module_server("strict", extra="\n[limits]\nrequest_timeout = %d\n"
+                       % REQUEST_TIMEOUT)
 
 
 def wait_for_close(sock, send_every=None, payload=b"x"):
@@ -105,33 +99,25 @@ def test_gemini_request_needs_crlf(strict):
                in strict.log(), IO_TIMEOUT, "the deadline log line")
 
 
-def test_gopher_request_ended_by_eof(server, seed):
-    # No CRLF at all: the client half-closes after the selector.
+def half_closed_gopher(server, request):
+    """The answer to request sent by a client that then half-closes."""
+    deadline = time.monotonic() + IO_TIMEOUT
     with socket.create_connection(("127.0.0.1", server.gopher_port),
                                   timeout=IO_TIMEOUT) as s:
-        s.sendall(b"/news/")
+        s.sendall(request)
         s.shutdown(socket.SHUT_WR)
-        data = b""
-        for _ in range(10000):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        return recv_to_end(s, deadline)[0]
+
+
+def test_gopher_request_ended_by_eof(server, seed):
+    # No CRLF at all: the client half-closes after the selector.
+    data = half_closed_gopher(server, b"/news/")
     assert data == server.gopher("/news/")
     assert "\t/news/beijing-declaration\t" in "\n".join(gopher_lines(data))
 
 
 def test_gopher_client_may_half_close_after_request(server):
-    with socket.create_connection(("127.0.0.1", server.gopher_port),
-                                  timeout=IO_TIMEOUT) as s:
-        s.sendall(b"/news/beijing-declaration\r\n")
-        s.shutdown(socket.SHUT_WR)
-        data = b""
-        for _ in range(10000):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+    data = half_closed_gopher(server, b"/news/beijing-declaration\r\n")
     assert data == server.gopher("/news/beijing-declaration")
 
 
@@ -213,15 +199,6 @@ def test_second_instance_on_the_same_ports_is_refused(serai_factory):
     assert proc.returncode > 0, stderr
     assert "127.0.0.1:%d" % first.gemini_port in stderr, stderr
     assert first.gemini("/").status_line == GEMINI_OK
-
-
-def connect_from(source_ip, port):
-    """A TCP connection to 127.0.0.1:port from another loopback address."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(IO_TIMEOUT)
-    s.bind((source_ip, 0))
-    s.connect(("127.0.0.1", port))
-    return s
 
 
 def open_idle(source_ip, port):
@@ -319,12 +296,7 @@ def test_burst_of_queued_connections_is_all_served(server):
         for s in socks:
             s.sendall(b"/news/beijing-declaration\r\n")
         for s in socks:
-            got = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                got += chunk
+            got, _ = recv_to_end(s, time.monotonic() + IO_TIMEOUT)
             assert got == want
     finally:
         for s in socks:

@@ -7,7 +7,6 @@ client is served.
 """
 
 import select
-import socket
 import sys
 import multiprocessing
 import os
@@ -17,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from conftest import (GEMINI_OK, IO_TIMEOUT, SLOW, VALGRIND, client_context,
-                      gopher_fetch, poll_until, read_until_closed)
+                      connect_from, gopher_fetch, poll_until,
+                      read_until_closed)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gen_archive import generate  # noqa: E402
@@ -27,14 +27,6 @@ CAPS = ("\n[limits]\nmax_connections = 60\nmax_per_client = 8\n"
         "request_timeout = 120\n")
 PER_CLIENT = 8
 HOLD_PER_CLIENT = 4  # serai.h: Gemini connections held to be told 44
-
-
-def connect_from(src, port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.settimeout(IO_TIMEOUT)
-    s.bind((src, 0))
-    s.connect(("127.0.0.1", port))
-    return s
 
 
 def proxy_header(client, port):

@@ -13,10 +13,8 @@ import os
 import posixpath
 import re
 import shutil
-import signal
 import stat
 import subprocess
-import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import urljoin
@@ -24,9 +22,10 @@ from urllib.parse import urljoin
 import pytest
 
 from conftest import (CONTENT, RUN_TIMEOUT, STOP_TIMEOUT,
-                      assert_failed_cleanly, free_ports, gemini_fetch,
-                      gopher_fetch, gopher_lines, normalise, poll_until,
-                      port_open, require_tool, serai_command)
+                      assert_failed_cleanly, assert_seed_gemtext,
+                      assert_seed_text, free_ports, gemini_fetch, gopher_fetch,
+                      gopher_lines, poll_until, port_open, require_tool,
+                      run_serai, stop_process)
 
 ARTICLE = "/news/beijing-declaration"
 # molly-brown and Gophernicus are not under valgrind: no SLOW factor.
@@ -106,16 +105,8 @@ def run_export(dest, workdir, root=CONTENT, *extra):
     workdir.mkdir(parents=True, exist_ok=True)
     conf = workdir / "export.ini"
     conf.write_text("[archive]\nroot = %s\n" % root, encoding="utf-8")
-    return subprocess.run(
-        serai_command("-c", conf, *extra, "--export", dest),
-        cwd=workdir,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        timeout=RUN_TIMEOUT,
-        text=True,
-        errors="replace",
-        umask=0o022,
-    )
+    return run_serai("-c", conf, *extra, "--export", dest, cwd=workdir,
+                     umask=0o022)
 
 
 def export_ok(dest, workdir, root=CONTENT):
@@ -142,17 +133,6 @@ def make_archive(root):
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text, encoding="utf-8")
     return root
-
-
-@pytest.fixture
-def public_dir():
-    """A fresh directory every user may enter: pytest's own temporary
-    tree is private to the user running the suite, and Gophernicus runs as
-    nobody when that user is root."""
-    d = Path(tempfile.mkdtemp(prefix="serai-export-"))
-    d.chmod(0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def atom_feed(data):
@@ -269,16 +249,6 @@ def gemini_join(base, target):
     return "gemini" + joined[len("http"):]
 
 
-def stop(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=STOP_TIMEOUT)
-
-
 @contextlib.contextmanager
 def listening(argv_for_port, workdir, name):
     """Starts argv_for_port(port) on a free loopback port and waits until
@@ -304,7 +274,7 @@ def listening(argv_for_port, workdir, name):
         yield port
     finally:
         if proc is not None:
-            stop(proc)
+            stop_process(proc)
 
 
 @contextlib.contextmanager
@@ -374,16 +344,6 @@ def menu_items(body):
             items.append((t, fields[0], fields[1], fields[2],
                           int(fields[3])))
     return items
-
-
-def check_seed_text(text, seed):
-    joined = normalise(text)
-    assert joined.startswith(normalise(seed.title))
-    pos = 0
-    for para in seed.paragraphs + [seed.editor, seed.copyright]:
-        found = joined.find(normalise(para), pos)
-        assert found >= 0, "missing or out of order: %r" % para[:60]
-        pos = found + len(normalise(para))
 
 
 # --------------------------------------------------------------------------
@@ -656,13 +616,7 @@ def test_capsule_served_by_molly_brown(tmp_path, public_dir, seed):
         url = gemini_join(news, target)
         assert url == home + "news/beijing-declaration.gmi"
         lines = fetch(url).split("\n")
-        assert lines[0] == "# " + seed.title
-        where = []
-        for para in seed.paragraphs:
-            assert para in lines, "paragraph missing: %r" % para[:60]
-            where.append(lines.index(para))
-        assert where == sorted(where)
-        assert seed.editor in lines and seed.copyright in lines
+        assert_seed_gemtext(lines, seed)
         # And back up to the section.
         up = gemini_join(url, LINK_RE.match(lines[1]).group(1))
         assert up == news
@@ -759,7 +713,7 @@ def test_gopher_tree_served_by_gophernicus(tmp_path, public_dir, seed,
 
         body = gopher_fetch(article[0], port=port)
         assert body == server.gopher(ARTICLE)
-        check_seed_text(" ".join(gopher_lines(body)), seed)
+        assert_seed_text(" ".join(gopher_lines(body)), seed)
 
 
 def test_made_up_tree_crawled_through_gophernicus(tmp_path, public_dir):

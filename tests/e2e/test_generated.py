@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (VALGRIND, Server, assert_failed_cleanly, display_width,
-                      gopher_lines, run_serai)
+                      gopher_lines, run_serai, serving)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gen_archive import generate  # noqa: E402
@@ -38,10 +38,8 @@ def gen(tmp_path_factory):
     m = generate(tmp / "archive", N, depth=DEPTH, fanout=FANOUT, seed=SEED,
                  broken=True, cjk_every=CJK_EVERY)
     srv = Server(tmp / "srv", root=tmp / "archive")
-    srv.start()
-    yield m, srv
-    srv.stop()
-    srv.assert_clean_exits()
+    with serving(srv):
+        yield m, srv
 
 
 def sample(seq, k, salt):

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from conftest import (IO_TIMEOUT, display_width, gopher_lines, normalise,
-                      read_until_closed, require_tool)
+from conftest import (IO_TIMEOUT, assert_seed_text, display_width,
+                      gopher_lines, normalise, read_until_closed, require_tool)
 
 ARTICLE = "/news/beijing-declaration"
 
@@ -111,21 +111,10 @@ def test_selector_with_search_string(server, seed):
     assert body == server.gopher("/news/")
 
 
-def check_article_text(text_lines, seed):
-    """Word order, width and line starts of a wrapped article."""
-    joined = normalise(" ".join(text_lines))
-    assert joined.startswith(normalise(seed.title))
-    pos = 0
-    for para in seed.paragraphs + [seed.editor, seed.copyright]:
-        found = joined.find(normalise(para), pos)
-        assert found >= 0, "missing or out of order: %r" % para[:60]
-        pos = found + len(normalise(para))
-
-
 def test_article_text(server, seed):
     body = server.gopher(ARTICLE)
     lines = gopher_lines(body)
-    check_article_text(lines, seed)
+    assert_seed_text(" ".join(lines), seed)
     for ln in lines:
         assert display_width(ln) <= 70, "too wide (%d): %r" % (
             display_width(ln), ln)
@@ -139,7 +128,7 @@ def test_article_wrap_is_configured(serai_factory, seed):
     srv = serai_factory(extra="wrap = 40\n")
     srv.start()
     lines = gopher_lines(srv.gopher(ARTICLE))
-    check_article_text(lines, seed)
+    assert_seed_text(" ".join(lines), seed)
     assert max(display_width(ln) for ln in lines) <= 40
     # Really wrapped at the width, not far below it.
     assert max(display_width(ln) for ln in lines) >= 30
@@ -238,7 +227,7 @@ def test_curl_overlong_selector(server):
 def test_curl_article(server, seed):
     body = curl(server, "/0" + ARTICLE)
     assert body == server.gopher(ARTICLE)
-    check_article_text(gopher_lines(body), seed)
+    assert_seed_text(" ".join(gopher_lines(body)), seed)
 
 
 def lynx(server, path, env):

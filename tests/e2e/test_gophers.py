@@ -9,22 +9,20 @@ import time
 
 import pytest
 
-from conftest import (IO_TIMEOUT, SLOW, VALGRIND, Server, client_context,
-                      gopher_lines, poll_until, read_until_closed,
-                      require_tool)
+from conftest import (IO_TIMEOUT, SLOW, VALGRIND, client_context, gopher_lines,
+                      module_server, poll_until, read_until_closed,
+                      recv_to_end, require_tool)
 
 ARTICLE = "/news/beijing-declaration"
 # Short enough to wait for, long enough for a handshake under valgrind.
 REQUEST_TIMEOUT = 3 if VALGRIND else 1
-MAX_ANSWER = 4 * 1024 * 1024
 
 
 def tls_gopher(port, selector, header=b"", ctx=None):
     """selector + CRLF over TLS after header (a PROXY line, say); the
     answer and whether it ended with close_notify."""
     ctx = ctx or client_context()
-    data = bytearray()
-    close_notify = False
+    deadline = time.monotonic() + IO_TIMEOUT
     with socket.create_connection(("127.0.0.1", port),
                                   timeout=IO_TIMEOUT) as raw:
         if header:
@@ -32,17 +30,7 @@ def tls_gopher(port, selector, header=b"", ctx=None):
         with ctx.wrap_socket(raw, server_hostname="localhost",
                              suppress_ragged_eofs=False) as tls:
             tls.sendall(selector.encode("utf-8") + b"\r\n")
-            for _ in range(10000):
-                try:
-                    chunk = tls.recv(65536)
-                except ssl.SSLEOFError:
-                    break
-                if not chunk:
-                    close_notify = True
-                    break
-                data += chunk
-                assert len(data) <= MAX_ANSWER, "endless answer"
-    return bytes(data), close_notify
+            return recv_to_end(tls, deadline)
 
 
 def test_python_tls_and_plain_on_one_port(server):
@@ -81,14 +69,8 @@ def test_tls12_and_a_long_answer(server):
     assert body == plain and close_notify
 
 
-@pytest.fixture(scope="module")
-def strict(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("gophers-strict"),
-                 extra="\n[limits]\nrequest_timeout = %d\n" % REQUEST_TIMEOUT)
-    srv.start()
-    yield srv
-    srv.stop()
-    srv.assert_clean_exits()
+strict = module_server("gophers-strict", extra="\n[limits]\n"
+                       "request_timeout = %d\n" % REQUEST_TIMEOUT)
 
 
 def test_stalled_handshake_hits_the_request_deadline(strict):
@@ -122,14 +104,7 @@ def test_garbage_after_0x16_is_dropped(strict):
     assert strict.gopher("/") .startswith(b"i"), "the server is gone"
 
 
-@pytest.fixture(scope="module")
-def proxied(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("gophers-proxy"),
-                 extra="proxy_protocol = yes\n")
-    srv.start()
-    yield srv
-    srv.stop()
-    srv.assert_clean_exits()
+proxied = module_server("gophers-proxy", extra="proxy_protocol = yes\n")
 
 
 def test_proxy_header_then_tls(proxied):
@@ -146,14 +121,8 @@ def test_proxy_header_then_tls(proxied):
                IO_TIMEOUT, "the access line for the PROXY client")
 
 
-@pytest.fixture(scope="module")
-def capped(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("gophers-capped"),
-                 extra="\n[limits]\nmax_per_client = 1\n")
-    srv.start()
-    yield srv
-    srv.stop()
-    srv.assert_clean_exits()
+capped = module_server("gophers-capped",
+                       extra="\n[limits]\nmax_per_client = 1\n")
 
 
 def test_per_client_cap_counts_tls_connections(capped):

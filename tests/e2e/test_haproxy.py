@@ -12,7 +12,6 @@ import collections
 import os
 import select
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -20,9 +19,9 @@ import time
 
 import pytest
 
-from conftest import (IO_TIMEOUT, MAX_RESPONSE, STARTUP_TIMEOUT,
-                      STOP_TIMEOUT, Server, client_context, free_ports,
-                      gopher_lines, poll_until, port_open)
+from conftest import (IO_TIMEOUT, STARTUP_TIMEOUT, Server, client_context,
+                      free_ports, gopher_lines, poll_until, port_open,
+                      read_until_closed, recv_to_end, serving, stop_process)
 
 CLIENT_ADDR = "127.0.0.77"
 # Enough requests per protocol that round robin reaches both instances.
@@ -124,14 +123,8 @@ class HAProxy:
         pytest.fail("haproxy did not listen on %s:\n%s" % (ports, self.log()))
 
     def stop(self):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=STOP_TIMEOUT)
+        if self.proc is not None:
+            stop_process(self.proc)
 
 
 @pytest.fixture(scope="module")
@@ -156,38 +149,18 @@ def cluster(tmp_path_factory):
         gemini_front=gemini_front, gopher_front=gopher_front,
         a_gemini=a_gemini, a_gopher=a_gopher,
         b_gemini=b_gemini, b_gopher=b_gopher))
-    try:
-        a.start()
-        b.start()
-        haproxy.start([gemini_front, gopher_front])
-        yield Cluster(a, b, gemini_front, gopher_front, der, haproxy.log)
-    finally:
-        haproxy.stop()
-        a.stop()
-        b.stop()
-    a.assert_clean_exits()
-    b.assert_clean_exits()
+    with serving(a), serving(b):
+        try:
+            haproxy.start([gemini_front, gopher_front])
+            yield Cluster(a, b, gemini_front, gopher_front, der, haproxy.log)
+        finally:
+            haproxy.stop()
 
 
 def connect(port):
     """A TCP connection to 127.0.0.1:port from CLIENT_ADDR."""
     return socket.create_connection(("127.0.0.1", port), timeout=IO_TIMEOUT,
                                     source_address=(CLIENT_ADDR, 0))
-
-
-def read_all(sock, deadline):
-    data = bytearray()
-    while True:
-        assert time.monotonic() < deadline, "no end of answer"
-        try:
-            chunk = sock.recv(65536)
-        except ssl.SSLEOFError:
-            break
-        if not chunk:
-            break
-        data += chunk
-        assert len(data) <= MAX_RESPONSE, "endless answer"
-    return bytes(data)
 
 
 def gemini(url, port):
@@ -199,7 +172,7 @@ def gemini(url, port):
                 suppress_ragged_eofs=False) as tls:
             cert = tls.getpeercert(binary_form=True)
             tls.sendall(url.encode("utf-8") + b"\r\n")
-            data = read_all(tls, deadline)
+            data, _ = recv_to_end(tls, deadline)
     head, sep, body = data.partition(b"\r\n")
     assert sep, "no status line in %r" % data[:200]
     return head.decode("utf-8"), body.decode("utf-8"), cert
@@ -209,7 +182,7 @@ def gopher(selector, port):
     deadline = time.monotonic() + IO_TIMEOUT
     with connect(port) as s:
         s.sendall(selector.encode("utf-8") + b"\r\n")
-        return read_all(s, deadline)
+        return recv_to_end(s, deadline)[0]
 
 
 def assert_menu_port(lines, port):
@@ -269,21 +242,6 @@ def test_requests_through_haproxy(cluster, seed):
         assert peers == {CLIENT_ADDR}, srv.log()
 
 
-def read_until_closed(sock):
-    """What the peer sent before closing (a reset counts as a close)."""
-    data = b""
-    deadline = time.monotonic() + IO_TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            chunk = sock.recv(65536)
-        except ConnectionResetError:
-            return data
-        if not chunk:
-            return data
-        data += chunk
-    pytest.fail("the connection stayed open")
-
-
 def test_direct_connection_without_header_is_closed(cluster):
     srv = cluster.a
     # Gopher: a plain selector where a PROXY header belongs.
@@ -326,7 +284,7 @@ def test_caps_count_the_client_from_the_header(serai_factory):
         with socket.create_connection(("127.0.0.1", srv.gopher_port),
                                       timeout=IO_TIMEOUT) as s:
             s.sendall(header(client) + b"/\r\n")
-            return read_all(s, deadline).decode("utf-8")
+            return recv_to_end(s, deadline)[0].decode("utf-8")
 
     busy = "too many connections from your address"
 
@@ -359,8 +317,8 @@ def test_caps_count_the_client_from_the_header(serai_factory):
         assert busy not in fetch("192.0.2.2")
         held = conns[0]
         held.sendall(b"/\r\n")
-        assert busy not in read_all(
-            held, time.monotonic() + IO_TIMEOUT).decode("utf-8")
+        answer, _ = recv_to_end(held, time.monotonic() + IO_TIMEOUT)
+        assert busy not in answer.decode("utf-8")
     finally:
         conns[0].close()
     poll_until(lambda: {m["peer"] for m in srv.access_lines()}

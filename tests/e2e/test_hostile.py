@@ -15,20 +15,14 @@ import time
 import pytest
 
 from conftest import (GEMINI_OK, IO_TIMEOUT, SANITIZED, SLOW, VALGRIND,
-                      Server, client_context, gemini_fetch, gopher_fetch,
-                      poll_until)
+                      client_context, gemini_fetch, gopher_fetch,
+                      module_server, poll_until)
 
 DEADLINE = 2
 
 
-@pytest.fixture(scope="module")
-def srv(tmp_path_factory):
-    s = Server(tmp_path_factory.mktemp("hostile"),
-               extra="\n[limits]\nrequest_timeout = %d\n" % DEADLINE)
-    s.start()
-    yield s
-    s.stop()
-    s.assert_clean_exits()
+srv = module_server("hostile",
+                    extra="\n[limits]\nrequest_timeout = %d\n" % DEADLINE)
 
 
 def gemini_cases(port):
@@ -242,18 +236,7 @@ def test_access_log_escapes_c1_and_invalid_utf8(srv):
 
 
 def test_bare_lf_gemini_request_waits_then_closes_silently(srv):
-    ctx = client_context()
-    with socket.create_connection(("127.0.0.1", srv.gemini_port),
-                                  timeout=IO_TIMEOUT + DEADLINE) as raw:
-        with ctx.wrap_socket(raw, server_hostname="localhost",
-                             suppress_ragged_eofs=False) as tls:
-            tls.sendall(b"gemini://localhost:%d/\n" % srv.gemini_port)
-            data = b""
-            try:
-                while chunk := tls.recv(4096):
-                    data += chunk
-            except (ssl.SSLError, ConnectionResetError):
-                pass
+    data = gemini_raw(srv, b"gemini://localhost:%d/\n" % srv.gemini_port)
     assert data == b""
     assert "request deadline passed" in srv.log()
 

@@ -3,9 +3,7 @@
 import json
 import os
 import re
-import shutil
 import subprocess
-from pathlib import Path
 
 from conftest import RUN_TIMEOUT, SERAI_BIN, SOURCE_ROOT, require_tool
 

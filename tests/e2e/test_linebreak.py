@@ -5,7 +5,7 @@ with opening punctuation, and no Korean word is split."""
 
 import pytest
 
-from conftest import Server, display_width, gopher_lines
+from conftest import Server, display_width, gopher_lines, serving
 
 # Classes CL, CP, EX, IS, NS (no line starts with one) and OP (no line
 # ends with one), in the forms these articles use.
@@ -80,10 +80,8 @@ def cjk(tmp_path_factory):
                 "Date: 2021-01-%02d\n%s\n\n%s\n"
                 % (i + 1, title, "\n\n".join(paras)), encoding="utf-8")
     srv = Server(base / "srv", root=root)
-    srv.start()
-    yield srv
-    srv.stop()
-    srv.assert_clean_exits()
+    with serving(srv):
+        yield srv
 
 
 def check_line(text, where):

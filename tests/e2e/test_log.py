@@ -4,21 +4,12 @@ import concurrent.futures
 import re
 import socket
 
-import pytest
-
-from conftest import (ACCESS_RE, IO_TIMEOUT, Server, gemini_fetch,
-                      gopher_fetch, poll_until)
+from conftest import (ACCESS_RE, IO_TIMEOUT, gemini_fetch, gopher_fetch,
+                      module_server, poll_until)
 
 
-@pytest.fixture(scope="module")
-def logged(tmp_path_factory):
-    """A server of its own, so that its log holds only this module's
-    requests."""
-    srv = Server(tmp_path_factory.mktemp("log"))
-    srv.start()
-    yield srv
-    srv.stop()
-    srv.assert_clean_exits()
+# A server of its own, so that its log holds only this module's requests.
+logged = module_server("log")
 
 
 def test_one_access_line_per_request(logged):

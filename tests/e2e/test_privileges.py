@@ -14,14 +14,11 @@ import socket
 import ssl
 import stat
 import subprocess
-import tempfile
-from pathlib import Path
-
-import pytest
 
 from conftest import (CONTENT, GEMINI_OK, IO_TIMEOUT, RUN_TIMEOUT, SANITIZED,
                       Server, gopher_fetch, poll_until, port_open,
-                      require_tool, serai_command)
+                      require_tool, run_serai, serai_command, serving,
+                      thread_status)
 
 NOBODY = pwd.getpwnam("nobody")
 
@@ -30,31 +27,12 @@ def require_root():
     assert os.geteuid() == 0, "these tests start serai as root (CI does)"
 
 
-@pytest.fixture
-def public_dir():
-    """A world-readable directory: pytest's own are private to root."""
-    d = Path(tempfile.mkdtemp(prefix="serai-priv-"))
-    d.chmod(0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
 def ids(pid):
     """The real, effective, saved and filesystem uid and gid of every
     thread of pid."""
-    out = set()
-    for tid in os.listdir("/proc/%d/task" % pid):
-        # A start-up thread (the loader's, the indexer) may end between
-        # the listing and the read: it holds no ids any more.
-        try:
-            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
-                lines = f.readlines()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        for line in lines:
-            if line.startswith(("Uid:", "Gid:")):
-                out.add((line.split(":")[0],) + tuple(line.split()[1:]))
-    return out
+    return {(key,) + tuple(fields[key].split())
+            for fields in thread_status(pid).values()
+            for key in ("Uid", "Gid")}
 
 
 def public_archive(public_dir):
@@ -102,8 +80,7 @@ def test_drop_to_user_serves_and_reloads(public_dir):
     root = public_archive(public_dir)
     srv = rewritten(Server(public_dir / "srv", root=root), "user = root",
                     "user = nobody")
-    srv.start()
-    try:
+    with serving(srv):
         for kind, real, eff, saved, fs in ids(srv.proc.pid):
             want = NOBODY.pw_uid if kind == "Uid" else NOBODY.pw_gid
             assert {int(real), int(eff), int(saved), int(fs)} == {want}
@@ -118,9 +95,6 @@ def test_drop_to_user_serves_and_reloads(public_dir):
         srv.send_signal(signal.SIGHUP)
         poll_until(lambda: srv.gemini("/news/added").status_line ==
                    GEMINI_OK, IO_TIMEOUT, "the reload")
-    finally:
-        srv.stop()
-    srv.assert_clean_exits()
 
 
 def test_root_without_user_serves_as_nobody(public_dir):
@@ -128,15 +102,11 @@ def test_root_without_user_serves_as_nobody(public_dir):
     root = public_archive(public_dir)
     srv = rewritten(Server(public_dir / "srv", root=root), "user = root\n",
                     "")
-    srv.start()
-    try:
+    with serving(srv):
         uid = str(NOBODY.pw_uid)
         assert ("Uid", uid, uid, uid, uid) in ids(srv.proc.pid)
         assert "serving as nobody" in srv.log()
         assert gopher_fetch("/", port=srv.gopher_port).endswith(b".\r\n")
-    finally:
-        srv.stop()
-    srv.assert_clean_exits()
 
 
 def test_chroot_serves_and_reloads_inside(public_dir, monkeypatch):
@@ -160,8 +130,7 @@ def test_chroot_serves_and_reloads_inside(public_dir, monkeypatch):
                     % (public_dir, log))
     rewritten(srv, "\n[gemini]\n", "\n[gemini]\ncert = %s\nkey = %s\n"
               % (cert, key))
-    srv.start()
-    try:
+    with serving(srv):
         assert os.readlink("/proc/%d/root" % srv.proc.pid) == str(public_dir)
         assert srv.gemini("/news/").status_line == GEMINI_OK
         # The log's directory is inside the chroot: rotation works there.
@@ -186,9 +155,6 @@ def test_chroot_serves_and_reloads_inside(public_dir, monkeypatch):
         after = srv.gemini("/").cert_der
         assert after != before, "the renewed certificate is not served"
         assert after == ssl.PEM_cert_to_DER_cert(cert.read_text())
-    finally:
-        srv.stop()
-    srv.assert_clean_exits()
 
 
 def test_chroot_must_hold_the_archive(tmp_path, public_dir):
@@ -197,9 +163,7 @@ def test_chroot_must_hold_the_archive(tmp_path, public_dir):
     text = srv.config.read_text().replace(
         "user = root\n", "user = nobody\nchroot = %s\n" % public_dir)
     srv.config.write_text(text)
-    proc = subprocess.run(serai_command("-n", "-c", srv.config),
-                          capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT)
+    proc = run_serai("-n", "-c", srv.config)
     assert proc.returncode == 1
     assert "outside [server] chroot" in proc.stderr
 
@@ -215,9 +179,7 @@ def test_chroot_with_user_root_is_refused(public_dir):
     line = srv.config.read_text().splitlines().index(
         "chroot = %s" % public_dir) + 1
     for args in (["-n"], []):
-        proc = subprocess.run(serai_command(*args, "-c", srv.config),
-                              capture_output=True, text=True,
-                              timeout=RUN_TIMEOUT)
+        proc = run_serai(*args, "-c", srv.config)
         assert proc.returncode == 1, proc.stderr
         assert ("%s:%d: [server] chroot: refused with user = root"
                 % (srv.config, line)) in proc.stderr, proc.stderr
@@ -229,9 +191,7 @@ def test_unknown_user_is_an_error(tmp_path):
     srv = Server(tmp_path / "srv")
     srv.config.write_text(srv.config.read_text().replace(
         "user = root", "user = no-such-user-here"))
-    proc = subprocess.run(serai_command("-n", "-c", srv.config),
-                          capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT)
+    proc = run_serai("-n", "-c", srv.config)
     assert proc.returncode == 1
     line = srv.config.read_text().splitlines().index(
         "user = no-such-user-here") + 1
@@ -258,8 +218,7 @@ def test_access_log_file_and_sigusr1_reopen(tmp_path):
     log = tmp_path / "access.log"
     srv = rewritten(Server(tmp_path / "srv"), "[server]\n",
                     "[server]\naccess_log = %s\n" % log)
-    srv.start()
-    try:
+    with serving(srv):
         srv.gemini("/")
         srv.gopher("/news/")
         poll_until(lambda: log.exists() and
@@ -282,9 +241,6 @@ def test_access_log_file_and_sigusr1_reopen(tmp_path):
                    IO_TIMEOUT, "a line in the new file")
         assert '"/"' in log.read_text()
         assert len((tmp_path / "access.log.1").read_text().splitlines()) == 2
-    finally:
-        srv.stop()
-    srv.assert_clean_exits()
 
 
 def served_lines(path):
@@ -306,8 +262,7 @@ def test_access_log_rotation_after_the_drop(public_dir):
     log = logs / "access.log"
     srv = rewritten(Server(public_dir / "srv", root=root), "user = root\n",
                     "user = nobody\naccess_log = %s\n" % log)
-    srv.start()
-    try:
+    with serving(srv):
         assert "serving as nobody" in srv.log()
         srv.gopher("/")
         poll_until(lambda: len(served_lines(log)) == 1, IO_TIMEOUT,
@@ -336,9 +291,6 @@ def test_access_log_rotation_after_the_drop(public_dir):
                    "the line in the new file")
         assert '"/caps.txt"' in served_lines(log)[0]
         assert len(served_lines(old)) == 2
-    finally:
-        srv.stop()
-    srv.assert_clean_exits()
 
 
 def test_access_log_created_again_where_the_user_may(public_dir):
@@ -352,8 +304,7 @@ def test_access_log_created_again_where_the_user_may(public_dir):
     log = logs / "access.log"
     srv = rewritten(Server(public_dir / "srv", root=root), "user = root\n",
                     "user = nobody\naccess_log = %s\n" % log)
-    srv.start()
-    try:
+    with serving(srv):
         srv.gopher("/")
         poll_until(lambda: len(served_lines(log)) == 1, IO_TIMEOUT,
                    "the first line")
@@ -381,9 +332,6 @@ def test_access_log_created_again_where_the_user_may(public_dir):
         poll_until(lambda: len(served_lines(logs / "access.log.2")) == 2,
                    IO_TIMEOUT, "the line in the file still open")
         assert target.read_text() == ""
-    finally:
-        srv.stop()
-    srv.assert_clean_exits()
 
 
 def test_access_log_symlink_refused_at_start(tmp_path):
@@ -394,9 +342,7 @@ def test_access_log_symlink_refused_at_start(tmp_path):
     srv = Server(tmp_path / "srv")
     srv.config.write_text(srv.config.read_text().replace(
         "[server]\n", "[server]\naccess_log = %s\n" % log, 1))
-    proc = subprocess.run(serai_command("-n", "-c", srv.config),
-                          capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT)
+    proc = run_serai("-n", "-c", srv.config)
     assert proc.returncode == 1, proc.stderr
     assert "%s:2: [server] access_log: %s" % (srv.config, log) in (
         proc.stderr), proc.stderr
@@ -410,9 +356,7 @@ def test_bad_log_settings_are_errors(tmp_path):
             ("access_log = %s/no/such/dir/a.log" % tmp_path, "access_log")]:
         srv.config.write_text(srv.config.read_text().replace(
             "[server]\n", "[server]\n%s\n" % line, 1))
-        proc = subprocess.run(serai_command("-n", "-c", srv.config),
-                              capture_output=True, text=True,
-                              timeout=RUN_TIMEOUT)
+        proc = run_serai("-n", "-c", srv.config)
         assert proc.returncode == 1, proc.stderr
         assert words in proc.stderr
         srv.config.write_text(srv.config.read_text().replace(

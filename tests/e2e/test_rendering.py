@@ -4,7 +4,7 @@ wide characters, dots, CRLF files, empty sections, configured title."""
 import pytest
 
 from conftest import (GEMINI_OK, Server, display_width, gopher_lines,
-                      normalise)
+                      normalise, serving)
 
 CJK = "\u79d1\u5b66\u6280\u672f\u5408\u4f5c"  # six wide characters
 ZH_TITLE = "\u4e2d\u6587\u6807\u9898"
@@ -44,10 +44,8 @@ def made(tmp_path_factory):
         b"Body line.\r\n")
     srv = Server(base / "srv", root=root,
                  extra="\n[archive]\ntitle = Configured title\n")
-    srv.start()
-    yield srv
-    srv.stop()
-    srv.assert_clean_exits()
+    with serving(srv):
+        yield srv
 
 
 def gem_lines(srv, path, status=GEMINI_OK):

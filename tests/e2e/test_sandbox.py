@@ -11,16 +11,14 @@ pass alone runs without it (conftest.py).
 """
 
 import ctypes
-import os
 import signal
-import subprocess
 
 import pytest
 
-from conftest import (GEMINI_OK, IO_TIMEOUT, RUN_TIMEOUT, VALGRIND, Server,
-                      poll_until, serai_command)
-from test_privileges import (add_article, public_archive, public_dir,  # noqa: F401
-                             require_root, rewritten)
+from conftest import (GEMINI_OK, IO_TIMEOUT, VALGRIND, Server, poll_until,
+                      run_serai, serving, thread_status)
+from test_privileges import (add_article, public_archive, require_root,
+                             rewritten)
 
 SYS_landlock_create_ruleset = 444  # x86_64 and aarch64 alike
 LANDLOCK_CREATE_RULESET_VERSION = 1
@@ -33,27 +31,9 @@ def kernel_landlock_abi():
     return v if v > 0 else 0
 
 
-def status_fields(pid):
-    """{tid: {field: value}} of every thread's /proc status."""
-    out = {}
-    for tid in os.listdir("/proc/%d/task" % pid):
-        fields = {}
-        # A thread that ended since the listing (the indexer) is gone.
-        try:
-            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
-                lines = f.readlines()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        for line in lines:
-            key, _, value = line.partition(":")
-            fields[key] = value.strip()
-        out[tid] = fields
-    return out
-
-
 @pytest.mark.skipif(VALGRIND is not None,
                     reason="valgrind's own system calls need sandbox = no")
-def test_default_config_as_root_is_sandboxed(public_dir):  # noqa: F811
+def test_default_config_as_root_is_sandboxed(public_dir):
     """Started as root on the defaults (no user, no sandbox key): every
     thread is under a seccomp filter with no_new_privs, and serving,
     search (its cache written to state_dir), a SIGHUP reload and a
@@ -63,15 +43,16 @@ def test_default_config_as_root_is_sandboxed(public_dir):  # noqa: F811
     srv = rewritten(Server(public_dir / "srv", root=root), "user = root\n",
                     "")
     assert "sandbox" not in srv.config.read_text()
-    srv.start()
-    try:
+    # serving() asserts exit 0 after the SIGTERM: a system call the
+    # allow-list lacks on the way out would end serai with SIGSYS.
+    with serving(srv):
         abi = kernel_landlock_abi()
         want = ("sandbox: landlock ABI %d, seccomp on" % abi if abi
                 else "sandbox: landlock off, seccomp on")
         assert want in srv.log(), srv.log()
         if not abi:
             assert "the kernel has no Landlock" in srv.log()
-        threads = status_fields(srv.proc.pid)
+        threads = thread_status(srv.proc.pid)
         assert len(threads) >= 3  # main, two workers
         for tid, f in threads.items():
             assert f["Seccomp"] == "2", (tid, f["Seccomp"])
@@ -92,10 +73,6 @@ def test_default_config_as_root_is_sandboxed(public_dir):  # noqa: F811
         poll_until(lambda: srv.gemini("/news/sandboxed").status_line ==
                    GEMINI_OK, IO_TIMEOUT, "the reload")
         assert srv.proc.poll() is None
-    finally:
-        rc = srv.stop()
-    assert rc == 0, srv.log()
-    srv.assert_clean_exits()
 
 
 def test_sandbox_no_serves_without_it(tmp_path):
@@ -103,22 +80,17 @@ def test_sandbox_no_serves_without_it(tmp_path):
     text = srv.config.read_text()
     if "sandbox = no" not in text:  # valgrind's pass has it already
         srv = rewritten(srv, "[server]\n", "[server]\nsandbox = no\n")
-    srv.start()
-    try:
+    with serving(srv):
         assert "sandbox: off ([server] sandbox = no)" in srv.log()
-        for f in status_fields(srv.proc.pid).values():
+        for f in thread_status(srv.proc.pid).values():
             assert f["Seccomp"] == "0"
         assert srv.gemini("/").status_line == GEMINI_OK
-    finally:
-        srv.stop()
-    srv.assert_clean_exits()
 
 
 def test_bad_sandbox_value_names_file_line_and_key(tmp_path):
     conf = tmp_path / "bad.ini"
     conf.write_text("[server]\nhostname = localhost\nsandbox = maybe\n")
-    proc = subprocess.run(serai_command("-n", "-c", conf),
-                          capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    proc = run_serai("-n", "-c", conf)
     assert proc.returncode == 1, proc.stderr
     assert "%s:3" % conf in proc.stderr, proc.stderr
     assert "sandbox" in proc.stderr and "maybe" in proc.stderr

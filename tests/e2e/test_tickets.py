@@ -7,10 +7,9 @@ period is shortened through SERAI_TICKET_ROTATE (seconds).
 """
 
 import socket
-import ssl
 import time
 
-from conftest import GEMINI_OK, IO_TIMEOUT, client_context
+from conftest import GEMINI_OK, IO_TIMEOUT, client_context, recv_to_end
 
 ROTATE = 2
 
@@ -23,12 +22,7 @@ def fetch(srv, ctx, session=None):
                              session=session) as tls:
             assert tls.version() == "TLSv1.3"
             tls.sendall(b"gemini://localhost:%d/\r\n" % srv.gemini_port)
-            data = b""
-            while True:
-                chunk = tls.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data, _ = recv_to_end(tls, time.monotonic() + IO_TIMEOUT)
             assert data.startswith(GEMINI_OK.encode() + b"\r\n"), data[:80]
             # The ticket comes after the handshake: read, then take it.
             return tls.session, tls.session_reused

@@ -16,10 +16,10 @@ import time
 
 import pytest
 
-from conftest import (ACCESS_RE, IO_TIMEOUT, RUN_AS, SANDBOX,
-                      STARTUP_TIMEOUT, Server, assert_failed_cleanly,
-                      client_context, free_ports, gemini_fetch, gopher_fetch,
-                      poll_until, require_tool, run_serai)
+from conftest import (IO_TIMEOUT, RUN_AS, SANDBOX, STARTUP_TIMEOUT, Server,
+                      assert_failed_cleanly, client_context, free_ports,
+                      gemini_fetch, gopher_fetch, poll_until, recv_to_end,
+                      require_tool, run_serai, serving)
 
 A, B = "a.test", "b.test"
 
@@ -116,10 +116,8 @@ def two(tmp_path_factory):
          "key = %s\n" % (cert, key)),
     ], gopher_hosts=(A, B))
     srv.base = base
-    srv.start()
-    yield srv
-    srv.stop()
-    srv.assert_clean_exits()
+    with serving(srv):
+        yield srv
 
 
 def test_each_host_presents_its_certificate_by_sni(two):
@@ -209,20 +207,13 @@ def test_gophers_per_port_takes_that_hosts_certificate(two):
     when the client's SNI names A (a Gopher port has one host)."""
     for sni in (B, A):
         ctx = client_context()
+        deadline = time.monotonic() + IO_TIMEOUT
         with socket.create_connection(
                 ("127.0.0.1", two.gopher_ports[B]), timeout=IO_TIMEOUT) as raw:
             with ctx.wrap_socket(raw, server_hostname=sni) as tls:
                 der = tls.getpeercert(binary_form=True)
                 tls.sendall(b"\r\n")
-                body = bytearray()
-                for _ in range(1000):
-                    try:
-                        chunk = tls.recv(65536)
-                    except ssl.SSLEOFError:
-                        break
-                    if not chunk:
-                        break
-                    body += chunk
+                body, _ = recv_to_end(tls, deadline)
         assert cert_cn(der) == B, sni
         assert "Archive B" in body.decode(), sni
         assert "Archive A" not in body.decode(), sni
@@ -248,12 +239,7 @@ def session_fetch(srv, sni, ctx, session=None):
         with ctx.wrap_socket(raw, server_hostname=sni,
                              session=session) as tls:
             tls.sendall(url(srv, sni).encode() + b"\r\n")
-            data = b""
-            while len(data) < 1 << 20:
-                chunk = tls.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data, _ = recv_to_end(tls, time.monotonic() + IO_TIMEOUT)
             assert data.startswith(b"20 "), data[:80]
             return tls.session, tls.session_reused
 
@@ -282,8 +268,7 @@ def test_ten_hosts_on_one_port(tmp_path):
         make_archive(tmp_path / name, "word%d" % i, "Archive %d" % i)
         hosts.append((name, tmp_path / name, ""))
     srv = VhostServer(tmp_path / "srv", hosts)
-    srv.start()
-    try:
+    with serving(srv):
         for i, name in enumerate(names):
             r = fetch(srv, url(srv, name), name)
             assert r.status_line.startswith("20 "), (name, r.status_line)
@@ -302,9 +287,6 @@ def test_ten_hosts_on_one_port(tmp_path):
         srv.start()
         after = [fetch(srv, url(srv, n), n).cert_der for n in names[::9]]
         assert before == after
-    finally:
-        srv.stop()
-    srv.assert_clean_exits()
 
 
 def test_sighup_reloads_certificates_and_each_archive_alone(tmp_path):
@@ -316,8 +298,7 @@ def test_sighup_reloads_certificates_and_each_archive_alone(tmp_path):
         (A, tmp_path / "ra", ""),
         (B, tmp_path / "rb", "cert = %s\nkey = %s\n" % (cert, key)),
     ])
-    srv.start()
-    try:
+    with serving(srv):
         before = fetch(srv, url(srv, B), B).cert_der
         a_before = fetch(srv, url(srv, A), A).cert_der
         # Renewed in place, as certbot or an ACME client would: a new pair.
@@ -373,9 +354,6 @@ def test_sighup_reloads_certificates_and_each_archive_alone(tmp_path):
                    IO_TIMEOUT, "the reload past a link")
         assert "a symbolic link (refused in state_dir)" in srv.log()
         assert fetch(srv, url(srv, A), A).cert_der == a_before
-    finally:
-        srv.stop()
-    srv.assert_clean_exits()
 
 
 def test_check_names_every_host(two):
