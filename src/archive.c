@@ -70,6 +70,9 @@ struct loader {
 	struct text **fresh;
 	size_t nfresh;
 	size_t ntaken; /* sections taken whole from old, with their subtree */
+	/* The sections being walked, from the root down (load_dir). */
+	const struct node *chain[ARCHIVE_MAX_DEPTH + 2];
+	size_t depth;
 };
 
 /*
@@ -925,9 +928,11 @@ seen_subtree(struct loader *L, const struct node *o)
  * subtree, when nothing in it can have changed and nothing it shows
  * from above did: the watch saw no change in it or below, every
  * directory's stamp agrees, it was loaded plain (own directories, no
- * symlink, nothing skipped: no warning to repeat), and the section above
- * has the title and language it had (its "Up" line; what it inherits).
- * The pages above it are still made anew (they list it).
+ * symlink, nothing skipped: no warning to repeat), the section above
+ * has the language it had (what it inherits) and every section above
+ * the title it had (its "Up" line; what an article's Location: is
+ * checked against).  The pages above it are still made anew (they list
+ * it).
  */
 static bool
 take_whole(
@@ -948,8 +953,14 @@ take_whole(
 	    o->kind != NODE_SECTION || !o->plain)
 		return false;
 	up = r.at[r.n - 2];
+	/* The walk's chain ends at sec: a section reached by a symlink
+	 * (deferred, walked from no chain) was refused above. */
+	if (L->depth != r.n - 1 || L->chain[L->depth - 1] != sec)
+		return false;
+	for (size_t i = 1; i + 1 < r.n; i++)
+		if (!same_str(r.at[i]->title, L->chain[i]->title))
+			return false;
 	if (!same_str(up->lang, sec->lang) ||
-	    (sec->path[1] != '\0' && !same_str(up->title, sec->title)) ||
 	    L->nsecs + o->sec->subsections > ARCHIVE_MAX_SECTIONS ||
 	    L->nfiles + o->sec->subfiles > ARCHIVE_MAX_FILES ||
 	    !subtree_unchanged(L, o))
@@ -1366,6 +1377,11 @@ load_dir(
 			return;
 		}
 	}
+	/* A deferred section starts a chain of its own: never taken. */
+	if (up == NULL || (L->depth > 0 && L->chain[L->depth - 1] == up))
+		L->chain[L->depth++] = sec;
+	else
+		L->depth = 0;
 	for (size_t at = 0; at < sec->sec->listing->len && !L->oom;) {
 		unsigned char type = (unsigned char)sec->sec->listing->ents[at];
 		const char *name = sec->sec->listing->ents + at + 1;
@@ -1380,6 +1396,8 @@ load_dir(
 			plain = false;
 		load_entry(L, sec, dir, name, type, trust);
 	}
+	if (L->depth > 0 && L->chain[L->depth - 1] == sec)
+		L->depth--;
 	sec->plain = plain && L->nskipped == skipped && L->nwarnings == warned;
 	sec->sec->subfiles = L->nfiles - files;
 }

@@ -133,6 +133,7 @@ assert_same_snapshot(const struct snapshot *r, const struct snapshot *f)
 	assert_int_equal(r->narticles, f->narticles);
 	assert_int_equal(r->nsections, f->nsections);
 	assert_int_equal(r->nskipped, f->nskipped);
+	assert_int_equal(r->nwarnings, f->nwarnings);
 	assert_same_tree(&r->opts, &x, &f->opts, &y);
 }
 
@@ -557,7 +558,8 @@ test_every_change_with_the_watch(void **state)
 	char root[] = "/tmp/serai-test-reload-XXXXXX", dir[64];
 	char *top[] = {"/"}, *news[] = {"/news/"}, *sport[] = {"/sport/"},
 	     *arts[] = {"/", "/arts/"}, *world[] = {"/news/", "/news/world/"},
-	     *renamed[] = {"/", "/news/", "/znews/"};
+	     *renamed[] = {"/", "/news/", "/znews/"},
+	     *deep[] = {"/news/world/", "/news/world/deep/"};
 	struct snapshot *s;
 
 	(void)state;
@@ -600,6 +602,23 @@ test_every_change_with_the_watch(void **state)
 	    0);
 	s = check_dirs(s, top, 1); /* the home's title, in every feed */
 	assert_int_equal(s->ntaken, 0);
+	/*
+	 * A title two levels up, which only an article's Location: shows
+	 * (checked against every section on the way): the subtree is walked
+	 * again, so the mismatch is reported as a full load reports it.
+	 */
+	mkdir_in(root, "news/world/deep");
+	assert_int_equal(puts_file(root, "news/world/deep/d.txt",
+	                     "Location: Home > Headlines > world > deep\n"
+	                     "Date: 2020-05-05\nDeep D\n\nThe body.\n"),
+	    0);
+	s = check_dirs(s, deep, 2);
+	assert_int_equal(s->nwarnings, 0);
+	assert_int_equal(puts_file(root, "news/section.ini",
+	                     "[section]\ntitle = Top stories\nlang = de\n"),
+	    0);
+	s = check_dirs(s, news, 1);
+	assert_int_equal(s->nwarnings, 1);
 	rename_in(root, "news", "znews");
 	s = check_dirs(s, renamed, 3); /* a section renamed */
 	assert_null(archive_lookup(s, "/news/", 6));
