@@ -34,15 +34,14 @@ struct seen {
 
 /* A symlink to a directory, loaded once the real tree is. */
 struct later {
-	struct node *sec;
+	struct node *sec; /* the section it is in */
 	char *path, *real, *name;
 };
 
 struct loader {
 	const struct archive_opts *o;
 	char rootreal[PATH_MAX];
-	struct node **all;
-	size_t nall, capall;
+	uint32_t born; /* this load's mark on the nodes it makes */
 	size_t nskipped;
 	size_t nwarnings; /* served, but something in it was wrong */
 	size_t nparsed;   /* articles read, not shared with the old */
@@ -70,6 +69,10 @@ struct loader {
 	/* Texts parsed by this load, to be packed. */
 	struct text **fresh;
 	size_t nfresh;
+	size_t ntaken; /* sections taken whole from old, with their subtree */
+	/* The sections being walked, from the root down (load_dir). */
+	const struct node *chain[ARCHIVE_MAX_DEPTH + 2];
+	size_t depth;
 };
 
 /*
@@ -243,18 +246,41 @@ skip(struct loader *L, const char *path, const char *why)
 	L->nskipped++;
 }
 
-static void
-node_free(struct node *n)
+static struct node *
+node_ref(struct node *n)
 {
-	if (n == NULL)
+	atomic_fetch_add_explicit(&n->refs, 1, memory_order_relaxed);
+	return n;
+}
+
+/*
+ * The last holder frees: a snapshot going frees what no later one took,
+ * and a section shared whole costs one decrement.
+ */
+static void
+node_release(struct node *n)
+{
+	struct section *s;
+
+	if (n == NULL ||
+	    atomic_fetch_sub_explicit(&n->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	for (size_t i = 0; i < n->nsections; i++)
-		node_free(n->sections[i]);
-	for (size_t i = 0; i < n->narticles; i++)
-		node_free(n->articles[i]);
-	free(n->sections);
-	free(n->articles);
-	/* An article's strings are its text's, its path's and section's. */
+	if ((s = n->sec) != NULL) {
+		for (size_t i = 0; i < s->nsections; i++)
+			node_release(s->sections[i]);
+		for (size_t i = 0; i < s->narticles; i++)
+			node_release(s->articles[i]);
+		free(s->sections);
+		free(s->articles);
+		free(s->byname);
+		free(s->description);
+		listing_release(s->listing);
+		page_release(&s->gemini);
+		page_release(&s->gopher);
+		page_release(&s->feed);
+		free(s);
+	}
+	/* An article's strings are its text's and its path's. */
 	if (n->kind == NODE_SECTION) {
 		free(n->name);
 		free(n->title);
@@ -262,28 +288,29 @@ node_free(struct node *n)
 		free(n->lang);
 	}
 	free(n->path);
-	free(n->description);
-	listing_release(n->listing);
-	page_release(&n->gemini);
-	page_release(&n->gopher);
-	page_release(&n->feed);
 	if (n->art)
 		text_release(text_of(n));
 	free(n);
 }
 
+/* A node named name in the section at parent_path ("/" for the root). */
 static struct node *
-node_new(enum node_kind kind, struct node *parent, const char *name)
+node_new(enum node_kind kind, const char *parent_path, const char *name)
 {
 	struct node *n;
 	struct buf p;
 
 	if ((n = calloc(1, sizeof(*n))) == NULL)
 		return NULL;
+	atomic_init(&n->refs, 1);
 	n->kind = kind;
-	n->parent = parent;
+	if (kind == NODE_SECTION &&
+	    (n->sec = calloc(1, sizeof(*n->sec))) == NULL) {
+		free(n);
+		return NULL;
+	}
 	buf_init(&p);
-	buf_adds(&p, parent ? parent->path : "/");
+	buf_adds(&p, parent_path);
 	buf_adds(&p, name);
 	if (kind == NODE_SECTION && name[0] != '\0')
 		buf_addc(&p, '/');
@@ -297,7 +324,7 @@ node_new(enum node_kind kind, struct node *parent, const char *name)
 	else
 		n->name = strdup(name);
 	if (n->path == NULL || n->name == NULL) {
-		node_free(n);
+		node_release(n);
 		return NULL;
 	}
 	return n;
@@ -330,7 +357,7 @@ section_key(
 	if (strcmp(key, "title") == 0)
 		slot = &n->title;
 	else if (strcmp(key, "description") == 0)
-		slot = &n->description;
+		slot = &n->sec->description;
 	else if (strcmp(key, "lang") == 0) {
 		if (!article_lang_valid(value)) {
 			inifile_error(f, "lang: bad language tag '%s'", value);
@@ -631,23 +658,37 @@ adopt_jobs(struct loader *L)
 
 		if (!j->parsed) {
 			skip(L, j->path, j->why ? j->why : strerror(j->err));
+			j->sec->plain = false;
 			continue;
 		}
-		if ((n = node_new(NODE_ARTICLE, j->sec, j->slug)) == NULL) {
+		/*
+		 * The file unchanged: the old node itself, which depends on
+		 * nothing but its text and path (not its section, not its
+		 * place), so its section may be a new one.
+		 */
+		if (j->old != NULL && &j->shared->art == j->old->art) {
+			n = node_ref((struct node *)j->old);
+			text_release(j->shared);
+			j->shared = NULL;
+			j->parsed = false;
+		} else if ((n = node_new(
+		                NODE_ARTICLE, j->sec->path, j->slug)) == NULL) {
 			L->oom = true;
 			break;
+		} else {
+			n->born = L->born;
+			n->art = &j->shared->art;
+			j->shared = NULL;
+			j->parsed = false;
+			n->title = n->art->title;
+			n->date = n->art->date;
+			if (n->date != NULL)
+				n->when = article_date_key(n->date);
+			n->lang = n->art->lang;
+			n->stamp = j->stamp;
 		}
-		n->art = &j->shared->art;
-		j->shared = NULL;
-		j->parsed = false;
-		n->title = n->art->title;
-		n->date = n->art->date;
-		if (n->date != NULL)
-			n->when = article_date_key(n->date);
-		n->lang = n->art->lang;
-		n->stamp = j->stamp;
-		if (!push(&j->sec->articles, &j->sec->narticles, n)) {
-			node_free(n);
+		if (!push(&j->sec->sec->articles, &j->sec->sec->narticles, n)) {
+			node_release(n);
 			L->oom = true;
 		}
 	}
@@ -717,7 +758,9 @@ inside_root(const struct loader *L, const char *real)
 	    (real[n] == '/' || real[n] == '\0');
 }
 
-static void load_dir(struct loader *, const char *, struct node *);
+static void load_dir(
+    struct loader *, const char *, struct node *, const struct node *);
+static bool dir_changed(const struct archive_changes *, const char *);
 
 /* Paths the server answers itself at the root, now or in the plan. */
 static bool
@@ -729,7 +772,7 @@ reserved(const struct node *sec, const char *name, size_t len)
 	/* Every section answers its own feed.xml. */
 	if (len == strlen(FEED_NAME) && strncmp(name, FEED_NAME, len) == 0)
 		return true;
-	if (sec->parent != NULL)
+	if (sec->path[1] != '\0')
 		return false;
 	for (const char *const *n = names; *n; n++)
 		if (strlen(*n) == len && strncmp(*n, name, len) == 0)
@@ -737,13 +780,14 @@ reserved(const struct node *sec, const char *name, size_t len)
 	return false;
 }
 
+/* A section's depth: "/" 0, "/a/" 1, "/a/b/" 2. */
 static size_t
 node_depth(const struct node *n)
 {
 	size_t d = 0;
 
-	for (; n->parent != NULL; n = n->parent)
-		d++;
+	for (const char *p = n->path + 1; *p != '\0'; p++)
+		d += *p == '/';
 	return d;
 }
 
@@ -771,11 +815,22 @@ seen_find(const struct loader *L, const struct stat *st)
 	return L->seen[seen_slot(L, st->st_dev, st->st_ino)].path;
 }
 
+static bool seen_room(struct loader *);
+static bool seen_put(struct loader *, dev_t, ino_t, const char *);
+static bool same_str(const char *, const char *);
+static bool opts_same(const struct archive_opts *, const struct archive_opts *);
+
 static bool
 seen_add(struct loader *L, const struct stat *st, const char *path)
 {
-	size_t i;
+	if (!seen_room(L))
+		return false;
+	return seen_put(L, st->st_dev, st->st_ino, path);
+}
 
+static bool
+seen_room(struct loader *L)
+{
 	if (2 * (L->nseen + 1) > L->capseen) {
 		struct seen *old = L->seen;
 		size_t oldcap = L->capseen;
@@ -792,11 +847,138 @@ seen_add(struct loader *L, const struct stat *st, const char *path)
 				    old[k];
 		free(old);
 	}
-	i = seen_slot(L, st->st_dev, st->st_ino);
-	L->seen[i].dev = st->st_dev;
-	L->seen[i].ino = st->st_ino;
+	return true;
+}
+
+static bool
+seen_put(struct loader *L, dev_t dev, ino_t ino, const char *path)
+{
+	size_t i = seen_slot(L, dev, ino);
+
+	L->seen[i].dev = dev;
+	L->seen[i].ino = ino;
 	L->seen[i].path = path;
 	L->nseen++;
+	return true;
+}
+
+/* Whether a change the watch saw is in the section at path or below. */
+static bool
+changed_below(const struct archive_changes *c, const char *path)
+{
+	size_t lo = 0, hi = c->ndirs, plen = strlen(path);
+
+	/* The first name not before path: the subtree's sort after it. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(c->dirs[mid], path) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < c->ndirs && strncmp(c->dirs[lo], path, plen) == 0;
+}
+
+/*
+ * Each directory of a subtree about to be taken whole is as the old load
+ * listed it: the same stamp, not too recent to tell, and not loaded
+ * already under another path.
+ */
+static bool
+subtree_unchanged(const struct loader *L, const struct node *o)
+{
+	char dir[PATH_MAX];
+	struct file_stamp now;
+	struct stat st;
+	const struct section *s = o->sec;
+
+	if (s->listing == NULL ||
+	    (size_t)snprintf(dir, sizeof(dir), "%s%s", L->rootreal, o->path) >=
+	        sizeof(dir) ||
+	    stat(dir, &st) == -1 || seen_find(L, &st) != NULL)
+		return false;
+	stamp_of(&st, &now);
+	if (!stamp_equal(&now, &s->listing->stamp) || stamp_racy(&now, L->old))
+		return false;
+	for (size_t i = 0; i < s->nsections; i++)
+		if (!subtree_unchanged(L, s->sections[i]))
+			return false;
+	return true;
+}
+
+/* The subtree's directories join the seen set, as if loaded. */
+static bool
+seen_subtree(struct loader *L, const struct node *o)
+{
+	const struct section *s = o->sec;
+
+	if (!seen_room(L) ||
+	    !seen_put(L, (dev_t)s->listing->stamp.dev,
+	        (ino_t)s->listing->stamp.ino, o->path))
+		return false;
+	for (size_t i = 0; i < s->nsections; i++)
+		if (!seen_subtree(L, s->sections[i]))
+			return false;
+	return true;
+}
+
+/*
+ * A reload takes the old section at the same path whole, with its
+ * subtree, when nothing in it can have changed and nothing it shows
+ * from above did: the watch saw no change in it or below, every
+ * directory's stamp agrees, it was loaded plain (own directories, no
+ * symlink, nothing skipped: no warning to repeat), the section above
+ * has the language it had (what it inherits) and every section above
+ * the title it had (its "Up" line; what an article's Location: is
+ * checked against).  The pages above it are still made anew (they list
+ * it).
+ */
+static bool
+take_whole(
+    struct loader *L, struct node *sec, const char *name, const char *use)
+{
+	char path[ARCHIVE_PATH_MAX + 2], dir[PATH_MAX];
+	struct route r;
+	const struct node *o, *up;
+
+	if (L->changes == NULL || L->old == NULL || !L->same_pages ||
+	    (size_t)snprintf(path, sizeof(path), "%s%s/", sec->path, name) >=
+	        sizeof(path) ||
+	    (size_t)snprintf(dir, sizeof(dir), "%s%.*s", L->rootreal,
+	        (int)strlen(path) - 1, path) >= sizeof(dir) ||
+	    strcmp(dir, use) != 0 || changed_below(L->changes, path))
+		return false;
+	if ((o = archive_route(L->old, path, strlen(path), &r)) == NULL ||
+	    o->kind != NODE_SECTION || !o->plain)
+		return false;
+	up = r.at[r.n - 2];
+	/* The walk's chain ends at sec: a section reached by a symlink
+	 * (deferred, walked from no chain) was refused above. */
+	if (L->depth != r.n - 1 || L->chain[L->depth - 1] != sec)
+		return false;
+	for (size_t i = 1; i + 1 < r.n; i++)
+		if (!same_str(r.at[i]->title, L->chain[i]->title))
+			return false;
+	if (!same_str(up->lang, sec->lang) ||
+	    L->nsecs + o->sec->subsections > ARCHIVE_MAX_SECTIONS ||
+	    L->nfiles + o->sec->subfiles > ARCHIVE_MAX_FILES ||
+	    !subtree_unchanged(L, o))
+		return false;
+	if (!seen_subtree(L, o)) {
+		L->oom = true;
+		return true;
+	}
+	node_ref((struct node *)o);
+	if (!push(
+	        &sec->sec->sections, &sec->sec->nsections, (struct node *)o)) {
+		node_release((struct node *)o);
+		L->oom = true;
+		return true;
+	}
+	L->nsecs += o->sec->subsections;
+	L->nfiles += o->sec->subfiles;
+	L->ntaken++;
 	return true;
 }
 
@@ -813,6 +995,8 @@ load_section(struct loader *L, struct node *sec, const char *path,
 	struct node *n;
 	char why[PATH_MAX + 64];
 
+	if (take_whole(L, sec, name, use))
+		return;
 	if ((first = seen_find(L, st)) != NULL) {
 		snprintf(why, sizeof(why),
 		    "the same directory as %s, loaded there (a symlink loop or "
@@ -829,18 +1013,19 @@ load_section(struct loader *L, struct node *sec, const char *path,
 		L->nskipped++;
 		return;
 	}
-	if ((n = node_new(NODE_SECTION, sec, name)) == NULL ||
-	    !push(&sec->sections, &sec->nsections, n)) {
-		node_free(n);
+	if ((n = node_new(NODE_SECTION, sec->path, name)) == NULL ||
+	    !push(&sec->sec->sections, &sec->sec->nsections, n)) {
+		node_release(n);
 		L->oom = true;
 		return;
 	}
+	n->born = L->born;
 	if (!seen_add(L, st, n->path)) {
 		L->oom = true;
 		return;
 	}
 	L->nsecs++;
-	load_dir(L, use, n);
+	load_dir(L, use, n, sec);
 }
 
 /* Symlinked directories wait for the real tree: the real path wins. */
@@ -966,8 +1151,8 @@ load_entry(struct loader *L, struct node *sec, const char *dir,
 		base = nlen - 4;
 	if (reserved(sec, name, base)) {
 		skip(L, path,
-		    sec->parent != NULL ? "reserved name (each section's feed)"
-		                        : "reserved name at the archive root");
+		    sec->path[1] != '\0' ? "reserved name (each section's feed)"
+		                         : "reserved name at the archive root");
 		return;
 	}
 	if (S_ISDIR(st.st_mode)) {
@@ -1080,14 +1265,16 @@ old_listing(const struct loader *L, const char *dir, const struct node *sec)
 	    dir_changed(L->changes, sec->path))
 		return NULL;
 	o = archive_lookup(L->old, sec->path, pl);
-	if (o == NULL || o->kind != NODE_SECTION || o->listing == NULL ||
+	if (o == NULL || o->kind != NODE_SECTION || o->sec->listing == NULL ||
 	    stat(dir, &st) == -1)
 		return NULL;
 	stamp_of(&st, &now);
-	if (!stamp_equal(&now, &o->listing->stamp) || stamp_racy(&now, L->old))
+	if (!stamp_equal(&now, &o->sec->listing->stamp) ||
+	    stamp_racy(&now, L->old))
 		return NULL;
-	atomic_fetch_add_explicit(&o->listing->refs, 1, memory_order_relaxed);
-	return o->listing;
+	atomic_fetch_add_explicit(
+	    &o->sec->listing->refs, 1, memory_order_relaxed);
+	return o->sec->listing;
 }
 
 /* The directory as it is now; NULL with errno. */
@@ -1128,16 +1315,61 @@ list_dir(const char *dir)
 	return l;
 }
 
-static void
-load_dir(struct loader *L, const char *dir, struct node *sec)
+/*
+ * The root's title: the operator's, else its section.ini's, else the
+ * default.  Known before its entries are walked: whether a subtree may
+ * be taken whole depends on it (every feed names it).
+ */
+static bool
+root_title(struct loader *L, struct node *root)
 {
-	bool trust;
+	if (L->o->title && L->o->title[0] != '\0') {
+		free(root->title);
+		root->title = strdup(L->o->title);
+	} else if (root->title == NULL)
+		root->title = strdup(DEFAULT_HOME_TITLE);
+	if (root->title == NULL)
+		return false;
+	L->same_pages = L->old != NULL && opts_same(L->o, &L->old->opts) &&
+	    strcmp(root->title, L->old->root->title) == 0;
+	return true;
+}
+
+/*
+ * A section's directory: its section.ini, then its entries.  Its title
+ * and language are settled first (up: the section above, NULL for the
+ * root), as the subsections inherit and show them.
+ */
+static void
+load_dir(
+    struct loader *L, const char *dir, struct node *sec, const struct node *up)
+{
+	size_t skipped = L->nskipped, warned = L->nwarnings;
+	size_t files = L->nfiles, rl = strlen(L->rootreal);
+	bool trust, plain;
 
 	read_section_ini(L, dir, sec);
-	trust = (sec->listing = old_listing(L, dir, sec)) != NULL;
+	if (up == NULL ? !root_title(L, sec)
+	               : sec->title == NULL &&
+	            (sec->title = strdup(sec->name)) == NULL) {
+		L->oom = true;
+		return;
+	}
+	if (sec->lang == NULL &&
+	    (sec->lang = strdup(up != NULL ? up->lang
+	             : L->o->lang          ? L->o->lang
+	                                   : "en")) == NULL) {
+		L->oom = true;
+		return;
+	}
+	/* Loaded from its own directory, not through a symlink. */
+	plain = strncmp(dir, L->rootreal, rl) == 0 &&
+	    strlen(dir + rl) + 1 == strlen(sec->path) &&
+	    strncmp(dir + rl, sec->path, strlen(sec->path) - 1) == 0;
+	trust = (sec->sec->listing = old_listing(L, dir, sec)) != NULL;
 	if (!trust) {
 		L->nlisted++;
-		if ((sec->listing = list_dir(dir)) == NULL) {
+		if ((sec->sec->listing = list_dir(dir)) == NULL) {
 			if (errno == ENOMEM)
 				L->oom = true;
 			else
@@ -1145,16 +1377,29 @@ load_dir(struct loader *L, const char *dir, struct node *sec)
 			return;
 		}
 	}
-	for (size_t at = 0; at < sec->listing->len && !L->oom;) {
-		unsigned char type = (unsigned char)sec->listing->ents[at];
-		const char *name = sec->listing->ents + at + 1;
+	/* A deferred section starts a chain of its own: never taken. */
+	if (up == NULL || (L->depth > 0 && L->chain[L->depth - 1] == up))
+		L->chain[L->depth++] = sec;
+	else
+		L->depth = 0;
+	for (size_t at = 0; at < sec->sec->listing->len && !L->oom;) {
+		unsigned char type = (unsigned char)sec->sec->listing->ents[at];
+		const char *name = sec->sec->listing->ents + at + 1;
 
 		at += 2 + strlen(name);
 		/* The root's robots.txt is read_robots'. */
-		if (strcmp(name, "section.ini") != 0 &&
-		    (sec->parent != NULL || strcmp(name, "robots.txt") != 0))
-			load_entry(L, sec, dir, name, type, trust);
+		if (strcmp(name, "section.ini") == 0 ||
+		    (up == NULL && strcmp(name, "robots.txt") == 0))
+			continue;
+		/* A symlink's target may change where the watch sees not. */
+		if (type != DT_REG && type != DT_DIR)
+			plain = false;
+		load_entry(L, sec, dir, name, type, trust);
 	}
+	if (L->depth > 0 && L->chain[L->depth - 1] == sec)
+		L->depth--;
+	sec->plain = plain && L->nskipped == skipped && L->nwarnings == warned;
+	sec->sec->subfiles = L->nfiles - files;
 }
 
 static int
@@ -1191,65 +1436,52 @@ cmp_article(const void *a, const void *b)
 /*
  * "Location: Home > News" must name the sections on the way down, by
  * title or directory name.  The directory wins; a mismatch is reported
- * so the archive's keeper can fix the file.
+ * so the archive's keeper can fix the file.  r: the way to n's section.
  */
-static void
-check_location(struct loader *L, const struct node *n)
+static bool
+check_location(struct loader *L, const struct route *r, const struct node *n)
 {
-	const struct node *chain[ARCHIVE_MAX_DEPTH + 2];
 	const char *p = n->art->location;
-	size_t k = 0;
 
-	for (const struct node *s = n->parent; s && k < ARCHIVE_MAX_DEPTH + 2;
-	     s = s->parent)
-		chain[k++] = s;
-	while (k-- > 0) {
+	for (size_t k = 0; k < r->n; k++) {
 		const char *sep = strstr(p, " > ");
 		size_t len = sep ? (size_t)(sep - p) : strlen(p);
-		const struct node *s = chain[k];
+		const struct node *s = r->at[k];
 		bool ok;
 
-		if (s->parent == NULL)
+		if (k == 0)
 			ok = len == 4 && strncasecmp(p, "Home", 4) == 0;
 		else
 			ok = (strlen(s->title) == len &&
 			         strncasecmp(p, s->title, len) == 0) ||
 			    (strlen(s->name) == len &&
 			        strncasecmp(p, s->name, len) == 0);
-		if (!ok || (k > 0 && sep == NULL) || (k == 0 && sep != NULL))
+		if (!ok || (k + 1 < r->n && sep == NULL) ||
+		    (k + 1 == r->n && sep != NULL))
 			goto mismatch;
 		if (sep)
 			p = sep + 3;
 	}
-	return;
+	return true;
 mismatch:
 	log_warnx("%s: Location: '%s' does not match its directory; the "
 	          "directory wins",
 	    n->path, n->art->location);
 	L->nwarnings++;
-}
-
-static bool
-index_add(struct loader *L, struct node *n)
-{
-	struct node **nv;
-
-	if (L->nall == L->capall) {
-		size_t cap = L->capall ? L->capall * 2 : 64;
-
-		if ((nv = reallocarray(L->all, cap, sizeof(*nv))) == NULL)
-			return false;
-		L->all = nv;
-		L->capall = cap;
-	}
-	L->all[L->nall++] = n;
-	return true;
+	return false;
 }
 
 static bool
 same_str(const char *a, const char *b)
 {
 	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Whether section c was made by this load, not taken whole from old. */
+static bool
+made_now(const struct loader *L, const struct node *c)
+{
+	return c->born == L->born;
 }
 
 /*
@@ -1259,36 +1491,46 @@ same_str(const char *a, const char *b)
  * article of the subtree (the feed's and the home's "Newest"): an
  * article is the same when it shares the old one's text, since its
  * title and date are the text's.  Subsections are finished first, so
- * their verdict is known.  Pointer and string compares only: far cheaper
- * than rendering, and a change anywhere below shows on the way up.
+ * their verdict is known; one taken whole is the old one.  Pointer and
+ * string compares only: far cheaper than rendering, and a change
+ * anywhere below shows on the way up.  *op: the old section.
  */
 static bool
-section_same(const struct loader *L, const struct node *n)
+section_same(
+    const struct loader *L, const struct route *r, const struct node **op)
 {
-	const struct node *o;
+	const struct node *n = r->at[r->n - 1], *o;
+	const struct section *s = n->sec, *os;
+	struct route ro;
 
+	*op = NULL;
 	if (L->old == NULL || !L->same_pages)
 		return false;
-	o = archive_lookup(L->old, n->path, strlen(n->path));
-	if (o == NULL || o->kind != NODE_SECTION || o->gemini.p == NULL ||
-	    o->gopher.p == NULL || o->feed.p == NULL)
+	o = archive_route(L->old, n->path, strlen(n->path), &ro);
+	if (o == NULL || o->kind != NODE_SECTION)
+		return false;
+	os = o->sec;
+	if (os->gemini.p == NULL || os->gopher.p == NULL || os->feed.p == NULL)
 		return false;
 	if (!same_str(n->title, o->title) ||
-	    !same_str(n->description, o->description) ||
+	    !same_str(s->description, os->description) ||
 	    !same_str(n->lang, o->lang) ||
-	    (n->parent != NULL && n->parent->parent != NULL &&
-	        !same_str(n->parent->title, o->parent->title)) ||
-	    n->nsections != o->nsections || n->narticles != o->narticles)
+	    (r->n > 2 &&
+	        !same_str(r->at[r->n - 2]->title, ro.at[ro.n - 2]->title)) ||
+	    s->nsections != os->nsections || s->narticles != os->narticles)
 		return false;
-	for (size_t i = 0; i < n->nsections; i++)
-		if (!n->sections[i]->same ||
-		    strcmp(n->sections[i]->name, o->sections[i]->name) != 0)
+	for (size_t i = 0; i < s->nsections; i++)
+		if ((s->sections[i] != os->sections[i] &&
+		        !(made_now(L, s->sections[i]) &&
+		            s->sections[i]->same)) ||
+		    strcmp(s->sections[i]->name, os->sections[i]->name) != 0)
 			return false;
-	for (size_t i = 0; i < n->narticles; i++)
-		if (n->articles[i]->art != o->articles[i]->art ||
-		    strcmp(n->articles[i]->name, o->articles[i]->name) != 0 ||
-		    !same_str(n->articles[i]->lang, o->articles[i]->lang))
+	for (size_t i = 0; i < s->narticles; i++)
+		if (s->articles[i]->art != os->articles[i]->art ||
+		    strcmp(s->articles[i]->name, os->articles[i]->name) != 0 ||
+		    !same_str(s->articles[i]->lang, os->articles[i]->lang))
 			return false;
+	*op = o;
 	return true;
 }
 
@@ -1318,89 +1560,117 @@ page_start(struct buf *b)
 
 /* Sections only: their pages are few, and asked for most. */
 static bool
-render_section(struct loader *L, struct node *n)
+render_section(struct loader *L, const struct route *r)
 {
+	struct node *n = (struct node *)r->at[r->n - 1];
+	struct section *s = n->sec;
+	const struct node *o;
 	struct buf b;
 
-	if ((n->same = section_same(L, n))) {
-		const struct node *o =
-		    archive_lookup(L->old, n->path, strlen(n->path));
-
-		page_share(&n->gemini, &o->gemini);
-		page_share(&n->gopher, &o->gopher);
-		page_share(&n->feed, &o->feed);
+	if ((n->same = section_same(L, r, &o))) {
+		page_share(&s->gemini, &o->sec->gemini);
+		page_share(&s->gopher, &o->sec->gopher);
+		page_share(&s->feed, &o->sec->feed);
 		return true;
 	}
 	page_start(&b);
-	render_gemini_section(&b, n, RENDER_LIVE);
-	if (!page_render(&b, &n->gemini))
+	render_gemini_section(&b, r, RENDER_LIVE);
+	if (!page_render(&b, &s->gemini))
 		return false;
 	page_start(&b);
-	render_gopher_section(&b, L->o, n, RENDER_LIVE);
-	if (!page_render(&b, &n->gopher))
+	render_gopher_section(&b, L->o, r, RENDER_LIVE);
+	if (!page_render(&b, &s->gopher))
 		return false;
 	page_start(&b);
-	render_atom_feed(&b, L->o, n, RENDER_LIVE);
-	if (!page_render(&b, &n->feed))
+	render_atom_feed(&b, L->o, r, RENDER_LIVE);
+	if (!page_render(&b, &s->feed))
 		return false;
 	return true;
 }
 
-/* Sorts, inherits, checks; then renders children before their section. */
-static bool
-finish(struct loader *L, struct node *sec, const char *inherited_lang)
+static int
+cmp_name(const void *a, const void *b)
 {
+	return strcmp(
+	    (*(struct node *const *)a)->name, (*(struct node *const *)b)->name);
+}
+
+/*
+ * Sorts and checks a section this load made, its subsections first (a
+ * subsection taken whole is done), then renders it.  r: the way to it.
+ */
+static bool
+finish(struct loader *L, struct route *r)
+{
+	struct node *sec = (struct node *)r->at[r->n - 1];
+	struct section *s = sec->sec;
 	size_t keep = 0;
 
-	if (sec->title == NULL)
-		sec->title = strdup(sec->name);
-	if (sec->lang == NULL)
-		sec->lang = strdup(inherited_lang);
-	if (sec->title == NULL || sec->lang == NULL)
-		return false;
-	for (size_t i = 0; i < sec->nsections; i++)
-		if (!finish(L, sec->sections[i], sec->lang))
-			return false;
+	s->subsections = 1;
+	s->subarticles = 0;
+	for (size_t i = 0; i < s->nsections; i++) {
+		struct node *c = s->sections[i];
+
+		if (made_now(L, c)) {
+			r->at[r->n++] = c;
+			if (!finish(L, r))
+				return false;
+			r->n--;
+		}
+		sec->plain = sec->plain && c->plain;
+		s->subsections += c->sec->subsections;
+		s->subarticles += c->sec->subarticles;
+	}
 	/* An article and a subsection may not share a name: /a/x vs /a/x/. */
-	for (size_t i = 0; i < sec->narticles; i++) {
-		struct node *a = sec->articles[i];
+	for (size_t i = 0; i < s->narticles; i++) {
+		struct node *a = s->articles[i];
 		bool clash = false;
 
-		for (size_t j = 0; j < sec->nsections; j++)
-			if (strcmp(a->name, sec->sections[j]->name) == 0)
+		for (size_t j = 0; j < s->nsections; j++)
+			if (strcmp(a->name, s->sections[j]->name) == 0)
 				clash = true;
 		if (clash) {
 			log_warnx("%s: skipped: an article and a section share "
 			          "this name; the section wins",
 			    a->path);
 			L->nskipped++;
-			node_free(a);
+			sec->plain = false;
+			node_release(a);
 			continue;
 		}
-		sec->articles[keep++] = a;
+		s->articles[keep++] = a;
 	}
-	sec->narticles = keep;
+	s->narticles = keep;
+	s->subarticles += keep;
 	/* qsort's base may not be NULL, even for no elements. */
-	if (sec->nsections > 1)
-		qsort(sec->sections, sec->nsections, sizeof(*sec->sections),
+	if (s->nsections > 1)
+		qsort(s->sections, s->nsections, sizeof(*s->sections),
 		    cmp_section);
-	if (sec->narticles > 1)
-		qsort(sec->articles, sec->narticles, sizeof(*sec->articles),
+	if (s->narticles > 1)
+		qsort(s->articles, s->narticles, sizeof(*s->articles),
 		    cmp_article);
-	for (size_t i = 0; i < sec->narticles; i++) {
-		struct node *a = sec->articles[i];
+	for (size_t i = 0; i < s->narticles; i++) {
+		struct node *a = s->articles[i];
 
-		if (a->lang == NULL)
-			a->lang = sec->lang;
 		if (a->title == NULL)
 			return false;
-		a->pos = i; /* for its page's previous and next links */
-		if (a->art->location)
-			check_location(L, a);
-		if (!index_add(L, a))
-			return false;
+		if (a->art->location && !check_location(L, r, a))
+			sec->plain = false;
 	}
-	return render_section(L, sec) && index_add(L, sec);
+	if (s->nsections + s->narticles > 0) {
+		if ((s->byname = reallocarray(NULL, s->nsections + s->narticles,
+		         sizeof(*s->byname))) == NULL)
+			return false;
+		if (s->nsections > 0)
+			memcpy(s->byname, s->sections,
+			    s->nsections * sizeof(*s->byname));
+		if (s->narticles > 0)
+			memcpy(s->byname + s->nsections, s->articles,
+			    s->narticles * sizeof(*s->byname));
+		qsort(s->byname, s->nsections + s->narticles,
+		    sizeof(*s->byname), cmp_name);
+	}
+	return render_section(L, r);
 }
 
 static int
@@ -1423,27 +1693,6 @@ cmp_age(const void *a, const void *b)
 }
 
 /*
- * The articles from the oldest to the newest: the order they are named
- * to the search index in, which a new index numbers fastest.
- */
-static bool
-number_articles(struct snapshot *s)
-{
-	size_t k = 0;
-
-	if (s->narticles == 0)
-		return true;
-	if ((s->byid = reallocarray(NULL, s->narticles, sizeof(*s->byid))) ==
-	    NULL)
-		return false;
-	for (size_t i = 0; i < s->nindex; i++)
-		if (s->index[i]->kind == NODE_ARTICLE)
-			s->byid[k++] = s->index[i];
-	qsort(s->byid, s->narticles, sizeof(*s->byid), cmp_age);
-	return true;
-}
-
-/*
  * Loads in order, over every archive: a snapshot older than the one its
  * store last synced is not synced.  Without a store (unit tests,
  * fuzzers, -n), each snapshot builds an index of its own in memory.
@@ -1459,45 +1708,122 @@ archive_store_init(struct archive_store *st, struct search *se)
 }
 
 static int
-cmp_id(const void *a, const void *b)
+index_doc(struct search *se, const struct node *n)
 {
-	long long x = ((const struct archive_id *)a)->id;
-	long long y = ((const struct archive_id *)b)->id;
+	struct search_stamp fs = {n->stamp.dev, n->stamp.ino, n->stamp.size,
+	    n->stamp.mtime_ns, n->stamp.ctime_ns};
+	long long id;
 
-	return x < y ? -1 : x > y;
+	return search_doc(se, n->path, &fs, n->date != NULL, n->when, n->title,
+	    n->art->paras, n->art->npara, &id);
 }
 
-/* Every article named to the index, oldest first; -1: rolled back. */
-static int
-sync_articles(struct snapshot *s, struct search *se, struct search_stats *st)
+/* Every article of the subtree, in v (room for sec's subarticles). */
+static void
+gather(const struct node *sec, const struct node **v, size_t *k)
 {
-	if (search_begin(se) == -1)
-		return -1;
-	for (size_t i = 0; i < s->narticles; i++) {
-		const struct node *n = s->byid[i];
-		struct search_stamp fs = {n->stamp.dev, n->stamp.ino,
-		    n->stamp.size, n->stamp.mtime_ns, n->stamp.ctime_ns};
+	const struct section *s = sec->sec;
 
+	for (size_t i = 0; i < s->narticles; i++)
+		v[(*k)++] = s->articles[i];
+	for (size_t i = 0; i < s->nsections; i++)
+		gather(s->sections[i], v, k);
+}
+
+/*
+ * Every article named to the index, from the oldest to the newest: the
+ * order a new index numbers fastest.  The start's sync, and the one
+ * after a sync was missed.
+ */
+static int
+sync_all(struct snapshot *s, struct search *se)
+{
+	const struct node **v;
+	size_t k = 0;
+	int rv = 0;
+
+	if ((v = reallocarray(
+	         NULL, s->narticles ? s->narticles : 1, sizeof(*v))) == NULL)
+		return -1;
+	gather(s->root, v, &k);
+	if (k > 1)
+		qsort(v, k, sizeof(*v), cmp_age);
+	if (search_begin(se) == -1)
+		rv = -1;
+	for (size_t i = 0; i < k && rv == 0; i++)
 		if (atomic_load_explicit(
 		        &s->stop_index, memory_order_relaxed) ||
-		    search_doc(se, n->path, &fs, n->date != NULL, n->when,
-		        n->title, n->art->paras, n->art->npara,
-		        &s->ids[i].id) == -1) {
-			search_rollback(se);
+		    index_doc(se, v[i]) == -1)
+			rv = -1;
+	free(v);
+	return rv;
+}
+
+/* A subtree's articles, all indexed (add) or all gone (!add). */
+static int
+sync_subtree(struct search *se, const struct node *n, bool add)
+{
+	const struct section *s;
+
+	if (n->kind == NODE_ARTICLE)
+		return add ? index_doc(se, n) : search_forget(se, n->path);
+	s = n->sec;
+	for (size_t i = 0; i < s->nsections + s->narticles; i++)
+		if (sync_subtree(se, s->byname[i], add) == -1)
 			return -1;
-		}
-		s->ids[i].node = n;
-	}
-	if (search_commit(se, st) == -1) {
-		search_rollback(se);
-		return -1;
+	return 0;
+}
+
+/*
+ * What differs between a section and the old one at its path, found by
+ * walking their names side by side: a node the two share is unchanged
+ * (a section with its subtree), so a publish walks the sections on its
+ * way to the root and names its own articles, not the archive's.
+ */
+static int
+sync_diff(struct search *se, const struct node *n, const struct node *o)
+{
+	const struct section *s = n->sec, *os = o->sec;
+	size_t i = 0, j = 0, ni = s->nsections + s->narticles,
+	       nj = os->nsections + os->narticles;
+
+	while (i < ni || j < nj) {
+		const struct node *x = i < ni ? s->byname[i] : NULL;
+		const struct node *y = j < nj ? os->byname[j] : NULL;
+		int c = x == NULL ? 1
+		    : y == NULL   ? -1
+		                  : strcmp(x->name, y->name);
+		int rv = 0;
+
+		if (c < 0)
+			rv = sync_subtree(se, x, true);
+		else if (c > 0)
+			rv = sync_subtree(se, y, false);
+		else if (x == y)
+			rv = 0;
+		else if (x->kind != y->kind)
+			rv = sync_subtree(se, y, false) == -1
+			    ? -1
+			    : sync_subtree(se, x, true);
+		else if (x->kind == NODE_SECTION)
+			rv = sync_diff(se, x, y);
+		else
+			rv = index_doc(se, x);
+		if (rv == -1)
+			return -1;
+		i += c <= 0;
+		j += c >= 0;
 	}
 	return 0;
 }
 
-/* A failed index costs search only, not the archive. */
+/*
+ * A failed index costs search only, not the archive.  old: the snapshot
+ * this one replaces; when the store was last synced with it, only the
+ * difference between the two goes to the index.
+ */
 static struct search *
-build_search(struct snapshot *s)
+build_search(struct snapshot *s, const struct snapshot *old)
 {
 	struct archive_store *store = s->opts.store;
 	struct search *se = store != NULL ? store->se : NULL;
@@ -1505,16 +1831,12 @@ build_search(struct snapshot *s)
 	struct timespec t0;
 	const char *why;
 	bool own = se == NULL, damaged;
+	int rv;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (own && (se = search_open(NULL, &why, &damaged)) == NULL) {
 		log_warnx("search disabled: no index database");
 		return NULL;
-	}
-	if ((s->ids = reallocarray(NULL, s->narticles ? s->narticles : 1,
-	         sizeof(*s->ids))) == NULL) {
-		log_warnx("search disabled: out of memory");
-		goto fail;
 	}
 	if (!own) {
 		pthread_mutex_lock(&store->lock);
@@ -1524,7 +1846,14 @@ build_search(struct snapshot *s)
 			goto fail;
 		}
 	}
-	if (sync_articles(s, se, &st) == -1) {
+	if (!own && old != NULL && store->synced_seq == old->seq)
+		rv = search_begin_delta(se) == -1
+		    ? -1
+		    : sync_diff(se, s->root, old->root);
+	else
+		rv = sync_all(s, se);
+	if (rv == -1 || search_commit(se, &st) == -1) {
+		search_rollback(se);
 		if (!own)
 			pthread_mutex_unlock(&store->lock);
 		if (!atomic_load(&s->stop_index))
@@ -1536,18 +1865,15 @@ build_search(struct snapshot *s)
 		store->synced_seq = s->seq;
 		pthread_mutex_unlock(&store->lock);
 	}
-	qsort(s->ids, s->narticles, sizeof(*s->ids), cmp_id);
-	s->nids = s->narticles;
 	s->own_search = own;
 	s->index_ms = (unsigned long)ms_since(&t0);
 	s->index_built = st.built;
 	s->index_added = st.added;
 	s->index_changed = st.changed;
 	s->index_removed = st.removed;
+	s->index_kept = st.kept;
 	return se;
 fail:
-	free(s->ids);
-	s->ids = NULL;
 	if (own)
 		search_free(se);
 	return NULL;
@@ -1557,9 +1883,11 @@ fail:
  * Said once the index is published: a reader of the log who then searches
  * must find it ready.
  */
-static void
-log_index(const struct snapshot *s)
+void
+archive_log_index(const struct snapshot *s)
 {
+	if (archive_search(s) == NULL)
+		return;
 	if (s->index_built)
 		log_info("search index: %zu articles in %lu ms (built)",
 		    s->narticles, s->index_ms);
@@ -1578,12 +1906,11 @@ static void *
 indexer_main(void *arg)
 {
 	struct snapshot *s = arg;
-	struct search *se = build_search(s);
+	struct search *se = build_search(s, NULL);
 
 	atomic_store_explicit(&s->search, se, memory_order_release);
 	atomic_store_explicit(&s->indexing, false, memory_order_release);
-	if (se != NULL)
-		log_index(s);
+	archive_log_index(s);
 	return NULL;
 }
 
@@ -1604,35 +1931,6 @@ struct search *
 archive_search(const struct snapshot *s)
 {
 	return atomic_load_explicit(&s->search, memory_order_acquire);
-}
-
-const struct node *
-archive_by_id(const struct snapshot *s, long long id)
-{
-	size_t lo = 0, hi = s->nids;
-
-	/* An id of an article this snapshot lacks (indexed since) is none. */
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (s->ids[mid].id == id)
-			return s->ids[mid].node;
-		if (s->ids[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
-static size_t
-count(const struct snapshot *s, enum node_kind k)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < s->nindex; i++)
-		n += s->index[i]->kind == k;
-	return n;
 }
 
 void
@@ -1786,6 +2084,7 @@ load(const struct archive_opts *o, const struct snapshot *old,
 	struct loader L;
 	struct snapshot *s;
 	struct node *root;
+	struct route route;
 	struct stat st;
 	struct timespec t0, started;
 	struct blob robots = {NULL, 0};
@@ -1809,60 +2108,46 @@ load(const struct archive_opts *o, const struct snapshot *old,
 		return NULL;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (root = node_new(NODE_SECTION, NULL, "")) == NULL) {
+	    (root = node_new(NODE_SECTION, "/", "")) == NULL) {
 		free(s);
 		*errstr = "out of memory";
 		return NULL;
 	}
+	/* Numbered as it starts: its nodes carry it (made_now). */
+	s->seq = atomic_fetch_add(&load_seq, 1) + 1;
+	L.born = root->born = (uint32_t)s->seq;
 	if (!seen_add(&L, &st, root->path))
 		L.oom = true;
 	else {
 		read_robots(&L, &robots);
-		load_dir(&L, L.rootreal, root);
+		load_dir(&L, L.rootreal, root, NULL);
 		load_deferred(&L);
 	}
 	free(L.seen);
 	if (!L.oom)
 		parse_jobs(&L);
 	adopt_jobs(&L);
-	if (o->title && o->title[0] != '\0') {
-		free(root->title);
-		root->title = strdup(o->title);
-	} else if (root->title == NULL)
-		root->title = strdup(DEFAULT_HOME_TITLE);
-	/* Every feed names the archive's title. */
-	L.same_pages = old != NULL && root->title != NULL &&
-	    opts_same(o, &old->opts) &&
-	    strcmp(root->title, old->root->title) == 0;
-	if (L.oom || !finish(&L, root, o->lang ? o->lang : "en")) {
-		node_free(root);
-		free(L.all);
+	route.at[0] = root;
+	route.n = 1;
+	if (L.oom || root->title == NULL || !finish(&L, &route)) {
+		node_release(root);
 		free(robots.p);
 		free(s);
 		*errstr = "out of memory";
 		return NULL;
 	}
-	if (L.nall > 1)
-		qsort(L.all, L.nall, sizeof(*L.all), cmp_path);
 	atomic_init(&s->refs, 1);
-	s->seq = atomic_fetch_add(&load_seq, 1) + 1;
 	s->root = root;
 	s->robots = robots;
-	s->index = L.all;
-	s->nindex = L.nall;
-	s->narticles = count(s, NODE_ARTICLE);
-	s->nsections = count(s, NODE_SECTION);
+	s->narticles = root->sec->subarticles;
+	s->nsections = root->sec->subsections;
+	s->ntaken = L.ntaken;
 	s->nskipped = L.nskipped;
 	s->nwarnings = L.nwarnings;
 	s->nparsed = L.nparsed;
 	s->nlisted = L.nlisted;
 	s->loaded = time(NULL);
 	s->started_ns = (int64_t)started.tv_sec * 1000000000 + started.tv_nsec;
-	if (!number_articles(s)) {
-		snapshot_release(s);
-		*errstr = "out of memory";
-		return NULL;
-	}
 	atomic_init(&s->search, NULL);
 	atomic_init(&s->indexing, false);
 	atomic_init(&s->stop_index, false);
@@ -1874,12 +2159,8 @@ load(const struct archive_opts *o, const struct snapshot *old,
 		*errstr = "out of memory";
 		return NULL;
 	}
-	if (o->index == ARCHIVE_INDEX_NOW) {
-		atomic_init(&s->search, build_search(s));
-		/* Not anyone's yet: said now, as it will be when it is. */
-		if (archive_search(s) != NULL)
-			log_index(s);
-	}
+	if (o->index == ARCHIVE_INDEX_NOW)
+		atomic_init(&s->search, build_search(s, old));
 	s->load_ms = (unsigned long)ms_since(&t0);
 	return s;
 }
@@ -1915,10 +2196,7 @@ snapshot_release(struct snapshot *s)
 		atomic_store(&s->stop_index, true);
 		pthread_join(s->indexer, NULL);
 	}
-	node_free(s->root);
-	free(s->index);
-	free(s->byid);
-	free(s->ids);
+	node_release(s->root);
 	free(s->robots.p);
 	if (s->own_search)
 		search_free(atomic_load(&s->search));
@@ -1934,27 +2212,106 @@ snapshot_release(struct snapshot *s)
 #endif
 }
 
-const struct node *
-archive_lookup(const struct snapshot *s, const char *path, size_t len)
+/* The child of s named name[0..len), or NULL: a binary search. */
+static const struct node *
+child(const struct section *s, const char *name, size_t len)
 {
-	size_t lo = 0, hi = s->nindex;
+	size_t lo = 0, hi = s->nsections + s->narticles;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		const char *p = s->index[mid]->path;
+		const char *p = s->byname[mid]->name;
 		size_t plen = strlen(p);
-		int c = memcmp(p, path, plen < len ? plen : len);
+		int c = memcmp(p, name, plen < len ? plen : len);
 
 		if (c == 0)
 			c = plen < len ? -1 : plen > len ? 1 : 0;
 		if (c == 0)
-			return s->index[mid];
+			return s->byname[mid];
 		if (c < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
 	return NULL;
+}
+
+const struct node *
+archive_route(
+    const struct snapshot *s, const char *path, size_t len, struct route *r)
+{
+	const struct node *n = s->root;
+	size_t at = 1;
+
+	r->n = 0;
+	if (len == 0 || path[0] != '/')
+		return NULL;
+	r->at[r->n++] = n;
+	/* A name per level: "x/" a section, a last "x" an article. */
+	while (at < len) {
+		const char *name = path + at, *slash;
+		size_t nlen;
+
+		slash = memchr(name, '/', len - at);
+		nlen = slash != NULL ? (size_t)(slash - name) : len - at;
+		if (n->kind != NODE_SECTION || nlen == 0 ||
+		    r->n == sizeof(r->at) / sizeof(r->at[0]) ||
+		    (n = child(n->sec, name, nlen)) == NULL ||
+		    (n->kind == NODE_SECTION) != (slash != NULL)) {
+			r->n = 0;
+			return NULL;
+		}
+		r->at[r->n++] = n;
+		at += nlen + (slash != NULL);
+	}
+	return n;
+}
+
+const struct node *
+archive_lookup(const struct snapshot *s, const char *path, size_t len)
+{
+	struct route r;
+
+	return archive_route(s, path, len, &r);
+}
+
+const char *
+route_lang(const struct route *r)
+{
+	/* A section's is set (its own or inherited); an article's may not. */
+	for (size_t i = r->n; i-- > 0;)
+		if (r->at[i]->lang != NULL)
+			return r->at[i]->lang;
+	return "en";
+}
+
+/*
+ * A section's articles in order (archive.c's cmp_article): newest
+ * first, undated last by title, the name settling ties.
+ */
+static int
+article_order(const struct node *x, const struct node *y)
+{
+	return cmp_article(&x, &y);
+}
+
+size_t
+archive_position(const struct section *s, const struct node *a)
+{
+	size_t lo = 0, hi = s->narticles;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = article_order(s->articles[mid], a);
+
+		if (c == 0)
+			return s->articles[mid] == a ? mid : s->narticles;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return s->narticles;
 }
 
 const struct node *

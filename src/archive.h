@@ -65,6 +65,7 @@
 enum node_kind { NODE_SECTION, NODE_ARTICLE };
 
 struct listing;
+struct section;
 struct search;
 
 struct blob {
@@ -82,36 +83,75 @@ struct file_stamp {
 	int64_t mtime_ns, ctime_ns;
 };
 
+/*
+ * A node is immutable once its load is done, and reference-counted: a
+ * reload takes every section whose subtree did not change from the old
+ * snapshot by pointer, with its whole subtree, and every unchanged
+ * article of a changed section too, so a publish costs the sections on
+ * the way from the change to the root, not the archive.  So a node
+ * knows neither its parent nor its place among its neighbours (both may
+ * be another snapshot's): a lookup hands back the route from the root.
+ */
 struct node {
+	atomic_uint refs; /* the sections (and snapshots) holding it */
 	enum node_kind kind;
-	/*
-	 * An article's name, title, date and lang point into its path, its
-	 * parsed text (art) or its section: they are not its own.
-	 */
-	char *path;  /* "/", "/news/", "/news/slug" */
-	char *name;  /* directory name or slug; "" for the root */
-	char *title; /* never NULL */
-	char *description;
-	char *date;   /* articles: as written, or NULL when undated */
-	int64_t when; /* dated articles: the instant, for ordering */
-	char *lang;   /* effective language (article, section, archive) */
-	struct node *parent;
-	struct node **sections; /* subsections, by title */
-	size_t nsections;
-	struct node **articles; /* newest first, undated last by title */
-	size_t narticles;
-	struct blob gemini;      /* sections: pre-rendered gemtext */
-	struct blob gopher;      /* sections: pre-rendered menu */
-	struct blob feed;        /* sections: the Atom feed of the subtree */
-	size_t pos;              /* articles: index in parent->articles */
-	struct article *art;     /* articles: the parsed text */
-	struct file_stamp stamp; /* articles: the file as it was read */
-	struct listing *listing; /* sections: the directory as it was read */
+	uint32_t born; /* the load that made it (its seq, cut to 32 bits) */
 	/*
 	 * Sections: the pages are the replaced snapshot's, shared (set by
 	 * the loader, which needs it for the section above).
 	 */
 	bool same;
+	/*
+	 * Sections: the subtree was loaded from its own directories, all
+	 * plain files and directories, with nothing skipped or warned about:
+	 * a reload whose watch saw nothing change below may take it whole.
+	 */
+	bool plain;
+	/*
+	 * An article's name, title, date and lang point into its path or
+	 * its parsed text (art): they are not its own.
+	 */
+	char *path;   /* "/", "/news/", "/news/slug" */
+	char *name;   /* directory name or slug; "" for the root */
+	char *title;  /* never NULL */
+	char *date;   /* articles: as written, or NULL when undated */
+	int64_t when; /* dated articles: the instant, for ordering */
+	/*
+	 * Sections: the effective language (its own, else inherited);
+	 * articles: their own, NULL when they inherit their section's
+	 * (route_lang), so an article node does not depend on its section.
+	 */
+	char *lang;
+	struct article *art;     /* articles: the parsed text */
+	struct file_stamp stamp; /* articles: the file as it was read */
+	struct section *sec;     /* sections: what only they have */
+};
+
+/* What a section holds beyond a node: articles do without it. */
+struct section {
+	char *description;
+	struct node **sections; /* subsections, by title */
+	size_t nsections;
+	struct node **articles; /* newest first, undated last by title */
+	size_t narticles;
+	struct node **byname;    /* both, by name (strcmp), for lookup */
+	struct blob gemini;      /* pre-rendered gemtext */
+	struct blob gopher;      /* pre-rendered menu */
+	struct blob feed;        /* the Atom feed of the subtree */
+	struct listing *listing; /* the directory as it was read */
+	/* The subtree's, this section included, for the snapshot's counts
+	 * and for the loader's limits when it is taken whole. */
+	size_t subarticles, subsections, subfiles;
+};
+
+/*
+ * The way from the root down to a node: at[0] the root, at[n - 1] the
+ * node.  The breadcrumb, "Up", an article's inherited language and its
+ * neighbours are read from it.
+ */
+struct route {
+	const struct node *at[ARCHIVE_MAX_DEPTH + 2];
+	size_t n;
 };
 
 enum archive_index {
@@ -150,28 +190,18 @@ struct archive_store {
 	unsigned long long synced_seq;
 };
 
-/* A search index id and the snapshot's article it names. */
-struct archive_id {
-	long long id;
-	const struct node *node;
-};
-
 struct snapshot {
 	atomic_uint refs;
 	unsigned long long seq; /* the load's number: later loads, larger */
 	struct node *root;
-	struct node **index; /* sorted by path, for lookup */
-	size_t nindex;
-	struct node **byid;     /* articles, oldest first */
-	struct archive_id *ids; /* by id, for search hits */
-	size_t nids;
 	struct blob robots; /* the root's robots.txt; p NULL: none */
 	size_t narticles;
 	size_t nsections;
 	size_t nskipped;  /* files warned about and not served */
 	size_t nwarnings; /* other problems reported while loading */
 	size_t nparsed;   /* articles read and parsed; the rest shared */
-	size_t nlisted;   /* directories listed; the rest as old's */
+	size_t ntaken;  /* sections taken whole from the old, subtree and all */
+	size_t nlisted; /* directories listed; the rest as old's */
 	time_t loaded;
 	/*
 	 * CLOCK_REALTIME in ns as the load began: a reload trusts a stamp
@@ -191,6 +221,7 @@ struct snapshot {
 	bool own_search;        /* an index of its own, freed with it */
 	bool index_built;       /* the index was made anew */
 	size_t index_added, index_changed, index_removed;
+	size_t index_kept; /* named to the index, and found unchanged */
 	/* What pages rendered per request need; strings owned. */
 	struct archive_opts opts;
 	unsigned long load_ms; /* archive_load's time, search index included */
@@ -246,14 +277,30 @@ void archive_store_init(struct archive_store *, struct search *se);
  * memory.  -1: none, texts stay in memory.
  */
 void archive_set_pack(int fd);
+/*
+ * Logs how the snapshot's index was synced, if it was: for its reader,
+ * once the snapshot serves (the indexing thread's own, at its end).
+ */
+void archive_log_index(const struct snapshot *);
 /* The search index, or NULL (not built yet: see indexing; or failed). */
 struct search *archive_search(const struct snapshot *);
 
-/* Exact lookup of a canonical path; NULL when absent. */
+/*
+ * Exact lookup of a canonical path, down the tree: a name per level,
+ * found by binary search among its section's.  NULL when absent.
+ */
 const struct node *archive_lookup(
     const struct snapshot *, const char *path, size_t len);
-/* The article a search hit names; NULL if none. */
-const struct node *archive_by_id(const struct snapshot *, long long id);
+/* The same, with the way there in *r (r->n 0 when absent). */
+const struct node *archive_route(
+    const struct snapshot *, const char *path, size_t len, struct route *r);
+/* The language a route's node is in: its own, else its section's. */
+const char *route_lang(const struct route *);
+/*
+ * Where article a stands in its section's articles (a binary search in
+ * their order); sec->narticles when it is not there.
+ */
+size_t archive_position(const struct section *sec, const struct node *a);
 /* The section whose feed "<section path>feed.xml" names; NULL if none. */
 const struct node *archive_lookup_feed(
     const struct snapshot *, const char *path, size_t len);

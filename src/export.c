@@ -128,17 +128,19 @@ write_buf(const char *path, struct buf *b)
 	return rv;
 }
 
+/* The article is the route's last node. */
 static int
-export_article(struct exporter *E, const struct node *n, struct buf *b)
+export_article(struct exporter *E, const struct route *r, struct buf *b)
 {
+	const struct node *n = r->at[r->n - 1];
 	char path[PATH_MAX];
 
-	render_gemini_article(b, n, n->art, RENDER_EXPORT);
+	render_gemini_article(b, r, n->art, RENDER_EXPORT);
 	if (path_of(path, E->gemini, n, EXPORT_GEMINI_EXT) == -1 ||
 	    write_buf(path, b) == -1)
 		return -1;
 	/* The live server's text, byte for byte. */
-	render_gopher_article(b, E->o, n, n->art);
+	render_gopher_article(b, E->o, r, n->art);
 	if (path_of(path, E->gopher, n, EXPORT_GOPHER_EXT) == -1 ||
 	    write_buf(path, b) == -1)
 		return -1;
@@ -146,14 +148,21 @@ export_article(struct exporter *E, const struct node *n, struct buf *b)
 	return 0;
 }
 
-/* A section's directory and page, its articles, then its subsections. */
+/*
+ * A section's directory and page, its articles, then its subsections:
+ * the section is the route's last node, and the route grows and shrinks
+ * back as the walk goes down.
+ */
 static int
-export_section(struct exporter *E, const struct node *n, struct buf *b)
+export_section(struct exporter *E, struct route *r, struct buf *b)
 {
+	const struct node *n = r->at[r->n - 1];
+	const struct section *s = n->sec;
 	char path[PATH_MAX];
+	int rv = 0;
 
 	/* The roots were made (exclusively) by export_archive. */
-	if (n->parent != NULL) {
+	if (r->n > 1) {
 		if (path_of(path, E->gemini, n, "") == -1 ||
 		    make_dir(path) == -1)
 			return -1;
@@ -161,11 +170,11 @@ export_section(struct exporter *E, const struct node *n, struct buf *b)
 		    make_dir(path) == -1)
 			return -1;
 	}
-	render_gemini_section(b, n, RENDER_EXPORT);
+	render_gemini_section(b, r, RENDER_EXPORT);
 	if (path_of(path, E->gemini, n, EXPORT_GEMINI_INDEX) == -1 ||
 	    write_buf(path, b) == -1)
 		return -1;
-	render_gopher_section(b, E->o, n, RENDER_EXPORT);
+	render_gopher_section(b, E->o, r, RENDER_EXPORT);
 	if (path_of(path, E->gopher, n, EXPORT_GOPHERMAP) == -1 ||
 	    write_buf(path, b) == -1)
 		return -1;
@@ -173,7 +182,7 @@ export_section(struct exporter *E, const struct node *n, struct buf *b)
 	 * The feed names the capsule by its gemini:// URLs, as live, but its
 	 * entries link to the exported .gmi files.
 	 */
-	render_atom_feed(b, E->o, n, RENDER_EXPORT);
+	render_atom_feed(b, E->o, r, RENDER_EXPORT);
 	if (path_of(path, E->gemini, n, FEED_NAME) == -1 ||
 	    write_rendered(path, b) == -1)
 		return -1;
@@ -181,13 +190,17 @@ export_section(struct exporter *E, const struct node *n, struct buf *b)
 	    write_buf(path, b) == -1)
 		return -1;
 	E->nsections++;
-	for (size_t i = 0; i < n->narticles; i++)
-		if (export_article(E, n->articles[i], b) == -1)
-			return -1;
-	for (size_t i = 0; i < n->nsections; i++)
-		if (export_section(E, n->sections[i], b) == -1)
-			return -1;
-	return 0;
+	for (size_t i = 0; i < s->narticles && rv == 0; i++) {
+		r->at[r->n++] = s->articles[i];
+		rv = export_article(E, r, b);
+		r->n--;
+	}
+	for (size_t i = 0; i < s->nsections && rv == 0; i++) {
+		r->at[r->n++] = s->sections[i];
+		rv = export_section(E, r, b);
+		r->n--;
+	}
+	return rv;
 }
 
 /*
@@ -241,6 +254,7 @@ export_archive(
     const struct snapshot *s, const struct archive_opts *o, const char *dir)
 {
 	struct exporter E;
+	struct route rt;
 	struct stat st;
 	struct buf b;
 	bool made = false;
@@ -280,7 +294,9 @@ export_archive(
 	if (make_dir(E.gemini) == -1 || make_dir(E.gopher) == -1)
 		return -1;
 	buf_init(&b);
-	rv = export_section(&E, s->root, &b);
+	rt.at[0] = s->root;
+	rt.n = 1;
+	rv = export_section(&E, &rt, &b);
 	buf_free(&b);
 	if (rv == -1)
 		return -1;

@@ -149,15 +149,18 @@ search(const struct snapshot *snap, const struct gemini_url *u, struct reply *r)
 		    res.total == 1 ? "" : "s", page, pages);
 	search_terms_init(&terms, q, qlen);
 	for (size_t i = 0; i < res.nids; i++) {
-		const struct node *n = archive_by_id(snap, res.ids[i]);
+		struct route rt;
+		const struct node *n = archive_route(
+		    snap, res.paths[i], strlen(res.paths[i]), &rt);
 
-		if (n == NULL)
+		/* Gone since it was indexed, or a section there now. */
+		if (n == NULL || n->kind != NODE_ARTICLE)
 			continue;
 		buf_printf(b, "\n=> %s ", n->path);
 		if (n->date)
 			buf_printf(b, "%.10s ", n->date);
 		buf_printf(b, "%s\n", n->title);
-		search_text(b, n->parent->title);
+		search_text(b, rt.at[rt.n - 2]->title);
 		buf_adds(b, ": ");
 		search_snippet(b, &terms, n->art->paras, n->art->npara);
 		buf_addc(b, '\n');
@@ -185,6 +188,7 @@ gemini_respond(const struct url_expect *ex, const struct snapshot *snap,
 {
 	struct gemini_url u;
 	const struct node *n;
+	struct route rt;
 	const char *why = "";
 	enum url_verdict v;
 
@@ -209,17 +213,18 @@ gemini_respond(const struct url_expect *ex, const struct snapshot *snap,
 	/* Pre-rendered in the snapshot: feeds stay zero-copy too. */
 	if ((n = archive_lookup_feed(snap, u.path, u.pathlen)) != NULL) {
 		status(r, 20, "application/atom+xml");
-		r->body = &n->feed;
+		r->body = &n->sec->feed;
 		return;
 	}
-	if ((n = archive_lookup(snap, u.path, u.pathlen)) != NULL) {
+	if ((n = archive_route(snap, u.path, u.pathlen, &rt)) != NULL) {
 		r->status = 20;
 		snprintf(r->meta, sizeof(r->meta),
-		    "text/gemini; charset=utf-8; lang=%s", n->lang);
+		    "text/gemini; charset=utf-8; lang=%s", route_lang(&rt));
 		if (n->kind == NODE_SECTION)
-			r->body = &n->gemini;
+			r->body = &n->sec->gemini;
 		else
-			render_gemini_article(&r->dyn, n, n->art, RENDER_LIVE);
+			render_gemini_article(
+			    &r->dyn, &rt, n->art, RENDER_LIVE);
 		return;
 	}
 	/* A section named without its slash: send the client to it. */

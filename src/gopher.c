@@ -139,7 +139,11 @@ mod_date(struct buf *b, const struct snapshot *snap)
 static void
 article_text(struct buf *b, const struct snapshot *snap, const struct node *n)
 {
-	render_gopher_article(b, &snap->opts, n, n->art);
+	struct route rt;
+
+	/* The way to n, for its breadcrumb: n was found by this path. */
+	if (archive_route(snap, n->path, strlen(n->path), &rt) == n)
+		render_gopher_article(b, &snap->opts, &rt, n->art);
 }
 
 /*
@@ -151,7 +155,7 @@ article_text(struct buf *b, const struct snapshot *snap, const struct node *n)
 static size_t
 page_size(const struct node *n)
 {
-	return n->kind == NODE_SECTION ? n->gopher.len : n->art->len;
+	return n->kind == NODE_SECTION ? n->sec->gopher.len : n->art->len;
 }
 
 /*
@@ -226,9 +230,9 @@ gopher_plus(const struct gopher_ctx *g, const struct snapshot *snap,
 	}
 	buf_adds(&r->dyn, "+-1" CRLF);
 	if (plus == PLUS_ITEM)
-		menu_lines(&n->gopher, &r->dyn, snap, plus_item_line);
+		menu_lines(&n->sec->gopher, &r->dyn, snap, plus_item_line);
 	else if (plus == PLUS_DIRATTR && n->kind == NODE_SECTION)
-		menu_lines(&n->gopher, &r->dyn, snap, attr_block);
+		menu_lines(&n->sec->gopher, &r->dyn, snap, attr_block);
 	else {
 		struct buf line;
 
@@ -253,12 +257,12 @@ gopher_feed(const struct gopher_ctx *g, const struct snapshot *snap,
 
 	r->status = '0';
 	if (plus == PLUS_NONE) {
-		r->body = &n->feed;
+		r->body = &n->sec->feed;
 		return;
 	}
 	if (plus == PLUS_ITEM) {
 		buf_adds(&r->dyn, "+-2" CRLF);
-		buf_add(&r->dyn, n->feed.p, n->feed.len);
+		buf_add(&r->dyn, n->sec->feed.p, n->sec->feed.len);
 		return;
 	}
 	buf_init(&line);
@@ -453,10 +457,15 @@ search(const struct gopher_ctx *g, const struct snapshot *snap, const char *q,
 	search_info(&r->dyn, buf_failed(&d) ? "" : d.p, width);
 	search_terms_init(&terms, q, qlen);
 	for (size_t i = 0; i < res.nids; i++) {
-		const struct node *n = archive_by_id(snap, res.ids[i]);
+		struct route rt;
+		const struct node *n = archive_route(
+		    snap, res.paths[i], strlen(res.paths[i]), &rt);
+		const char *lang;
 
-		if (n == NULL)
+		/* Gone since it was indexed, or a section there now. */
+		if (n == NULL || n->kind != NODE_ARTICLE)
 			continue;
+		lang = route_lang(&rt);
 		d.len = 0;
 		if (n->date)
 			buf_printf(&d, "%.10s ", n->date);
@@ -466,7 +475,7 @@ search(const struct gopher_ctx *g, const struct snapshot *snap, const char *q,
 			break;
 		buf_adds(&r->dyn, "i" GOPHER_INFO_FIELDS CRLF "0");
 		text_truncate(
-		    &r->dyn, d.p, strlen(d.p), width, TEXT_DOTS, n->lang);
+		    &r->dyn, d.p, strlen(d.p), width, TEXT_DOTS, lang);
 		buf_printf(&r->dyn, "\t%s\t%s\t%u" CRLF, n->path, g->hostname,
 		    g->port);
 		d.len = 0;
@@ -474,7 +483,7 @@ search(const struct gopher_ctx *g, const struct snapshot *snap, const char *q,
 		buf_addc(&d, '\0');
 		if (buf_failed(&d))
 			break;
-		search_info_wrapped(&r->dyn, d.p, width, n->lang);
+		search_info_wrapped(&r->dyn, d.p, width, lang);
 	}
 	search_terms_free(&terms);
 	if (buf_failed(&d))
@@ -636,7 +645,7 @@ gopher_respond(const struct gopher_ctx *g, const struct snapshot *snap,
 	}
 	if (n->kind == NODE_SECTION) {
 		r->status = '1';
-		r->body = &n->gopher;
+		r->body = &n->sec->gopher;
 	} else {
 		r->status = '0';
 		article_text(&r->dyn, snap, n);

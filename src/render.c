@@ -15,22 +15,30 @@
 static const char *
 label(const struct node *n)
 {
-	return n->parent == NULL ? HOME_CRUMB : n->title;
+	return n->path[1] == '\0' ? HOME_CRUMB : n->title;
 }
 
 void
-render_breadcrumb(struct buf *b, const struct node *n)
+render_breadcrumb(struct buf *b, const struct route *r)
 {
-	const struct node *chain[ARCHIVE_MAX_DEPTH + 2];
-	size_t k = 0;
-
-	for (; n != NULL && k < sizeof(chain) / sizeof(chain[0]); n = n->parent)
-		chain[k++] = n;
-	while (k-- > 0) {
-		buf_adds(b, label(chain[k]));
-		if (k > 0)
+	for (size_t i = 0; i < r->n; i++) {
+		buf_adds(b, label(r->at[i]));
+		if (i + 1 < r->n)
 			buf_adds(b, " > ");
 	}
+}
+
+/* The section above the route's node (its own section, for an article). */
+static const struct node *
+up(const struct route *r)
+{
+	return r->n >= 2 ? r->at[r->n - 2] : NULL;
+}
+
+static const struct node *
+last(const struct route *r)
+{
+	return r->at[r->n - 1];
 }
 
 /*
@@ -105,30 +113,38 @@ cmp_newest(const struct node *x, const struct node *y)
 	return strcmp(x->path, y->path);
 }
 
+/* A newest article, with the language it is in (its section's or own). */
+struct pick {
+	const struct node *a;
+	const char *lang;
+};
+
 /* Keeps top[0..*n) the max newest dated articles under sec, in order. */
 static void
-collect_newest(
-    const struct node *sec, const struct node **top, size_t *n, size_t max)
+collect_newest(const struct node *sec, struct pick *top, size_t *n, size_t max)
 {
-	for (size_t i = 0; i < sec->narticles; i++) {
-		const struct node *a = sec->articles[i];
+	const struct section *s = sec->sec;
+
+	for (size_t i = 0; i < s->narticles; i++) {
+		const struct node *a = s->articles[i];
 		size_t j;
 
 		/* Sorted newest first, undated last: the rest cannot win. */
 		if (a->date == NULL ||
-		    (*n == max && cmp_newest(a, top[max - 1]) >= 0))
+		    (*n == max && cmp_newest(a, top[max - 1].a) >= 0))
 			break;
 		j = *n < max ? (*n)++ : max - 1;
-		for (; j > 0 && cmp_newest(a, top[j - 1]) < 0; j--)
+		for (; j > 0 && cmp_newest(a, top[j - 1].a) < 0; j--)
 			top[j] = top[j - 1];
-		top[j] = a;
+		top[j].a = a;
+		top[j].lang = a->lang != NULL ? a->lang : sec->lang;
 	}
-	for (size_t i = 0; i < sec->nsections; i++)
-		collect_newest(sec->sections[i], top, n, max);
+	for (size_t i = 0; i < s->nsections; i++)
+		collect_newest(s->sections[i], top, n, max);
 }
 
 static size_t
-newest(const struct node *sec, const struct node **top, size_t max)
+newest(const struct node *sec, struct pick *top, size_t max)
 {
 	size_t n = 0;
 
@@ -164,40 +180,38 @@ gemini_text_line(struct buf *b, const char *s)
  * walk the archive without going back to the index.
  */
 static void
-render_gemini_nav(struct buf *b, const struct node *n, enum render_links links)
+render_gemini_nav(struct buf *b, const struct route *r, enum render_links links)
 {
-	const struct node *chain[ARCHIVE_MAX_DEPTH + 2], *sec = n->parent;
-	size_t k = 0;
+	const struct node *n = last(r), *sec = up(r);
+	const struct section *s = sec->sec;
+	size_t pos = archive_position(s, n);
 
 	buf_addc(b, '\n');
-	for (const struct node *s = sec;
-	     s != NULL && k < sizeof(chain) / sizeof(chain[0]); s = s->parent)
-		chain[k++] = s;
-	while (k-- > 0) {
-		gemini_link(b, sec, chain[k], links);
-		buf_printf(b, "%s\n", label(chain[k]));
+	for (size_t i = 0; i + 1 < r->n; i++) {
+		gemini_link(b, sec, r->at[i], links);
+		buf_printf(b, "%s\n", label(r->at[i]));
 	}
-	/* pos is trusted only when it does name n (hand-made trees). */
-	if (n->pos >= sec->narticles || sec->articles[n->pos] != n)
+	if (pos >= s->narticles)
 		return;
-	if (n->pos > 0) {
-		gemini_link(b, sec, sec->articles[n->pos - 1], links);
-		buf_printf(
-		    b, "Previous: %s\n", sec->articles[n->pos - 1]->title);
+	if (pos > 0) {
+		gemini_link(b, sec, s->articles[pos - 1], links);
+		buf_printf(b, "Previous: %s\n", s->articles[pos - 1]->title);
 	}
-	if (n->pos + 1 < sec->narticles) {
-		gemini_link(b, sec, sec->articles[n->pos + 1], links);
-		buf_printf(b, "Next: %s\n", sec->articles[n->pos + 1]->title);
+	if (pos + 1 < s->narticles) {
+		gemini_link(b, sec, s->articles[pos + 1], links);
+		buf_printf(b, "Next: %s\n", s->articles[pos + 1]->title);
 	}
 }
 
 void
-render_gemini_article(struct buf *b, const struct node *n,
+render_gemini_article(struct buf *b, const struct route *r,
     const struct article *a, enum render_links links)
 {
+	const struct node *n = last(r);
+
 	buf_printf(b, "# %s\n", n->title);
-	gemini_link(b, n->parent, n->parent, links);
-	buf_printf(b, "%s\n", label(n->parent));
+	gemini_link(b, up(r), up(r), links);
+	buf_printf(b, "%s\n", label(up(r)));
 	if (n->date)
 		buf_printf(b, "%.10s\n", n->date);
 	for (size_t i = 0; i < a->npara; i++) {
@@ -210,7 +224,7 @@ render_gemini_article(struct buf *b, const struct node *n,
 		gemini_text_line(b, a->editor);
 	if (a->copyright)
 		gemini_text_line(b, a->copyright);
-	render_gemini_nav(b, n, links);
+	render_gemini_nav(b, r, links);
 }
 
 /*
@@ -219,17 +233,20 @@ render_gemini_article(struct buf *b, const struct node *n,
  */
 void
 render_gemini_section(
-    struct buf *b, const struct node *n, enum render_links links)
+    struct buf *b, const struct route *r, enum render_links links)
 {
+	const struct node *n = last(r);
+	const struct section *s = n->sec;
+
 	buf_printf(b, "# %s\n", n->title);
-	if (n->description) {
+	if (s->description) {
 		buf_addc(b, '\n');
-		gemini_text_line(b, n->description);
+		gemini_text_line(b, s->description);
 	}
-	if (n->parent) {
+	if (up(r)) {
 		buf_addc(b, '\n');
-		gemini_link(b, n, n->parent, links);
-		buf_printf(b, "Up: %s\n", label(n->parent));
+		gemini_link(b, n, up(r), links);
+		buf_printf(b, "Up: %s\n", label(up(r)));
 	}
 	buf_addc(b, '\n');
 	feed_link(b, n, links);
@@ -237,29 +254,29 @@ render_gemini_section(
 	/* Live only: a static export has no server to ask. */
 	if (links == RENDER_LIVE)
 		buf_adds(b, "=> /search Search the archive\n");
-	if (n->nsections > 0) {
+	if (s->nsections > 0) {
 		buf_adds(b, "\n## Sections\n\n");
-		for (size_t i = 0; i < n->nsections; i++) {
-			gemini_link(b, n, n->sections[i], links);
-			buf_printf(b, "%s\n", n->sections[i]->title);
+		for (size_t i = 0; i < s->nsections; i++) {
+			gemini_link(b, n, s->sections[i], links);
+			buf_printf(b, "%s\n", s->sections[i]->title);
 		}
 	}
-	if (n->parent == NULL) {
-		const struct node *top[HOME_NEWEST];
+	if (up(r) == NULL) {
+		struct pick top[HOME_NEWEST];
 		size_t k = newest(n, top, HOME_NEWEST);
 
 		if (k > 0)
 			buf_adds(b, "\n## Newest\n\n");
 		for (size_t i = 0; i < k; i++) {
-			gemini_link(b, n, top[i], links);
+			gemini_link(b, n, top[i].a, links);
 			buf_printf(
-			    b, "%.10s %s\n", top[i]->date, top[i]->title);
+			    b, "%.10s %s\n", top[i].a->date, top[i].a->title);
 		}
 	}
-	if (n->narticles > 0) {
+	if (s->narticles > 0) {
 		buf_adds(b, "\n## Articles\n\n");
-		for (size_t i = 0; i < n->narticles; i++) {
-			const struct node *a = n->articles[i];
+		for (size_t i = 0; i < s->narticles; i++) {
+			const struct node *a = s->articles[i];
 
 			gemini_link(b, n, a, links);
 			if (a->date)
@@ -267,7 +284,7 @@ render_gemini_section(
 			buf_printf(b, "%s\n", a->title);
 		}
 	}
-	if (n->nsections == 0 && n->narticles == 0)
+	if (s->nsections == 0 && s->narticles == 0)
 		buf_adds(b, "\nThis section is empty.\n");
 }
 
@@ -320,14 +337,17 @@ gopher_info_wrapped(struct menu *m, const char *s)
 	buf_free(&w);
 }
 
-/* A map item leaves out host and port: Gophernicus fills in its own. */
+/*
+ * A map item leaves out host and port: Gophernicus fills in its own.
+ * lang: the one `to` is in.
+ */
 static void
-gopher_item(
-    struct menu *m, char type, const char *display, const struct node *to)
+gopher_item(struct menu *m, char type, const char *display,
+    const struct node *to, const char *lang)
 {
 	buf_addc(m->b, type);
-	text_truncate(m->b, display, strlen(display), m->o->menu_width,
-	    TEXT_DOTS, to->lang);
+	text_truncate(
+	    m->b, display, strlen(display), m->o->menu_width, TEXT_DOTS, lang);
 	buf_addc(m->b, '\t');
 	link_to(m->b, m->here, to, m->links, EXPORT_GOPHER_EXT, false);
 	if (m->links == RENDER_LIVE)
@@ -353,7 +373,7 @@ gopher_feed_item(struct menu *m)
 static void
 gopher_newest(struct menu *m)
 {
-	const struct node *top[HOME_NEWEST];
+	struct pick top[HOME_NEWEST];
 	size_t k = newest(m->here, top, HOME_NEWEST);
 	struct buf d;
 
@@ -364,46 +384,48 @@ gopher_newest(struct menu *m)
 	buf_init(&d);
 	for (size_t i = 0; i < k; i++) {
 		d.len = 0;
-		buf_printf(&d, "%.10s %s", top[i]->date, top[i]->title);
+		buf_printf(&d, "%.10s %s", top[i].a->date, top[i].a->title);
 		if (buf_failed(&d))
 			m->b->oom = true;
 		else
-			gopher_item(m, '0', d.p, top[i]);
+			gopher_item(m, '0', d.p, top[i].a, top[i].lang);
 	}
 	buf_free(&d);
 }
 
 void
 render_gopher_section(struct buf *b, const struct archive_opts *o,
-    const struct node *n, enum render_links links)
+    const struct route *r, enum render_links links)
 {
+	const struct node *n = last(r);
+	const struct section *s = n->sec;
 	struct menu m = {b, o, n, links, links == RENDER_LIVE ? CRLF : "\n"};
 	struct buf d;
 
 	gopher_info(&m, n->title);
-	if (n->description) {
+	if (s->description) {
 		gopher_info(&m, "");
-		gopher_info_wrapped(&m, n->description);
+		gopher_info_wrapped(&m, s->description);
 	}
 	/*
 	 * Each group under a label, as the Gemini page's headings: without
 	 * them the home's articles read as more of "Newest".
 	 */
-	if (n->nsections > 0) {
+	if (s->nsections > 0) {
 		gopher_info(&m, "");
 		gopher_info(&m, "Sections");
-		for (size_t i = 0; i < n->nsections; i++)
-			gopher_item(
-			    &m, '1', n->sections[i]->title, n->sections[i]);
+		for (size_t i = 0; i < s->nsections; i++)
+			gopher_item(&m, '1', s->sections[i]->title,
+			    s->sections[i], s->sections[i]->lang);
 	}
-	if (n->parent == NULL)
+	if (up(r) == NULL)
 		gopher_newest(&m);
-	if (n->narticles > 0) {
+	if (s->narticles > 0) {
 		gopher_info(&m, "");
 		gopher_info(&m, "Articles");
 		buf_init(&d);
-		for (size_t i = 0; i < n->narticles; i++) {
-			const struct node *a = n->articles[i];
+		for (size_t i = 0; i < s->narticles; i++) {
+			const struct node *a = s->articles[i];
 
 			d.len = 0;
 			if (a->date)
@@ -412,11 +434,12 @@ render_gopher_section(struct buf *b, const struct archive_opts *o,
 			if (buf_failed(&d))
 				b->oom = true;
 			else
-				gopher_item(&m, '0', d.p, a);
+				gopher_item(&m, '0', d.p, a,
+				    a->lang != NULL ? a->lang : n->lang);
 		}
 		buf_free(&d);
 	}
-	if (n->nsections == 0 && n->narticles == 0) {
+	if (s->nsections == 0 && s->narticles == 0) {
 		gopher_info(&m, "");
 		gopher_info(&m, "This section is empty.");
 	}
@@ -425,14 +448,14 @@ render_gopher_section(struct buf *b, const struct archive_opts *o,
 	if (links == RENDER_LIVE)
 		buf_printf(b, "7Search the archive\t/search\t%s\t%u" CRLF,
 		    o->hostname, o->gopher_port);
-	if (n->parent) {
+	if (up(r)) {
 		buf_init(&d);
-		buf_printf(&d, "Up: %s", label(n->parent));
+		buf_printf(&d, "Up: %s", label(up(r)));
 		gopher_info(&m, "");
 		if (buf_failed(&d))
 			b->oom = true;
 		else
-			gopher_item(&m, '1', d.p, n->parent);
+			gopher_item(&m, '1', d.p, up(r), up(r)->lang);
 		buf_free(&d);
 	}
 	/* Gophernicus stops at the end of a map by itself. */
@@ -448,25 +471,21 @@ render_gopher_section(struct buf *b, const struct archive_opts *o,
  */
 static void
 heading_crumb(
-    struct buf *b, const struct node *sec, size_t width, const char *lang)
+    struct buf *b, const struct route *r, size_t width, const char *lang)
 {
-	const struct node *chain[ARCHIVE_MAX_DEPTH + 2];
-	size_t k = 0;
+	size_t k = r->n - 1; /* the sections: the article is not in it */
 	struct buf line;
 
-	for (; sec != NULL && k < sizeof(chain) / sizeof(chain[0]);
-	     sec = sec->parent)
-		chain[k++] = sec;
 	buf_init(&line);
-	/* chain[k - 1] is the root; drop from chain[k - 2] down. */
+	/* at[0] is the root; drop from at[1] down. */
 	for (size_t drop = 0; drop < k; drop++) {
 		line.len = 0;
 		buf_adds(&line, HOME_CRUMB);
 		if (drop > 0)
 			buf_adds(&line, " > " TEXT_ELLIPSIS);
-		for (size_t i = k - 1 - drop; i-- > 0;) {
+		for (size_t i = 1 + drop; i < k; i++) {
 			buf_adds(&line, " > ");
-			buf_adds(&line, chain[i]->title);
+			buf_adds(&line, r->at[i]->title);
 		}
 		if (buf_failed(&line) ||
 		    text_width(line.p, line.len) <= width || drop + 2 >= k)
@@ -486,26 +505,27 @@ heading_crumb(
  */
 void
 render_gopher_article(struct buf *b, const struct archive_opts *o,
-    const struct node *n, const struct article *a)
+    const struct route *r, const struct article *a)
 {
-	text_wrap_balanced(
-	    b, n->title, strlen(n->title), o->wrap, CRLF, n->lang);
-	heading_crumb(b, n->parent, o->wrap, n->lang);
+	const struct node *n = last(r);
+	const char *lang = route_lang(r);
+
+	text_wrap_balanced(b, n->title, strlen(n->title), o->wrap, CRLF, lang);
+	heading_crumb(b, r, o->wrap, lang);
 	if (n->date)
 		buf_printf(b, "%.10s" CRLF, n->date);
 	for (size_t i = 0; i < a->npara; i++) {
 		buf_adds(b, CRLF);
-		text_wrap(b, a->paras[i], strlen(a->paras[i]), o->wrap, CRLF,
-		    n->lang);
+		text_wrap(
+		    b, a->paras[i], strlen(a->paras[i]), o->wrap, CRLF, lang);
 	}
 	if (a->editor || a->copyright)
 		buf_adds(b, CRLF);
 	if (a->editor)
-		text_wrap(
-		    b, a->editor, strlen(a->editor), o->wrap, CRLF, n->lang);
+		text_wrap(b, a->editor, strlen(a->editor), o->wrap, CRLF, lang);
 	if (a->copyright)
-		text_wrap(b, a->copyright, strlen(a->copyright), o->wrap, CRLF,
-		    n->lang);
+		text_wrap(
+		    b, a->copyright, strlen(a->copyright), o->wrap, CRLF, lang);
 }
 
 /* XML or HTML text or attribute value; C0 controls are not XML 1.0. */
@@ -588,13 +608,11 @@ rfc3339(struct buf *b, const char *date)
 
 void
 render_atom_feed(struct buf *b, const struct archive_opts *o,
-    const struct node *n, enum render_links style)
+    const struct route *r, enum render_links style)
 {
-	const struct node *top[FEED_ENTRIES], *root = n;
+	const struct node *n = last(r), *root = r->at[0];
+	struct pick top[FEED_ENTRIES];
 	size_t k = newest(n, top, FEED_ENTRIES);
-
-	while (root->parent != NULL)
-		root = root->parent;
 	buf_adds(b,
 	    "<?xml version=\"1.0\" encoding=\"utf-8\"?>" CRLF
 	    "<feed xmlns=\"http://www.w3.org/2005/Atom\" xml:lang=\"");
@@ -602,9 +620,9 @@ render_atom_feed(struct buf *b, const struct archive_opts *o,
 	buf_adds(b, "\">" CRLF "  <title>");
 	xml_escape(b, n->title);
 	buf_adds(b, "</title>" CRLF);
-	if (n->description) {
+	if (n->sec->description) {
 		buf_adds(b, "  <subtitle>");
-		xml_escape(b, n->description);
+		xml_escape(b, n->sec->description);
 		buf_adds(b, "</subtitle>" CRLF);
 	}
 	buf_adds(b,
@@ -620,18 +638,19 @@ render_atom_feed(struct buf *b, const struct archive_opts *o,
 	gemini_url(b, o, n->path, FEED_NAME);
 	/* No dated article yet: a fixed date keeps the bytes stable too. */
 	buf_adds(b, "</id>" CRLF "  <updated>");
-	rfc3339(b, k > 0 ? top[0]->date : "1970-01-01");
+	rfc3339(b, k > 0 ? top[0].a->date : "1970-01-01");
 	buf_adds(b, "</updated>" CRLF "  <author><name>");
 	xml_escape(b, root->title);
 	buf_adds(
 	    b, "</name></author>" CRLF "  <generator>serai</generator>" CRLF);
 	for (size_t i = 0; i < k; i++) {
-		const struct node *a = top[i];
+		const struct node *a = top[i].a;
 
 		buf_adds(b, "  <entry");
-		if (a->lang && n->lang && strcmp(a->lang, n->lang) != 0) {
+		if (top[i].lang && n->lang &&
+		    strcmp(top[i].lang, n->lang) != 0) {
 			buf_adds(b, " xml:lang=\"");
-			xml_escape(b, a->lang);
+			xml_escape(b, top[i].lang);
 			buf_addc(b, '"');
 		}
 		buf_adds(b, ">" CRLF "    <title>");

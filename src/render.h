@@ -12,6 +12,7 @@ struct archive_opts;
 struct article;
 struct buf;
 struct node;
+struct route;
 
 /* Gopher info lines carry this dummy selector/host/port (common form). */
 #define GOPHER_INFO_FIELDS "\t\tnull.host\t1"
@@ -34,20 +35,21 @@ enum render_links {
 	RENDER_EXPORT, /* files: gemtext, and Gophernicus gophermaps */
 };
 
-void render_gemini_article(struct buf *, const struct node *,
+/* Each page is of the route's last node (archive_route). */
+void render_gemini_article(struct buf *, const struct route *,
     const struct article *, enum render_links);
 void render_gemini_section(
-    struct buf *, const struct node *, enum render_links);
+    struct buf *, const struct route *, enum render_links);
 
 void render_gopher_article(struct buf *, const struct archive_opts *,
-    const struct node *, const struct article *);
+    const struct route *, const struct article *);
 /*
  * RENDER_EXPORT makes a gophermap in the Gophernicus format instead of a
  * menu: LF lines, items as "Xdisplay TAB selector" (the server adds its
  * own host and port), no "." terminator.
  */
 void render_gopher_section(struct buf *, const struct archive_opts *,
-    const struct node *, enum render_links);
+    const struct route *, enum render_links);
 /* A whole menu holding one type-3 line and the terminator. */
 void render_gopher_error(
     struct buf *, const char *hostname, unsigned port, const char *msg);
@@ -66,7 +68,7 @@ void render_gopher_error(
  * reader sees the same entries from the capsule and its mirror.
  */
 void render_atom_feed(struct buf *, const struct archive_opts *,
-    const struct node *, enum render_links);
+    const struct route *, enum render_links);
 
 /* Before a gemtext text line: a space if it would read as markup. */
 void render_text_guard(struct buf *, const char *);
@@ -74,7 +76,7 @@ void render_text_guard(struct buf *, const char *);
 /* &, <, >, " and ' as entities, C0 controls dropped: XML and HTML. */
 void render_escape(struct buf *, const char *, size_t);
 
-/* "Home > News > Science": the titles from the root down to n. */
-void render_breadcrumb(struct buf *, const struct node *n);
+/* "Home > News > Science": the titles from the root down the route. */
+void render_breadcrumb(struct buf *, const struct route *);
 
 #endif

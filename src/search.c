@@ -100,9 +100,16 @@
 /* What the WAL file is cut back to after a checkpoint: 4 MiB. */
 #define WAL_KEEP_BYTES "4194304"
 
+/*
+ * A slot whose article a delta sync forgot: probing goes on past it (so
+ * the articles after it in a chain are still found) until the next
+ * rehash drops it.  Never freed; no path is empty.
+ */
+static char tomb[1];
+
 /* The docs table in memory: path → id and stamp digest. */
 struct entry {
-	char *path; /* NULL: an empty slot */
+	char *path; /* NULL: an empty slot; tomb: a forgotten one */
 	long long id;
 	uint64_t stamp;
 	uint32_t round; /* the last sync that named it */
@@ -115,6 +122,7 @@ struct reader {
 	sqlite3_stmt *ranked;
 	sqlite3_stmt *newest;
 	sqlite3_stmt *expands; /* documents a prefix's words are in */
+	sqlite3_stmt *path_of; /* a hit's path */
 	unsigned long ticks;   /* used by the query running now */
 	struct search *s;
 };
@@ -130,8 +138,10 @@ struct search {
 	size_t nreaders;
 	struct entry *tab; /* open addressing, cap a power of two */
 	size_t cap, count;
+	size_t ntomb; /* forgotten slots, until the next rehash */
 	uint32_t round;
 	bool in_sync, bulk;
+	bool delta; /* search_begin_delta: commit drops only the forgotten */
 	struct search_stats stats;
 	unsigned long budget; /* progress callbacks allowed per query */
 	unsigned long long prefix_docs_max;
@@ -303,8 +313,9 @@ rehash(struct search *s, size_t cap)
 		return -1;
 	}
 	s->cap = cap;
+	s->ntomb = 0;
 	for (size_t i = 0; i < oldcap; i++)
-		if (old[i].path != NULL)
+		if (old[i].path != NULL && old[i].path != tomb)
 			*find(s, old[i].path) = old[i];
 	free(old);
 	return 0;
@@ -314,10 +325,11 @@ static void
 hash_clear(struct search *s)
 {
 	for (size_t i = 0; i < s->cap; i++)
-		free(s->tab[i].path);
+		if (s->tab[i].path != tomb)
+			free(s->tab[i].path);
 	free(s->tab);
 	s->tab = NULL;
-	s->cap = s->count = 0;
+	s->cap = s->count = s->ntomb = 0;
 }
 
 /* The hash from the docs table, as last committed. */
@@ -536,7 +548,9 @@ prepare_reader(struct reader *r)
 	    prepare(db,
 	        "SELECT coalesce(sum(doc), 0) FROM vocab WHERE term >= ?1 AND "
 	        "term < ?2",
-	        &r->expands) == -1)
+	        &r->expands) == -1 ||
+	    prepare(db, "SELECT path FROM docs WHERE id = ?1", &r->path_of) ==
+	        -1)
 		return -1;
 	sqlite3_progress_handler(db, SEARCH_BUDGET_STEP, progress, r);
 	return 0;
@@ -666,6 +680,7 @@ search_free(struct search *s)
 		sqlite3_finalize(r->ranked);
 		sqlite3_finalize(r->newest);
 		sqlite3_finalize(r->expands);
+		sqlite3_finalize(r->path_of);
 		if (r->db != s->db)
 			sqlite3_close(r->db);
 		pthread_mutex_destroy(&r->lock);
@@ -945,9 +960,50 @@ search_begin(struct search *s)
 	s->round++;
 	s->in_sync = true;
 	s->bulk = s->count == 0;
+	s->delta = false;
 	memset(&s->stats, 0, sizeof(s->stats));
 	s->stats.built = s->bulk;
 	return 0;
+}
+
+int
+search_begin_delta(struct search *s)
+{
+	if (search_begin(s) == -1)
+		return -1;
+	/* Rows one by one, the vocab kept up as it goes: never a build. */
+	s->bulk = false;
+	s->stats.built = false;
+	s->delta = true;
+	return 0;
+}
+
+int
+search_forget(struct search *s, const char *path)
+{
+	struct entry *e = find(s, path);
+
+	if (e->path == NULL)
+		return 0;
+	if (drop_doc(s, e->id) == -1)
+		return -1;
+	free(e->path);
+	e->path = tomb;
+	s->count--;
+	s->ntomb++;
+	s->stats.removed++;
+	return 0;
+}
+
+long long
+search_id(struct search *s, const char *path)
+{
+	struct entry *e;
+
+	if (s->cap == 0)
+		return 0;
+	e = find(s, path);
+	return e->path != NULL ? e->id : 0;
 }
 
 int
@@ -960,7 +1016,9 @@ search_doc(struct search *s, const char *path, const struct search_stamp *st,
 	struct entry *e;
 	long long id = 0;
 
-	if (s->count + 1 > s->cap / 4 * 3 && rehash(s, s->cap * 2) == -1)
+	/* Forgotten slots fill the table too: dropped, or it grows. */
+	if (s->count + s->ntomb + 1 > s->cap / 4 * 3 &&
+	    rehash(s, s->count + 1 > s->cap / 2 ? s->cap * 2 : s->cap) == -1)
 		return -1;
 	e = find(s, path);
 	if (e->path != NULL && (e->round == s->round || e->stamp == digest)) {
@@ -1010,11 +1068,14 @@ search_commit(struct search *s, struct search_stats *stats)
 {
 	size_t removed = 0;
 
-	/* Whatever this sync did not name is gone from the archive. */
-	for (size_t i = 0; i < s->cap; i++) {
+	/*
+	 * Whatever this sync did not name is gone from the archive; a
+	 * delta's caller named the gone (search_forget) itself.
+	 */
+	for (size_t i = 0; i < s->cap && !s->delta; i++) {
 		struct entry *e = &s->tab[i];
 
-		if (e->path == NULL || e->round == s->round)
+		if (e->path == NULL || e->path == tomb || e->round == s->round)
 			continue;
 		if (drop_doc(s, e->id) == -1)
 			return -1;
@@ -1023,8 +1084,10 @@ search_commit(struct search *s, struct search_stats *stats)
 		s->count--;
 		removed++;
 	}
-	s->stats.removed = removed;
-	if (removed > 0 && rehash(s, s->cap) == -1)
+	s->stats.removed += removed;
+	/* A delta leaves its forgotten slots for a later rehash: O(change). */
+	if (!s->delta && (removed > 0 || s->ntomb > 0) &&
+	    rehash(s, s->cap) == -1)
 		return -1;
 	/*
 	 * Every indexed word with the documents it is in, so that what a
@@ -1311,7 +1374,22 @@ run_page(struct reader *s, const char *expr, struct search_result *r)
 		rc = SQLITE_DONE;
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
-	return rc == SQLITE_DONE ? 0 : failed(s, rc);
+	if (rc != SQLITE_DONE)
+		return failed(s, rc);
+	/* A hit synced away meanwhile has no path: "", found nowhere. */
+	for (size_t i = 0; i < r->nids; i++) {
+		const unsigned char *p;
+
+		r->paths[i][0] = '\0';
+		sqlite3_bind_int64(s->path_of, 1, r->ids[i]);
+		if ((rc = sqlite3_step(s->path_of)) == SQLITE_ROW &&
+		    (p = sqlite3_column_text(s->path_of, 0)) != NULL)
+			snprintf(r->paths[i], sizeof(r->paths[i]), "%s", p);
+		sqlite3_reset(s->path_of);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return failed(s, rc);
+	}
+	return 0;
 }
 
 /* A free read connection, or else the first one's turn. */

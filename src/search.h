@@ -42,6 +42,8 @@ struct search;
  * "for*" on 50,000 generated articles is 111,000 and too broad.
  */
 #define SEARCH_PREFIX_DOCS_MAX 100000
+/* A document's path and its NUL: archive paths are at most 255 bytes. */
+#define SEARCH_PATH_MAX 256
 /* Longer queries are refused (Gemini 59), before any work. */
 #define SEARCH_QUERY_MAX 256
 /* Hits per page. */
@@ -80,6 +82,11 @@ struct search_result {
 	bool newest;  /* over SEARCH_RANK_MAX: newest first, not ranked */
 	size_t page;  /* 1-based, as asked */
 	long long ids[SEARCH_PAGE_SIZE]; /* this page's hits, best first */
+	/*
+	 * And the path each was indexed under, which the caller looks up in
+	 * its snapshot: a hit the snapshot no longer has is none.
+	 */
+	char paths[SEARCH_PAGE_SIZE][SEARCH_PATH_MAX];
 	size_t nids;
 };
 
@@ -123,6 +130,16 @@ void search_free(struct search *);
  * newer articles: the order of hits past SEARCH_RANK_MAX).
  */
 int search_begin(struct search *);
+/*
+ * A sync of what changed only: search_doc for the articles added or
+ * changed, search_forget for those gone, and search_commit drops nothing
+ * else.  For a caller that knows the difference from the last sync.
+ */
+int search_begin_delta(struct search *);
+/* The article at path is gone (nothing if it was not indexed). */
+int search_forget(struct search *, const char *path);
+/* The id the index gave path, 0 if none; not during a sync (tests). */
+long long search_id(struct search *, const char *path);
 int search_doc(struct search *, const char *path, const struct search_stamp *,
     bool dated, int64_t when, const char *title, char *const *paras,
     size_t npara, long long *id);

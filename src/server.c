@@ -554,6 +554,8 @@ reload_host(struct host *h, bool watched)
 	h->snap = snap;
 	pthread_mutex_unlock(&h->snap_lock);
 	snapshot_release(old);
+	/* Said once searches meet the new snapshot, which names the hits. */
+	archive_log_index(snap);
 	log_info("reloaded: %s%zu articles in %zu sections, %zu skipped, "
 	         "%zu read again, %zu directories listed, loaded in %lu ms "
 	         "(search index %lu ms)",

@@ -53,23 +53,23 @@ check_gophermap(const struct buf *b)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
+	struct section roots = {0}, secs = {0};
 	struct node root = {.kind = NODE_SECTION,
 	    .path = "/",
 	    .name = "",
 	    .title = "Home",
-	    .lang = "en"};
+	    .lang = "en",
+	    .sec = &roots};
 	struct node sec = {.kind = NODE_SECTION,
 	    .path = "/news/",
 	    .name = "news",
 	    .title = "News",
 	    .lang = "en",
-	    .parent = &root};
-	struct node art = {.kind = NODE_ARTICLE,
-	    .path = "/news/a",
-	    .name = "a",
-	    .lang = "en",
-	    .parent = &sec};
+	    .sec = &secs};
+	struct node art = {
+	    .kind = NODE_ARTICLE, .path = "/news/a", .name = "a", .lang = "en"};
 	struct node *arts[1] = {&art};
+	struct route ra = {{&root, &sec, &art}, 3}, rs = {{&root, &sec}, 2};
 	struct article a;
 	const char *why;
 	struct buf b;
@@ -78,29 +78,29 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		return 0;
 	art.title = a.title;
 	art.date = a.date;
-	sec.articles = arts;
-	sec.narticles = 1;
+	secs.articles = arts;
+	secs.narticles = 1;
 	buf_init(&b);
-	render_gemini_article(&b, &art, &a, RENDER_LIVE);
+	render_gemini_article(&b, &ra, &a, RENDER_LIVE);
 	if (!buf_failed(&b) && !utf8_valid(b.p, b.len))
 		__builtin_trap();
 	b.len = 0;
-	render_gemini_section(&b, &sec, RENDER_LIVE);
+	render_gemini_section(&b, &rs, RENDER_LIVE);
 	b.len = 0;
-	render_gopher_article(&b, fuzz_opts(), &art, &a);
+	render_gopher_article(&b, fuzz_opts(), &ra, &a);
 	if (!buf_failed(&b))
 		check_gopher_text(&b, fuzz_opts()->wrap);
 	b.len = 0;
-	render_gopher_section(&b, fuzz_opts(), &sec, RENDER_LIVE);
+	render_gopher_section(&b, fuzz_opts(), &rs, RENDER_LIVE);
 	/* The export's pages (--export) of the same article. */
 	b.len = 0;
-	render_gemini_article(&b, &art, &a, RENDER_EXPORT);
+	render_gemini_article(&b, &ra, &a, RENDER_EXPORT);
 	if (!buf_failed(&b) && !utf8_valid(b.p, b.len))
 		__builtin_trap();
 	b.len = 0;
-	render_gemini_section(&b, &sec, RENDER_EXPORT);
+	render_gemini_section(&b, &rs, RENDER_EXPORT);
 	b.len = 0;
-	render_gopher_section(&b, fuzz_opts(), &sec, RENDER_EXPORT);
+	render_gopher_section(&b, fuzz_opts(), &rs, RENDER_EXPORT);
 	if (!buf_failed(&b))
 		check_gophermap(&b);
 	buf_free(&b);

@@ -77,38 +77,112 @@ assert_render_equal(struct buf *a, struct buf *b, const char *p)
 	buf_free(b);
 }
 
+/*
+ * The nodes at the ends of routes x and y, and everything below them:
+ * the same names in the same order, the same pages.  The routes grow and
+ * shrink back as the walk goes down.
+ */
+static void
+assert_same_tree(const struct archive_opts *ox, struct route *x,
+    const struct archive_opts *oy, struct route *y)
+{
+	const struct node *n = x->at[x->n - 1], *m = y->at[y->n - 1];
+	const struct section *s = n->sec, *t = m->sec;
+	struct buf a, b;
+
+	assert_string_equal(n->path, m->path);
+	assert_int_equal(n->kind, m->kind);
+	assert_string_equal(route_lang(x), route_lang(y));
+	if (n->kind == NODE_ARTICLE) {
+		buf_init(&a);
+		buf_init(&b);
+		render_gemini_article(&a, x, n->art, RENDER_LIVE);
+		render_gemini_article(&b, y, m->art, RENDER_LIVE);
+		assert_render_equal(&a, &b, n->path);
+		buf_init(&a);
+		buf_init(&b);
+		render_gopher_article(&a, ox, x, n->art);
+		render_gopher_article(&b, oy, y, m->art);
+		assert_render_equal(&a, &b, n->path);
+		return;
+	}
+	assert_blob_equal(&s->gemini, &t->gemini, n->path);
+	assert_blob_equal(&s->gopher, &t->gopher, n->path);
+	assert_blob_equal(&s->feed, &t->feed, n->path);
+	assert_int_equal(s->nsections, t->nsections);
+	assert_int_equal(s->narticles, t->narticles);
+	assert_int_equal(s->subsections, t->subsections);
+	assert_int_equal(s->subarticles, t->subarticles);
+	for (size_t i = 0; i < s->narticles; i++)
+		assert_string_equal(s->articles[i]->path, t->articles[i]->path);
+	for (size_t i = 0; i < s->nsections + s->narticles; i++) {
+		x->at[x->n++] = s->byname[i];
+		y->at[y->n++] = t->byname[i];
+		assert_same_tree(ox, x, oy, y);
+		x->n--;
+		y->n--;
+	}
+}
+
 /* Every page of r is fresh's, in both protocols, feeds included. */
 static void
 assert_same_snapshot(const struct snapshot *r, const struct snapshot *f)
 {
-	assert_int_equal(r->nindex, f->nindex);
+	struct route x = {{r->root}, 1}, y = {{f->root}, 1};
+
 	assert_int_equal(r->narticles, f->narticles);
 	assert_int_equal(r->nsections, f->nsections);
 	assert_int_equal(r->nskipped, f->nskipped);
-	for (size_t i = 0; i < r->nindex; i++) {
-		const struct node *x = r->index[i], *y = f->index[i];
-		struct buf a, b;
+	assert_int_equal(r->nwarnings, f->nwarnings);
+	assert_same_tree(&r->opts, &x, &f->opts, &y);
+}
 
-		assert_string_equal(x->path, y->path);
-		assert_int_equal(x->kind, y->kind);
-		assert_string_equal(x->lang, y->lang);
-		if (x->kind == NODE_SECTION) {
-			assert_blob_equal(&x->gemini, &y->gemini, x->path);
-			assert_blob_equal(&x->gopher, &y->gopher, x->path);
-			assert_blob_equal(&x->feed, &y->feed, x->path);
-			continue;
-		}
-		buf_init(&a);
-		buf_init(&b);
-		render_gemini_article(&a, x, x->art, RENDER_LIVE);
-		render_gemini_article(&b, y, y->art, RENDER_LIVE);
-		assert_render_equal(&a, &b, x->path);
-		buf_init(&a);
-		buf_init(&b);
-		render_gopher_article(&a, &r->opts, x, x->art);
-		render_gopher_article(&b, &f->opts, y, y->art);
-		assert_render_equal(&a, &b, x->path);
+/* Every section's feed under a is b's, by address. */
+static void
+assert_feeds_shared(const struct node *a, const struct node *b)
+{
+	assert_ptr_equal(a->sec->feed.p, b->sec->feed.p);
+	assert_int_equal(a->sec->nsections, b->sec->nsections);
+	for (size_t i = 0; i < a->sec->nsections; i++)
+		assert_feeds_shared(a->sec->sections[i], b->sec->sections[i]);
+}
+
+/* Every page of the subtree of r's node, appended to out. */
+static void
+dump_tree(const struct archive_opts *o, struct route *r, struct buf *out)
+{
+	const struct node *n = r->at[r->n - 1];
+	const struct section *s = n->sec;
+
+	buf_printf(out, "== %s\n", n->path);
+	if (n->kind == NODE_ARTICLE) {
+		render_gemini_article(out, r, n->art, RENDER_LIVE);
+		render_gopher_article(out, o, r, n->art);
+		return;
 	}
+	buf_add(out, s->gemini.p, s->gemini.len);
+	buf_add(out, s->gopher.p, s->gopher.len);
+	buf_add(out, s->feed.p, s->feed.len);
+	for (size_t i = 0; i < s->nsections + s->narticles; i++) {
+		r->at[r->n++] = s->byname[i];
+		dump_tree(o, r, out);
+		r->n--;
+	}
+}
+
+/* Every page of a snapshot, as one string to free. */
+static char *
+dump(const struct snapshot *s)
+{
+	struct route r = {{s->root}, 1};
+	struct buf b;
+	char *p;
+
+	buf_init(&b);
+	dump_tree(&s->opts, &r, &b);
+	assert_false(buf_failed(&b));
+	assert_non_null(p = buf_release(&b, NULL));
+	return p;
 }
 
 /*
@@ -221,18 +295,19 @@ test_unchanged_shared_by_address(void **state)
 	assert_string_equal(w1->title, "World W, revised");
 
 	/* Off the path to the root: the very same bytes. */
+	assert_ptr_equal(get(s0, "/sport/")->sec->gemini.p,
+	    get(s1, "/sport/")->sec->gemini.p);
+	assert_ptr_equal(get(s0, "/sport/")->sec->gopher.p,
+	    get(s1, "/sport/")->sec->gopher.p);
 	assert_ptr_equal(
-	    get(s0, "/sport/")->gemini.p, get(s1, "/sport/")->gemini.p);
-	assert_ptr_equal(
-	    get(s0, "/sport/")->gopher.p, get(s1, "/sport/")->gopher.p);
-	assert_ptr_equal(
-	    get(s0, "/sport/")->feed.p, get(s1, "/sport/")->feed.p);
+	    get(s0, "/sport/")->sec->feed.p, get(s1, "/sport/")->sec->feed.p);
 	/* On it: rendered again. */
-	assert_ptr_not_equal(get(s0, "/news/world/")->gemini.p,
-	    get(s1, "/news/world/")->gemini.p);
+	assert_ptr_not_equal(get(s0, "/news/world/")->sec->gemini.p,
+	    get(s1, "/news/world/")->sec->gemini.p);
 	assert_ptr_not_equal(
-	    get(s0, "/news/")->feed.p, get(s1, "/news/")->feed.p);
-	assert_ptr_not_equal(get(s0, "/")->gemini.p, get(s1, "/")->gemini.p);
+	    get(s0, "/news/")->sec->feed.p, get(s1, "/news/")->sec->feed.p);
+	assert_ptr_not_equal(
+	    get(s0, "/")->sec->gemini.p, get(s1, "/")->sec->gemini.p);
 
 	/* The old snapshot is untouched: its reply still reads the old. */
 	assert_string_equal(w0->title, "World W");
@@ -257,10 +332,7 @@ test_every_change_as_a_full_load(void **state)
 	s = reload(NULL);
 	s = check_reload(s); /* nothing changed */
 	r = reload(s);
-	for (size_t i = 0; i < s->nindex; i++)
-		if (s->index[i]->kind == NODE_SECTION)
-			assert_ptr_equal(
-			    s->index[i]->feed.p, r->index[i]->feed.p);
+	assert_feeds_shared(s->root, r->root);
 	snapshot_release(r);
 
 	article(root, "news/b.txt", "2021-06-01", "News B moved up");
@@ -286,7 +358,12 @@ test_every_change_as_a_full_load(void **state)
 	                     "[section]\ntitle = Games\nlang = fr\n"),
 	    0);
 	s = check_reload(s); /* section.ini edited: title and language */
-	assert_string_equal(get(s, "/sport/s")->lang, "fr");
+	{
+		struct route rt;
+
+		assert_non_null(archive_route(s, "/sport/s", 8, &rt));
+		assert_string_equal(route_lang(&rt), "fr");
+	}
 	mkdir_in(root, "news/world");
 	article(root, "news/world/w.txt", "2020-01-03", "World W");
 	s = check_reload(s);
@@ -343,7 +420,7 @@ test_changes_skip_unchanged_directories(void **state)
 	assert_int_equal(s1->nparsed, 0);
 	assert_string_equal(get(s1, "/news/a")->title, "News A");
 	assert_ptr_equal(
-	    get(s0, "/news/")->listing, get(s1, "/news/")->listing);
+	    get(s0, "/news/")->sec->listing, get(s1, "/news/")->sec->listing);
 	snapshot_release(s0);
 
 	s0 = reload_changed(s1, "/news/");
@@ -365,6 +442,187 @@ test_changes_skip_unchanged_directories(void **state)
 	snapshot_release(f);
 	snapshot_release(s0);
 	snapshot_release(s1);
+	remove_tree(root);
+}
+
+/* A reload told that the entries of the directories dirs (sorted) moved. */
+static struct snapshot *
+reload_dirs(const struct snapshot *old, char **dirs, size_t n)
+{
+	struct archive_changes c = {dirs, n};
+	const char *why = NULL;
+	struct snapshot *s = archive_reload(old, &opts, &c, &why);
+
+	assert_non_null(s);
+	return s;
+}
+
+/* The reload of old against a full load, as check_reload, with dirs. */
+static struct snapshot *
+check_dirs(struct snapshot *old, char **dirs, size_t n)
+{
+	const char *why = NULL;
+	struct snapshot *r = reload_dirs(old, dirs, n),
+	                *f = archive_load(&opts, &why);
+
+	assert_non_null(f);
+	assert_same_snapshot(r, f);
+	snapshot_release(f);
+	snapshot_release(old);
+	return r;
+}
+
+/*
+ * A publish in one section, as the watch reports it: every section off
+ * the way to the root is the old snapshot's node, subtree and all, and
+ * every unchanged article of the changed section is the old node too;
+ * only the sections from the change up to the root are new.  The old
+ * snapshot, held by a reply after everyone else let it go, still serves
+ * every page as it did; the new one, once the old is gone, serves what
+ * a full load does (ASan and valgrind see any node freed too early).
+ */
+static void
+test_publish_shares_subtrees(void **state)
+{
+	char root[] = "/tmp/serai-test-reload-XXXXXX";
+	char *news[] = {"/news/"}, *sport[] = {"/sport/"};
+	const char *why = NULL;
+	struct snapshot *s0, *s1, *s2, *f;
+	char *before, *after;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	make_tree(root);
+	set_opts(root);
+	s0 = reload(NULL);
+	before = dump(s0);
+
+	article(root, "news/c.txt", "2021-01-01", "News C");
+	s1 = reload_dirs(s0, news, 1);
+	/* A sibling, and a subsection of the changed section: whole. */
+	assert_ptr_equal(get(s0, "/sport/"), get(s1, "/sport/"));
+	assert_ptr_equal(get(s0, "/sport/s"), get(s1, "/sport/s"));
+	assert_ptr_equal(get(s0, "/news/world/"), get(s1, "/news/world/"));
+	assert_ptr_equal(get(s0, "/news/world/w"), get(s1, "/news/world/w"));
+	assert_int_equal(s1->ntaken, 2);
+	assert_int_equal(s1->nparsed, 1);
+	assert_int_equal(s1->nlisted, 1); /* /news/; the root's as old's */
+	/* In the changed section: the unchanged articles' very nodes. */
+	assert_ptr_equal(get(s0, "/news/a"), get(s1, "/news/a"));
+	assert_ptr_equal(get(s0, "/news/b"), get(s1, "/news/b"));
+	assert_ptr_equal(get(s0, "/top"), get(s1, "/top"));
+	/* On the way up: new. */
+	assert_ptr_not_equal(get(s0, "/news/"), get(s1, "/news/"));
+	assert_ptr_not_equal(s0->root, s1->root);
+	assert_int_equal(s1->narticles, s0->narticles + 1);
+	assert_int_equal(s1->nsections, s0->nsections);
+
+	/* A reply holds s0; the server lets it go. */
+	snapshot_ref(s0);
+	snapshot_release(s0);
+	after = dump(s0);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+	snapshot_release(s0); /* the reply's: s1 alone holds what it shares */
+	f = archive_load(&opts, &why);
+	assert_non_null(f);
+	assert_same_snapshot(s1, f);
+	snapshot_release(f);
+
+	/* A removal and a rename in another section, and back again. */
+	before = dump(s1);
+	unlink_in(root, "sport/s.txt");
+	article(root, "sport/t.txt", "2020-02-02", "Sport T");
+	s2 = check_dirs(snapshot_ref(s1), sport, 1);
+	assert_ptr_equal(get(s1, "/news/"), get(s2, "/news/"));
+	assert_null(archive_lookup(s2, "/sport/s", 8));
+	after = dump(s1);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+	snapshot_release(s1);
+	snapshot_release(s2);
+	remove_tree(root);
+}
+
+/*
+ * Each kind of change as the watch reports it (the directories whose
+ * entries moved), each reload compared with a full load: what is taken
+ * whole must be what a full load makes, including what a section shows
+ * from above it (the title of the section above, the home's title).
+ */
+static void
+test_every_change_with_the_watch(void **state)
+{
+	char root[] = "/tmp/serai-test-reload-XXXXXX", dir[64];
+	char *top[] = {"/"}, *news[] = {"/news/"}, *sport[] = {"/sport/"},
+	     *arts[] = {"/", "/arts/"}, *world[] = {"/news/", "/news/world/"},
+	     *renamed[] = {"/", "/news/", "/znews/"},
+	     *deep[] = {"/news/world/", "/news/world/deep/"};
+	struct snapshot *s;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	make_tree(root);
+	set_opts(root);
+	s = reload(NULL);
+	s = check_dirs(s, NULL, 0); /* nothing changed */
+	assert_int_equal(s->ntaken, 2);
+	article(root, "news/b.txt", "2021-06-01", "News B moved up");
+	s = check_dirs(s, news, 1); /* a change that reorders the section */
+	article(root, "sport/new.txt", "2022-01-01", "Sport new");
+	s = check_dirs(s, sport, 1); /* an addition, now the newest */
+	unlink_in(root, "news/a.txt");
+	s = check_dirs(s, news, 1); /* a removal */
+	rename_in(root, "sport/s.txt", "sport/renamed.txt");
+	s = check_dirs(s, sport, 1); /* a rename */
+	mkdir_in(root, "arts");
+	article(root, "arts/x.txt", "2018-05-05", "Arts X");
+	s = check_dirs(s, arts, 2); /* a section added */
+	assert_non_null(get(s, "/arts/x"));
+	unlink_in(root, "news/world/w.txt");
+	snprintf(dir, sizeof(dir), "%s/news/world", root);
+	assert_int_equal(rmdir(dir), 0);
+	s = check_dirs(s, world, 2); /* a section removed */
+	assert_int_equal(puts_file(root, "sport/section.ini",
+	                     "[section]\ntitle = Games\nlang = fr\n"),
+	    0);
+	s = check_dirs(s, sport, 1); /* section.ini: title and language */
+	mkdir_in(root, "news/world");
+	article(root, "news/world/w.txt", "2020-01-03", "World W");
+	s = check_dirs(s, world, 2);
+	assert_int_equal(puts_file(root, "news/section.ini",
+	                     "[section]\ntitle = Headlines\nlang = de\n"),
+	    0);
+	/* Shown by /news/world/ below, which nothing else changed. */
+	s = check_dirs(s, news, 1);
+	assert_int_equal(
+	    puts_file(root, "section.ini", "[section]\ntitle = The Archive\n"),
+	    0);
+	s = check_dirs(s, top, 1); /* the home's title, in every feed */
+	assert_int_equal(s->ntaken, 0);
+	/*
+	 * A title two levels up, which only an article's Location: shows
+	 * (checked against every section on the way): the subtree is walked
+	 * again, so the mismatch is reported as a full load reports it.
+	 */
+	mkdir_in(root, "news/world/deep");
+	assert_int_equal(puts_file(root, "news/world/deep/d.txt",
+	                     "Location: Home > Headlines > world > deep\n"
+	                     "Date: 2020-05-05\nDeep D\n\nThe body.\n"),
+	    0);
+	s = check_dirs(s, deep, 2);
+	assert_int_equal(s->nwarnings, 0);
+	assert_int_equal(puts_file(root, "news/section.ini",
+	                     "[section]\ntitle = Top stories\nlang = de\n"),
+	    0);
+	s = check_dirs(s, news, 1);
+	assert_int_equal(s->nwarnings, 1);
+	rename_in(root, "news", "znews");
+	s = check_dirs(s, renamed, 3); /* a section renamed */
+	assert_null(archive_lookup(s, "/news/", 6));
+	snapshot_release(s);
 	remove_tree(root);
 }
 
@@ -468,6 +726,8 @@ main(void)
 	    cmocka_unit_test(test_unchanged_shared_by_address),
 	    cmocka_unit_test(test_every_change_as_a_full_load),
 	    cmocka_unit_test(test_changes_skip_unchanged_directories),
+	    cmocka_unit_test(test_publish_shares_subtrees),
+	    cmocka_unit_test(test_every_change_with_the_watch),
 	    cmocka_unit_test(test_texts_packed_and_released),
 	};
 

@@ -163,6 +163,16 @@ teardown(void **state)
 	return 0;
 }
 
+/* The route to path, for the renderers. */
+static struct route
+route_to(const struct fixture *f, const char *path)
+{
+	struct route r;
+
+	assert_non_null(archive_route(f->snap, path, strlen(path), &r));
+	return r;
+}
+
 static const struct node *
 lookup(const struct fixture *f, const char *path)
 {
@@ -200,16 +210,18 @@ blob_str(const struct blob *b)
 static char *
 page(const struct fixture *f, const struct node *n, bool gopher)
 {
+	struct route r;
 	struct buf b;
 	char *s;
 
 	if (n->kind == NODE_SECTION)
-		return blob_str(gopher ? &n->gopher : &n->gemini);
+		return blob_str(gopher ? &n->sec->gopher : &n->sec->gemini);
+	r = route_to(f, n->path);
 	buf_init(&b);
 	if (gopher)
-		render_gopher_article(&b, &f->snap->opts, n, n->art);
+		render_gopher_article(&b, &f->snap->opts, &r, n->art);
 	else
-		render_gemini_article(&b, n, n->art, RENDER_LIVE);
+		render_gemini_article(&b, &r, n->art, RENDER_LIVE);
 	s = buf_release(&b, NULL);
 	assert_non_null(s);
 	return s;
@@ -326,7 +338,6 @@ test_load_counts(void **state)
 	assert_int_equal(f->snap->narticles, 5);
 	/* /, /news/, /news/science/, /news/clash/ */
 	assert_int_equal(f->snap->nsections, 4);
-	assert_int_equal(f->snap->nindex, 9);
 	assert_string_equal(f->snap->root->title, "Home Title");
 }
 
@@ -393,20 +404,38 @@ test_tree(void **state)
 	assert_string_equal(news->title, "News");
 	assert_string_equal(sci->title, "science");
 	assert_string_equal(news->lang, "en");
-	assert_ptr_equal(news->parent, f->snap->root);
-	assert_ptr_equal(sci->parent, news);
-	assert_int_equal(news->narticles, 4);
-	assert_int_equal(news->nsections, 2);
+	/* The way down: the root, then each section. */
+	{
+		struct route r = route_to(f, "/news/science/cjk");
+
+		assert_int_equal(r.n, 4);
+		assert_ptr_equal(r.at[0], f->snap->root);
+		assert_ptr_equal(r.at[1], news);
+		assert_ptr_equal(r.at[2], sci);
+		assert_ptr_equal(r.at[3], cjk);
+		assert_string_equal(route_lang(&r), "zh");
+		r = route_to(f, "/news/beijing-declaration");
+		assert_string_equal(route_lang(&r), "en");
+	}
+	/* Near misses are not found: no slash, a slash too many, empty. */
+	assert_null(lookup(f, "/news"));
+	assert_null(lookup(f, "/news/science/cjk/"));
+	assert_null(lookup(f, "/news//science/"));
+	assert_null(archive_lookup(f->snap, "", 0));
+	assert_int_equal(news->sec->narticles, 4);
+	assert_int_equal(news->sec->nsections, 2);
 	assert_string_equal(cjk->lang, "zh");
 	assert_string_equal(cjk->title, ZH_TITLE);
 	assert_string_equal(seed->title, SEED_TITLE);
-	assert_string_equal(seed->lang, "en");
+	/* Its section's, not its own: the node does not depend on it. */
+	assert_null(seed->lang);
 	assert_null(seed->date);
 	/* Newest first, undated last by title. */
-	assert_string_equal(news->articles[0]->name, "dated-b");
-	assert_string_equal(news->articles[1]->name, "dated-a");
-	assert_string_equal(news->articles[2]->name, "beijing-declaration");
-	assert_string_equal(news->articles[3]->name, "undated-z");
+	assert_string_equal(news->sec->articles[0]->name, "dated-b");
+	assert_string_equal(news->sec->articles[1]->name, "dated-a");
+	assert_string_equal(
+	    news->sec->articles[2]->name, "beijing-declaration");
+	assert_string_equal(news->sec->articles[3]->name, "undated-z");
 }
 
 static void
@@ -568,7 +597,7 @@ test_gopher_section(void **state)
 	struct fixture *f = *state;
 	const struct node *n = must_lookup(f, "/news/");
 	size_t nl;
-	char **v = check_menu(&n->gopher, 67, &nl);
+	char **v = check_menu(&n->sec->gopher, 67, &nl);
 	const char *b, *a;
 
 	assert_string_equal(v[0], "iNews\t\tnull.host\t1");
@@ -630,14 +659,14 @@ test_gopher_section(void **state)
 	free_lines(v, nl);
 
 	/* Home and the other sections have the same shape. */
-	v = check_menu(&f->snap->root->gopher, 67, &nl);
+	v = check_menu(&f->snap->root->sec->gopher, 67, &nl);
 	assert_non_null(menu_item(v, nl, '1', "/news/"));
 	free_lines(v, nl);
-	v = check_menu(&must_lookup(f, "/news/science/")->gopher, 67, &nl);
+	v = check_menu(&must_lookup(f, "/news/science/")->sec->gopher, 67, &nl);
 	assert_non_null(menu_item(v, nl, '0', "/news/science/cjk"));
 	assert_non_null(menu_item(v, nl, '1', "/news/"));
 	free_lines(v, nl);
-	v = check_menu(&must_lookup(f, "/news/clash/")->gopher, 67, &nl);
+	v = check_menu(&must_lookup(f, "/news/clash/")->sec->gopher, 67, &nl);
 	free_lines(v, nl);
 }
 
@@ -779,14 +808,14 @@ test_gemini_respond(void **state)
 	s = "gemini://localhost";
 	gemini_respond(&gex, f->snap, s, strlen(s), &r);
 	assert_int_equal(r.status, 20);
-	assert_ptr_equal(r.body, &f->snap->root->gemini);
+	assert_ptr_equal(r.body, &f->snap->root->sec->gemini);
 	reply_free(&r);
 
 	reply_init(&r);
 	s = "gemini://localhost/news/";
 	gemini_respond(&gex, f->snap, s, strlen(s), &r);
 	assert_int_equal(r.status, 20);
-	assert_ptr_equal(r.body, &must_lookup(f, "/news/")->gemini);
+	assert_ptr_equal(r.body, &must_lookup(f, "/news/")->sec->gemini);
 	reply_free(&r);
 
 	reply_init(&r);
@@ -937,7 +966,7 @@ test_gopher_respond(void **state)
 		want = gopher_page(f, n);
 		assert_string_equal(got, want);
 		if (n->kind == NODE_SECTION)
-			assert_ptr_equal(r.body, &n->gopher);
+			assert_ptr_equal(r.body, &n->sec->gopher);
 		free(got);
 		free(want);
 		reply_free(&r);
@@ -1024,23 +1053,25 @@ test_render_escapes(void **state)
 	    .name = "",
 	    .title = "Home Title",
 	    .lang = "en"};
+	struct section secs = {.description =
+	                           ". A description that starts with a dot "
+	                           "and is long enough to be wrapped over "
+	                           "several info lines of the menu, with a "
+	                           "tail."};
 	struct node sec = {.kind = NODE_SECTION,
 	    .path = "/news/",
 	    .name = "news",
 	    .title = "News",
 	    .lang = "en",
-	    .parent = &root,
-	    .description = ". A description that starts with a dot and is "
-	                   "long enough to be wrapped over several info "
-	                   "lines of the menu, with a tail."};
+	    .sec = &secs};
 	struct node art = {.kind = NODE_ARTICLE,
 	    .path = "/news/x",
 	    .name = "x",
 	    .title = "T",
 	    .date = "2016-11-08T10:00:00Z",
-	    .lang = "en",
-	    .parent = &sec};
+	    .lang = "en"};
 	struct node *arts[] = {&art};
+	struct route ra = {{&root, &sec, &art}, 3}, rs = {{&root, &sec}, 2};
 	struct article a = {.title = "T",
 	    .paras = paras,
 	    .npara = sizeof(paras) / sizeof(paras[0]),
@@ -1053,11 +1084,11 @@ test_render_escapes(void **state)
 	size_t n;
 
 	(void)state;
-	sec.articles = arts;
-	sec.narticles = 1;
+	secs.articles = arts;
+	secs.narticles = 1;
 
 	buf_init(&b);
-	render_gemini_article(&b, &art, &a, RENDER_LIVE);
+	render_gemini_article(&b, &ra, &a, RENDER_LIVE);
 	assert_false(buf_failed(&b));
 	assert_string_equal(b.p,
 	    "# T\n=> /news/ News\n2016-11-08\n"
@@ -1075,7 +1106,7 @@ test_render_escapes(void **state)
 	buf_free(&b);
 
 	buf_init(&b);
-	render_gopher_article(&b, &o, &art, &a);
+	render_gopher_article(&b, &o, &ra, &a);
 	bl.p = b.p;
 	bl.len = b.len;
 	check_gopher_text(&bl, 70);
@@ -1085,7 +1116,7 @@ test_render_escapes(void **state)
 	buf_free(&b);
 
 	buf_init(&b);
-	render_gopher_section(&b, &o, &sec, RENDER_LIVE);
+	render_gopher_section(&b, &o, &rs, RENDER_LIVE);
 	bl.p = b.p;
 	bl.len = b.len;
 	v = check_menu(&bl, 67, &n);
@@ -1100,7 +1131,7 @@ test_render_escapes(void **state)
 	buf_free(&b);
 
 	buf_init(&b);
-	render_gemini_section(&b, &sec, RENDER_LIVE);
+	render_gemini_section(&b, &rs, RENDER_LIVE);
 	must_find(b.p, "\n\n. A description");
 	must_find(b.p, "=> /news/x 2016-11-08 T\n");
 	buf_free(&b);
@@ -1114,39 +1145,44 @@ static void
 test_render_export(void **state)
 {
 	static char *paras[] = {"=> not a link", "plain"};
+	struct section roots = {0},
+	               newss = {.description =
+	                            "=runs a command in a gophermap"},
+	               scis = {0};
 	struct node root = {.kind = NODE_SECTION,
 	    .path = "/",
 	    .name = "",
 	    .title = "Home",
-	    .lang = "en"};
+	    .lang = "en",
+	    .sec = &roots};
 	struct node news = {.kind = NODE_SECTION,
 	    .path = "/news/",
 	    .name = "news",
 	    .title = "News",
 	    .lang = "en",
-	    .parent = &root,
-	    .description = "=runs a command in a gophermap"};
+	    .sec = &newss};
 	struct node sci = {.kind = NODE_SECTION,
 	    .path = "/news/science/",
 	    .name = "science",
 	    .title = "#Science",
 	    .lang = "en",
-	    .parent = &news};
+	    .sec = &scis};
 	struct node x = {.kind = NODE_ARTICLE,
 	    .path = "/news/x",
 	    .name = "x",
 	    .title = "X",
 	    .date = "2016-11-08T10:00:00Z",
-	    .lang = "en",
-	    .parent = &news};
+	    .lang = "en"};
 	struct node y = {.kind = NODE_ARTICLE,
 	    .path = "/news/science/y",
 	    .name = "y",
 	    .title = "Y",
-	    .lang = "en",
-	    .parent = &sci};
+	    .lang = "en"};
 	struct node *rsecs[] = {&news}, *nsecs[] = {&sci}, *narts[] = {&x},
 	            *sarts[] = {&y};
+	struct route rr = {{&root}, 1}, rn = {{&root, &news}, 2},
+	             rsc = {{&root, &news, &sci}, 3},
+	             rx = {{&root, &news, &x}, 3};
 	struct article a = {.title = "X",
 	    .paras = paras,
 	    .npara = sizeof(paras) / sizeof(paras[0]),
@@ -1156,24 +1192,24 @@ test_render_export(void **state)
 	struct buf b;
 
 	(void)state;
-	root.sections = rsecs;
-	root.nsections = 1;
-	news.sections = nsecs;
-	news.nsections = 1;
-	news.articles = narts;
-	news.narticles = 1;
-	sci.articles = sarts;
-	sci.narticles = 1;
+	roots.sections = rsecs;
+	roots.nsections = 1;
+	newss.sections = nsecs;
+	newss.nsections = 1;
+	newss.articles = narts;
+	newss.narticles = 1;
+	scis.articles = sarts;
+	scis.narticles = 1;
 
 	buf_init(&b);
-	render_gemini_section(&b, &root, RENDER_EXPORT);
+	render_gemini_section(&b, &rr, RENDER_EXPORT);
 	assert_false(buf_failed(&b));
 	assert_string_equal(b.p,
 	    "# Home\n\n=> feed.xml Atom feed\n"
 	    "\n## Sections\n\n=> news/ News\n"
 	    "\n## Newest\n\n=> news/x.gmi 2016-11-08 X\n");
 	b.len = 0;
-	render_gemini_section(&b, &news, RENDER_EXPORT);
+	render_gemini_section(&b, &rn, RENDER_EXPORT);
 	assert_false(buf_failed(&b));
 	assert_string_equal(b.p,
 	    "# News\n\n=runs a command in a gophermap\n"
@@ -1182,14 +1218,14 @@ test_render_export(void **state)
 	    "\n## Sections\n\n=> science/ #Science\n"
 	    "\n## Articles\n\n=> x.gmi 2016-11-08 X\n");
 	b.len = 0;
-	render_gemini_section(&b, &sci, RENDER_EXPORT);
+	render_gemini_section(&b, &rsc, RENDER_EXPORT);
 	assert_false(buf_failed(&b));
 	assert_string_equal(b.p,
 	    "# #Science\n\n=> ../ Up: News\n"
 	    "\n=> feed.xml Atom feed\n"
 	    "\n## Articles\n\n=> y.gmi Y\n");
 	b.len = 0;
-	render_gemini_article(&b, &x, &a, RENDER_EXPORT);
+	render_gemini_article(&b, &rx, &a, RENDER_EXPORT);
 	assert_false(buf_failed(&b));
 	assert_string_equal(b.p,
 	    "# X\n=> ./ News\n2016-11-08\n"
@@ -1197,7 +1233,7 @@ test_render_export(void **state)
 	    "\n=> ../ Home\n=> ./ News\n");
 	/* The live page of the same article, for contrast. */
 	b.len = 0;
-	render_gemini_article(&b, &x, &a, RENDER_LIVE);
+	render_gemini_article(&b, &rx, &a, RENDER_LIVE);
 	must_find(b.p, "# X\n=> /news/ News\n");
 
 	/*
@@ -1206,7 +1242,7 @@ test_render_export(void **state)
 	 * way up is absolute.
 	 */
 	b.len = 0;
-	render_gopher_section(&b, &o, &news, RENDER_EXPORT);
+	render_gopher_section(&b, &o, &rn, RENDER_EXPORT);
 	assert_false(buf_failed(&b));
 	assert_string_equal(b.p,
 	    "iNews\t\tnull.host\t1\n"
@@ -1223,7 +1259,7 @@ test_render_export(void **state)
 	    "i\t\tnull.host\t1\n"
 	    "1Up: Home\t/\n");
 	b.len = 0;
-	render_gopher_section(&b, &o, &sci, RENDER_EXPORT);
+	render_gopher_section(&b, &o, &rsc, RENDER_EXPORT);
 	assert_false(buf_failed(&b));
 	assert_string_equal(b.p,
 	    "i#Science\t\tnull.host\t1\n"
@@ -1326,7 +1362,7 @@ test_atom_feed(void **state)
 
 	a = archive_lookup(s1, "/a/", 3);
 	assert_non_null(a);
-	x = blob_str(&a->feed);
+	x = blob_str(&a->sec->feed);
 	check_xml(x);
 	/* The cap, nested sections included, undated left out. */
 	assert_int_equal(count_of(x, "<entry>"), 50);
@@ -1359,19 +1395,19 @@ test_atom_feed(void **state)
 	}
 	assert_null(strstr(x, "/a/n11"));
 	/* Ids and bytes are the same on every load. */
-	y = blob_str(&archive_lookup(s2, "/a/", 3)->feed);
+	y = blob_str(&archive_lookup(s2, "/a/", 3)->sec->feed);
 	assert_string_equal(x, y);
 	free(x);
 	free(y);
 
 	/* The root's feed covers the whole archive; a leaf's its own. */
-	x = blob_str(&s1->root->feed);
+	x = blob_str(&s1->root->sec->feed);
 	check_xml(x);
 	assert_int_equal(count_of(x, "<entry>"), 50);
 	must_find(x, "<title>News archive</title>");
 	must_find(x, "href=\"gemini://feeds.example:1966/feed.xml\"");
 	free(x);
-	x = blob_str(&archive_lookup(s1, "/a/b/", 5)->feed);
+	x = blob_str(&archive_lookup(s1, "/a/b/", 5)->sec->feed);
 	check_xml(x);
 	assert_int_equal(count_of(x, "<entry>"), 2);
 	free(x);
@@ -1380,14 +1416,14 @@ test_atom_feed(void **state)
 
 	/* The fixture: port 1965 is left out; a section of no dated news. */
 	n = must_lookup(f, "/news/");
-	x = blob_str(&n->feed);
+	x = blob_str(&n->sec->feed);
 	check_xml(x);
 	assert_int_equal(count_of(x, "<entry>"), 2);
 	prev = must_find(x, "<id>gemini://" HOST "/news/dated-b</id>");
 	must_find(prev, "<id>gemini://" HOST "/news/dated-a</id>");
 	assert_null(strstr(x, ":1965"));
 	free(x);
-	x = blob_str(&must_lookup(f, "/news/science/")->feed);
+	x = blob_str(&must_lookup(f, "/news/science/")->sec->feed);
 	check_xml(x);
 	assert_int_equal(count_of(x, "<entry>"), 0);
 	must_find(x, "<updated>1970-01-01T00:00:00Z</updated>");
@@ -1406,12 +1442,12 @@ test_feed_respond(void **state)
 	gemini_respond(&gex, f->snap, line, strlen(line) - 2, &r);
 	assert_int_equal(r.status, 20);
 	assert_string_equal(r.meta, "application/atom+xml");
-	assert_ptr_equal(r.body, &n->feed);
+	assert_ptr_equal(r.body, &n->sec->feed);
 	reply_free(&r);
 	reply_init(&r);
 	line = "gemini://localhost/feed.xml";
 	gemini_respond(&gex, f->snap, line, strlen(line), &r);
-	assert_ptr_equal(r.body, &f->snap->root->feed);
+	assert_ptr_equal(r.body, &f->snap->root->sec->feed);
 	reply_free(&r);
 	/* An article has no feed; nor has a section that is not there. */
 	reply_init(&r);
@@ -1428,7 +1464,7 @@ test_feed_respond(void **state)
 	reply_init(&r);
 	gopher_respond(&gctx, f->snap, "news/feed.xml", 13, &r);
 	assert_int_equal(r.status, '0');
-	assert_ptr_equal(r.body, &n->feed);
+	assert_ptr_equal(r.body, &n->sec->feed);
 	reply_free(&r);
 }
 
@@ -1476,7 +1512,7 @@ test_navigation(void **state)
 	assert_null(strstr(g, "Next:"));
 	free(g);
 
-	v = check_menu(&f->snap->root->gopher, 67, &nl);
+	v = check_menu(&f->snap->root->sec->gopher, 67, &nl);
 	assert_true(starts_with(
 	    menu_item(v, nl, '0', "/news/dated-b"), "02021-05-06 Dated B\t"));
 	assert_non_null(menu_item(v, nl, '0', "/news/dated-a"));
@@ -1509,15 +1545,18 @@ static void
 test_breadcrumb(void **state)
 {
 	struct fixture *f = *state;
+	struct route r;
 	struct buf b;
 
 	buf_init(&b);
-	render_breadcrumb(&b, must_lookup(f, "/news/science/cjk"));
+	r = route_to(f, "/news/science/cjk");
+	render_breadcrumb(&b, &r);
 	assert_non_null(b.p);
 	assert_string_equal(b.p, "Home > News > science > " ZH_TITLE);
 	buf_free(&b);
 	buf_init(&b);
-	render_breadcrumb(&b, f->snap->root);
+	r = route_to(f, "/");
+	render_breadcrumb(&b, &r);
 	assert_string_equal(b.p, "Home");
 	buf_free(&b);
 }

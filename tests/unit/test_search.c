@@ -117,6 +117,13 @@ teardown(void **state)
 	return 0;
 }
 
+/* Hit i of r in snapshot s, by the path the index gave: NULL if gone. */
+static const struct node *
+hit(const struct snapshot *s, const struct search_result *r, size_t i)
+{
+	return archive_lookup(s, r->paths[i], strlen(r->paths[i]));
+}
+
 /* The total of a query, and its first hit's path in *first. */
 static size_t
 hits(void **state, const char *q, const char *first)
@@ -128,12 +135,11 @@ hits(void **state, const char *q, const char *first)
 	    search_query(f->snap->search, q, strlen(q), 1, &r), SEARCH_OK);
 	if (first != NULL) {
 		assert_true(r.nids > 0);
-		assert_non_null(archive_by_id(f->snap, r.ids[0]));
-		assert_string_equal(
-		    archive_by_id(f->snap, r.ids[0])->path, first);
+		assert_non_null(hit(f->snap, &r, 0));
+		assert_string_equal(hit(f->snap, &r, 0)->path, first);
 	}
 	for (size_t i = 0; i < r.nids; i++)
-		assert_non_null(archive_by_id(f->snap, r.ids[i]));
+		assert_non_null(hit(f->snap, &r, i));
 	return r.total;
 }
 
@@ -414,18 +420,17 @@ test_bounds(void **state)
 	assert_true(r.newest);
 	assert_int_equal(r.total, SEARCH_RANK_MAX);
 	assert_int_equal(r.nids, SEARCH_PAGE_SIZE);
-	n = archive_by_id(f->snap, r.ids[0]);
+	n = hit(f->snap, &r, 0);
 	assert_non_null(n);
 	assert_string_equal(n->path, "/filler/f1004");
-	n = archive_by_id(f->snap, r.ids[1]);
+	n = hit(f->snap, &r, 1);
 	assert_string_equal(n->path, "/filler/f1003");
 	/* The last page is the hundredth; none after. */
 	assert_int_equal(
 	    search_query(f->snap->search, "alpin*", 6, SEARCH_PAGE_MAX, &r),
 	    SEARCH_OK);
 	assert_int_equal(r.nids, SEARCH_PAGE_SIZE);
-	assert_string_equal(
-	    archive_by_id(f->snap, r.ids[9])->path, "/filler/f005");
+	assert_string_equal(hit(f->snap, &r, 9)->path, "/filler/f005");
 	assert_int_equal(
 	    search_query(f->snap->search, "alpin*", 6, SEARCH_PAGE_MAX + 1, &r),
 	    SEARCH_OK);
@@ -517,14 +522,38 @@ load_synced(struct fixture *f)
 	return s;
 }
 
-/* The id a snapshot gave the article at path; 0 if none. */
-static long long
-id_of(const struct snapshot *s, const char *path)
+/* An article of a snapshot and the id the index gave it. */
+struct pid {
+	const char *path;
+	long long id;
+};
+
+/* The fixture's articles, fillers included, fit. */
+#define PIDS_MAX 2048
+
+/* Every article under n with its id now, into v[*k]. */
+static void
+collect_ids(const struct node *n, struct search *se, struct pid *v, size_t *k)
 {
-	for (size_t i = 0; i < s->nids; i++)
-		if (strcmp(s->ids[i].node->path, path) == 0)
-			return s->ids[i].id;
-	return 0;
+	const struct section *s = n->sec;
+
+	for (size_t i = 0; i < s->narticles; i++) {
+		assert_true(*k < PIDS_MAX);
+		v[*k].path = s->articles[i]->path;
+		v[*k].id = search_id(se, v[*k].path);
+		assert_true(v[*k].id > 0);
+		(*k)++;
+	}
+	for (size_t i = 0; i < s->nsections; i++)
+		collect_ids(s->sections[i], se, v, k);
+}
+
+/* The ids v recorded are the ids still (the snapshot kept alive). */
+static void
+assert_same_ids(struct search *se, const struct pid *v, size_t k)
+{
+	for (size_t i = 0; i < k; i++)
+		assert_int_equal(v[i].id, search_id(se, v[i].path));
 }
 
 static const char *const queries[] = {"declaration", "cafe", "tea", "coffee",
@@ -548,8 +577,8 @@ assert_same_answers(struct snapshot *a, struct snapshot *b)
 			fail_msg("%s: %zu/%zu hits against %zu/%zu", *q,
 			    ra.total, ra.nids, rb.total, rb.nids);
 		for (size_t i = 0; i < ra.nids; i++)
-			assert_string_equal(archive_by_id(a, ra.ids[i])->path,
-			    archive_by_id(b, rb.ids[i])->path);
+			assert_string_equal(
+			    hit(a, &ra, i)->path, hit(b, &rb, i)->path);
 	}
 }
 
@@ -616,7 +645,10 @@ test_incremental(void **state)
 	const char *why;
 	bool damaged;
 	long long id;
+	struct pid *v = calloc(PIDS_MAX, sizeof(*v));
+	size_t nv;
 
+	assert_non_null(v);
 	snprintf(path, sizeof(path), "%s.db", f->root);
 	snprintf(path2, sizeof(path2), "%s.full.db", f->root);
 	assert_non_null(se = search_open(path, &why, &damaged));
@@ -632,29 +664,31 @@ test_incremental(void **state)
 	search_free(se);
 	assert_non_null(se = search_open(path, &why, &damaged));
 	set_search(f, se);
+	nv = 0;
+	collect_ids(s0->root, se, v, &nv);
+	assert_true(nv > 5);
 	s1 = load_synced(f);
 	assert_false(s1->index_built);
 	assert_int_equal(
 	    s1->index_added + s1->index_changed + s1->index_removed, 0);
-	for (size_t i = 0; i < s0->nids; i++)
-		assert_int_equal(
-		    s0->ids[i].id, id_of(s1, s0->ids[i].node->path));
+	assert_same_ids(se, v, nv);
 	snapshot_release(s0);
 
 	/* An insertion: one article indexed, no other id moves. */
 	snprintf(zebra, sizeof(zebra), "%s", ZEBRA);
 	assert_int_equal(puts_file(f->root, "news/zebra.txt", zebra), 0);
+	nv = 0;
+	collect_ids(s1->root, se, v, &nv);
 	s2 = load_synced(f);
 	assert_int_equal(s2->index_added, 1);
 	assert_int_equal(s2->index_changed + s2->index_removed, 0);
-	for (size_t i = 0; i < s1->nids; i++)
-		assert_int_equal(
-		    s1->ids[i].id, id_of(s2, s1->ids[i].node->path));
+	assert_same_ids(se, v, nv);
 	f->snap = s2;
 	assert_int_equal(hits(state, "zebra", "/news/zebra"), 1);
 	/* The newest article has the largest id: first of a broad list. */
-	assert_int_equal(s2->ids[s2->nids - 1].id, id_of(s2, "/news/zebra"));
-	/* The older snapshot meets the new id and drops it. */
+	for (size_t i = 0; i < nv; i++)
+		assert_true(v[i].id < search_id(se, "/news/zebra"));
+	/* The older snapshot meets the new article's path and drops it. */
 	{
 		struct search_result r;
 
@@ -662,13 +696,14 @@ test_incremental(void **state)
 		    search_query(archive_search(s1), "zebra", 5, 1, &r),
 		    SEARCH_OK);
 		assert_int_equal(r.nids, 1);
-		assert_null(archive_by_id(s1, r.ids[0]));
-		assert_non_null(archive_by_id(s2, r.ids[0]));
+		assert_string_equal(r.paths[0], "/news/zebra");
+		assert_null(hit(s1, &r, 0));
+		assert_non_null(hit(s2, &r, 0));
 	}
 	snapshot_release(s1);
 
 	/* A change (the same date: the same id) and a removal. */
-	id = id_of(s2, "/news/cafe");
+	id = search_id(se, "/news/cafe");
 	assert_int_equal(puts_file(f->root, "news/cafe.txt", CAFE_TEA), 0);
 	assert_int_equal(
 	    unlink(strcat(strcpy(zebra, f->root), "/news/title-hit.txt")), 0);
@@ -676,7 +711,7 @@ test_incremental(void **state)
 	assert_int_equal(s1->index_changed, 1);
 	assert_int_equal(s1->index_removed, 1);
 	assert_int_equal(s1->index_added, 0);
-	assert_int_equal(id_of(s1, "/news/cafe"), id);
+	assert_int_equal(search_id(se, "/news/cafe"), id);
 	f->snap = s1;
 	assert_int_equal(hits(state, "tea", "/news/cafe"), 1);
 	assert_int_equal(hits(state, "coffee", NULL), 0);
@@ -712,6 +747,91 @@ test_incremental(void **state)
 	snapshot_release(s1);
 	snapshot_release(s2);
 	set_search(f, NULL);
+	search_free(se);
+	assert_int_equal(search_remove(path), 0);
+	f->snap = keep;
+	free(v);
+}
+
+/*
+ * A reload told what changed (as the watch tells it) syncs the index by
+ * the difference between the two snapshots: a publish indexes its one
+ * article, a removal and a rename drop theirs, and the index answers as
+ * one built whole from the tree does; no hit names an article gone.
+ */
+static void
+test_delta_sync(void **state)
+{
+	struct fixture *f = *state;
+	struct snapshot *keep = f->snap, *s0, *s1, *s2, *full;
+	struct search *se, *se2;
+	char path[128], path2[128], a[256], b[256];
+	char *news[] = {"/news/"};
+	struct archive_changes c = {news, 1};
+	struct search_result r;
+	const char *why = NULL;
+	bool damaged;
+
+	snprintf(path, sizeof(path), "%s.delta.db", f->root);
+	snprintf(path2, sizeof(path2), "%s.delta-full.db", f->root);
+	assert_non_null(se = search_open(path, &why, &damaged));
+	set_search(f, se);
+	s0 = load_synced(f);
+
+	/* A publish: one article indexed. */
+	assert_int_equal(puts_file(f->root, "news/zebra.txt", ZEBRA), 0);
+	assert_non_null(s1 = archive_reload(s0, &f->opts, &c, &why));
+	assert_false(s1->index_built);
+	assert_int_equal(s1->index_added, 1);
+	assert_int_equal(s1->index_changed + s1->index_removed, 0);
+	/* The difference only: not the thousand fillers, each unchanged. */
+	assert_true(s1->narticles > 1000);
+	assert_true(s1->index_kept < 50);
+	f->snap = s1;
+	assert_int_equal(hits(state, "zebra", "/news/zebra"), 1);
+
+	/* A removal and a rename: two gone, one new. */
+	snprintf(a, sizeof(a), "%s/news/cafe.txt", f->root);
+	snprintf(b, sizeof(b), "%s/news/cafe2.txt", f->root);
+	assert_int_equal(rename(a, b), 0);
+	snprintf(a, sizeof(a), "%s/news/title-hit.txt", f->root);
+	assert_int_equal(unlink(a), 0);
+	assert_non_null(s2 = archive_reload(s1, &f->opts, &c, &why));
+	assert_int_equal(s2->index_removed, 2);
+	assert_int_equal(s2->index_added, 1);
+	assert_int_equal(s2->index_changed, 0);
+	f->snap = s2;
+	assert_int_equal(hits(state, "coffee", "/news/cafe2"), 1);
+	assert_int_equal(hits(state, "quantum", "/news/body-hit"), 1);
+	/* The older snapshot lacks the renamed article: no hit for it. */
+	assert_int_equal(
+	    search_query(archive_search(s1), "coffee", 6, 1, &r), SEARCH_OK);
+	assert_int_equal(r.nids, 1);
+	assert_string_equal(r.paths[0], "/news/cafe2");
+	assert_null(hit(s1, &r, 0));
+
+	/* The same tree indexed whole: the same answers and vocabulary. */
+	assert_non_null(se2 = search_open(path2, &why, &damaged));
+	set_search(f, se2);
+	full = load_synced(f);
+	assert_true(full->index_built);
+	assert_same_answers(s2, full);
+	assert_same_vocab(path, path2);
+	snapshot_release(full);
+	set_search(f, NULL);
+	search_free(se2);
+	assert_int_equal(search_remove(path2), 0);
+
+	/* The tree back as setup made it. */
+	assert_int_equal(
+	    rename(b, strcat(strcpy(a, f->root), "/news/cafe.txt")), 0);
+	assert_int_equal(
+	    puts_file(f->root, "news/title-hit.txt", TITLE_HIT), 0);
+	assert_int_equal(
+	    unlink(strcat(strcpy(a, f->root), "/news/zebra.txt")), 0);
+	snapshot_release(s0);
+	snapshot_release(s1);
+	snapshot_release(s2);
 	search_free(se);
 	assert_int_equal(search_remove(path), 0);
 	f->snap = keep;
@@ -880,6 +1000,7 @@ main(void)
 	    cmocka_unit_test(test_snippet_scan_is_bounded),
 	    cmocka_unit_test(test_index_later),
 	    cmocka_unit_test(test_incremental),
+	    cmocka_unit_test(test_delta_sync),
 	    cmocka_unit_test(test_damaged),
 	    cmocka_unit_test(test_gemini),
 	    cmocka_unit_test(test_gopher),
