@@ -65,6 +65,7 @@
 enum node_kind { NODE_SECTION, NODE_ARTICLE };
 
 struct listing;
+struct pack;
 struct search;
 
 struct blob {
@@ -146,6 +147,11 @@ struct archive_opts {
  */
 struct archive_store {
 	struct search *se;
+	/*
+	 * The persistent article pack (pack.h), or NULL: the start-up load
+	 * takes unchanged files' texts from it and writes it.
+	 */
+	struct pack *pack;
 	pthread_mutex_t lock;
 	unsigned long long synced_seq;
 };
@@ -171,6 +177,7 @@ struct snapshot {
 	size_t nskipped;  /* files warned about and not served */
 	size_t nwarnings; /* other problems reported while loading */
 	size_t nparsed;   /* articles read and parsed; the rest shared */
+	size_t ncached;   /* articles taken from the persistent pack */
 	size_t nlisted;   /* directories listed; the rest as old's */
 	time_t loaded;
 	/*
