@@ -292,6 +292,7 @@ load_catalog(struct pack *p, off_t size)
 		return "damaged catalog (bytes after its last record)";
 	p->nrecs = h.nrecs;
 	p->live = h.live;
+	p->cat_len = h.cat_len;
 	p->written_ns = h.written_ns;
 	return NULL;
 }
@@ -620,8 +621,11 @@ pack_commit(struct pack *p, struct pack_item *v, size_t n, int64_t started_ns)
 	was = (uint64_t)st.st_size;
 	end = (uint64_t)st.st_size < PACK_HEAD_BYTES ? PACK_HEAD_BYTES
 	                                             : (uint64_t)st.st_size;
-	/* Texts of changed and removed files, and old catalogs. */
-	compact = end - PACK_HEAD_BYTES + fresh > 2 * live;
+	/*
+	 * Garbage: texts of changed and removed files, and old catalogs;
+	 * the file holds the live texts and the current catalog besides.
+	 */
+	compact = end - PACK_HEAD_BYTES + fresh > 2 * live + p->cat_len;
 	memset(&w, 0, sizeof(w));
 	if ((w.buf = malloc(PACK_CHUNK)) == NULL)
 		return -1;

@@ -45,6 +45,7 @@ struct pack {
 	const struct pack_rec **slots;
 	size_t nslots, nrecs;
 	uint64_t live;      /* bytes of text the catalog points at */
+	uint64_t cat_len;   /* the catalog's own bytes */
 	int64_t written_ns; /* CLOCK_REALTIME when its load began */
 	bool used;          /* a load has taken it: reloads do not */
 };
