@@ -35,9 +35,10 @@
 #define REC_PATHLEN_AT 108
 
 #define NART 3
+/* Each in parentheses: one string made of several literals. */
 static const char *const sources[NART] = {
-    "Location: Home > News\nDate: 2020-01-02\nLang: en\nFirst title\n\n"
-    "One paragraph.\n\nAnother one,\nwrapped.\n\n(Editor: Ann)\n",
+    ("Location: Home > News\nDate: 2020-01-02\nLang: en\nFirst title\n\n"
+     "One paragraph.\n\nAnother one,\nwrapped.\n\n(Editor: Ann)\n"),
     "Second title\n\nJust a body.\n",
     "Date: 2021-03-01T20:00Z\nTags: a, b\nThird\n\nx\n\ny\n\nz\n",
 };
