@@ -519,22 +519,29 @@ stamp_equal(const struct file_stamp *a, const struct file_stamp *b)
 }
 
 /*
- * A reload shares the text of a file whose stamp has not moved: lstat,
- * as read_file opens without following, so a file replaced by a symlink
- * is read again (and refused there).  A file rewritten in place within
- * the same nanosecond still moves its ctime.
+ * Whether path is still the file a load beginning at started_ns saw with
+ * stamp was: lstat, as read_file opens without following, so a file
+ * replaced by a symlink is read again (and refused there).  A file
+ * rewritten in place within the same nanosecond still moves its ctime.
  */
 static bool
-share_unchanged(const struct loader *L, struct job *j)
+stamp_unchanged(
+    const char *path, const struct file_stamp *was, int64_t started_ns)
 {
 	struct file_stamp now;
 	struct stat st;
 
-	if (lstat(j->path, &st) == -1 || !S_ISREG(st.st_mode))
+	if (lstat(path, &st) == -1 || !S_ISREG(st.st_mode))
 		return false;
 	stamp_of(&st, &now);
-	if (!stamp_equal(&now, &j->old->stamp) ||
-	    stamp_racy(&now, L->old->started_ns))
+	return stamp_equal(&now, was) && !stamp_racy(&now, started_ns);
+}
+
+/* A reload shares the text of a file whose stamp has not moved. */
+static bool
+share_unchanged(const struct loader *L, struct job *j)
+{
+	if (!stamp_unchanged(j->path, &j->old->stamp, L->old->started_ns))
 		return false;
 	j->shared = text_share(j->old);
 	j->stamp = j->old->stamp;
@@ -546,23 +553,19 @@ share_unchanged(const struct loader *L, struct job *j)
  * The start-up load takes the text of a file whose stamp is the one the
  * persistent pack's catalog recorded (and was not racy when the catalog
  * was written) from the mapped pack, as a reload shares the old
- * snapshot's: lstat, for the reason share_unchanged gives.
+ * snapshot's.
  */
 static bool
 take_cached(struct loader *L, struct job *j)
 {
 	const struct pack_rec *r;
-	struct file_stamp now, was;
-	struct stat st;
+	struct file_stamp was;
 	struct text *t;
 
-	if ((r = pack_find(L->cache, j->path)) == NULL ||
-	    lstat(j->path, &st) == -1 || !S_ISREG(st.st_mode))
+	if ((r = pack_find(L->cache, j->path)) == NULL)
 		return false;
-	stamp_of(&st, &now);
 	pack_rec_stamp(r, &was);
-	if (!stamp_equal(&now, &was) ||
-	    stamp_racy(&now, L->cache->written_ns) ||
+	if (!stamp_unchanged(j->path, &was, L->cache->written_ns) ||
 	    (t = malloc(sizeof(*t))) == NULL)
 		return false;
 	if (pack_rec_article(L->cache, r, &t->art, &j->off, &j->sum) == -1) {
@@ -574,7 +577,7 @@ take_cached(struct loader *L, struct job *j)
 	t->seg = L->cache_seg;
 	atomic_fetch_add(&t->seg->refs, 1);
 	j->shared = t;
-	j->stamp = now;
+	j->stamp = was;
 	j->parsed = true;
 	j->cached = true;
 	return true;
