@@ -181,6 +181,14 @@ def test_damaged_pack_is_a_cold_start(serai_factory, tmp_path):
         counts, _ = run(srv, {"/"})
         assert counts == (13, 0, 13), (kind, srv.log())
 
+    # A crash while appending (texts and a catalog written, not yet the
+    # header naming them): the header still names the intact catalog.
+    pack.write_bytes(good + os.urandom(5000))
+    counts, got = run(srv, paths)
+    assert "articles.pack" not in srv.log(), srv.log()
+    assert counts == (13, 0, 13)
+    assert got == want
+
     # Not a regular file: left alone, served from memory instead.
     for kind in ("fifo", "symlink"):
         pack.unlink()
