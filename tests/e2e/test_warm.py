@@ -236,3 +236,28 @@ def test_pack_of_another_archive_or_instance(serai_factory, tmp_path):
         assert c.stop() == 0
     finally:
         assert a.stop() == 0
+
+
+def test_pack_growth_is_bounded(serai_factory, tmp_path):
+    """Every article rewritten between starts: the texts no file has any
+    more are garbage, and the pack is compacted before it exceeds the
+    live texts by more than their size (and a catalog or two)."""
+    root = tmp_path / "tree"
+    make_tree(root, 6)
+    srv = serai_factory(root=root, extra=EXTRA)
+    sizes = []
+    compacted = 0
+    for gen in range(5):
+        for i in range(6):
+            d = ("news", "arts", "arts/film")[i % 3]
+            article(root / d / ("r%02d.txt" % i), i,
+                    extra=" (edition %d)" % gen)
+        time.sleep(racy_s(root / "news" / "r00.txt") + 0.1)
+        counts, got = run(srv, {"/news/r00"})
+        assert counts[1] >= 6, counts
+        assert ("(edition %d)" % gen).encode() in \
+            got[("gemini", "/news/r00")][1]
+        compacted += "articles.pack: compacted" in srv.log()
+        sizes.append((srv.state_dir / "articles.pack").stat().st_size)
+    assert compacted >= 1, sizes
+    assert max(sizes) < 3 * sizes[0], sizes
