@@ -19,6 +19,7 @@
 #include "article.h"
 #include "inifile.h"
 #include "log.h"
+#include "pack.h"
 #include "render.h"
 #include "search.h"
 #include "util.h"
@@ -73,6 +74,16 @@ struct loader {
 	/* The sections being walked, from the root down (load_dir). */
 	const struct node *chain[ARCHIVE_MAX_DEPTH + 2];
 	size_t depth;
+	/*
+	 * The start-up load: the persistent pack (pack.h), whose unchanged
+	 * files' texts it takes instead of reading them, mapped whole as
+	 * cache_seg; and into which it writes what it read.
+	 */
+	struct pack *cache;
+	struct segment *cache_seg;
+	size_t ncached;         /* articles taken from it */
+	atomic_size_t ndamaged; /* its texts that failed their check */
+	int64_t started_ns;     /* as snapshot.started_ns */
 };
 
 /*
@@ -122,6 +133,11 @@ struct segment {
 	char *addr;
 	size_t len;
 	off_t off;
+	/*
+	 * The O_TMPFILE's blocks are given back when it goes; the persistent
+	 * pack's are not (its catalog may name them, and it is compacted).
+	 */
+	bool punch;
 };
 
 /*
@@ -155,8 +171,10 @@ segment_release(struct segment *g)
 	 * The blocks back to the file system, to the page the next segment
 	 * starts on; the offsets stay unused.
 	 */
-	(void)fallocate(pack_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-	    g->off, ((off_t)g->len + page - 1) / page * page);
+	if (g->punch)
+		(void)fallocate(pack_fd,
+		    FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, g->off,
+		    ((off_t)g->len + page - 1) / page * page);
 	atomic_fetch_sub_explicit(&pack_segments, 1, memory_order_relaxed);
 	free(g);
 }
@@ -230,7 +248,9 @@ struct job {
 	struct article art; /* the result, when parsed */
 	struct file_stamp stamp;
 	bool parsed;
-	bool trusted;    /* its directory unchanged (watch): share unstat'ed */
+	bool trusted; /* its directory unchanged (watch): share unstat'ed */
+	bool cached;  /* the text is the persistent pack's, at off */
+	uint64_t off, sum;
 	const char *why; /* why not, or NULL with err */
 	int err;
 	/* A reload: the article at this path before, and its text if the
@@ -507,7 +527,7 @@ read_section_ini(struct loader *L, const char *dir, struct node *n)
 
 /* Too near the old load to tell a rewrite by the stamp (ARCHIVE_RACY_NS). */
 static bool
-stamp_racy(const struct file_stamp *fs, const struct snapshot *old)
+stamp_racy(const struct file_stamp *fs, int64_t started_ns)
 {
 	const int64_t second = 1000000000;
 	int64_t margin =
@@ -515,7 +535,7 @@ stamp_racy(const struct file_stamp *fs, const struct snapshot *old)
 	    ? ARCHIVE_RACY_COARSE_NS
 	    : ARCHIVE_RACY_NS;
 
-	return fs->ctime_ns >= old->started_ns - margin;
+	return fs->ctime_ns >= started_ns - margin;
 }
 
 static bool
@@ -526,21 +546,29 @@ stamp_equal(const struct file_stamp *a, const struct file_stamp *b)
 }
 
 /*
- * A reload shares the text of a file whose stamp has not moved: lstat,
- * as read_file opens without following, so a file replaced by a symlink
- * is read again (and refused there).  A file rewritten in place within
- * the same nanosecond still moves its ctime.
+ * Whether path is still the file a load beginning at started_ns saw with
+ * stamp was: lstat, as read_file opens without following, so a file
+ * replaced by a symlink is read again (and refused there).  A file
+ * rewritten in place within the same nanosecond still moves its ctime.
  */
 static bool
-share_unchanged(const struct loader *L, struct job *j)
+stamp_unchanged(
+    const char *path, const struct file_stamp *was, int64_t started_ns)
 {
 	struct file_stamp now;
 	struct stat st;
 
-	if (lstat(j->path, &st) == -1 || !S_ISREG(st.st_mode))
+	if (lstat(path, &st) == -1 || !S_ISREG(st.st_mode))
 		return false;
 	stamp_of(&st, &now);
-	if (!stamp_equal(&now, &j->old->stamp) || stamp_racy(&now, L->old))
+	return stamp_equal(&now, was) && !stamp_racy(&now, started_ns);
+}
+
+/* A reload shares the text of a file whose stamp has not moved. */
+static bool
+share_unchanged(const struct loader *L, struct job *j)
+{
+	if (!stamp_unchanged(j->path, &j->old->stamp, L->old->started_ns))
 		return false;
 	j->shared = text_share(j->old);
 	j->stamp = j->old->stamp;
@@ -548,8 +576,42 @@ share_unchanged(const struct loader *L, struct job *j)
 	return true;
 }
 
+/*
+ * The start-up load takes the text of a file whose stamp is the one the
+ * persistent pack's catalog recorded (and was not racy when the catalog
+ * was written) from the mapped pack, as a reload shares the old
+ * snapshot's.
+ */
+static bool
+take_cached(struct loader *L, struct job *j)
+{
+	const struct pack_rec *r;
+	struct file_stamp was;
+	struct text *t;
+
+	if ((r = pack_find(L->cache, j->path)) == NULL)
+		return false;
+	pack_rec_stamp(r, &was);
+	if (!stamp_unchanged(j->path, &was, L->cache->written_ns) ||
+	    (t = malloc(sizeof(*t))) == NULL)
+		return false;
+	if (pack_rec_article(L->cache, r, &t->art, &j->off, &j->sum) == -1) {
+		atomic_fetch_add(&L->ndamaged, 1);
+		free(t);
+		return false;
+	}
+	atomic_init(&t->refs, 1);
+	t->seg = L->cache_seg;
+	atomic_fetch_add(&t->seg->refs, 1);
+	j->shared = t;
+	j->stamp = was;
+	j->parsed = true;
+	j->cached = true;
+	return true;
+}
+
 static void
-parse_job(const struct loader *L, struct job *j)
+parse_job(struct loader *L, struct job *j)
 {
 	size_t len;
 	char *data;
@@ -561,6 +623,8 @@ parse_job(const struct loader *L, struct job *j)
 		return;
 	}
 	if (j->old != NULL && share_unchanged(L, j))
+		return;
+	if (L->cache_seg != NULL && take_cached(L, j))
 		return;
 	if ((data = read_file(j->path, ARTICLE_MAX_BYTES, &len, &j->stamp,
 	         &j->why, &j->err)) == NULL)
@@ -620,19 +684,22 @@ free_jobs(struct loader *L)
 }
 
 static void pack_fresh(struct loader *);
+static bool persist(struct loader *);
 
 /* The parsed articles join their sections, in the walk's order. */
 static void
 adopt_jobs(struct loader *L)
 {
 	/* Without it, texts stay in private memory; nothing else changes. */
-	if (pack_fd != -1 && L->njobs > 0)
+	if ((pack_fd != -1 || L->cache != NULL) && L->njobs > 0)
 		L->fresh = reallocarray(NULL, L->njobs, sizeof(*L->fresh));
 	/* Texts first, packed before any node points into them. */
 	for (size_t i = 0; i < L->njobs && !L->oom; i++) {
 		struct job *j = &L->jobs[i];
 		struct text *t;
 
+		if (j->cached)
+			L->ncached++;
 		if (!j->parsed || j->shared != NULL)
 			continue;
 		if ((t = malloc(sizeof(*t))) == NULL) {
@@ -648,7 +715,9 @@ adopt_jobs(struct loader *L)
 			L->fresh[L->nfresh++] = t;
 		L->nparsed++;
 	}
-	if (L->nfresh > 0 && !L->oom)
+	/* The persistent pack, or failing it the process's own. */
+	if (!L->oom && (L->cache == NULL || !persist(L)) && L->nfresh > 0 &&
+	    pack_fd != -1)
 		pack_fresh(L);
 	free(L->fresh);
 	L->fresh = NULL;
@@ -899,7 +968,8 @@ subtree_unchanged(const struct loader *L, const struct node *o)
 	    stat(dir, &st) == -1 || seen_find(L, &st) != NULL)
 		return false;
 	stamp_of(&st, &now);
-	if (!stamp_equal(&now, &s->listing->stamp) || stamp_racy(&now, L->old))
+	if (!stamp_equal(&now, &s->listing->stamp) ||
+	    stamp_racy(&now, L->old->started_ns))
 		return false;
 	for (size_t i = 0; i < s->nsections; i++)
 		if (!subtree_unchanged(L, s->sections[i]))
@@ -1270,7 +1340,7 @@ old_listing(const struct loader *L, const char *dir, const struct node *sec)
 		return NULL;
 	stamp_of(&st, &now);
 	if (!stamp_equal(&now, &o->sec->listing->stamp) ||
-	    stamp_racy(&now, L->old))
+	    stamp_racy(&now, L->old->started_ns))
 		return NULL;
 	atomic_fetch_add_explicit(
 	    &o->sec->listing->refs, 1, memory_order_relaxed);
@@ -1703,6 +1773,7 @@ void
 archive_store_init(struct archive_store *st, struct search *se)
 {
 	st->se = se;
+	st->pack = NULL;
 	pthread_mutex_init(&st->lock, NULL);
 	st->synced_seq = 0;
 }
@@ -2045,6 +2116,7 @@ pack_fresh(struct loader *L)
 	g->addr = addr;
 	g->len = total;
 	g->off = off;
+	g->punch = true;
 	atomic_fetch_add(&pack_segments, 1);
 	pos = 0;
 	for (size_t i = 0; i < L->nfresh; i++) {
@@ -2065,6 +2137,133 @@ fail:
 		warned = true;
 		log_warn("article pack: texts kept in memory instead");
 	}
+}
+
+/* A whole file of the persistent pack, mapped: fd's from offset 0. */
+static struct segment *
+segment_map(int fd, char *addr, size_t len)
+{
+	struct segment *g;
+	struct stat st;
+
+	if (addr == NULL) {
+		if (fstat(fd, &st) == -1 || st.st_size <= 0 ||
+		    (uint64_t)st.st_size > SIZE_MAX)
+			return NULL;
+		len = (size_t)st.st_size;
+		addr = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+		if (addr == MAP_FAILED)
+			return NULL;
+	}
+	if ((g = malloc(sizeof(*g))) == NULL) {
+		munmap(addr, len);
+		return NULL;
+	}
+	atomic_init(&g->refs, 1);
+	g->addr = addr;
+	g->len = len;
+	g->off = 0;
+	g->punch = false;
+	atomic_fetch_add(&pack_segments, 1);
+	return g;
+}
+
+/*
+ * Points t's strings, now at from, at their copy at to in g.  A text
+ * still in its parsed block gets its paragraph pointers a block of their
+ * own (as rebase); one already mapped keeps its.
+ */
+static void
+move_text(struct text *t, const char *from, char *to, struct segment *g)
+{
+	struct article *a = &t->art;
+	char **fields[] = {&a->location, &a->date, &a->lang, &a->tags,
+	    &a->source, &a->author, &a->title, &a->editor, &a->copyright};
+	char **paras = a->paras;
+
+	if (t->seg == NULL &&
+	    (paras = reallocarray(NULL, a->npara + 1, sizeof(*paras))) == NULL)
+		return;
+	for (size_t i = 0; i < a->npara; i++)
+		paras[i] = to + (a->paras[i] - from);
+	paras[a->npara] = NULL;
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (*fields[i] != NULL)
+			*fields[i] = to + (*fields[i] - from);
+	if (t->seg == NULL)
+		free(a->paras);
+	else
+		segment_release(t->seg);
+	a->paras = paras;
+	atomic_fetch_add(&g->refs, 1);
+	t->seg = g;
+}
+
+/*
+ * The start-up load's texts into the persistent pack: those read from
+ * their files appended (or the whole pack compacted), a catalog of all
+ * written, and every text then pointed into one mapping of the file.
+ * Nothing is written when every text came from the catalog and it names
+ * no other file.  false: the fresh texts are where they were.
+ */
+static bool
+persist(struct loader *L)
+{
+	struct pack_item *v;
+	struct text **tv;
+	struct segment *g;
+	size_t n = 0, nfresh = 0;
+
+	v = reallocarray(NULL, L->njobs + 1, sizeof(*v));
+	tv = reallocarray(NULL, L->njobs + 1, sizeof(*tv));
+	if (v == NULL || tv == NULL) {
+		free(v);
+		free(tv);
+		return false;
+	}
+	for (size_t i = 0; i < L->njobs; i++) {
+		struct job *j = &L->jobs[i];
+		struct article *a;
+
+		if (!j->parsed || j->shared == NULL)
+			continue;
+		tv[n] = j->shared;
+		a = &j->shared->art;
+		v[n].path = j->path;
+		v[n].stamp = j->stamp;
+		v[n].art = a;
+		if (j->cached) {
+			v[n].text = L->cache_seg->addr + j->off;
+			v[n].off = j->off;
+			v[n].sum = j->sum;
+		} else {
+			v[n].text = (const char *)(void *)a->paras +
+			    (a->npara + 1) * sizeof(char *);
+			v[n].off = PACK_NONE;
+			v[n].sum = 0;
+			nfresh++;
+		}
+		n++;
+	}
+	if (nfresh == 0 && L->cache_seg != NULL && n == L->cache->nrecs) {
+		free(v);
+		free(tv);
+		return true;
+	}
+	if (pack_commit(L->cache, v, n, L->started_ns) == -1 ||
+	    (g = segment_map(L->cache->fd, NULL, 0)) == NULL) {
+		free(v);
+		free(tv);
+		return false;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (v[i].off <= g->len &&
+		    tv[i]->art.textlen <= g->len - v[i].off)
+			move_text(tv[i], v[i].text, g->addr + v[i].off, g);
+	segment_release(g);
+	free(v);
+	free(tv);
+	return true;
 }
 
 /* What every page shows beyond its own section's subtree. */
@@ -2095,6 +2294,17 @@ load(const struct archive_opts *o, const struct snapshot *old,
 	L.o = o;
 	L.old = old;
 	L.changes = changes;
+	L.started_ns = (int64_t)started.tv_sec * 1000000000 + started.tv_nsec;
+	atomic_init(&L.ndamaged, 0);
+	/* Only the start-up load: a reload has the old snapshot to share. */
+	if (old == NULL && o->store != NULL && o->store->pack != NULL &&
+	    !o->store->pack->used) {
+		L.cache = o->store->pack;
+		if (L.cache->addr != NULL &&
+		    (L.cache_seg = segment_map(
+		         L.cache->fd, L.cache->addr, L.cache->len)) != NULL)
+			L.cache->lent = true;
+	}
 	if (realpath(o->root, L.rootreal) == NULL) {
 		*errstr = strerror(errno);
 		return NULL;
@@ -2126,7 +2336,16 @@ load(const struct archive_opts *o, const struct snapshot *old,
 	free(L.seen);
 	if (!L.oom)
 		parse_jobs(&L);
+	if (atomic_load(&L.ndamaged) > 0)
+		log_warnx("%s: %zu texts failed their check; their files read "
+		          "again",
+		    L.cache->path, atomic_load(&L.ndamaged));
 	adopt_jobs(&L);
+	if (L.cache != NULL) {
+		pack_forget(L.cache);
+		if (L.cache_seg != NULL)
+			segment_release(L.cache_seg);
+	}
 	route.at[0] = root;
 	route.n = 1;
 	if (L.oom || root->title == NULL || !finish(&L, &route)) {
@@ -2145,6 +2364,7 @@ load(const struct archive_opts *o, const struct snapshot *old,
 	s->nskipped = L.nskipped;
 	s->nwarnings = L.nwarnings;
 	s->nparsed = L.nparsed;
+	s->ncached = L.ncached;
 	s->nlisted = L.nlisted;
 	s->loaded = time(NULL);
 	s->started_ns = (int64_t)started.tv_sec * 1000000000 + started.tv_nsec;

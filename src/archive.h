@@ -66,6 +66,7 @@ enum node_kind { NODE_SECTION, NODE_ARTICLE };
 
 struct listing;
 struct section;
+struct pack;
 struct search;
 
 struct blob {
@@ -186,6 +187,11 @@ struct archive_opts {
  */
 struct archive_store {
 	struct search *se;
+	/*
+	 * The persistent article pack (pack.h), or NULL: the start-up load
+	 * takes unchanged files' texts from it and writes it.
+	 */
+	struct pack *pack;
 	pthread_mutex_t lock;
 	unsigned long long synced_seq;
 };
@@ -202,6 +208,7 @@ struct snapshot {
 	size_t nparsed;   /* articles read and parsed; the rest shared */
 	size_t ntaken;  /* sections taken whole from the old, subtree and all */
 	size_t nlisted; /* directories listed; the rest as old's */
+	size_t ncached; /* articles taken from the persistent pack */
 	time_t loaded;
 	/*
 	 * CLOCK_REALTIME in ns as the load began: a reload trusts a stamp

@@ -17,6 +17,7 @@
 
 #include "archive.h"
 #include "log.h"
+#include "pack.h"
 #include "sandbox.h"
 #include "search.h"
 #include "serai.h"
@@ -232,10 +233,12 @@ load_hosts(const struct config *cfg, enum archive_index index,
 			return NULL;
 		}
 		log_info("%sarchive %s: %zu articles in %zu sections, %zu "
-		         "skipped, %zu other warnings, loaded in %lu ms",
+		         "skipped, %zu other warnings, %zu read, %zu from "
+		         "the article pack, loaded in %lu ms",
 		    host_tag(cfg, h, tag, sizeof(tag)), ao.root,
 		    snap->narticles, snap->nsections, snap->nskipped,
-		    snap->nwarnings, snap->load_ms);
+		    snap->nwarnings, snap->nparsed, snap->ncached,
+		    snap->load_ms);
 		if (snap->nskipped > 0 || snap->nwarnings > 0)
 			*problems = 1;
 		snaps[i] = snap;
@@ -426,11 +429,18 @@ main(int argc, char **argv)
 	 * (valgrind 3.19, "! is_freeslot(ix)"), and the slow suite runs
 	 * every test under it.  The texts then stay in memory.
 	 */
-	if (!check && cfg.chroot == NULL)
+	if (!check && cfg.chroot == NULL) {
 		open_pack(&cfg);
+		for (size_t i = 0; i < cfg.nhosts; i++)
+			if (mkdir_p(cfg.hosts[i].state) == 0)
+				stores[i].pack = pack_open(cfg.hosts[i].state,
+				    cfg.hosts[i].root, cfg.hosts[i].name);
+	}
 	if ((snaps = load_hosts(&cfg,
 	         check ? ARCHIVE_INDEX_NONE : ARCHIVE_INDEX_LATER,
 	         check ? NULL : stores, &rv)) == NULL) {
+		for (size_t i = 0; i < cfg.nhosts; i++)
+			pack_close(stores[i].pack);
 		free(stores);
 		priv_free(&priv);
 		config_free(&cfg);
@@ -474,8 +484,10 @@ main(int argc, char **argv)
 	server_free(srv);
 	tls_free(tls);
 	/* After the last snapshot, which may still be indexing into them. */
-	for (size_t i = 0; i < cfg.nhosts; i++)
+	for (size_t i = 0; i < cfg.nhosts; i++) {
 		search_free(stores[i].se);
+		pack_close(stores[i].pack);
+	}
 	free(stores);
 	config_free(&cfg);
 	libevent_global_shutdown();
