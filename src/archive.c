@@ -330,6 +330,20 @@ struct job {
 	struct text *shared;
 };
 
+/*
+ * Freed heap back to the kernel.  glibc keeps what a load freed (the
+ * threads' arenas, the parsed blocks moved to the pack) for reuse, as
+ * private memory in holes it cannot shrink; malloc_trim gives back every
+ * whole free page, in any arena.
+ */
+static void
+heap_trim(void)
+{
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
 static void
 skip(struct loader *L, const char *path, const char *why)
 {
@@ -2274,6 +2288,8 @@ indexer_main(void *arg)
 	struct snapshot *s = arg;
 	struct search *se = build_search(s, NULL);
 
+	/* The build's own memory (its copy of the stamps, SQLite's) is freed. */
+	heap_trim();
 	atomic_store_explicit(&s->search, se, memory_order_release);
 	atomic_store_explicit(&s->indexing, false, memory_order_release);
 	archive_log_index(s);
@@ -2690,6 +2706,9 @@ load(const struct archive_opts *o, const struct snapshot *old,
 	}
 	if (o->index == ARCHIVE_INDEX_NOW)
 		atomic_init(&s->search, build_search(s, old));
+	/* A reload's old snapshot trims as it goes (snapshot_release). */
+	if (old == NULL)
+		heap_trim();
 	s->load_ms = (unsigned long)ms_since(&t0);
 	return s;
 }
