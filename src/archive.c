@@ -668,10 +668,11 @@ stamp_equal(const struct file_stamp *a, const struct file_stamp *b)
 }
 
 /*
- * Whether path is still the file a load beginning at started_ns saw with
- * stamp was: lstat, as read_file opens without following, so a file
- * replaced by a symlink is read again (and refused there).  A file
- * rewritten in place within the same nanosecond still moves its ctime.
+ * Whether name (in dirfd) is still the file a load beginning at
+ * started_ns saw with stamp was: not followed, as read_file_at opens
+ * without following, so a file replaced by a symlink is read again (and
+ * refused there).  A file rewritten in place within the same
+ * nanosecond still moves its ctime.
  */
 static bool
 stamp_unchanged(int dirfd, const char *name, const struct file_stamp *was,
