@@ -84,7 +84,77 @@ struct loader {
 	size_t ncached;         /* articles taken from it */
 	atomic_size_t ndamaged; /* its texts that failed their check */
 	int64_t started_ns;     /* as snapshot.started_ns */
+	/* The jobs' directory paths and names, freed with the jobs. */
+	struct pool_chunk *pool;
+	/*
+	 * Texts are to be packed: the threads parse them into slabs, given
+	 * back whole once the texts are out of them.
+	 */
+	bool slabbed;
+	struct slab *slabs;
 };
+
+/*
+ * Strings that live as long as the load: a directory's path once for all
+ * its files, and the files' slugs.  Bump-allocated from chunks large
+ * enough to be mapped on their own, so a load leaves no holes in the heap
+ * and makes no allocation per file.
+ */
+struct pool_chunk {
+	struct pool_chunk *next;
+	size_t used, cap;
+	char data[];
+};
+
+#define POOL_CHUNK (256 * 1024)
+
+/*
+ * Memory a load uses and gives back whole, mapped on its own: from malloc
+ * it would raise malloc's mmap threshold once freed, and the next load's
+ * would then come from the heap, and leave holes in it.
+ */
+static void *
+map_anon(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static char *
+pool_strndup(struct loader *L, const char *s, size_t n)
+{
+	struct pool_chunk *c = L->pool;
+	char *p;
+
+	if (c == NULL || c->cap - c->used < n + 1) {
+		size_t cap = n + 1 > POOL_CHUNK ? n + 1 : POOL_CHUNK;
+
+		if ((c = map_anon(sizeof(*c) + cap)) == NULL)
+			return NULL;
+		c->next = L->pool;
+		c->used = 0;
+		c->cap = cap;
+		L->pool = c;
+	}
+	p = c->data + c->used;
+	memcpy(p, s, n);
+	p[n] = '\0';
+	c->used += n + 1;
+	return p;
+}
+
+static void
+pool_free(struct loader *L)
+{
+	while (L->pool != NULL) {
+		struct pool_chunk *next = L->pool->next;
+
+		munmap(L->pool, sizeof(*L->pool) + L->pool->cap);
+		L->pool = next;
+	}
+}
 
 /*
  * A directory's entries as scandir listed them, packed (a type byte, the
@@ -242,8 +312,9 @@ text_release(struct text *t)
  * order, so nodes and warnings come out as a serial load's would.
  */
 struct job {
-	char *path;
-	char *slug;
+	const char *dir; /* the file's directory: the pool's, or a section's */
+	const char *fname; /* its name in dir */
+	char *slug;        /* the pool's */
 	struct node *sec;
 	struct article art; /* the result, when parsed */
 	struct file_stamp stamp;
@@ -258,6 +329,20 @@ struct job {
 	const struct node *old;
 	struct text *shared;
 };
+
+/*
+ * Freed heap back to the kernel.  glibc keeps what a load freed (the
+ * threads' arenas, the parsed blocks moved to the pack) for reuse, as
+ * private memory in holes it cannot shrink; malloc_trim gives back every
+ * whole free page, in any arena.
+ */
+static void
+heap_trim(void)
+{
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
 
 static void
 skip(struct loader *L, const char *path, const char *why)
@@ -419,48 +504,85 @@ stamp_of(const struct stat *st, struct file_stamp *fs)
 	    (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
 }
 
-static char *
-read_file(const char *path, size_t max, size_t *lenp, struct file_stamp *fs,
-    const char **why, int *err)
+/*
+ * A buffer a file is read into, grown as needed and used again for the
+ * next file: a parsing thread reads a million files through one.
+ */
+struct readbuf {
+	char *p;
+	size_t cap;
+};
+
+/*
+ * name, relative to dirfd (AT_FDCWD: a path), into rb; the bytes are
+ * rb->p, NUL-terminated.  -1 with *why, or with *why NULL and *err an
+ * errno value.
+ */
+static int
+read_file_at(int dirfd, const char *name, size_t max, struct readbuf *rb,
+    size_t *lenp, struct file_stamp *fs, const char **why, int *err)
 {
 	struct stat st;
-	char *data;
 	size_t got = 0;
 	ssize_t r;
 	int fd;
 
 	*why = NULL;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW)) ==
-	    -1) {
+	if ((fd = openat(dirfd, name,
+	         O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW)) == -1) {
 		*err = errno;
 		if (errno == ELOOP)
 			*why = "a symlink now (not followed)";
-		return NULL;
+		return -1;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
 		*why = "not a regular file";
 		close(fd);
-		return NULL;
+		return -1;
 	}
 	if (st.st_size > (off_t)max) {
 		*why = "file too large";
 		close(fd);
-		return NULL;
+		return -1;
 	}
 	if (fs != NULL)
 		stamp_of(&st, fs);
-	if ((data = malloc((size_t)st.st_size + 1)) == NULL) {
-		*why = "out of memory";
-		close(fd);
-		return NULL;
+	if ((size_t)st.st_size + 1 > rb->cap) {
+		/* Doubled, so a thread's buffer grows a few times at most. */
+		size_t cap = (size_t)st.st_size + 1 > 2 * rb->cap
+		    ? (size_t)st.st_size + 1
+		    : 2 * rb->cap;
+		char *p;
+
+		if ((p = realloc(rb->p, cap)) == NULL) {
+			*why = "out of memory";
+			close(fd);
+			return -1;
+		}
+		rb->p = p;
+		rb->cap = cap;
 	}
 	while (got < (size_t)st.st_size &&
-	    (r = read(fd, data + got, (size_t)st.st_size - got)) > 0)
+	    (r = read(fd, rb->p + got, (size_t)st.st_size - got)) > 0)
 		got += (size_t)r;
 	close(fd);
-	data[got] = '\0';
+	rb->p[got] = '\0';
 	*lenp = got;
-	return data;
+	return 0;
+}
+
+/* A file of its own (section.ini, robots.txt): the caller frees it. */
+static char *
+read_file(const char *path, size_t max, size_t *lenp, struct file_stamp *fs,
+    const char **why, int *err)
+{
+	struct readbuf rb = {NULL, 0};
+
+	if (read_file_at(AT_FDCWD, path, max, &rb, lenp, fs, why, err) == -1) {
+		free(rb.p);
+		return NULL;
+	}
+	return rb.p;
 }
 
 static bool inside_root(const struct loader *, const char *);
@@ -546,19 +668,21 @@ stamp_equal(const struct file_stamp *a, const struct file_stamp *b)
 }
 
 /*
- * Whether path is still the file a load beginning at started_ns saw with
- * stamp was: lstat, as read_file opens without following, so a file
- * replaced by a symlink is read again (and refused there).  A file
- * rewritten in place within the same nanosecond still moves its ctime.
+ * Whether name (in dirfd) is still the file a load beginning at
+ * started_ns saw with stamp was: not followed, as read_file_at opens
+ * without following, so a file replaced by a symlink is read again (and
+ * refused there).  A file rewritten in place within the same
+ * nanosecond still moves its ctime.
  */
 static bool
-stamp_unchanged(
-    const char *path, const struct file_stamp *was, int64_t started_ns)
+stamp_unchanged(int dirfd, const char *name, const struct file_stamp *was,
+    int64_t started_ns)
 {
 	struct file_stamp now;
 	struct stat st;
 
-	if (lstat(path, &st) == -1 || !S_ISREG(st.st_mode))
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    !S_ISREG(st.st_mode))
 		return false;
 	stamp_of(&st, &now);
 	return stamp_equal(&now, was) && !stamp_racy(&now, started_ns);
@@ -566,14 +690,24 @@ stamp_unchanged(
 
 /* A reload shares the text of a file whose stamp has not moved. */
 static bool
-share_unchanged(const struct loader *L, struct job *j)
+share_unchanged(
+    const struct loader *L, struct job *j, int dirfd, const char *name)
 {
-	if (!stamp_unchanged(j->path, &j->old->stamp, L->old->started_ns))
+	if (!stamp_unchanged(dirfd, name, &j->old->stamp, L->old->started_ns))
 		return false;
 	j->shared = text_share(j->old);
 	j->stamp = j->old->stamp;
 	j->parsed = true;
 	return true;
+}
+
+/* The job's file as a path: for the warnings and the pack's catalog. */
+static const char *
+job_path(const struct job *j, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/%s", strcmp(j->dir, "/") == 0 ? "" : j->dir,
+	    j->fname);
+	return buf;
 }
 
 /*
@@ -583,16 +717,18 @@ share_unchanged(const struct loader *L, struct job *j)
  * snapshot's.
  */
 static bool
-take_cached(struct loader *L, struct job *j)
+take_cached(struct loader *L, struct job *j, int dirfd, const char *name)
 {
 	const struct pack_rec *r;
 	struct file_stamp was;
 	struct text *t;
+	char path[PATH_MAX];
 
-	if ((r = pack_find(L->cache, j->path)) == NULL)
+	/* The catalog's key: the file's path as the walk found it. */
+	if ((r = pack_find(L->cache, job_path(j, path, sizeof(path)))) == NULL)
 		return false;
 	pack_rec_stamp(r, &was);
-	if (!stamp_unchanged(j->path, &was, L->cache->written_ns) ||
+	if (!stamp_unchanged(dirfd, name, &was, L->cache->written_ns) ||
 	    (t = malloc(sizeof(*t))) == NULL)
 		return false;
 	if (pack_rec_article(L->cache, r, &t->art, &j->off, &j->sum) == -1) {
@@ -610,11 +746,92 @@ take_cached(struct loader *L, struct job *j)
 	return true;
 }
 
-static void
-parse_job(struct loader *L, struct job *j)
+/*
+ * A parsing thread's own: the directory it has open, so that a file is
+ * opened by its name in it and not by a walk of its whole path, and one
+ * buffer every file is read into.
+ */
+struct reader {
+	struct loader *L;
+	const char *dir; /* what dirfd is open on; NULL: none */
+	int dirfd;
+	struct readbuf rb;
+	struct slab *slabs; /* the loader's, once the thread is done */
+};
+
+/*
+ * Parsed texts to be packed: a thread takes their blocks from slabs of
+ * its own instead of one malloc each (the heap grown by a whole archive,
+ * then freed in pieces), and the load unmaps the slabs whole once the
+ * texts are in the pack.
+ */
+struct slab {
+	struct slab *next;
+	size_t used, cap;
+	char data[];
+};
+
+/* Some 2,500 generated articles a slab; a larger text gets its own. */
+#define SLAB_SIZE (4 * 1024 * 1024)
+
+static void *
+slab_alloc(void *arg, size_t n)
 {
+	struct reader *R = arg;
+	struct slab *s = R->slabs;
+	char *p;
+
+	/* The block starts with pointers. */
+	n = (n + sizeof(char *) - 1) / sizeof(char *) * sizeof(char *);
+	if (s == NULL || s->cap - s->used < n) {
+		size_t cap = n > SLAB_SIZE ? n : SLAB_SIZE;
+
+		if ((s = map_anon(sizeof(*s) + cap)) == NULL)
+			return NULL;
+		s->next = R->slabs;
+		s->used = 0;
+		s->cap = cap;
+		R->slabs = s;
+	}
+	p = s->data + s->used;
+	s->used += n;
+	return p;
+}
+
+static void
+slabs_free(struct slab *s)
+{
+	while (s != NULL) {
+		struct slab *next = s->next;
+
+		munmap(s, sizeof(*s) + s->cap);
+		s = next;
+	}
+}
+
+/* dir, as the reader has it open; AT_FDCWD (dir in the path) if it cannot. */
+static int
+reader_dir(struct reader *R, const char *dir)
+{
+	if (R->dir != dir) {
+		if (R->dirfd != AT_FDCWD)
+			close(R->dirfd);
+		R->dir = dir;
+		/* Failing, files are opened by path: the errors stay theirs. */
+		R->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (R->dirfd == -1)
+			R->dirfd = AT_FDCWD;
+	}
+	return R->dirfd;
+}
+
+static void
+parse_job(struct loader *L, struct reader *R, struct job *j)
+{
+	char path[PATH_MAX];
+	const char *name = j->fname;
 	size_t len;
-	char *data;
+	int dirfd;
 
 	if (j->old != NULL && j->trusted) {
 		j->shared = text_share(j->old);
@@ -622,25 +839,43 @@ parse_job(struct loader *L, struct job *j)
 		j->parsed = true;
 		return;
 	}
-	if (j->old != NULL && share_unchanged(L, j))
+	if ((dirfd = reader_dir(R, j->dir)) == AT_FDCWD)
+		name = job_path(j, path, sizeof(path));
+	if (j->old != NULL && share_unchanged(L, j, dirfd, name))
 		return;
-	if (L->cache_seg != NULL && take_cached(L, j))
+	if (L->cache_seg != NULL && take_cached(L, j, dirfd, name))
 		return;
-	if ((data = read_file(j->path, ARTICLE_MAX_BYTES, &len, &j->stamp,
-	         &j->why, &j->err)) == NULL)
+	if (read_file_at(dirfd, name, ARTICLE_MAX_BYTES, &R->rb, &len,
+	        &j->stamp, &j->why, &j->err) == -1)
 		return;
-	j->parsed = article_parse(data, len, &j->art, &j->why) == 0;
-	free(data);
+	j->parsed = article_parse_with(R->rb.p, len, &j->art, &j->why,
+	                L->slabbed ? slab_alloc : NULL, R) == 0;
 }
+
+/*
+ * Jobs a thread takes at a time: consecutive ones share a directory, so
+ * it is opened once per batch, not per file, and the shared counter is
+ * touched less.
+ */
+#define PARSE_BATCH 32
 
 static void *
 parser_main(void *arg)
 {
-	struct loader *L = arg;
+	struct reader *R = arg;
+	struct loader *L = R->L;
 	size_t i;
 
-	while ((i = atomic_fetch_add(&L->next, 1)) < L->njobs)
-		parse_job(L, &L->jobs[i]);
+	while ((i = atomic_fetch_add(&L->next, PARSE_BATCH)) < L->njobs) {
+		size_t end =
+		    i + PARSE_BATCH < L->njobs ? i + PARSE_BATCH : L->njobs;
+
+		for (; i < end; i++)
+			parse_job(L, R, &L->jobs[i]);
+	}
+	if (R->dirfd != AT_FDCWD)
+		close(R->dirfd);
+	free(R->rb.p);
 	return NULL;
 }
 
@@ -652,6 +887,7 @@ static void
 parse_jobs(struct loader *L)
 {
 	pthread_t t[PARSE_THREADS_MAX];
+	struct reader R[PARSE_THREADS_MAX];
 	size_t nt = 0, want = 1;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -659,40 +895,78 @@ parse_jobs(struct loader *L)
 		want =
 		    ncpu > PARSE_THREADS_MAX ? PARSE_THREADS_MAX : (size_t)ncpu;
 	atomic_init(&L->next, 0);
+	for (size_t i = 0; i < want; i++)
+		R[i] = (struct reader){L, NULL, AT_FDCWD, {NULL, 0}, NULL};
+	/* R[0] is this thread's. */
 	for (; nt + 1 < want; nt++)
-		if (thread_start(&t[nt], parser_main, L) != 0)
+		if (thread_start(&t[nt], parser_main, &R[nt + 1]) != 0)
 			break;
-	parser_main(L);
+	parser_main(&R[0]);
 	for (size_t i = 0; i < nt; i++)
 		pthread_join(t[i], NULL);
+	for (size_t i = 0; i <= nt; i++)
+		while (R[i].slabs != NULL) {
+			struct slab *s = R[i].slabs;
+
+			R[i].slabs = s->next;
+			s->next = L->slabs;
+			L->slabs = s;
+		}
 }
 
 static void
 free_jobs(struct loader *L)
 {
 	for (size_t i = 0; i < L->njobs; i++) {
-		free(L->jobs[i].path);
-		free(L->jobs[i].slug);
 		if (L->jobs[i].shared != NULL)
 			text_release(L->jobs[i].shared);
-		else if (L->jobs[i].parsed)
+		else if (L->jobs[i].parsed && !L->slabbed)
 			article_free(&L->jobs[i].art);
 	}
 	free(L->jobs);
 	L->jobs = NULL;
 	L->njobs = L->capjobs = 0;
+	pool_free(L);
+	slabs_free(L->slabs);
+	L->slabs = NULL;
 }
 
 static void pack_fresh(struct loader *);
 static bool persist(struct loader *);
+static bool rebase(struct text *, char *, bool);
+
+/* A text parsed into a slab, copied to a block of its own. */
+static bool
+unslab(struct text *t)
+{
+	struct article *a = &t->art;
+	char *from = (char *)(void *)a->paras, *to;
+	size_t size = (a->npara + 1) * sizeof(char *) + a->textlen;
+	char **fields[] = {&a->location, &a->date, &a->lang, &a->tags,
+	    &a->source, &a->author, &a->title, &a->editor, &a->copyright};
+
+	if ((to = malloc(size)) == NULL)
+		return false;
+	memcpy(to, from, size);
+	a->paras = (char **)(void *)to;
+	for (size_t i = 0; i < a->npara; i++)
+		a->paras[i] = to + (a->paras[i] - from);
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (*fields[i] != NULL)
+			*fields[i] = to + (*fields[i] - from);
+	return true;
+}
 
 /* The parsed articles join their sections, in the walk's order. */
 static void
 adopt_jobs(struct loader *L)
 {
 	/* Without it, texts stay in private memory; nothing else changes. */
-	if ((pack_fd != -1 || L->cache != NULL) && L->njobs > 0)
-		L->fresh = reallocarray(NULL, L->njobs, sizeof(*L->fresh));
+	if ((pack_fd != -1 || L->cache != NULL) && L->njobs > 0 &&
+	    (L->fresh = reallocarray(NULL, L->njobs, sizeof(*L->fresh))) ==
+	        NULL &&
+	    L->slabbed)
+		L->oom = true;
 	/* Texts first, packed before any node points into them. */
 	for (size_t i = 0; i < L->njobs && !L->oom; i++) {
 		struct job *j = &L->jobs[i];
@@ -719,14 +993,26 @@ adopt_jobs(struct loader *L)
 	if (!L->oom && (L->cache == NULL || !persist(L)) && L->nfresh > 0 &&
 	    pack_fd != -1)
 		pack_fresh(L);
+	/* What the pack did not take leaves the slabs for a block of its own. */
+	for (size_t i = 0; i < L->nfresh && L->slabbed; i++)
+		if (L->fresh[i]->seg == NULL && !unslab(L->fresh[i])) {
+			/* Not a block text_release may free: dropped whole. */
+			memset(&L->fresh[i]->art, 0, sizeof(L->fresh[i]->art));
+			L->oom = true;
+		}
 	free(L->fresh);
 	L->fresh = NULL;
+	slabs_free(L->slabs);
+	L->slabs = NULL;
 	for (size_t i = 0; i < L->njobs && !L->oom; i++) {
 		struct job *j = &L->jobs[i];
 		struct node *n;
 
 		if (!j->parsed) {
-			skip(L, j->path, j->why ? j->why : strerror(j->err));
+			char path[PATH_MAX];
+
+			skip(L, job_path(j, path, sizeof(path)),
+			    j->why ? j->why : strerror(j->err));
 			j->sec->plain = false;
 			continue;
 		}
@@ -764,9 +1050,13 @@ adopt_jobs(struct loader *L)
 	free_jobs(L);
 }
 
+/*
+ * name, in the directory dir (the pool's), is an article; real, if not
+ * NULL, the file a symlink of that name leads to.
+ */
 static void
-load_article(struct loader *L, struct node *sec, const char *path,
-    const char *name, bool trust)
+load_article(struct loader *L, struct node *sec, const char *dir,
+    const char *name, const char *path, const char *real, bool trust)
 {
 	size_t nlen = strlen(name) - 4;
 	struct job *j;
@@ -806,9 +1096,22 @@ load_article(struct loader *L, struct node *sec, const char *path,
 			j->trusted = trust;
 		}
 	}
-	if ((j->path = strdup(path)) == NULL ||
-	    (j->slug = xstrndup(name, nlen)) == NULL) {
-		free(j->path);
+	j->dir = dir;
+	j->fname = name;
+	if (real != NULL) {
+		const char *slash = strrchr(real, '/');
+
+		j->dir = slash == real
+		    ? "/"
+		    : pool_strndup(L, real, (size_t)(slash - real));
+		j->fname = slash + 1;
+	}
+	if (j->dir == NULL || (j->slug = pool_strndup(L, name, nlen)) == NULL) {
+		L->oom = true;
+		return;
+	}
+	if (real != NULL &&
+	    (j->fname = pool_strndup(L, j->fname, strlen(j->fname))) == NULL) {
 		L->oom = true;
 		return;
 	}
@@ -1248,8 +1551,9 @@ load_entry(struct loader *L, struct node *sec, const char *dir,
 			load_section(L, sec, path, path, name, &st);
 	} else if (S_ISREG(st.st_mode)) {
 		if (nlen > 4 && strcmp(name + nlen - 4, ".txt") == 0)
-			load_article(L, sec, use == path ? path : real, name,
-			    trust && type == DT_REG);
+			load_article(L, sec, dir, name,
+			    use == path ? path : real,
+			    use == path ? NULL : real, trust && type == DT_REG);
 		else
 			skip(L, path,
 			    "not an article (only *.txt files and "
@@ -1412,12 +1716,18 @@ root_title(struct loader *L, struct node *root)
  */
 static void
 load_dir(
-    struct loader *L, const char *dir, struct node *sec, const struct node *up)
+    struct loader *L, const char *path, struct node *sec, const struct node *up)
 {
+	/* Its files' jobs name it: one copy for all of them. */
+	const char *dir = pool_strndup(L, path, strlen(path));
 	size_t skipped = L->nskipped, warned = L->nwarnings;
 	size_t files = L->nfiles, rl = strlen(L->rootreal);
 	bool trust, plain;
 
+	if (dir == NULL) {
+		L->oom = true;
+		return;
+	}
 	read_section_ini(L, dir, sec);
 	if (up == NULL ? !root_title(L, sec)
 	               : sec->title == NULL &&
@@ -1979,6 +2289,8 @@ indexer_main(void *arg)
 	struct snapshot *s = arg;
 	struct search *se = build_search(s, NULL);
 
+	/* The build's own memory (its copy of the stamps, SQLite's) is freed. */
+	heap_trim();
 	atomic_store_explicit(&s->search, se, memory_order_release);
 	atomic_store_explicit(&s->indexing, false, memory_order_release);
 	archive_log_index(s);
@@ -2016,7 +2328,7 @@ archive_set_pack(int fd)
  * only part of an article left in private memory.
  */
 static bool
-rebase(struct text *t, char *where)
+rebase(struct text *t, char *where, bool own)
 {
 	struct article *a = &t->art;
 	char *old = (char *)(void *)a->paras,
@@ -2034,7 +2346,9 @@ rebase(struct text *t, char *where)
 		if (*fields[i] != NULL)
 			*fields[i] = where + (*fields[i] - text);
 	a->paras = paras;
-	free(old);
+	/* A slab's block goes with its slab. */
+	if (own)
+		free(old);
 	return true;
 }
 
@@ -2123,7 +2437,7 @@ pack_fresh(struct loader *L)
 		struct text *t = L->fresh[i];
 		size_t len = t->art.textlen;
 
-		if (rebase(t, addr + pos)) {
+		if (rebase(t, addr + pos, !L->slabbed)) {
 			atomic_fetch_add(&g->refs, 1);
 			t->seg = g;
 		}
@@ -2171,10 +2485,12 @@ segment_map(int fd, char *addr, size_t len)
 /*
  * Points t's strings, now at from, at their copy at to in g.  A text
  * still in its parsed block gets its paragraph pointers a block of their
- * own (as rebase); one already mapped keeps its.
+ * own (as rebase); one already mapped keeps its.  own: the parsed block
+ * is the text's to free, not a slab's.
  */
 static void
-move_text(struct text *t, const char *from, char *to, struct segment *g)
+move_text(
+    struct text *t, const char *from, char *to, struct segment *g, bool own)
 {
 	struct article *a = &t->art;
 	char **fields[] = {&a->location, &a->date, &a->lang, &a->tags,
@@ -2190,10 +2506,10 @@ move_text(struct text *t, const char *from, char *to, struct segment *g)
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
 		if (*fields[i] != NULL)
 			*fields[i] = to + (*fields[i] - from);
-	if (t->seg == NULL)
-		free(a->paras);
-	else
+	if (t->seg != NULL)
 		segment_release(t->seg);
+	else if (own)
+		free(a->paras);
 	a->paras = paras;
 	atomic_fetch_add(&g->refs, 1);
 	t->seg = g;
@@ -2213,6 +2529,7 @@ persist(struct loader *L)
 	struct text **tv;
 	struct segment *g;
 	size_t n = 0, nfresh = 0;
+	char path[PATH_MAX];
 
 	v = reallocarray(NULL, L->njobs + 1, sizeof(*v));
 	tv = reallocarray(NULL, L->njobs + 1, sizeof(*tv));
@@ -2229,7 +2546,14 @@ persist(struct loader *L)
 			continue;
 		tv[n] = j->shared;
 		a = &j->shared->art;
-		v[n].path = j->path;
+		/* The pool's, as long as the jobs. */
+		job_path(j, path, sizeof(path));
+		v[n].path = pool_strndup(L, path, strlen(path));
+		if (v[n].path == NULL) {
+			free(v);
+			free(tv);
+			return false;
+		}
 		v[n].stamp = j->stamp;
 		v[n].art = a;
 		if (j->cached) {
@@ -2259,7 +2583,8 @@ persist(struct loader *L)
 	for (size_t i = 0; i < n; i++)
 		if (v[i].off <= g->len &&
 		    tv[i]->art.textlen <= g->len - v[i].off)
-			move_text(tv[i], v[i].text, g->addr + v[i].off, g);
+			move_text(tv[i], v[i].text, g->addr + v[i].off, g,
+			    !L->slabbed);
 	segment_release(g);
 	free(v);
 	free(tv);
@@ -2305,6 +2630,7 @@ load(const struct archive_opts *o, const struct snapshot *old,
 		         L.cache->fd, L.cache->addr, L.cache->len)) != NULL)
 			L.cache->lent = true;
 	}
+	L.slabbed = pack_fd != -1 || L.cache != NULL;
 	if (realpath(o->root, L.rootreal) == NULL) {
 		*errstr = strerror(errno);
 		return NULL;
@@ -2381,6 +2707,9 @@ load(const struct archive_opts *o, const struct snapshot *old,
 	}
 	if (o->index == ARCHIVE_INDEX_NOW)
 		atomic_init(&s->search, build_search(s, old));
+	/* A reload's old snapshot trims as it goes (snapshot_release). */
+	if (old == NULL)
+		heap_trim();
 	s->load_ms = (unsigned long)ms_since(&t0);
 	return s;
 }

@@ -362,8 +362,8 @@ join_paras(const struct line *l, size_t i, size_t end, char **out, char **w,
 }
 
 static int
-parse_lines(
-    const struct line *l, size_t n, struct article *a, const char **errstr)
+parse_lines(const struct line *l, size_t n, struct article *a,
+    const char **errstr, void *(*alloc)(void *, size_t), void *ctx)
 {
 	size_t i = 0, end = n, bytes = 0, npara;
 	struct line hv[H_NONE], title, editor, copyright;
@@ -418,7 +418,9 @@ parse_lines(
 	npara = join_paras(l, i, end, NULL, NULL, &bytes);
 
 	/* One block: the paragraph pointers (NULL-ended), then the text. */
-	if ((mem = malloc((npara + 1) * sizeof(char *) + bytes)) == NULL) {
+	if ((mem = alloc != NULL
+	            ? alloc(ctx, (npara + 1) * sizeof(char *) + bytes)
+	            : malloc((npara + 1) * sizeof(char *) + bytes)) == NULL) {
 		*errstr = "out of memory";
 		return -1;
 	}
@@ -453,6 +455,13 @@ int
 article_parse(
     const char *data, size_t len, struct article *a, const char **errstr)
 {
+	return article_parse_with(data, len, a, errstr, NULL, NULL);
+}
+
+int
+article_parse_with(const char *data, size_t len, struct article *a,
+    const char **errstr, void *(*alloc)(void *, size_t), void *ctx)
+{
 	struct line stack[STACK_LINES], *lines = stack;
 	size_t n;
 	int rv;
@@ -474,10 +483,13 @@ article_parse(
 		return -1;
 	}
 	n = split_lines(data, len, lines);
-	rv = parse_lines(lines, n, a, errstr);
+	rv = parse_lines(lines, n, a, errstr, alloc, ctx);
 	if (lines != stack)
 		free(lines);
-	if (rv == -1)
+	/* A block from alloc is the caller's to drop. */
+	if (rv == -1 && alloc != NULL)
+		memset(a, 0, sizeof(*a));
+	else if (rv == -1)
 		article_free(a);
 	else
 		a->len = len;

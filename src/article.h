@@ -54,6 +54,13 @@ struct article {
 int article_parse(
     const char *data, size_t len, struct article *a, const char **errstr);
 void article_free(struct article *);
+/*
+ * article_parse with the block taken from alloc(ctx, size) (NULL: out of
+ * memory) instead of malloc: the caller owns it, and must not call
+ * article_free.  The loader's threads take blocks from slabs of their own.
+ */
+int article_parse_with(const char *data, size_t len, struct article *a,
+    const char **errstr, void *(*alloc)(void *ctx, size_t), void *ctx);
 
 /* A date as above; valid calendar day.  Used for Date: and by tests. */
 int article_date_valid(const char *);

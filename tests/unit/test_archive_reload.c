@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 
 #include "archive.h"
 #include "article.h"
+#include "pack.h"
 #include "render.h"
 #include "seed.h"
 #include "util.h"
@@ -719,6 +721,157 @@ test_texts_packed_and_released(void **state)
 	remove_tree(root);
 }
 
+/*
+ * Enough articles, in enough directories, that the loader's threads each
+ * take several batches and open several directories: every text comes
+ * out of their slabs the same whether it is packed, kept in memory, or
+ * packed into a file that refuses it (then copied out of the slabs).
+ */
+#define MANY_ARTICLES 600
+#define MANY_DIRS 7
+
+static void
+many_articles(const char *root)
+{
+	char rel[64], date[16], title[64];
+
+	for (int d = 0; d < MANY_DIRS; d++) {
+		snprintf(rel, sizeof(rel), "d%d", d);
+		mkdir_in(root, rel);
+	}
+	for (int i = 0; i < MANY_ARTICLES; i++) {
+		snprintf(rel, sizeof(rel), "d%d/a%03d.txt", i % MANY_DIRS, i);
+		snprintf(date, sizeof(date), "20%02d-%02d-%02d", 10 + i % 10,
+		    1 + i % 12, 1 + i % 28);
+		snprintf(title, sizeof(title), "Article %d", i);
+		article(root, rel, date, title);
+	}
+}
+
+static void
+test_texts_from_slabs(void **state)
+{
+	char root[] = "/tmp/serai-test-reload-XXXXXX";
+	char ro[] = "/tmp/serai-test-pack-XXXXXX";
+	const char *why = NULL;
+	struct snapshot *mem, *packed, *refused;
+	struct stat st;
+	int fd, rofd;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	many_articles(root);
+	set_opts(root);
+	archive_set_pack(-1);
+	assert_non_null(mem = archive_load(&opts, &why));
+	assert_int_equal(mem->narticles, MANY_ARTICLES);
+
+	assert_int_not_equal(fd = open(root, O_TMPFILE | O_RDWR, 0600), -1);
+	assert_int_equal(fstat(fd, &st), 0);
+	archive_set_pack(fd);
+	assert_non_null(packed = archive_load(&opts, &why));
+	assert_same_snapshot(packed, mem);
+	for (int i = 0; i < MANY_ARTICLES; i++) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/d%d/a%03d", i % MANY_DIRS, i);
+		assert_int_equal(
+		    maps_of(st.st_ino, get(packed, path)->art->title), 1);
+	}
+
+	/* A pack that cannot be written: the texts stay in memory. */
+	assert_int_not_equal(rofd = mkstemp(ro), -1);
+	close(rofd);
+	assert_int_not_equal(rofd = open(ro, O_RDONLY), -1);
+	assert_int_equal(unlink(ro), 0);
+	archive_set_pack(rofd);
+	assert_non_null(refused = archive_load(&opts, &why));
+	archive_set_pack(-1);
+	assert_same_snapshot(refused, mem);
+	assert_int_equal(maps_of(st.st_ino, NULL), 1);
+
+	snapshot_release(refused);
+	snapshot_release(packed);
+	snapshot_release(mem);
+	assert_int_equal(maps_of(st.st_ino, NULL), 0);
+	close(rofd);
+	close(fd);
+	remove_tree(root);
+}
+
+/*
+ * A start with a persistent pack (warm's) and no unnamed one: the
+ * threads parse into slabs all the same, and the texts move from them
+ * into articles.pack, which the next start takes them from.  When the
+ * pack refuses the writes, every text is copied out of the slabs (no
+ * pointer left into one once they are unmapped): the same pages.
+ */
+static void
+test_persistent_pack_from_slabs(void **state)
+{
+	char root[] = "/tmp/serai-test-reload-XXXXXX";
+	char sd[] = "/tmp/serai-test-state-XXXXXX";
+	char path[PATH_MAX], pack[PATH_MAX];
+	const char *why = NULL;
+	struct snapshot *mem, *cold, *warm, *refused;
+	struct archive_store store;
+	struct stat st;
+	int rofd;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	assert_non_null(mkdtemp(sd));
+	many_articles(root);
+	set_opts(root);
+	archive_set_pack(-1);
+	assert_non_null(mem = archive_load(&opts, &why));
+	archive_store_init(&store, NULL);
+	opts.store = &store;
+
+	snprintf(pack, sizeof(pack), "%s/" PACK_FILE, sd);
+	assert_non_null(store.pack = pack_open(sd, root, opts.hostname));
+	assert_non_null(cold = archive_load(&opts, &why));
+	assert_int_equal(cold->nparsed, MANY_ARTICLES);
+	assert_same_snapshot(cold, mem);
+	/* Its inode once written: a first write may compact into a new one. */
+	assert_int_equal(stat(pack, &st), 0);
+	for (int i = 0; i < MANY_ARTICLES; i++) {
+		snprintf(path, sizeof(path), "/d%d/a%03d", i % MANY_DIRS, i);
+		assert_int_equal(
+		    maps_of(st.st_ino, get(cold, path)->art->title), 1);
+	}
+	/* Its mapping holds the file, and so its lock, until it goes. */
+	snapshot_release(cold);
+	pack_close(store.pack);
+
+	assert_non_null(store.pack = pack_open(sd, root, opts.hostname));
+	assert_non_null(warm = archive_load(&opts, &why));
+	assert_int_equal(warm->ncached, MANY_ARTICLES);
+	assert_int_equal(warm->nparsed, 0);
+	assert_same_snapshot(warm, mem);
+	snapshot_release(warm);
+	pack_close(store.pack);
+
+	/* Emptied (another host), then written through a read-only fd. */
+	assert_non_null(store.pack = pack_open(sd, root, "elsewhere"));
+	assert_int_not_equal(rofd = open(pack, O_RDONLY | O_CLOEXEC), -1);
+	assert_int_not_equal(dup2(rofd, store.pack->fd), -1);
+	close(rofd);
+	assert_non_null(refused = archive_load(&opts, &why));
+	assert_int_equal(refused->nparsed, MANY_ARTICLES);
+	assert_same_snapshot(refused, mem);
+	assert_int_equal(stat(pack, &st), 0);
+	assert_int_equal(maps_of(st.st_ino, NULL), 0);
+	pack_close(store.pack);
+	opts.store = NULL;
+
+	snapshot_release(refused);
+	snapshot_release(mem);
+	assert_int_equal(unlink(pack), 0);
+	assert_int_equal(rmdir(sd), 0);
+	remove_tree(root);
+}
+
 int
 main(void)
 {
@@ -729,6 +882,8 @@ main(void)
 	    cmocka_unit_test(test_publish_shares_subtrees),
 	    cmocka_unit_test(test_every_change_with_the_watch),
 	    cmocka_unit_test(test_texts_packed_and_released),
+	    cmocka_unit_test(test_texts_from_slabs),
+	    cmocka_unit_test(test_persistent_pack_from_slabs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
