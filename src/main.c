@@ -360,6 +360,7 @@ main(int argc, char **argv)
 	};
 	struct config cfg;
 	struct snapshot **snaps;
+	struct watch **watches = NULL;
 	struct server *srv;
 	struct priv priv;
 	struct sandbox sb;
@@ -436,11 +437,25 @@ main(int argc, char **argv)
 				stores[i].pack = pack_open(cfg.hosts[i].state,
 				    cfg.hosts[i].root, cfg.hosts[i].name);
 	}
+	/*
+	 * Before the load (what changes during it is then an event), and
+	 * before the privilege drop, like everything else that opens;
+	 * later rescans need only read access.
+	 */
+	if (!check && (watches = calloc(cfg.nhosts, sizeof(*watches))) == NULL)
+		fatalx("out of memory");
+	for (size_t i = 0; !check && i < cfg.nhosts; i++)
+		if (cfg.hosts[i].watch)
+			watches[i] = watch_open(cfg.hosts[i].root);
 	if ((snaps = load_hosts(&cfg,
 	         check ? ARCHIVE_INDEX_NONE : ARCHIVE_INDEX_LATER,
 	         check ? NULL : stores, &rv)) == NULL) {
-		for (size_t i = 0; i < cfg.nhosts; i++)
+		for (size_t i = 0; i < cfg.nhosts; i++) {
 			pack_close(stores[i].pack);
+			if (watches != NULL)
+				watch_stop(watches[i]);
+		}
+		free(watches);
 		free(stores);
 		priv_free(&priv);
 		config_free(&cfg);
@@ -464,7 +479,8 @@ main(int argc, char **argv)
 	tls = tls_setup(&cfg);
 	for (size_t i = 0; i < cfg.nhosts; i++)
 		stores[i].se = open_search_index(cfg.hosts[i].state);
-	srv = server_new(&cfg, tls, snaps);
+	srv = server_new(&cfg, tls, snaps, watches);
+	free(watches); /* the server holds them */
 	if (cfg.sandbox)
 		sandbox_trees(&cfg, &sb);
 	if (priv.chroot[0] != '\0')

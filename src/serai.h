@@ -257,12 +257,19 @@ struct event_base;
 struct watch;
 struct archive_changes;
 /*
- * Watches every directory under root from base's loop and calls
- * changed(arg) once the tree has been quiet for WATCH_QUIET_MS after a
- * change.  NULL (logged) when inotify or the root is not available.
+ * Watches every directory under root.  Opened before the archive is
+ * loaded, so that whatever changes during the load is an event and the
+ * first reload reads only that, not the whole tree.  NULL (logged) when
+ * inotify or the root is not available.
  */
-struct watch *watch_start(
-    struct event_base *, const char *root, void (*changed)(void *), void *arg);
+struct watch *watch_open(const char *root);
+/*
+ * From then on base's loop calls changed(arg) once the tree has been
+ * quiet for WATCH_QUIET_MS after a change (events queued since
+ * watch_open included).  -1 (logged): the caller stops the watch.
+ */
+int watch_attach(
+    struct watch *, struct event_base *, void (*changed)(void *), void *arg);
 /*
  * Before each load: drops the queued events (the load sees their
  * changes), watches new directories and forgets gone ones.  root as named
@@ -319,8 +326,9 @@ int tls_check(const struct config *);
 struct server;
 struct snapshot;
 /* snaps: one loaded snapshot per host, in config order; taken over. */
-struct server *server_new(
-    const struct config *, struct tls *, struct snapshot **snaps);
+/* watches: each host's (watch_open) or NULL; taken over likewise. */
+struct server *server_new(const struct config *, struct tls *,
+    struct snapshot **snaps, struct watch **watches);
 /* Runs until SIGINT/SIGTERM; SIGHUP reloads the archive.  0 on a clean stop. */
 int server_run(struct server *);
 void server_free(struct server *);

@@ -628,7 +628,8 @@ rate_seed(void)
 }
 
 struct server *
-server_new(const struct config *cfg, struct tls *tls, struct snapshot **snaps)
+server_new(const struct config *cfg, struct tls *tls, struct snapshot **snaps,
+    struct watch **watches)
 {
 	struct server *s;
 	struct event_config *ec;
@@ -666,15 +667,17 @@ server_new(const struct config *cfg, struct tls *tls, struct snapshot **snaps)
 		fatalx("out of memory");
 	if ((s->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
-	/*
-	 * Before the privilege drop, like everything else that opens; later
-	 * rescans need only read access.  Without inotify, serve anyway:
-	 * SIGHUP still reloads.
-	 */
-	for (size_t i = 0; i < s->nhosts; i++)
-		if (s->hosts[i].hc->watch)
-			s->hosts[i].watch = watch_start(s->base,
-			    s->hosts[i].hc->root, watch_cb, &s->hosts[i]);
+	/* Without inotify, serve anyway: SIGHUP still reloads. */
+	for (size_t i = 0; i < s->nhosts; i++) {
+		struct watch *w = watches[i];
+
+		if (w != NULL &&
+		    watch_attach(w, s->base, watch_cb, &s->hosts[i]) == -1) {
+			watch_stop(w);
+			w = NULL;
+		}
+		s->hosts[i].watch = w;
+	}
 
 	n = cfg->workers;
 	if (n == 0) {

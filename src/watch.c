@@ -416,7 +416,8 @@ watch_rescan(struct watch *w, const char *root)
 		return 0;
 	/* Whatever is queued happened before the load that follows. */
 	drain(w, false);
-	evtimer_del(w->quiet);
+	if (w->quiet != NULL) /* NULL: not attached yet, before the load */
+		evtimer_del(w->quiet);
 	watch_parent(w, root);
 
 	memset(&sc, 0, sizeof(sc));
@@ -483,8 +484,7 @@ watch_rescan(struct watch *w, const char *root)
 }
 
 struct watch *
-watch_start(struct event_base *base, const char *root, void (*changed)(void *),
-    void *arg)
+watch_open(const char *root)
 {
 	struct watch *w;
 
@@ -492,20 +492,10 @@ watch_start(struct event_base *base, const char *root, void (*changed)(void *),
 		log_warnx("watch: out of memory");
 		return NULL;
 	}
-	w->base = base;
-	w->changed = changed;
-	w->arg = arg;
 	w->parent_wd = -1;
 	if ((w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1) {
 		log_warn("watch: inotify_init1");
 		free(w);
-		return NULL;
-	}
-	w->ev = event_new(base, w->fd, EV_READ | EV_PERSIST, readable_cb, w);
-	w->quiet = evtimer_new(base, quiet_cb, w);
-	if (w->ev == NULL || w->quiet == NULL || event_add(w->ev, NULL)) {
-		log_warnx("watch: cannot set up the event");
-		watch_stop(w);
 		return NULL;
 	}
 	if (watch_rescan(w, root) == -1) {
@@ -513,13 +503,24 @@ watch_start(struct event_base *base, const char *root, void (*changed)(void *),
 		watch_stop(w);
 		return NULL;
 	}
-	/*
-	 * The archive was loaded before the watches were set: what changed
-	 * in between, only a full rescan sees.
-	 */
-	w->dirty_all = true;
 	log_info("watching %s: %zu directories", root, w->nwds);
 	return w;
+}
+
+int
+watch_attach(struct watch *w, struct event_base *base, void (*changed)(void *),
+    void *arg)
+{
+	w->base = base;
+	w->changed = changed;
+	w->arg = arg;
+	w->ev = event_new(base, w->fd, EV_READ | EV_PERSIST, readable_cb, w);
+	w->quiet = evtimer_new(base, quiet_cb, w);
+	if (w->ev == NULL || w->quiet == NULL || event_add(w->ev, NULL)) {
+		log_warnx("watch: cannot set up the event");
+		return -1;
+	}
+	return 0;
 }
 
 void
@@ -593,16 +594,23 @@ watch_changes_lost(struct watch *w)
 #else /* !__linux__ */
 
 struct watch *
-watch_start(struct event_base *base, const char *root, void (*changed)(void *),
-    void *arg)
+watch_open(const char *root)
 {
-	(void)base;
-	(void)changed;
-	(void)arg;
 	log_warnx("watch: %s: not supported on this system (Linux inotify "
 	          "only); reload with SIGHUP",
 	    root);
 	return NULL;
+}
+
+int
+watch_attach(struct watch *w, struct event_base *base, void (*changed)(void *),
+    void *arg)
+{
+	(void)w;
+	(void)base;
+	(void)changed;
+	(void)arg;
+	return -1;
 }
 
 int

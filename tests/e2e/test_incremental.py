@@ -146,6 +146,24 @@ def test_each_change_reloads_as_a_fresh_start(serai_factory, tmp_path, how):
     print("pages compared per step: %d, in both protocols" % len(seen))
 
 
+def test_first_publish_after_start_reads_only_its_directory(serai_factory,
+                                                          tmp_path):
+    """The watch is set before the start's load: the first publish after
+    a start lists its one directory, as every later one does, instead of
+    a full rescan of a tree the watch could not vouch for."""
+    root = tmp_path / "tree"
+    make_tree(root)
+    # Every file older than the margin: none is read again for being racy.
+    time.sleep(racy_s(root) + 0.2)
+    srv = serai_factory(root=root, extra=EXTRA + WATCH)
+    srv.start()
+    assert not reloads(srv)
+    article(root / "sport" / "first.txt", "2022-02-02", "Sport first")
+    poll_until(lambda: reloads(srv), RELOAD_TIMEOUT, "the watch's reload")
+    assert reloads(srv)[0][1:] == ("1", "1"), reloads(srv)
+    assert "Sport first" in srv.gemini("/sport/").body.decode()
+
+
 def test_watch_queue_overflow_rescans_everything(serai_factory, tmp_path):
     """Events lost to a full inotify queue: the change they carried is
     still found, by a reload that stats every file."""
