@@ -2352,23 +2352,6 @@ rebase(struct text *t, char *where, bool own)
 	return true;
 }
 
-static bool
-pack_write(const char *p, size_t len, off_t off)
-{
-	while (len > 0) {
-		ssize_t w = pwrite(pack_fd, p, len, off);
-
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return false;
-		p += w;
-		len -= (size_t)w;
-		off += w;
-	}
-	return true;
-}
-
 /*
  * The texts this load parsed, appended to the pack as one segment and
  * mapped; on any failure (no pack, a full disk, too many mappings) they
@@ -2400,14 +2383,15 @@ pack_fresh(struct loader *L)
 
 		/* Texts are gathered into chunks... */
 		if (fill + a->textlen > PACK_WRITE_CHUNK) {
-			if (!pack_write(chunk, fill, off + (off_t)pos))
+			if (!pwrite_all(pack_fd, chunk, fill, off + (off_t)pos))
 				goto fail;
 			pos += fill;
 			fill = 0;
 		}
 		/* ...but one larger (up to ARTICLE_MAX_BYTES) goes alone. */
 		if (a->textlen > PACK_WRITE_CHUNK) {
-			if (!pack_write(text, a->textlen, off + (off_t)pos))
+			if (!pwrite_all(
+			        pack_fd, text, a->textlen, off + (off_t)pos))
 				goto fail;
 			pos += a->textlen;
 			continue;
@@ -2415,7 +2399,7 @@ pack_fresh(struct loader *L)
 		memcpy(chunk + fill, text, a->textlen);
 		fill += a->textlen;
 	}
-	if (!pack_write(chunk, fill, off + (off_t)pos))
+	if (!pwrite_all(pack_fd, chunk, fill, off + (off_t)pos))
 		goto fail;
 	free(chunk);
 	chunk = NULL;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 #include "version.h"
 
 /*
@@ -461,28 +462,11 @@ struct writer {
 	struct hasher *h; /* non-NULL: what is written is hashed too */
 };
 
-static bool
-write_at(int fd, const char *p, size_t len, uint64_t off)
-{
-	while (len > 0) {
-		ssize_t w = pwrite(fd, p, len, (off_t)off);
-
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return false;
-		p += w;
-		len -= (size_t)w;
-		off += (uint64_t)w;
-	}
-	return true;
-}
-
 static void
 w_flush(struct writer *w)
 {
 	if (!w->failed && w->fill > 0 &&
-	    !write_at(w->fd, w->buf, w->fill, w->off - w->fill))
+	    !pwrite_all(w->fd, w->buf, w->fill, (long long)(w->off - w->fill)))
 		w->failed = true;
 	w->fill = 0;
 }
@@ -496,7 +480,8 @@ w_add(struct writer *w, const void *p, size_t len)
 		w_flush(w);
 	w->off += len;
 	if (len > PACK_CHUNK) {
-		if (!w->failed && !write_at(w->fd, p, len, w->off - len))
+		if (!w->failed &&
+		    !pwrite_all(w->fd, p, len, (long long)(w->off - len)))
 			w->failed = true;
 		return;
 	}
@@ -593,7 +578,7 @@ write_pack(struct pack *p, struct writer *w, struct pack_item *v, size_t n,
 	h.written_ns = started_ns;
 	h.sum = pack_hash(&h, offsetof(struct pack_head, sum));
 	/* Last: until it lands, the previous header names an intact file. */
-	return !w->failed && write_at(w->fd, (const char *)&h, sizeof(h), 0);
+	return !w->failed && pwrite_all(w->fd, &h, sizeof(h), 0);
 }
 
 int

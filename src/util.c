@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 void
 buf_init(struct buf *b)
@@ -260,4 +261,23 @@ mkdir_p(const char *dir)
 	if (mkdir(tmp, 0700) == -1 && errno != EEXIST)
 		return -1;
 	return 0;
+}
+
+bool
+pwrite_all(int fd, const void *p, size_t len, long long off)
+{
+	const char *c = p;
+
+	while (len > 0) {
+		ssize_t w = pwrite(fd, c, len, (off_t)off);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return false;
+		c += w;
+		len -= (size_t)w;
+		off += w;
+	}
+	return true;
 }

@@ -54,6 +54,12 @@ size_t strlcpy_s(char *dst, const char *src, size_t dstsize);
  */
 int thread_start(pthread_t *, void *(*fn)(void *), void *arg);
 
+/*
+ * All of p written at off (pwrite, again after a short write or EINTR);
+ * false on an error or a full disk, with errno.
+ */
+bool pwrite_all(int fd, const void *p, size_t len, long long off);
+
 /* mkdir -p, each directory made 0700; -1 with errno on failure. */
 int mkdir_p(const char *dir);
 

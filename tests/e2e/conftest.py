@@ -735,3 +735,25 @@ def read_until_closed(s):
     except ConnectionResetError:
         pass
     return data
+
+
+def tree_pages(root):
+    """Every page an archive tree has: sections, their feeds, articles."""
+    out = set()
+    for d in [root] + sorted(p for p in root.rglob("*") if p.is_dir()):
+        rel = d.relative_to(root).as_posix()
+        sec = "/" if rel == "." else "/%s/" % rel
+        out |= {sec, sec + "feed.xml"}
+        out |= {sec + f.stem for f in d.glob("*.txt")}
+    return out
+
+
+def fetch_pages(srv, paths):
+    """Each path's Gemini answer and Gopher page (a query "?q" is the
+    selector's search field there)."""
+    got = {}
+    for p in sorted(paths):
+        r = srv.gemini(p)
+        got[("gemini", p)] = (r.status_line, r.body)
+        got[("gopher", p)] = srv.gopher(p.replace("?", "\t"))
+    return got

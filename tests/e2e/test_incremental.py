@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IO_TIMEOUT, poll_until
+from conftest import IO_TIMEOUT, fetch_pages, poll_until, tree_pages
 
 # The same public ports for both servers, so their pages can be compared.
 EXTRA = "public_port = 7070\n\n[gemini]\npublic_port = 1965\n"
@@ -42,26 +42,6 @@ def make_tree(root):
     article(root / "top.txt", "2019-12-31", "Top")
 
 
-def pages(root):
-    """Every page the tree has: sections, their feeds, articles."""
-    out = set()
-    for d in [root] + sorted(p for p in root.rglob("*") if p.is_dir()):
-        rel = d.relative_to(root).as_posix()
-        sec = "/" if rel == "." else "/%s/" % rel
-        out |= {sec, sec + "feed.xml"}
-        out |= {sec + f.stem for f in d.glob("*.txt")}
-    return out
-
-
-def fetch_all(srv, paths):
-    got = {}
-    for p in sorted(paths):
-        r = srv.gemini(p)
-        got[("gemini", p)] = (r.status_line, r.body)
-        got[("gopher", p)] = srv.gopher(p)
-    return got
-
-
 def reloads(srv):
     return RELOADED.findall(srv.log())
 
@@ -75,7 +55,7 @@ def reload_and_wait(srv):
 
 
 def differences(want, srv):
-    have = fetch_all(srv, want_paths(want))
+    have = fetch_pages(srv, want_paths(want))
     return [k for k in want if want[k] != have[k]]
 
 
@@ -94,7 +74,7 @@ def test_each_change_reloads_as_a_fresh_start(serai_factory, tmp_path, how):
     # SIGHUP's reload also leaves the watch with nothing pending.
     time.sleep(racy_s(root) + 0.2)
     assert reload_and_wait(srv)[0] == "5"
-    seen = pages(root)
+    seen = tree_pages(root)
 
     def check(what, read=None):
         """srv serves what a fresh serai on the tree serves; read: the
@@ -103,10 +83,10 @@ def test_each_change_reloads_as_a_fresh_start(serai_factory, tmp_path, how):
         before = len(reloads(srv))
         if how == "sighup":
             reload_and_wait(srv)
-        seen |= pages(root)
+        seen |= tree_pages(root)
         fresh = serai_factory(root=root, extra=EXTRA)
         fresh.start()
-        want = fetch_all(fresh, seen)
+        want = fetch_pages(fresh, seen)
         fresh.stop()
         if how == "watch":
             poll_until(lambda: len(reloads(srv)) > before

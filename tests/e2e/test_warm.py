@@ -12,8 +12,12 @@ import shutil
 import struct
 import time
 
+from conftest import fetch_pages, tree_pages
+
 # The same public ports for every server, so pages can be compared.
 EXTRA = "public_port = 7070\n\n[gemini]\npublic_port = 1965\n"
+# Searches compared too: a text from the pack must be indexed alike.
+SEARCHES = {"/search?river", "/search?narrow"}
 LOADED = re.compile(r"archive \S+: (\d+) articles .* (\d+) read, (\d+) from "
                     r"the article pack")
 # ARCHIVE_RACY_NS, or 2 s where the file system stamps whole seconds:
@@ -45,25 +49,6 @@ def make_tree(root, n=24):
         encoding="utf-8")
 
 
-def pages(root):
-    out = {"/search?river", "/search?narrow"}
-    for d in [root] + sorted(p for p in root.rglob("*") if p.is_dir()):
-        rel = d.relative_to(root).as_posix()
-        sec = "/" if rel == "." else "/%s/" % rel
-        out |= {sec, sec + "feed.xml"}
-        out |= {sec + f.stem for f in d.glob("*.txt")}
-    return out
-
-
-def fetch_all(srv, paths):
-    got = {}
-    for p in sorted(paths):
-        r = srv.gemini(p)
-        got[("gemini", p)] = (r.status_line, r.body)
-        got[("gopher", p)] = srv.gopher(p.replace("?", "\t"))
-    return got
-
-
 def loaded(srv):
     m = LOADED.findall(srv.log())
     assert m, srv.log()
@@ -73,7 +58,7 @@ def loaded(srv):
 def run(srv, paths):
     srv.start()
     try:
-        return loaded(srv), fetch_all(srv, paths)
+        return loaded(srv), fetch_pages(srv, paths)
     finally:
         assert srv.stop() == 0, srv.log()
 
@@ -91,7 +76,7 @@ def test_warm_start_reads_no_article(serai_factory, tmp_path):
     make_tree(root)
     time.sleep(racy_s(root / "news" / "zh.txt") + 0.1)
     srv = serai_factory(root=root, extra=EXTRA)
-    paths = pages(root)
+    paths = tree_pages(root) | SEARCHES
 
     cold_counts, cold = run(srv, paths)
     assert cold_counts == (25, 25, 0)
@@ -111,7 +96,7 @@ def test_warm_start_reads_no_article(serai_factory, tmp_path):
     article(root / "arts" / "new.txt", 99)
     (root / "arts" / "film" / "r02.txt").unlink()
     time.sleep(racy_s(root / "arts" / "new.txt") + 0.1)
-    paths |= pages(root)
+    paths |= tree_pages(root)
     counts, got = run(srv, paths)
     assert counts == (25, 2, 23)
     want = fresh_pages(serai_factory, root, paths)
@@ -162,7 +147,7 @@ def test_damaged_pack_is_a_cold_start(serai_factory, tmp_path):
     make_tree(root, 12)
     time.sleep(racy_s(root / "news" / "zh.txt") + 0.1)
     srv = serai_factory(root=root, extra=EXTRA)
-    paths = pages(root)
+    paths = tree_pages(root) | SEARCHES
     _, want = run(srv, paths)
     pack = srv.state_dir / "articles.pack"
     good = pack.read_bytes()
