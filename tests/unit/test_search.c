@@ -621,6 +621,30 @@ assert_same_vocab(const char *p1, const char *p2)
 	sqlite3_close(d2);
 }
 
+/*
+ * The tree indexed whole into a new file at path2 answers as s does from
+ * the synced index at path, with the same vocabulary.
+ */
+static void
+assert_as_indexed_whole(
+    struct fixture *f, struct snapshot *s, const char *path, const char *path2)
+{
+	struct snapshot *full;
+	struct search *se;
+	const char *why;
+	bool damaged;
+
+	assert_non_null(se = search_open(path2, &why, &damaged));
+	set_search(f, se);
+	full = load_synced(f);
+	assert_true(full->index_built);
+	assert_same_answers(s, full);
+	assert_same_vocab(path, path2);
+	snapshot_release(full);
+	set_search(f, NULL);
+	search_free(se);
+}
+
 #define CAFE_COFFEE                                                            \
 	"Date: 2022-03-04\nOpening of a new caf\xc3\xa9\n\n"                   \
 	"The caf\xc3\xa9 serves coffee to the institute.\n"
@@ -639,8 +663,8 @@ static void
 test_incremental(void **state)
 {
 	struct fixture *f = *state;
-	struct snapshot *keep = f->snap, *s0, *s1, *s2, *full;
-	struct search *se, *se2;
+	struct snapshot *keep = f->snap, *s0, *s1, *s2;
+	struct search *se;
 	char path[128], path2[128], zebra[512];
 	const char *why;
 	bool damaged;
@@ -719,15 +743,7 @@ test_incremental(void **state)
 	snapshot_release(s2);
 
 	/* The same tree indexed whole, in a new file: the same answers. */
-	assert_non_null(se2 = search_open(path2, &why, &damaged));
-	set_search(f, se2);
-	full = load_synced(f);
-	assert_true(full->index_built);
-	assert_same_answers(s1, full);
-	assert_same_vocab(path, path2);
-	snapshot_release(full);
-	set_search(f, NULL);
-	search_free(se2);
+	assert_as_indexed_whole(f, s1, path, path2);
 	assert_int_equal(search_remove(path2), 0);
 
 	/* Back as setup made it: the removal and the change undone. */
@@ -763,8 +779,8 @@ static void
 test_delta_sync(void **state)
 {
 	struct fixture *f = *state;
-	struct snapshot *keep = f->snap, *s0, *s1, *s2, *full;
-	struct search *se, *se2;
+	struct snapshot *keep = f->snap, *s0, *s1, *s2;
+	struct search *se;
 	char path[128], path2[128], a[256], b[256];
 	char *news[] = {"/news/"};
 	struct archive_changes c = {news, 1};
@@ -811,15 +827,7 @@ test_delta_sync(void **state)
 	assert_null(hit(s1, &r, 0));
 
 	/* The same tree indexed whole: the same answers and vocabulary. */
-	assert_non_null(se2 = search_open(path2, &why, &damaged));
-	set_search(f, se2);
-	full = load_synced(f);
-	assert_true(full->index_built);
-	assert_same_answers(s2, full);
-	assert_same_vocab(path, path2);
-	snapshot_release(full);
-	set_search(f, NULL);
-	search_free(se2);
+	assert_as_indexed_whole(f, s2, path, path2);
 	assert_int_equal(search_remove(path2), 0);
 
 	/* The tree back as setup made it. */
