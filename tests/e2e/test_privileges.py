@@ -225,9 +225,11 @@ def test_access_log_file_and_sigusr1_reopen(tmp_path):
                    len(log.read_text().splitlines()) >= 2,
                    IO_TIMEOUT, "two access lines")
         lines = log.read_text().splitlines()
-        assert lines[0].split()[2] == "gemini" and lines[1].split()[2] == (
-            "gopher")
-        assert not lines[0].startswith("serai:")
+        # Two workers: each writes its line when its connection ends, so
+        # the gopher line may come first.
+        assert sorted(line.split()[2] for line in lines) == [
+            "gemini", "gopher"]
+        assert not any(line.startswith("serai:") for line in lines)
         assert stat.S_IMODE(log.stat().st_mode) == 0o640
         # Requests no longer go to stderr.
         assert not srv.access_lines()

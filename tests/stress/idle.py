@@ -168,7 +168,7 @@ rate = 0
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(timeout=15)
         ok = failures == 0 and still_open == 0 and rc == 0
-        print(f"1 passed, 0 failed" if ok else "0 passed, 1 failed")
+        print("1 passed, 0 failed" if ok else "0 passed, 1 failed")
         if not ok:
             log.seek(0)
             sys.stderr.write(log.read()[-3000:])
