@@ -293,6 +293,39 @@ add_dirs(char **v, size_t *n, const char *path)
 	}
 }
 
+/*
+ * What a serving start opens before the load: each host's article pack
+ * and its watch (NULL where it has none).  The watch comes first so what
+ * changes during the load is an event; both come before the privilege
+ * drop, like everything else that opens, and later rescans need only
+ * read access.
+ */
+static struct watch **
+open_before_load(const struct config *cfg, struct archive_store *stores)
+{
+	struct watch **watches;
+
+	/*
+	 * Not in a chroot: valgrind's address space manager asserts on
+	 * unmapping a file mapped before the chroot and another after it
+	 * (valgrind 3.19, "! is_freeslot(ix)"), and the slow suite runs
+	 * every test under it.  The texts then stay in memory.
+	 */
+	if (cfg->chroot == NULL) {
+		open_pack(cfg);
+		for (size_t i = 0; i < cfg->nhosts; i++)
+			if (mkdir_p(cfg->hosts[i].state) == 0)
+				stores[i].pack = pack_open(cfg->hosts[i].state,
+				    cfg->hosts[i].root, cfg->hosts[i].name);
+	}
+	if ((watches = calloc(cfg->nhosts, sizeof(*watches))) == NULL)
+		fatalx("out of memory");
+	for (size_t i = 0; i < cfg->nhosts; i++)
+		if (cfg->hosts[i].watch)
+			watches[i] = watch_open(cfg->hosts[i].root);
+	return watches;
+}
+
 static void
 sandbox_trees(const struct config *cfg, struct sandbox *sb)
 {
@@ -424,29 +457,8 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < cfg.nhosts; i++)
 		archive_store_init(&stores[i], NULL);
 	/* Serve at once; search joins when its index is built. */
-	/*
-	 * Not in a chroot: valgrind's address space manager asserts on
-	 * unmapping a file mapped before the chroot and another after it
-	 * (valgrind 3.19, "! is_freeslot(ix)"), and the slow suite runs
-	 * every test under it.  The texts then stay in memory.
-	 */
-	if (!check && cfg.chroot == NULL) {
-		open_pack(&cfg);
-		for (size_t i = 0; i < cfg.nhosts; i++)
-			if (mkdir_p(cfg.hosts[i].state) == 0)
-				stores[i].pack = pack_open(cfg.hosts[i].state,
-				    cfg.hosts[i].root, cfg.hosts[i].name);
-	}
-	/*
-	 * Before the load (what changes during it is then an event), and
-	 * before the privilege drop, like everything else that opens;
-	 * later rescans need only read access.
-	 */
-	if (!check && (watches = calloc(cfg.nhosts, sizeof(*watches))) == NULL)
-		fatalx("out of memory");
-	for (size_t i = 0; !check && i < cfg.nhosts; i++)
-		if (cfg.hosts[i].watch)
-			watches[i] = watch_open(cfg.hosts[i].root);
+	if (!check)
+		watches = open_before_load(&cfg, stores);
 	if ((snaps = load_hosts(&cfg,
 	         check ? ARCHIVE_INDEX_NONE : ARCHIVE_INDEX_LATER,
 	         check ? NULL : stores, &rv)) == NULL) {
