@@ -2119,6 +2119,77 @@ gather(const struct node *sec, const struct node **v, size_t *k)
 		gather(s->sections[i], v, k);
 }
 
+/*
+ * Siblings in the order of their paths: a section's ("/news/") is its
+ * name and a '/', an article's ("/news/slug") its name, so "a" (an
+ * article) comes before "a-b", which comes before the section "a".
+ */
+static int
+cmp_child(const void *a, const void *b)
+{
+	const struct node *x = *(struct node *const *)a;
+	const struct node *y = *(struct node *const *)b;
+	const unsigned char *p = (const unsigned char *)x->name;
+	const unsigned char *q = (const unsigned char *)y->name;
+	int c, d;
+
+	while (*p != '\0' && *p == *q) {
+		p++;
+		q++;
+	}
+	c = *p != '\0' ? *p : x->kind == NODE_SECTION ? '/' : 0;
+	d = *q != '\0' ? *q : y->kind == NODE_SECTION ? '/' : 0;
+	return c - d;
+}
+
+/*
+ * Every article of the subtree in strcmp order of path, into v: each
+ * section's children sorted (a few thousand short names), not the whole
+ * archive's paths at once.  -1 when out of memory.
+ */
+static int
+gather_by_path(const struct node *sec, const struct node **v, size_t *k)
+{
+	const struct section *s = sec->sec;
+	size_t n = s->nsections + s->narticles;
+	const struct node **c;
+	int rv = 0;
+
+	if (n == 0)
+		return 0;
+	if ((c = reallocarray(NULL, n, sizeof(*c))) == NULL)
+		return -1;
+	memcpy(c, s->byname, n * sizeof(*c));
+	qsort(c, n, sizeof(*c), cmp_child);
+	for (size_t i = 0; i < n && rv == 0; i++)
+		if (c[i]->kind == NODE_ARTICLE)
+			v[(*k)++] = c[i];
+		else
+			rv = gather_by_path(c[i], v, k);
+	free(c);
+	return rv;
+}
+
+/* The articles of the snapshot in path order, as search_begin asks. */
+static void
+sort_by_path(const struct snapshot *s, const struct node **v, size_t k)
+{
+	size_t n = 0, i = 1;
+
+	if (gather_by_path(s->root, v, &n) == 0 && n == k)
+		for (; i < k && strcmp(v[i - 1]->path, v[i]->path) < 0; i++)
+			;
+	/* Never expected (out of memory, or a bug): all paths at once. */
+	if (n != k || i < k) {
+		if (n == k)
+			log_warnx("search index: %s before %s: sorting whole",
+			    v[i - 1]->path, v[i]->path);
+		n = 0;
+		gather(s->root, v, &n);
+		qsort(v, k, sizeof(*v), cmp_path);
+	}
+}
+
 /* Whether the index holds the articles of v, as their digest tells. */
 static bool
 holds(struct search *se, const struct node **v, size_t k)
@@ -2161,8 +2232,10 @@ sync_all(struct snapshot *s, struct search *se, bool *reused)
 	}
 	if (search_begin(se, &by_path) == -1)
 		rv = -1;
+	else if (k > 1 && by_path)
+		sort_by_path(s, v, k);
 	else if (k > 1)
-		qsort(v, k, sizeof(*v), by_path ? cmp_path : cmp_age);
+		qsort(v, k, sizeof(*v), cmp_age);
 	for (size_t i = 0; i < k && rv == 0; i++)
 		if (atomic_load_explicit(
 		        &s->stop_index, memory_order_relaxed) ||

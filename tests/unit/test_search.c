@@ -825,6 +825,36 @@ test_incremental(void **state)
 		snapshot_release(s0);
 	}
 	assert_same_ids(se, v, nv);
+	/*
+	 * Names whose paths sort otherwise than the names do ("x-1" before
+	 * "x", "/news-brief" before "/news/"): a full compare names them in
+	 * path order, finds the three added, then the three gone.
+	 */
+	snprintf(zebra, sizeof(zebra), "%s/news/x", f->root);
+	assert_int_equal(mkdir(zebra, 0755), 0);
+	assert_int_equal(puts_file(f->root, "news/x/y.txt", ZEBRA), 0);
+	assert_int_equal(puts_file(f->root, "news/x-1.txt", ZEBRA), 0);
+	assert_int_equal(puts_file(f->root, "news-brief.txt", ZEBRA), 0);
+	for (int gone = 0; gone < 2; gone++) {
+		s0 = load_synced(f);
+		assert_false(s0->index_reused);
+		assert_int_equal(s0->index_added, gone ? 0 : 3);
+		assert_int_equal(s0->index_removed, gone ? 3 : 0);
+		assert_int_equal(s0->index_changed, 0);
+		assert_int_equal(search_id(se, "/news/x-1") != 0, !gone);
+		snapshot_release(s0);
+		if (gone)
+			break;
+		for (int i = 0; i < 3; i++) {
+			static const char *const rm[] = {
+			    "news/x/y.txt", "news/x-1.txt", "news-brief.txt"};
+
+			snprintf(zebra, sizeof(zebra), "%s/%s", f->root, rm[i]);
+			assert_int_equal(unlink(zebra), 0);
+		}
+		snprintf(zebra, sizeof(zebra), "%s/news/x", f->root);
+		assert_int_equal(rmdir(zebra), 0);
+	}
 
 	/* An insertion: one article indexed, no other id moves. */
 	snprintf(zebra, sizeof(zebra), "%s", ZEBRA);
