@@ -2088,11 +2088,19 @@ archive_store_init(struct archive_store *st, struct search *se)
 	st->synced_seq = 0;
 }
 
-static int
-index_doc(struct search *se, const struct node *n)
+static struct search_stamp
+search_stamp(const struct node *n)
 {
 	struct search_stamp fs = {n->stamp.dev, n->stamp.ino, n->stamp.size,
 	    n->stamp.mtime_ns, n->stamp.ctime_ns};
+
+	return fs;
+}
+
+static int
+index_doc(struct search *se, const struct node *n)
+{
+	struct search_stamp fs = search_stamp(n);
 	long long id;
 
 	return search_doc(se, n->path, &fs, n->date != NULL, n->when, n->title,
@@ -2112,25 +2120,122 @@ gather(const struct node *sec, const struct node **v, size_t *k)
 }
 
 /*
- * Every article named to the index, from the oldest to the newest: the
- * order a new index numbers fastest.  The start's sync, and the one
- * after a sync was missed.
+ * Siblings in the order of their paths: a section's ("/news/") is its
+ * name and a '/', an article's ("/news/slug") its name, so "a" (an
+ * article) comes before "a-b", which comes before the section "a".
  */
 static int
-sync_all(struct snapshot *s, struct search *se)
+cmp_child(const void *a, const void *b)
+{
+	const struct node *x = *(struct node *const *)a;
+	const struct node *y = *(struct node *const *)b;
+	const unsigned char *p = (const unsigned char *)x->name;
+	const unsigned char *q = (const unsigned char *)y->name;
+	int c, d;
+
+	while (*p != '\0' && *p == *q) {
+		p++;
+		q++;
+	}
+	c = *p != '\0' ? *p : x->kind == NODE_SECTION ? '/' : 0;
+	d = *q != '\0' ? *q : y->kind == NODE_SECTION ? '/' : 0;
+	return c - d;
+}
+
+/*
+ * Every article of the subtree in strcmp order of path, into v: each
+ * section's children sorted (a few thousand short names), not the whole
+ * archive's paths at once.  -1 when out of memory.
+ */
+static int
+gather_by_path(const struct node *sec, const struct node **v, size_t *k)
+{
+	const struct section *s = sec->sec;
+	size_t n = s->nsections + s->narticles;
+	const struct node **c;
+	int rv = 0;
+
+	if (n == 0)
+		return 0;
+	if ((c = reallocarray(NULL, n, sizeof(*c))) == NULL)
+		return -1;
+	memcpy(c, s->byname, n * sizeof(*c));
+	qsort(c, n, sizeof(*c), cmp_child);
+	for (size_t i = 0; i < n && rv == 0; i++)
+		if (c[i]->kind == NODE_ARTICLE)
+			v[(*k)++] = c[i];
+		else
+			rv = gather_by_path(c[i], v, k);
+	free(c);
+	return rv;
+}
+
+/* The articles of the snapshot in path order, as search_begin asks. */
+static void
+sort_by_path(const struct snapshot *s, const struct node **v, size_t k)
+{
+	size_t n = 0, i = 1;
+
+	if (gather_by_path(s->root, v, &n) == 0 && n == k)
+		for (; i < k && strcmp(v[i - 1]->path, v[i]->path) < 0; i++)
+			;
+	/* Never expected (out of memory, or a bug): all paths at once. */
+	if (n != k || i < k) {
+		if (n == k)
+			log_warnx("search index: %s before %s: sorting whole",
+			    v[i - 1]->path, v[i]->path);
+		n = 0;
+		gather(s->root, v, &n);
+		qsort(v, k, sizeof(*v), cmp_path);
+	}
+}
+
+/* Whether the index holds the articles of v, as their digest tells. */
+static bool
+holds(struct search *se, const struct node **v, size_t k)
+{
+	struct search_digest d = {0, 0}, in;
+
+	/* The count first: a tree that grew or shrank is not hashed. */
+	if (search_digest(se, &in) == -1 || in.count != k)
+		return false;
+	for (size_t i = 0; i < k; i++) {
+		struct search_stamp fs = search_stamp(v[i]);
+
+		search_digest_add(&d, v[i]->path, &fs);
+	}
+	return d.sum == in.sum;
+}
+
+/*
+ * Every article named to the index: none when the index's digest says
+ * it holds them already (*reused; no transaction, no row read), in path
+ * order when it holds others (compared row by row), from the oldest to
+ * the newest when it is empty (the order a new index numbers fastest).
+ * The start's sync, and the one after a sync was missed.
+ */
+static int
+sync_all(struct snapshot *s, struct search *se, bool *reused)
 {
 	const struct node **v;
 	size_t k = 0;
+	bool by_path;
 	int rv = 0;
 
 	if ((v = reallocarray(
 	         NULL, s->narticles ? s->narticles : 1, sizeof(*v))) == NULL)
 		return -1;
 	gather(s->root, v, &k);
-	if (k > 1)
-		qsort(v, k, sizeof(*v), cmp_age);
-	if (search_begin(se) == -1)
+	if ((*reused = holds(se, v, k))) {
+		free(v);
+		return 0;
+	}
+	if (search_begin(se, &by_path) == -1)
 		rv = -1;
+	else if (k > 1 && by_path)
+		sort_by_path(s, v, k);
+	else if (k > 1)
+		qsort(v, k, sizeof(*v), cmp_age);
 	for (size_t i = 0; i < k && rv == 0; i++)
 		if (atomic_load_explicit(
 		        &s->stop_index, memory_order_relaxed) ||
@@ -2211,7 +2316,7 @@ build_search(struct snapshot *s, const struct snapshot *old)
 	struct search_stats st;
 	struct timespec t0;
 	const char *why;
-	bool own = se == NULL, damaged;
+	bool own = se == NULL, damaged, reused = false;
 	int rv;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -2232,8 +2337,10 @@ build_search(struct snapshot *s, const struct snapshot *old)
 		    ? -1
 		    : sync_diff(se, s->root, old->root);
 	else
-		rv = sync_all(s, se);
-	if (rv == -1 || search_commit(se, &st) == -1) {
+		rv = sync_all(s, se, &reused);
+	memset(&st, 0, sizeof(st));
+	st.kept = s->narticles;
+	if (rv == -1 || (!reused && search_commit(se, &st) == -1)) {
 		search_rollback(se);
 		if (!own)
 			pthread_mutex_unlock(&store->lock);
@@ -2249,6 +2356,7 @@ build_search(struct snapshot *s, const struct snapshot *old)
 	s->own_search = own;
 	s->index_ms = (unsigned long)ms_since(&t0);
 	s->index_built = st.built;
+	s->index_reused = reused;
 	s->index_added = st.added;
 	s->index_changed = st.changed;
 	s->index_removed = st.removed;
@@ -2272,6 +2380,10 @@ archive_log_index(const struct snapshot *s)
 	if (s->index_built)
 		log_info("search index: %zu articles in %lu ms (built)",
 		    s->narticles, s->index_ms);
+	else if (s->index_reused)
+		log_info("search index: %zu articles in %lu ms (reused: digest "
+		         "matched)",
+		    s->narticles, s->index_ms);
 	else if (s->index_added + s->index_changed + s->index_removed == 0)
 		log_info("search index: %zu articles in %lu ms (reused: "
 		         "nothing changed)",
@@ -2289,7 +2401,7 @@ indexer_main(void *arg)
 	struct snapshot *s = arg;
 	struct search *se = build_search(s, NULL);
 
-	/* The build's own memory (its copy of the stamps, SQLite's) is freed. */
+	/* What the sync allocated (its article list, SQLite's) is freed. */
 	heap_trim();
 	atomic_store_explicit(&s->search, se, memory_order_release);
 	atomic_store_explicit(&s->indexing, false, memory_order_release);

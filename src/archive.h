@@ -227,6 +227,7 @@ struct snapshot {
 	unsigned long index_ms; /* the search index's own time */
 	bool own_search;        /* an index of its own, freed with it */
 	bool index_built;       /* the index was made anew */
+	bool index_reused;      /* its digest matched: nothing read */
 	size_t index_added, index_changed, index_removed;
 	size_t index_kept; /* named to the index, and found unchanged */
 	/* What pages rendered per request need; strings owned. */

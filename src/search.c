@@ -10,11 +10,12 @@
  * cache, which the kernel may reclaim, not private memory.
  *
  * Beside it, "docs" names each indexed article by path with the stamp of
- * its file, and "vocab" counts the documents of every indexed word (for
- * SEARCH_PREFIX_DOCS_MAX).  The process keeps docs in a hash (path → id,
- * a digest of the stamp), so a sync compares in memory and touches the
- * database only for what differs: a warm start on an unchanged tree, or
- * a reload that added one article, writes one article or none.
+ * its file (keyed by path, so its rows are in path order), "vocab" counts
+ * the documents of every indexed word (for SEARCH_PREFIX_DOCS_MAX), and
+ * "meta" holds the digest of docs (search_digest), kept with every commit.
+ * Nothing of docs is held in memory: a delta sync looks its few paths up,
+ * a full one walks docs in path order beside the caller's articles, and a
+ * warm start whose tree has the digest the index has reads no row at all.
  *
  * Ids: (instant of the article's date, offset to be positive) << 24, plus
  * a slot, the first free one for that second.  So ids grow with the date
@@ -72,7 +73,7 @@
  * splitting, ids): a file of another version is rebuilt, never misread.
  */
 #define INDEX_APP_ID 0x73657261
-#define INDEX_VERSION 3
+#define INDEX_VERSION 4
 /*
  * Ids: date << ID_SLOT_BITS | slot.  16 million articles in one second
  * is more than a million-article archive can hold; 39 bits of seconds
@@ -100,19 +101,11 @@
 /* What the WAL file is cut back to after a checkpoint: 4 MiB. */
 #define WAL_KEEP_BYTES "4194304"
 
-/*
- * A slot whose article a delta sync forgot: probing goes on past it (so
- * the articles after it in a chain are still found) until the next
- * rehash drops it.  Never freed; no path is empty.
- */
-static char tomb[1];
-
-/* The docs table in memory: path → id and stamp digest. */
-struct entry {
-	char *path; /* NULL: an empty slot; tomb: a forgotten one */
+/* A row of docs, copied out of the statement that read it. */
+struct docrow {
+	char path[SEARCH_PATH_MAX];
 	long long id;
-	uint64_t stamp;
-	uint32_t round; /* the last sync that named it */
+	struct search_stamp st;
 };
 
 struct reader {
@@ -132,16 +125,32 @@ struct search {
 	bool memory;
 	sqlite3_stmt *doc_add, *doc_del, *fts_add, *fts_del, *fts_text;
 	sqlite3_stmt *slot, *voc_inc, *voc_dec, *voc_drop;
+	sqlite3_stmt *doc_get;  /* a path's row */
+	sqlite3_stmt *doc_walk; /* every row, in path order */
+	sqlite3_stmt *any;      /* whether docs has a row */
+	sqlite3_stmt *meta_get, *meta_set, *meta_del;
 	fts5_tokenizer tokapi;
 	Fts5Tokenizer *tok;
 	struct reader readers[SEARCH_READERS];
 	size_t nreaders;
-	struct entry *tab; /* open addressing, cap a power of two */
-	size_t cap, count;
-	size_t ntomb; /* forgotten slots, until the next rehash */
-	uint32_t round;
 	bool in_sync, bulk;
 	bool delta; /* search_begin_delta: commit drops only the forgotten */
+	/*
+	 * A full sync of a non-empty index: the caller names its articles in
+	 * path order, and docs is walked beside them (walk_to).  cur: the row
+	 * the walk stands on, not yet matched (have_cur); last: the path the
+	 * caller named last (have_last).
+	 */
+	bool merge, walk_done, have_cur, have_last;
+	struct docrow cur, row;
+	char last[SEARCH_PATH_MAX];
+	/*
+	 * The digest of docs as this sync leaves it: from nothing for a build
+	 * or a full sync (what they keep and add), from meta for a delta (what
+	 * it drops and adds); digest_ok false when meta's was unusable.
+	 */
+	struct search_digest digest;
+	bool digest_ok;
 	struct search_stats stats;
 	unsigned long budget; /* progress callbacks allowed per query */
 	unsigned long long prefix_docs_max;
@@ -268,7 +277,7 @@ add_segmented(struct buf *b, const char *p, size_t len)
 	buf_add(b, p + run, len - run);
 }
 
-/* The index's storage: the file, the schema, the docs hash, the sync. */
+/* The index's storage: the file, the schema, the sync. */
 
 static uint64_t
 hash_bytes(uint64_t h, const void *data, size_t len)
@@ -281,94 +290,99 @@ hash_bytes(uint64_t h, const void *data, size_t len)
 	return h;
 }
 
+/* MurmurHash3's finaliser: a bijection in which every bit moves all. */
 static uint64_t
-stamp_digest(const struct search_stamp *st)
+mix64(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 33);
+}
+
+static uint64_t
+mix_word(uint64_t h, uint64_t w)
+{
+	return mix64(h ^ w) + 0x9e3779b97f4a7c15ULL;
+}
+
+/*
+ * A document's part of the digest: a word at a time through a full
+ * mix, so that any change of the path or of any field of the stamp
+ * changes it as a random 64-bit value would (two changed trees pass for
+ * the same set one time in 2^64).  The digest is the sum of these mod
+ * 2^64 and their count: what a sync adds or drops is added or
+ * subtracted, in any order, and a tree's digest is one pass over it.
+ *
+ * Not keyed, and it need not be: only serai writes the index, in a
+ * state_dir of its own (made 0700, the file 0600), and a digest that matches
+ * makes a start take the index as it is, nothing more.  Whoever could
+ * forge a matching one could as well write the rows it stands for; the
+ * worst it buys is a stale index until a start finds the tree changed
+ * (a digest that does not match is a full compare, which mends the
+ * index, and one that is not two integers is no digest).
+ */
+static uint64_t
+doc_hash(const char *path, const struct search_stamp *st)
 {
 	int64_t v[5] = {(int64_t)st->dev, (int64_t)st->ino, st->size,
 	    st->mtime_ns, st->ctime_ns};
+	size_t n = strlen(path), i;
+	uint64_t h = 0x243f6a8885a308d3ULL, w;
 
-	return hash_bytes(0xcbf29ce484222325ULL, v, sizeof(v));
-}
-
-static struct entry *
-find(struct search *s, const char *path)
-{
-	size_t mask = s->cap - 1;
-	size_t i = hash_bytes(0xcbf29ce484222325ULL, path, strlen(path)) & mask;
-
-	while (s->tab[i].path != NULL && strcmp(s->tab[i].path, path) != 0)
-		i = (i + 1) & mask;
-	return &s->tab[i];
-}
-
-/* Into a table of cap slots, dropping the emptied ones. */
-static int
-rehash(struct search *s, size_t cap)
-{
-	struct entry *old = s->tab;
-	size_t oldcap = s->cap;
-
-	if ((s->tab = calloc(cap, sizeof(*s->tab))) == NULL) {
-		s->tab = old;
-		return -1;
+	for (i = 0; i + 8 <= n; i += 8) {
+		memcpy(&w, path + i, 8);
+		h = mix_word(h, w);
 	}
-	s->cap = cap;
-	s->ntomb = 0;
-	for (size_t i = 0; i < oldcap; i++)
-		if (old[i].path != NULL && old[i].path != tomb)
-			*find(s, old[i].path) = old[i];
-	free(old);
-	return 0;
+	w = 0;
+	memcpy(&w, path + i, n - i);
+	/* The length: where the path's zero padding ends and the stamp is. */
+	h = mix_word(mix_word(h, w), n);
+	for (i = 0; i < 5; i++)
+		h = mix_word(h, (uint64_t)v[i]);
+	return mix64(h);
+}
+
+void
+search_digest_add(
+    struct search_digest *d, const char *path, const struct search_stamp *st)
+{
+	d->sum += doc_hash(path, st);
+	d->count++;
 }
 
 static void
-hash_clear(struct search *s)
+digest_sub(
+    struct search_digest *d, const char *path, const struct search_stamp *st)
 {
-	for (size_t i = 0; i < s->cap; i++)
-		if (s->tab[i].path != tomb)
-			free(s->tab[i].path);
-	free(s->tab);
-	s->tab = NULL;
-	s->cap = s->count = s->ntomb = 0;
+	d->sum -= doc_hash(path, st);
+	d->count--;
 }
 
-/* The hash from the docs table, as last committed. */
+/* meta's digest; -1 when a row is missing or not what serai writes. */
 static int
-load_docs(struct search *s)
+read_digest(struct search *s, struct search_digest *d)
 {
-	struct search_stamp st;
-	sqlite3_stmt *q;
-	struct entry *e;
-	int rc;
+	sqlite3_stmt *q = s->meta_get;
+	int rv = -1;
 
-	hash_clear(s);
-	if (rehash(s, 1024) == -1 ||
-	    sqlite3_prepare_v2(s->db,
-	        "SELECT id, path, dev, ino, size, mtime, ctime FROM docs", -1,
-	        &q, NULL) != SQLITE_OK)
-		return -1;
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		const char *path = (const char *)sqlite3_column_text(q, 1);
-
-		if (path == NULL ||
-		    (s->count + 1 > s->cap / 4 * 3 &&
-		        rehash(s, s->cap * 2) == -1))
-			break;
-		st.dev = (uint64_t)sqlite3_column_int64(q, 2);
-		st.ino = (uint64_t)sqlite3_column_int64(q, 3);
-		st.size = sqlite3_column_int64(q, 4);
-		st.mtime_ns = sqlite3_column_int64(q, 5);
-		st.ctime_ns = sqlite3_column_int64(q, 6);
-		e = find(s, path);
-		if (e->path != NULL || (e->path = strdup(path)) == NULL)
-			break;
-		e->id = sqlite3_column_int64(q, 0);
-		e->stamp = stamp_digest(&st);
-		e->round = s->round;
-		s->count++;
+	if (sqlite3_step(q) == SQLITE_ROW &&
+	    sqlite3_column_type(q, 0) == SQLITE_INTEGER &&
+	    sqlite3_column_type(q, 1) == SQLITE_INTEGER &&
+	    sqlite3_column_int64(q, 1) >= 0) {
+		d->sum = (uint64_t)sqlite3_column_int64(q, 0);
+		d->count = (uint64_t)sqlite3_column_int64(q, 1);
+		rv = 0;
 	}
-	sqlite3_finalize(q);
-	return rc == SQLITE_DONE ? 0 : -1;
+	sqlite3_reset(q);
+	return rv;
+}
+
+int
+search_digest(struct search *s, struct search_digest *d)
+{
+	return s->in_sync ? -1 : read_digest(s, d);
 }
 
 /*
@@ -455,11 +469,18 @@ create_schema(sqlite3 *db)
 {
 	char sql[1024];
 
+	/*
+	 * docs by path: a full sync walks it in path order, each row whole
+	 * where it stands; the ids by their own index (a hit's path, the
+	 * next free id of a second).  meta: the digest of an empty docs.
+	 */
 	snprintf(sql, sizeof(sql),
 	    "BEGIN; "
-	    "CREATE TABLE docs(id INTEGER PRIMARY KEY, path TEXT NOT NULL "
+	    "CREATE TABLE docs(path TEXT PRIMARY KEY, id INTEGER NOT NULL "
 	    "UNIQUE, dev INTEGER, ino INTEGER, size INTEGER, mtime INTEGER, "
-	    "ctime INTEGER); "
+	    "ctime INTEGER) WITHOUT ROWID; "
+	    "CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID; "
+	    "INSERT INTO meta VALUES('digest', 0), ('docs', 0); "
 	    "CREATE VIRTUAL TABLE fts USING fts5(title, body, "
 	    "tokenize = 'unicode61 remove_diacritics 2'); "
 	    "INSERT INTO fts(fts, rank) VALUES('rank', 'bm25(10.0, 1.0)'); "
@@ -521,7 +542,26 @@ prepare_writer(struct search *s)
 	    prepare(db, "UPDATE vocab SET doc = doc - 1 WHERE term = ?1",
 	        &s->voc_dec) == -1 ||
 	    prepare(db, "DELETE FROM vocab WHERE term = ?1 AND doc <= 1",
-	        &s->voc_drop) == -1)
+	        &s->voc_drop) == -1 ||
+	    prepare(db,
+	        "SELECT id, dev, ino, size, mtime, ctime FROM docs WHERE path "
+	        "= ?1",
+	        &s->doc_get) == -1 ||
+	    prepare(db,
+	        "SELECT path, id, dev, ino, size, mtime, ctime FROM docs "
+	        "ORDER BY path",
+	        &s->doc_walk) == -1 ||
+	    prepare(db, "SELECT EXISTS (SELECT 1 FROM docs)", &s->any) == -1 ||
+	    prepare(db,
+	        "SELECT (SELECT value FROM meta WHERE key = 'digest'), "
+	        "(SELECT value FROM meta WHERE key = 'docs')",
+	        &s->meta_get) == -1 ||
+	    prepare(db,
+	        "INSERT OR REPLACE INTO meta(key, value) VALUES('digest', ?1), "
+	        "('docs', ?2)",
+	        &s->meta_set) == -1 ||
+	    prepare(db, "DELETE FROM meta WHERE key IN ('digest', 'docs')",
+	        &s->meta_del) == -1)
 		return -1;
 	return 0;
 }
@@ -640,8 +680,7 @@ search_open(const char *path, const char **why, bool *damaged)
 		*why = "made by another version of serai";
 		goto fail;
 	}
-	if (prepare_writer(s) == -1 || open_tokenizer(s) == -1 ||
-	    load_docs(s) == -1)
+	if (prepare_writer(s) == -1 || open_tokenizer(s) == -1)
 		goto fail;
 	*damaged = false;
 	*why = "cannot be opened";
@@ -694,11 +733,16 @@ search_free(struct search *s)
 	sqlite3_finalize(s->voc_inc);
 	sqlite3_finalize(s->voc_dec);
 	sqlite3_finalize(s->voc_drop);
+	sqlite3_finalize(s->doc_get);
+	sqlite3_finalize(s->doc_walk);
+	sqlite3_finalize(s->any);
+	sqlite3_finalize(s->meta_get);
+	sqlite3_finalize(s->meta_set);
+	sqlite3_finalize(s->meta_del);
 	if (s->tok != NULL)
 		s->tokapi.xDelete(s->tok);
 	/* The writer last: its close checkpoints the WAL into the file. */
 	sqlite3_close(s->db);
-	hash_clear(s);
 	buf_free(&s->text);
 	buf_free(&s->terms);
 	free(s);
@@ -942,14 +986,27 @@ add_doc(struct search *s, long long id, const char *path,
 }
 
 int
-search_begin(struct search *s)
+search_begin(struct search *s, bool *by_path)
 {
+	int any;
+
 	if (s->memory) {
 		pthread_mutex_lock(&s->readers[0].lock);
 		/* The budget is the searches', not the sync's. */
 		sqlite3_progress_handler(s->db, 0, NULL, NULL);
 	}
-	if (exec(s->db, "BEGIN IMMEDIATE") == -1) {
+	any = exec(s->db, "BEGIN IMMEDIATE") == -1 ? -1 : 0;
+	if (any == 0) {
+		any = sqlite3_step(s->any) == SQLITE_ROW
+		    ? sqlite3_column_int(s->any, 0)
+		    : -1;
+		sqlite3_reset(s->any);
+		if (any == -1) {
+			db_warn(s->db, "docs");
+			(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		}
+	}
+	if (any == -1) {
 		if (s->memory) {
 			sqlite3_progress_handler(s->db, SEARCH_BUDGET_STEP,
 			    progress, &s->readers[0]);
@@ -957,40 +1014,160 @@ search_begin(struct search *s)
 		}
 		return -1;
 	}
-	s->round++;
 	s->in_sync = true;
-	s->bulk = s->count == 0;
+	s->bulk = !any;
+	s->merge = any;
 	s->delta = false;
+	s->walk_done = s->have_cur = s->have_last = false;
 	memset(&s->stats, 0, sizeof(s->stats));
 	s->stats.built = s->bulk;
+	/* A build and a full sync count the digest from nothing. */
+	memset(&s->digest, 0, sizeof(s->digest));
+	s->digest_ok = true;
+	if (by_path != NULL)
+		*by_path = s->merge;
 	return 0;
 }
 
 int
 search_begin_delta(struct search *s)
 {
-	if (search_begin(s) == -1)
+	if (search_begin(s, NULL) == -1)
 		return -1;
 	/* Rows one by one, the vocab kept up as it goes: never a build. */
-	s->bulk = false;
+	s->bulk = s->merge = false;
 	s->stats.built = false;
 	s->delta = true;
+	/* From what the index holds; unknown, it stays unknown (no meta). */
+	s->digest_ok = read_digest(s, &s->digest) == 0;
 	return 0;
+}
+
+static void
+read_stamp(sqlite3_stmt *q, int col, struct search_stamp *st)
+{
+	st->dev = (uint64_t)sqlite3_column_int64(q, col);
+	st->ino = (uint64_t)sqlite3_column_int64(q, col + 1);
+	st->size = sqlite3_column_int64(q, col + 2);
+	st->mtime_ns = sqlite3_column_int64(q, col + 3);
+	st->ctime_ns = sqlite3_column_int64(q, col + 4);
+}
+
+static bool
+same_stamp(const struct search_stamp *a, const struct search_stamp *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	    a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+}
+
+/* path's row into s->row: 1, or 0 if it has none; -1 on failure. */
+static int
+get_row(struct search *s, const char *path)
+{
+	sqlite3_stmt *q = s->doc_get;
+	int rc;
+
+	sqlite3_bind_text(q, 1, path, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		s->row.id = sqlite3_column_int64(q, 0);
+		read_stamp(q, 1, &s->row.st);
+	}
+	sqlite3_reset(q);
+	sqlite3_clear_bindings(q);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		db_warn(s->db, "docs");
+		return -1;
+	}
+	return rc == SQLITE_ROW;
+}
+
+/*
+ * The walk's next row into s->cur, or walk_done.  The walk's own writes
+ * (a row dropped, one written at the path just named) may or may not
+ * show in it, SQLite says, harmlessly: a row at or before the last path
+ * named is passed over, it has been dealt with.  A path too long for
+ * any article's is gone from the archive.
+ */
+static int
+walk_step(struct search *s)
+{
+	sqlite3_stmt *q = s->doc_walk;
+	const char *p;
+	int rc;
+
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		p = (const char *)sqlite3_column_text(q, 0);
+		if (p == NULL || (s->have_last && strcmp(p, s->last) <= 0))
+			continue;
+		s->cur.id = sqlite3_column_int64(q, 1);
+		if ((size_t)sqlite3_column_bytes(q, 0) >= sizeof(s->cur.path)) {
+			if (drop_doc(s, s->cur.id) == -1)
+				return -1;
+			s->stats.removed++;
+			continue;
+		}
+		memcpy(s->cur.path, p, (size_t)sqlite3_column_bytes(q, 0) + 1);
+		read_stamp(q, 2, &s->cur.st);
+		s->have_cur = true;
+		return 0;
+	}
+	if (rc != SQLITE_DONE) {
+		db_warn(s->db, "docs");
+		return -1;
+	}
+	s->walk_done = true;
+	return 0;
+}
+
+/*
+ * A full sync's step to path: the rows before it are of articles gone,
+ * dropped; path's own row into s->row: 1, or 0 if it has none.
+ */
+static int
+walk_to(struct search *s, const char *path)
+{
+	int c;
+
+	if (s->have_last && strcmp(path, s->last) <= 0) {
+		log_warnx("search: %s: not in path order", path);
+		return -1;
+	}
+	for (;;) {
+		if (!s->have_cur && !s->walk_done && walk_step(s) == -1)
+			return -1;
+		if (s->walk_done || (c = strcmp(s->cur.path, path)) > 0)
+			c = 1;
+		else {
+			s->have_cur = false;
+			if (c < 0) {
+				if (drop_doc(s, s->cur.id) == -1)
+					return -1;
+				s->stats.removed++;
+				continue;
+			}
+			s->row = s->cur;
+		}
+		break;
+	}
+	if ((size_t)snprintf(s->last, sizeof(s->last), "%s", path) >=
+	    sizeof(s->last)) {
+		log_warnx("search: %s: path too long", path);
+		return -1;
+	}
+	s->have_last = true;
+	return c == 0;
 }
 
 int
 search_forget(struct search *s, const char *path)
 {
-	struct entry *e = find(s, path);
+	int have;
 
-	if (e->path == NULL)
-		return 0;
-	if (drop_doc(s, e->id) == -1)
+	if ((have = get_row(s, path)) <= 0)
+		return have;
+	if (drop_doc(s, s->row.id) == -1)
 		return -1;
-	free(e->path);
-	e->path = tomb;
-	s->count--;
-	s->ntomb++;
+	digest_sub(&s->digest, path, &s->row.st);
 	s->stats.removed++;
 	return 0;
 }
@@ -998,12 +1175,7 @@ search_forget(struct search *s, const char *path)
 long long
 search_id(struct search *s, const char *path)
 {
-	struct entry *e;
-
-	if (s->cap == 0)
-		return 0;
-	e = find(s, path);
-	return e->path != NULL ? e->id : 0;
+	return get_row(s, path) == 1 ? s->row.id : 0;
 }
 
 int
@@ -1011,43 +1183,38 @@ search_doc(struct search *s, const char *path, const struct search_stamp *st,
     bool dated, int64_t when, const char *title, char *const *paras,
     size_t npara, long long *idp)
 {
-	uint64_t digest = stamp_digest(st);
 	int64_t key = age_key(dated, when);
-	struct entry *e;
 	long long id = 0;
+	int have;
 
-	/* Forgotten slots fill the table too: dropped, or it grows. */
-	if (s->count + s->ntomb + 1 > s->cap / 4 * 3 &&
-	    rehash(s, s->count + 1 > s->cap / 2 ? s->cap * 2 : s->cap) == -1)
+	have = s->bulk ? 0 : s->merge ? walk_to(s, path) : get_row(s, path);
+	if (have == -1)
 		return -1;
-	e = find(s, path);
-	if (e->path != NULL && (e->round == s->round || e->stamp == digest)) {
-		if (e->round != s->round)
-			s->stats.kept++;
-		e->round = s->round;
-		*idp = e->id;
+	if (have && same_stamp(&s->row.st, st)) {
+		s->stats.kept++;
+		/* A full sync counts what it keeps; a delta's digest has it. */
+		if (s->merge)
+			search_digest_add(&s->digest, path, st);
+		*idp = s->row.id;
 		return 0;
 	}
-	if (e->path != NULL) {
-		if (drop_doc(s, e->id) == -1)
+	if (have) {
+		if (drop_doc(s, s->row.id) == -1)
 			return -1;
+		if (s->delta)
+			digest_sub(&s->digest, path, &s->row.st);
 		/* The same date: the same id. */
-		if (e->id >> ID_SLOT_BITS == key)
-			id = e->id;
+		if (s->row.id >> ID_SLOT_BITS == key)
+			id = s->row.id;
 	}
 	if ((id == 0 && new_id(s, key, &id) == -1) ||
 	    add_doc(s, id, path, st, title, paras, npara) == -1)
 		return -1;
-	if (e->path == NULL) {
-		if ((e->path = strdup(path)) == NULL)
-			return -1;
-		s->count++;
-		s->stats.added++;
-	} else
+	search_digest_add(&s->digest, path, st);
+	if (have)
 		s->stats.changed++;
-	e->id = id;
-	e->stamp = digest;
-	e->round = s->round;
+	else
+		s->stats.added++;
 	*idp = id;
 	return 0;
 }
@@ -1055,6 +1222,7 @@ search_doc(struct search *s, const char *path, const struct search_stamp *st,
 static void
 sync_end(struct search *s)
 {
+	sqlite3_reset(s->doc_walk);
 	s->in_sync = false;
 	if (s->memory) {
 		sqlite3_progress_handler(
@@ -1063,32 +1231,38 @@ sync_end(struct search *s)
 	}
 }
 
+/* The digest, in the commit it describes. */
+static int
+write_digest(struct search *s)
+{
+	sqlite3_stmt *q = s->digest_ok ? s->meta_set : s->meta_del;
+
+	if (s->digest_ok) {
+		sqlite3_bind_int64(q, 1, (sqlite3_int64)s->digest.sum);
+		sqlite3_bind_int64(q, 2, (sqlite3_int64)s->digest.count);
+	}
+	return step_done(q);
+}
+
 int
 search_commit(struct search *s, struct search_stats *stats)
 {
-	size_t removed = 0;
-
 	/*
-	 * Whatever this sync did not name is gone from the archive; a
-	 * delta's caller named the gone (search_forget) itself.
+	 * Whatever a full sync did not name is gone from the archive: the
+	 * rest of the walk.  A delta's caller named the gone (search_forget)
+	 * itself.
 	 */
-	for (size_t i = 0; i < s->cap && !s->delta; i++) {
-		struct entry *e = &s->tab[i];
-
-		if (e->path == NULL || e->path == tomb || e->round == s->round)
-			continue;
-		if (drop_doc(s, e->id) == -1)
+	while (s->merge && !s->walk_done) {
+		if (!s->have_cur && walk_step(s) == -1)
 			return -1;
-		free(e->path);
-		e->path = NULL;
-		s->count--;
-		removed++;
+		if (!s->have_cur)
+			continue;
+		s->have_cur = false;
+		if (drop_doc(s, s->cur.id) == -1)
+			return -1;
+		s->stats.removed++;
 	}
-	s->stats.removed += removed;
-	/* A delta leaves its forgotten slots for a later rehash: O(change). */
-	if (!s->delta && (removed > 0 || s->ntomb > 0) &&
-	    rehash(s, s->cap) == -1)
-		return -1;
+	sqlite3_reset(s->doc_walk);
 	/*
 	 * Every indexed word with the documents it is in, so that what a
 	 * prefix expands to is known before FTS5 merges it (see
@@ -1102,7 +1276,7 @@ search_commit(struct search *s, struct search_stats *stats)
 	        "INSERT INTO vocab SELECT term, doc FROM temp.v; "
 	        "DROP TABLE temp.v") == -1)
 		return -1;
-	if (exec(s->db, "COMMIT") == -1)
+	if (write_digest(s) == -1 || exec(s->db, "COMMIT") == -1)
 		return -1;
 	/* The whole index went through the WAL: into the file, and the WAL
 	 * emptied now rather than at the next sync.  Busy readers only
@@ -1121,10 +1295,8 @@ search_rollback(struct search *s)
 {
 	if (!s->in_sync)
 		return;
+	sqlite3_reset(s->doc_walk);
 	(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-	/* The hash went ahead of the database: read it back. */
-	if (load_docs(s) == -1)
-		log_warnx("search: cannot read the index back");
 	sync_end(s);
 }
 

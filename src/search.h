@@ -99,6 +99,27 @@ struct search_stamp {
 	int64_t size, mtime_ns, ctime_ns;
 };
 
+/*
+ * A set of (path, stamp), whatever its order: the sum (mod 2^64) of a
+ * 64-bit hash of each, and their count.  The index keeps the digest of
+ * what it holds, in every commit, so that a start whose tree has the
+ * same takes the index as it is without reading it (search.c says why
+ * a match that lies is no concern).
+ */
+struct search_digest {
+	uint64_t sum, count;
+};
+
+/* Adds an article to d: start from {0, 0}. */
+void search_digest_add(
+    struct search_digest *, const char *path, const struct search_stamp *);
+/*
+ * The digest of what the index holds, as last committed: one row read.
+ * -1 when it has none or one that serai did not write: a full sync
+ * (search_begin) writes it anew.
+ */
+int search_digest(struct search *, struct search_digest *);
+
 /* How a sync went: articles indexed anew, re-indexed, dropped, kept. */
 struct search_stats {
 	size_t added, changed, removed, kept;
@@ -122,14 +143,17 @@ void search_free(struct search *);
 
 /*
  * A sync: search_begin, then search_doc for every article of the
- * snapshot (oldest first is fastest for a new index), then
- * search_commit, which drops every article not named since
- * search_begin.  Searches meanwhile see the index as last committed.
- * Any -1 (logged) leaves the index as it was after search_rollback.
- * when: the article's instant, used only when dated (larger ids for
- * newer articles: the order of hits past SEARCH_RANK_MAX).
+ * snapshot, then search_commit, which drops every article not named
+ * since search_begin.  *by_path: the index holds articles, and they are
+ * to be named in strcmp order of path (it is walked beside them, and
+ * any other order fails); else it is empty, and any order will do
+ * (oldest first is fastest).  Searches meanwhile see the index as last
+ * committed.  Any -1 (logged) leaves the index as it was after
+ * search_rollback.  when: the article's instant, used only when dated
+ * (larger ids for newer articles: the order of hits past
+ * SEARCH_RANK_MAX).
  */
-int search_begin(struct search *);
+int search_begin(struct search *, bool *by_path);
 /*
  * A sync of what changed only: search_doc for the articles added or
  * changed, search_forget for those gone, and search_commit drops nothing

@@ -109,9 +109,10 @@ def rivers(root, n):
 
 
 def test_index_persists(serai_factory, tmp_path):
-    """The index lives in state_dir/search.db: a warm start reuses it
-    (no indexing), and articles changed or removed while serai was down
-    are the only ones indexed again."""
+    """The index lives in state_dir/search.db: a warm start on the same
+    tree takes it as it is (its digest matched: nothing read, nothing
+    indexed), and articles changed or removed while serai was down are
+    the only ones indexed again, found by their new words."""
     root = tmp_path / "archive"
     rivers(root, 40)
     srv = serai_factory(root=root)
@@ -146,7 +147,7 @@ def test_index_persists(serai_factory, tmp_path):
     assert not (srv.state_dir / "search.db-wal").exists()
 
     line, body = run("narrow")
-    assert "(reused: nothing changed)" in line, line
+    assert "(reused: digest matched)" in line, line
     assert not any("built" in x for x in index_lines(srv)), srv.log()
     assert "=> /news/n00 " in body
 
@@ -154,9 +155,12 @@ def test_index_persists(serai_factory, tmp_path):
         "Date: 2020-02-06\nReport 5 on rivers\n\nThe river narrow and "
         "deep floods.\n", encoding="utf-8")
     (root / "news" / "n00.txt").unlink()
-    line, body = run("narrow")
+    line, body = run("deep")
     assert "39 articles" in line
     assert "(updated: 0 added, 1 changed, 1 removed)" in line, line
+    assert "1 hit," in body and "=> /news/n05 " in body
+    line, body = run("narrow")
+    assert "(reused: digest matched)" in line, line
     assert "1 hit," in body and "=> /news/n05 " in body
     assert "=> /news/n00 " not in body
 
@@ -221,7 +225,7 @@ def test_bad_index_files(serai_factory, tmp_path):
     con.close()
     run("search.db: made by another version of serai; building a new one")
     assert "(reused" not in srv.log()
-    run("(reused: nothing changed)")
+    run("(reused: digest matched)")
 
     target = tmp_path / "elsewhere"
     target.write_bytes(b"not to be touched")

@@ -437,6 +437,60 @@ test_bounds(void **state)
 	assert_int_equal(r.nids, 0);
 }
 
+/*
+ * The digest of a set is its own whatever the order, and any change of
+ * a path or of one field of a stamp changes it.
+ */
+static void
+test_digest(void **state)
+{
+	static const struct search_stamp st = {
+	    8, 1234567, 2048, 1700000000123456789, 1700000000987654321};
+	struct search_digest a = {0, 0}, b = {0, 0}, c;
+	struct search_stamp x;
+
+	(void)state;
+	search_digest_add(&a, "/news/a", &st);
+	search_digest_add(&a, "/news/b", &st);
+	search_digest_add(&b, "/news/b", &st);
+	search_digest_add(&b, "/news/a", &st);
+	assert_int_equal(a.count, 2);
+	assert_int_equal(a.sum, b.sum);
+	for (int field = 0; field < 6; field++) {
+		x = st;
+		c.sum = c.count = 0;
+		switch (field) {
+		case 0:
+			x.dev++;
+			break;
+		case 1:
+			x.ino++;
+			break;
+		case 2:
+			x.size++;
+			break;
+		case 3:
+			x.mtime_ns++;
+			break;
+		case 4:
+			x.ctime_ns++;
+			break;
+		default:
+			break;
+		}
+		search_digest_add(&c, "/news/a", &st);
+		search_digest_add(&c, field == 5 ? "/news/c" : "/news/b", &x);
+		assert_int_equal(c.count, 2);
+		if (c.sum == a.sum)
+			fail_msg("a change of field %d went unseen", field);
+	}
+	/* A path a byte longer (the zero padding of its last word). */
+	c.sum = c.count = 0;
+	search_digest_add(&c, "/news/a", &st);
+	search_digest_add(&c, "/news/bb", &st);
+	assert_true(c.sum != a.sum);
+}
+
 /* Served at once, searchable when the index thread is done. */
 static void
 test_index_later(void **state)
@@ -621,9 +675,47 @@ assert_same_vocab(const char *p1, const char *p2)
 	sqlite3_close(d2);
 }
 
+/* The digest the index file at path keeps: its two meta rows. */
+static struct search_digest
+file_digest(const char *path)
+{
+	struct search_digest d;
+	sqlite3 *db;
+	sqlite3_stmt *q;
+
+	assert_int_equal(
+	    sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                     "SELECT (SELECT value FROM meta WHERE key = "
+	                     "'digest'), (SELECT value FROM meta WHERE key = "
+	                     "'docs')",
+	                     -1, &q, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_type(q, 0), SQLITE_INTEGER);
+	assert_int_equal(sqlite3_column_type(q, 1), SQLITE_INTEGER);
+	d.sum = (uint64_t)sqlite3_column_int64(q, 0);
+	d.count = (uint64_t)sqlite3_column_int64(q, 1);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	return d;
+}
+
+/* An SQL statement run on the index file at path, from outside. */
+static void
+tamper(const char *path, const char *sql)
+{
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	assert_true(sqlite3_changes(db) > 0);
+	sqlite3_close(db);
+}
+
 /*
  * The tree indexed whole into a new file at path2 answers as s does from
- * the synced index at path, with the same vocabulary.
+ * the synced index at path, with the same vocabulary and digest.
  */
 static void
 assert_as_indexed_whole(
@@ -640,6 +732,14 @@ assert_as_indexed_whole(
 	assert_true(full->index_built);
 	assert_same_answers(s, full);
 	assert_same_vocab(path, path2);
+	{
+		struct search_digest a = file_digest(path),
+		                     b = file_digest(path2);
+
+		assert_int_equal(a.count, s->narticles);
+		assert_int_equal(a.count, b.count);
+		assert_int_equal(a.sum, b.sum);
+	}
 	snapshot_release(full);
 	set_search(f, NULL);
 	search_free(se);
@@ -670,6 +770,7 @@ test_incremental(void **state)
 	bool damaged;
 	long long id;
 	struct pid *v = calloc(PIDS_MAX, sizeof(*v));
+	struct search_digest d;
 	size_t nv;
 
 	assert_non_null(v);
@@ -693,10 +794,67 @@ test_incremental(void **state)
 	assert_true(nv > 5);
 	s1 = load_synced(f);
 	assert_false(s1->index_built);
+	/* Its digest is the tree's: taken as it is, no row read. */
+	assert_true(s1->index_reused);
 	assert_int_equal(
 	    s1->index_added + s1->index_changed + s1->index_removed, 0);
 	assert_same_ids(se, v, nv);
 	snapshot_release(s0);
+	/*
+	 * A digest serai did not write (not a number, a count one off): a
+	 * full compare, which finds nothing to do and writes it anew.
+	 */
+	d = file_digest(path);
+	assert_int_equal(d.count, s1->narticles);
+	nv = 0;
+	collect_ids(s1->root, se, v, &nv);
+	for (size_t i = 0; i < 2; i++) {
+		tamper(path,
+		    i == 0 ? "UPDATE meta SET value = 'x' WHERE key = "
+		             "'digest'"
+		           : "UPDATE meta SET value = value + 1 "
+		             "WHERE key = 'docs'");
+		s0 = load_synced(f);
+		assert_false(s0->index_reused);
+		assert_false(s0->index_built);
+		assert_int_equal(s0->index_kept, s0->narticles);
+		assert_int_equal(
+		    s0->index_added + s0->index_changed + s0->index_removed, 0);
+		assert_int_equal(file_digest(path).sum, d.sum);
+		assert_int_equal(file_digest(path).count, d.count);
+		snapshot_release(s0);
+	}
+	assert_same_ids(se, v, nv);
+	/*
+	 * Names whose paths sort otherwise than the names do ("x-1" before
+	 * "x", "/news-brief" before "/news/"): a full compare names them in
+	 * path order, finds the three added, then the three gone.
+	 */
+	snprintf(zebra, sizeof(zebra), "%s/news/x", f->root);
+	assert_int_equal(mkdir(zebra, 0755), 0);
+	assert_int_equal(puts_file(f->root, "news/x/y.txt", ZEBRA), 0);
+	assert_int_equal(puts_file(f->root, "news/x-1.txt", ZEBRA), 0);
+	assert_int_equal(puts_file(f->root, "news-brief.txt", ZEBRA), 0);
+	for (int gone = 0; gone < 2; gone++) {
+		s0 = load_synced(f);
+		assert_false(s0->index_reused);
+		assert_int_equal(s0->index_added, gone ? 0 : 3);
+		assert_int_equal(s0->index_removed, gone ? 3 : 0);
+		assert_int_equal(s0->index_changed, 0);
+		assert_int_equal(search_id(se, "/news/x-1") != 0, !gone);
+		snapshot_release(s0);
+		if (gone)
+			break;
+		for (int i = 0; i < 3; i++) {
+			static const char *const rm[] = {
+			    "news/x/y.txt", "news/x-1.txt", "news-brief.txt"};
+
+			snprintf(zebra, sizeof(zebra), "%s/%s", f->root, rm[i]);
+			assert_int_equal(unlink(zebra), 0);
+		}
+		snprintf(zebra, sizeof(zebra), "%s/news/x", f->root);
+		assert_int_equal(rmdir(zebra), 0);
+	}
 
 	/* An insertion: one article indexed, no other id moves. */
 	snprintf(zebra, sizeof(zebra), "%s", ZEBRA);
@@ -779,8 +937,9 @@ static void
 test_delta_sync(void **state)
 {
 	struct fixture *f = *state;
-	struct snapshot *keep = f->snap, *s0, *s1, *s2;
+	struct snapshot *keep = f->snap, *s0, *s1, *s2, *s3;
 	struct search *se;
+	struct search_digest d;
 	char path[128], path2[128], a[256], b[256];
 	char *news[] = {"/news/"};
 	struct archive_changes c = {news, 1};
@@ -812,10 +971,21 @@ test_delta_sync(void **state)
 	assert_int_equal(rename(a, b), 0);
 	snprintf(a, sizeof(a), "%s/news/title-hit.txt", f->root);
 	assert_int_equal(unlink(a), 0);
+	/* A delta on a digest serai did not write leaves none behind. */
+	tamper(path, "UPDATE meta SET value = 'x' WHERE key = 'docs'");
 	assert_non_null(s2 = archive_reload(s1, &f->opts, &c, &why));
 	assert_int_equal(s2->index_removed, 2);
 	assert_int_equal(s2->index_added, 1);
 	assert_int_equal(s2->index_changed, 0);
+	assert_int_equal(search_digest(se, &d), -1);
+	/* And the next full sync writes it: as a whole build's, below. */
+	s3 = load_synced(f);
+	assert_false(s3->index_reused);
+	assert_int_equal(
+	    s3->index_added + s3->index_changed + s3->index_removed, 0);
+	assert_int_equal(search_digest(se, &d), 0);
+	assert_int_equal(d.count, s2->narticles);
+	snapshot_release(s3);
 	f->snap = s2;
 	assert_int_equal(hits(state, "coffee", "/news/cafe2"), 1);
 	assert_int_equal(hits(state, "quantum", "/news/body-hit"), 1);
@@ -1006,6 +1176,7 @@ main(void)
 	    cmocka_unit_test(test_bounds),
 	    cmocka_unit_test(test_prefix_bounds),
 	    cmocka_unit_test(test_snippet_scan_is_bounded),
+	    cmocka_unit_test(test_digest),
 	    cmocka_unit_test(test_index_later),
 	    cmocka_unit_test(test_incremental),
 	    cmocka_unit_test(test_delta_sync),
