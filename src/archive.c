@@ -186,7 +186,14 @@ listing_release(struct listing *l)
 struct text {
 	atomic_uint refs;
 	struct segment *seg; /* where its strings are; NULL: in its block */
+	/*
+	 * The paragraph pointers are room, in this block, not a block of
+	 * their own: a text taken from the persistent pack costs one
+	 * allocation, not two.
+	 */
+	bool inline_paras;
 	struct article art;
+	char *room[];
 };
 
 /*
@@ -299,7 +306,8 @@ text_release(struct text *t)
 	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	/* Packed, paras is the pointers alone; else the whole block. */
-	article_free(&t->art);
+	if (!t->inline_paras)
+		article_free(&t->art);
 	if (t->seg != NULL)
 		segment_release(t->seg);
 	free(t);
@@ -701,12 +709,24 @@ share_unchanged(
 	return true;
 }
 
-/* The job's file as a path: for the warnings and the pack's catalog. */
+/*
+ * The job's file as a path: for the warnings and the pack's catalog (a
+ * lookup per file of the warm start: no snprintf).  Cut short, like
+ * snprintf, past size.
+ */
 static const char *
 job_path(const struct job *j, char *buf, size_t size)
 {
-	snprintf(buf, size, "%s/%s", strcmp(j->dir, "/") == 0 ? "" : j->dir,
-	    j->fname);
+	size_t dl = strcmp(j->dir, "/") == 0 ? 0 : strlen(j->dir);
+	size_t fl = strlen(j->fname), at;
+
+	at = dl < size - 1 ? dl : size - 1;
+	memcpy(buf, j->dir, at);
+	if (at < size - 1)
+		buf[at++] = '/';
+	fl = fl < size - 1 - at ? fl : size - 1 - at;
+	memcpy(buf + at, j->fname, fl);
+	buf[at + fl] = '\0';
 	return buf;
 }
 
@@ -723,20 +743,24 @@ take_cached(struct loader *L, struct job *j, int dirfd, const char *name)
 	struct file_stamp was;
 	struct text *t;
 	char path[PATH_MAX];
+	size_t np;
 
 	/* The catalog's key: the file's path as the walk found it. */
 	if ((r = pack_find(L->cache, job_path(j, path, sizeof(path)))) == NULL)
 		return false;
 	pack_rec_stamp(r, &was);
+	np = pack_rec_npara(r);
 	if (!stamp_unchanged(dirfd, name, &was, L->cache->written_ns) ||
-	    (t = malloc(sizeof(*t))) == NULL)
+	    (t = malloc(sizeof(*t) + (np + 1) * sizeof(*t->room))) == NULL)
 		return false;
-	if (pack_rec_article(L->cache, r, &t->art, &j->off, &j->sum) == -1) {
+	if (pack_rec_article(L->cache, r, &t->art, t->room, &j->off, &j->sum) ==
+	    -1) {
 		atomic_fetch_add(&L->ndamaged, 1);
 		free(t);
 		return false;
 	}
 	atomic_init(&t->refs, 1);
+	t->inline_paras = true;
 	t->seg = L->cache_seg;
 	atomic_fetch_add(&t->seg->refs, 1);
 	j->shared = t;
@@ -982,6 +1006,7 @@ adopt_jobs(struct loader *L)
 		}
 		atomic_init(&t->refs, 1);
 		t->seg = NULL;
+		t->inline_paras = false;
 		/* The text's one block moves (article.h). */
 		t->art = j->art;
 		j->shared = t;

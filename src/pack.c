@@ -418,9 +418,15 @@ fields_of(struct article *a, char **f[PACK_NFIELDS])
 	f[8] = &a->copyright;
 }
 
+size_t
+pack_rec_npara(const struct pack_rec *r)
+{
+	return r->npara;
+}
+
 int
 pack_rec_article(const struct pack *p, const struct pack_rec *r,
-    struct article *a, uint64_t *off, uint64_t *sum)
+    struct article *a, char **paras, uint64_t *off, uint64_t *sum)
 {
 	char *text = p->addr + r->off, **f[PACK_NFIELDS];
 
@@ -429,24 +435,22 @@ pack_rec_article(const struct pack *p, const struct pack_rec *r,
 	if (text[r->textlen - 1] != '\0' ||
 	    pack_hash(text, r->textlen) != r->sum)
 		return -1;
-	if ((a->paras = reallocarray(
-	         NULL, (size_t)r->npara + 1, sizeof(*a->paras))) == NULL)
-		return -1;
 	fields_of(a, f);
 	for (size_t i = 0; i < PACK_NFIELDS; i++)
 		*f[i] = r->field[i] == PACK_NOFIELD ? NULL : text + r->field[i];
-	for (size_t i = 0; i < r->npara; i++)
-		a->paras[i] = text + rec_para(r, i);
-	a->paras[r->npara] = NULL;
-	a->npara = r->npara;
-	a->len = (size_t)r->srclen;
-	a->textlen = r->textlen;
 	/* What the rest of serai takes as given of a parsed date and tag. */
 	if ((a->date != NULL && !article_date_valid(a->date)) ||
 	    (a->lang != NULL && !article_lang_valid(a->lang))) {
-		article_free(a);
+		memset(a, 0, sizeof(*a));
 		return -1;
 	}
+	for (size_t i = 0; i < r->npara; i++)
+		paras[i] = text + rec_para(r, i);
+	paras[r->npara] = NULL;
+	a->paras = paras;
+	a->npara = r->npara;
+	a->len = (size_t)r->srclen;
+	a->textlen = r->textlen;
 	*off = r->off;
 	*sum = r->sum;
 	return 0;

@@ -62,14 +62,18 @@ void pack_close(struct pack *);
 /* The record for a file path, or NULL. */
 const struct pack_rec *pack_find(const struct pack *, const char *path);
 void pack_rec_stamp(const struct pack_rec *, struct file_stamp *);
+/* The record's paragraphs: paras' room in pack_rec_article is one more. */
+size_t pack_rec_npara(const struct pack_rec *);
 /*
  * The record's parsed article, its fields pointing into the mapping and
- * its paragraph pointers in a block of their own (article_free frees
- * them), with the text's offset in the file and checksum.  -1 when the
- * text fails its checksum or a check of its fields: read the file.
+ * its paragraph pointers in paras (the caller's, room for
+ * pack_rec_npara + 1: no allocation here, so the caller may put them in
+ * the block that holds the article), with the text's offset in the file
+ * and checksum.  -1 when the text fails its checksum or a check of its
+ * fields (a zeroed article): read the file.
  */
 int pack_rec_article(const struct pack *, const struct pack_rec *,
-    struct article *, uint64_t *off, uint64_t *sum);
+    struct article *, char **paras, uint64_t *off, uint64_t *sum);
 
 /* An article to be in the catalog pack_commit writes. */
 struct pack_item {
