@@ -336,6 +336,12 @@ struct job {
 	 * file is unchanged (a reference held). */
 	const struct node *old;
 	struct text *shared;
+	/*
+	 * The node made by the parsing thread for a text from the pack,
+	 * its date's key with it (a reference held); NULL: adopt_jobs
+	 * makes it.
+	 */
+	struct node *node;
 };
 
 /*
@@ -400,7 +406,6 @@ node_release(struct node *n)
 		free(n->date);
 		free(n->lang);
 	}
-	free(n->path);
 	if (n->art)
 		text_release(text_of(n));
 	free(n);
@@ -410,33 +415,31 @@ node_release(struct node *n)
 static struct node *
 node_new(enum node_kind kind, const char *parent_path, const char *name)
 {
+	size_t plen = strlen(parent_path), nlen = strlen(name);
+	size_t slash = kind == NODE_SECTION && name[0] != '\0';
 	struct node *n;
-	struct buf p;
 
-	if ((n = calloc(1, sizeof(*n))) == NULL)
+	/*
+	 * Its path in the same block (calloc's zero ends it): for each of a
+	 * million articles, one allocation and no copy of the path less.
+	 */
+	if ((n = calloc(1, sizeof(*n) + plen + nlen + slash + 1)) == NULL)
 		return NULL;
 	atomic_init(&n->refs, 1);
 	n->kind = kind;
-	if (kind == NODE_SECTION &&
-	    (n->sec = calloc(1, sizeof(*n->sec))) == NULL) {
-		free(n);
-		return NULL;
-	}
-	buf_init(&p);
-	buf_adds(&p, parent_path);
-	buf_adds(&p, name);
-	if (kind == NODE_SECTION && name[0] != '\0')
-		buf_addc(&p, '/');
-	n->path = buf_release(&p, NULL);
+	n->path = (char *)(n + 1);
+	memcpy(n->path, parent_path, plen);
+	memcpy(n->path + plen, name, nlen);
+	if (slash)
+		n->path[plen + nlen] = '/';
 	/*
 	 * An article's slug is the end of its path: one string less for
 	 * each of a hundred thousand articles.
 	 */
-	if (kind == NODE_ARTICLE && n->path != NULL)
-		n->name = n->path + strlen(n->path) - strlen(name);
-	else
-		n->name = strdup(name);
-	if (n->path == NULL || n->name == NULL) {
+	if (kind == NODE_ARTICLE)
+		n->name = n->path + plen;
+	else if ((n->sec = calloc(1, sizeof(*n->sec))) == NULL ||
+	    (n->name = strdup(name)) == NULL) {
 		node_release(n);
 		return NULL;
 	}
@@ -742,6 +745,7 @@ take_cached(struct loader *L, struct job *j, int dirfd, const char *name)
 	const struct pack_rec *r;
 	struct file_stamp was;
 	struct text *t;
+	struct node *n;
 	char path[PATH_MAX];
 	size_t np;
 
@@ -767,6 +771,15 @@ take_cached(struct loader *L, struct job *j, int dirfd, const char *name)
 	j->stamp = was;
 	j->parsed = true;
 	j->cached = true;
+	/*
+	 * Its node too, here rather than in adopt_jobs, which is serial.
+	 * Its strings are set there: persist may move the text.
+	 */
+	if ((n = node_new(NODE_ARTICLE, j->sec->path, j->slug)) != NULL) {
+		if (t->art.date != NULL)
+			n->when = article_date_key(t->art.date);
+		j->node = n;
+	}
 	return true;
 }
 
@@ -942,6 +955,7 @@ static void
 free_jobs(struct loader *L)
 {
 	for (size_t i = 0; i < L->njobs; i++) {
+		node_release(L->jobs[i].node);
 		if (L->jobs[i].shared != NULL)
 			text_release(L->jobs[i].shared);
 		else if (L->jobs[i].parsed && !L->slabbed)
@@ -1029,6 +1043,25 @@ adopt_jobs(struct loader *L)
 	L->fresh = NULL;
 	slabs_free(L->slabs);
 	L->slabs = NULL;
+	/*
+	 * Each section's articles made room for at once, at their number:
+	 * grown one by one, a section of thousands was copied as often.
+	 * narticles counts them, then is set back to fill them.
+	 */
+	for (size_t i = 0; i < L->njobs && !L->oom; i++)
+		L->jobs[i].sec->sec->narticles++;
+	for (size_t i = 0; i < L->njobs; i++) {
+		struct section *s = L->jobs[i].sec->sec;
+
+		/* Every count is set back, out of memory or not. */
+		if (s->articles == NULL && s->narticles > 0) {
+			if (!L->oom &&
+			    (s->articles = reallocarray(NULL, s->narticles,
+			         sizeof(*s->articles))) == NULL)
+				L->oom = true;
+			s->narticles = 0;
+		}
+	}
 	for (size_t i = 0; i < L->njobs && !L->oom; i++) {
 		struct job *j = &L->jobs[i];
 		struct node *n;
@@ -1051,8 +1084,9 @@ adopt_jobs(struct loader *L)
 			text_release(j->shared);
 			j->shared = NULL;
 			j->parsed = false;
-		} else if ((n = node_new(
-		                NODE_ARTICLE, j->sec->path, j->slug)) == NULL) {
+		} else if ((n = j->node) == NULL &&
+		    (n = node_new(NODE_ARTICLE, j->sec->path, j->slug)) ==
+		        NULL) {
 			L->oom = true;
 			break;
 		} else {
@@ -1062,15 +1096,14 @@ adopt_jobs(struct loader *L)
 			j->parsed = false;
 			n->title = n->art->title;
 			n->date = n->art->date;
-			if (n->date != NULL)
+			/* The parsing thread's node has its key. */
+			if (n->date != NULL && j->node == NULL)
 				n->when = article_date_key(n->date);
+			j->node = NULL;
 			n->lang = n->art->lang;
 			n->stamp = j->stamp;
 		}
-		if (!push(&j->sec->sec->articles, &j->sec->sec->narticles, n)) {
-			node_release(n);
-			L->oom = true;
-		}
+		j->sec->sec->articles[j->sec->sec->narticles++] = n;
 	}
 	free_jobs(L);
 }
