@@ -961,7 +961,8 @@ free_jobs(struct loader *L)
 		else if (L->jobs[i].parsed && !L->slabbed)
 			article_free(&L->jobs[i].art);
 	}
-	free(L->jobs);
+	if (L->jobs != NULL)
+		munmap(L->jobs, L->capjobs * sizeof(*L->jobs));
 	L->jobs = NULL;
 	L->njobs = L->capjobs = 0;
 	pool_free(L);
@@ -1109,6 +1110,35 @@ adopt_jobs(struct loader *L)
 }
 
 /*
+ * The jobs' first room: 4,096 of them, a megabyte of address space,
+ * touched only as it is used.
+ */
+#define JOBS_FIRST 4096
+
+/*
+ * Twice the room for jobs.  Mapped on its own and grown by mremap, which
+ * moves pages, not bytes: grown in the heap, a million jobs (over 200
+ * MB) were copied at each doubling, and left the old copies as holes.
+ */
+static bool
+jobs_grow(struct loader *L)
+{
+	size_t cap = L->capjobs ? 2 * L->capjobs : JOBS_FIRST;
+	void *p;
+
+	if (L->jobs == NULL)
+		p = map_anon(cap * sizeof(*L->jobs));
+	else if ((p = mremap(L->jobs, L->capjobs * sizeof(*L->jobs),
+	              cap * sizeof(*L->jobs), MREMAP_MAYMOVE)) == MAP_FAILED)
+		p = NULL;
+	if (p == NULL)
+		return false;
+	L->jobs = p;
+	L->capjobs = cap;
+	return true;
+}
+
+/*
  * name, in the directory dir (the pool's), is an article; real, if not
  * NULL, the file a symlink of that name leads to.
  */
@@ -1129,15 +1159,9 @@ load_article(struct loader *L, struct node *sec, const char *dir,
 		skip(L, path, "path longer than a Gopher selector may be");
 		return;
 	}
-	if (L->njobs == L->capjobs) {
-		size_t cap = L->capjobs ? L->capjobs * 2 : 256;
-
-		if ((j = reallocarray(L->jobs, cap, sizeof(*j))) == NULL) {
-			L->oom = true;
-			return;
-		}
-		L->jobs = j;
-		L->capjobs = cap;
+	if (L->njobs == L->capjobs && !jobs_grow(L)) {
+		L->oom = true;
+		return;
 	}
 	j = &L->jobs[L->njobs];
 	memset(j, 0, sizeof(*j));
