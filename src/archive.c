@@ -187,11 +187,11 @@ struct text {
 	atomic_uint refs;
 	struct segment *seg; /* where its strings are; NULL: in its block */
 	/*
-	 * The paragraph pointers are room, in this block, not a block of
-	 * their own: a text taken from the persistent pack costs one
-	 * allocation, not two.
+	 * The paragraph pointers are not a block of the text's own: room,
+	 * in this block (a text taken from the persistent pack costs one
+	 * allocation, not two), or a slab's, until the text is moved.
 	 */
-	bool inline_paras;
+	bool keep_paras;
 	struct article art;
 	char *room[];
 };
@@ -306,7 +306,7 @@ text_release(struct text *t)
 	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	/* Packed, paras is the pointers alone; else the whole block. */
-	if (!t->inline_paras)
+	if (!t->keep_paras)
 		article_free(&t->art);
 	if (t->seg != NULL)
 		segment_release(t->seg);
@@ -324,9 +324,9 @@ struct job {
 	const char *fname; /* its name in dir */
 	char *slug;        /* the pool's */
 	struct node *sec;
-	struct article art; /* the result, when parsed */
 	struct file_stamp stamp;
 	bool parsed;
+	bool fresh;   /* shared is a text this load parsed */
 	bool trusted; /* its directory unchanged (watch): share unstat'ed */
 	bool cached;  /* the text is the persistent pack's, at off */
 	uint64_t off, sum;
@@ -764,7 +764,7 @@ take_cached(struct loader *L, struct job *j, int dirfd, const char *name)
 		return false;
 	}
 	atomic_init(&t->refs, 1);
-	t->inline_paras = true;
+	t->keep_paras = true;
 	t->seg = L->cache_seg;
 	atomic_fetch_add(&t->seg->refs, 1);
 	j->shared = t;
@@ -867,6 +867,7 @@ parse_job(struct loader *L, struct reader *R, struct job *j)
 {
 	char path[PATH_MAX];
 	const char *name = j->fname;
+	struct text *t;
 	size_t len;
 	int dirfd;
 
@@ -885,8 +886,26 @@ parse_job(struct loader *L, struct reader *R, struct job *j)
 	if (read_file_at(dirfd, name, ARTICLE_MAX_BYTES, &R->rb, &len,
 	        &j->stamp, &j->why, &j->err) == -1)
 		return;
-	j->parsed = article_parse_with(R->rb.p, len, &j->art, &j->why,
-	                L->slabbed ? slab_alloc : NULL, R) == 0;
+	/*
+	 * Its text made here, not in the job: a job is all a load touches
+	 * of memory per file before the texts (a million of them), so it
+	 * holds no article.
+	 */
+	if ((t = malloc(sizeof(*t))) == NULL) {
+		j->why = "out of memory";
+		return;
+	}
+	if (article_parse_with(R->rb.p, len, &t->art, &j->why,
+	        L->slabbed ? slab_alloc : NULL, R) == -1) {
+		free(t);
+		return;
+	}
+	atomic_init(&t->refs, 1);
+	t->seg = NULL;
+	/* A slab's block is given back with the slab. */
+	t->keep_paras = L->slabbed;
+	j->shared = t;
+	j->parsed = j->fresh = true;
 }
 
 /*
@@ -958,8 +977,6 @@ free_jobs(struct loader *L)
 		node_release(L->jobs[i].node);
 		if (L->jobs[i].shared != NULL)
 			text_release(L->jobs[i].shared);
-		else if (L->jobs[i].parsed && !L->slabbed)
-			article_free(&L->jobs[i].art);
 	}
 	if (L->jobs != NULL)
 		munmap(L->jobs, L->capjobs * sizeof(*L->jobs));
@@ -993,6 +1010,7 @@ unslab(struct text *t)
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
 		if (*fields[i] != NULL)
 			*fields[i] = to + (*fields[i] - from);
+	t->keep_paras = false;
 	return true;
 }
 
@@ -1009,24 +1027,13 @@ adopt_jobs(struct loader *L)
 	/* Texts first, packed before any node points into them. */
 	for (size_t i = 0; i < L->njobs && !L->oom; i++) {
 		struct job *j = &L->jobs[i];
-		struct text *t;
 
 		if (j->cached)
 			L->ncached++;
-		if (!j->parsed || j->shared != NULL)
+		if (!j->fresh)
 			continue;
-		if ((t = malloc(sizeof(*t))) == NULL) {
-			L->oom = true;
-			break;
-		}
-		atomic_init(&t->refs, 1);
-		t->seg = NULL;
-		t->inline_paras = false;
-		/* The text's one block moves (article.h). */
-		t->art = j->art;
-		j->shared = t;
 		if (L->fresh != NULL)
-			L->fresh[L->nfresh++] = t;
+			L->fresh[L->nfresh++] = j->shared;
 		L->nparsed++;
 	}
 	/* The persistent pack, or failing it the process's own. */
@@ -2428,6 +2435,7 @@ rebase(struct text *t, char *where, bool own)
 		if (*fields[i] != NULL)
 			*fields[i] = where + (*fields[i] - text);
 	a->paras = paras;
+	t->keep_paras = false;
 	/* A slab's block goes with its slab. */
 	if (own)
 		free(old);
@@ -2574,8 +2582,11 @@ move_text(
 			*fields[i] = to + (*fields[i] - from);
 	if (t->seg != NULL)
 		segment_release(t->seg);
-	else if (own)
-		free(a->paras);
+	else {
+		if (own)
+			free(a->paras);
+		t->keep_paras = false;
+	}
 	a->paras = paras;
 	atomic_fetch_add(&g->refs, 1);
 	t->seg = g;
