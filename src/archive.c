@@ -2608,6 +2608,19 @@ persist(struct loader *L)
 	size_t n = 0, nfresh = 0;
 	char path[PATH_MAX];
 
+	/*
+	 * Nothing to write when every text came from the catalog and it
+	 * names no other file: known before the items are made (at a
+	 * million, 80 MB of them and 60 MB of paths, all for nothing).
+	 */
+	for (size_t i = 0; i < L->njobs; i++)
+		if (L->jobs[i].parsed && L->jobs[i].shared != NULL) {
+			n++;
+			nfresh += !L->jobs[i].cached;
+		}
+	if (nfresh == 0 && L->cache_seg != NULL && n == L->cache->nrecs)
+		return true;
+	n = 0;
 	v = reallocarray(NULL, L->njobs + 1, sizeof(*v));
 	tv = reallocarray(NULL, L->njobs + 1, sizeof(*tv));
 	if (v == NULL || tv == NULL) {
@@ -2642,14 +2655,8 @@ persist(struct loader *L)
 			    (a->npara + 1) * sizeof(char *);
 			v[n].off = PACK_NONE;
 			v[n].sum = 0;
-			nfresh++;
 		}
 		n++;
-	}
-	if (nfresh == 0 && L->cache_seg != NULL && n == L->cache->nrecs) {
-		free(v);
-		free(tv);
-		return true;
 	}
 	if (pack_commit(L->cache, v, n, L->started_ns) == -1 ||
 	    (g = segment_map(L->cache->fd, NULL, 0)) == NULL) {
