@@ -185,13 +185,14 @@ listing_release(struct listing *l)
  */
 struct text {
 	atomic_uint refs;
-	struct segment *seg; /* where its strings are; NULL: in its block */
 	/*
 	 * The paragraph pointers are not a block of the text's own: room,
 	 * in this block (a text taken from the persistent pack costs one
 	 * allocation, not two), or a slab's, until the text is moved.
+	 * Beside refs, in what would be padding: 8 bytes an article.
 	 */
 	bool keep_paras;
+	struct segment *seg; /* where its strings are; NULL: in its block */
 	struct article art;
 	char *room[];
 };
