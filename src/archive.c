@@ -1563,13 +1563,16 @@ load_entry(struct loader *L, struct node *sec, const char *dir,
 	char path[PATH_MAX], real[PATH_MAX];
 	const char *use = path;
 	struct stat st;
-	size_t nlen = strlen(name), base;
+	size_t nlen = strlen(name), dlen = strlen(dir), base;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
-	    sizeof(path)) {
+	/* As snprintf's "%s/%s", without its cost for each of the files. */
+	if (dlen + 1 + nlen >= sizeof(path)) {
 		skip(L, dir, "a name inside is too long for a path");
 		return;
 	}
+	memcpy(path, dir, dlen);
+	path[dlen] = '/';
+	memcpy(path + dlen + 1, name, nlen + 1);
 	/* Every name counts, so a directory of junk is bounded too. */
 	if (type != DT_DIR && L->nfiles++ >= ARCHIVE_MAX_FILES) {
 		if (L->nfiles == ARCHIVE_MAX_FILES + 1)
