@@ -2709,16 +2709,14 @@ load(const struct archive_opts *o, const struct snapshot *old,
 	L.changes = changes;
 	L.started_ns = (int64_t)started.tv_sec * 1000000000 + started.tv_nsec;
 	atomic_init(&L.ndamaged, 0);
-	/* Only the start-up load: a reload has the old snapshot to share. */
+	/*
+	 * Only the start-up load: a reload has the old snapshot to share.
+	 * Its catalog is being checked meanwhile (pack_open): only the
+	 * threads use it, once the walk is done.
+	 */
 	if (old == NULL && o->store != NULL && o->store->pack != NULL &&
-	    !o->store->pack->used) {
+	    !o->store->pack->used)
 		L.cache = o->store->pack;
-		if (L.cache->addr != NULL &&
-		    (L.cache_seg = segment_map(
-		         L.cache->fd, L.cache->addr, L.cache->len)) != NULL)
-			L.cache->lent = true;
-	}
-	L.slabbed = pack_fd != -1 || L.cache != NULL;
 	if (realpath(o->root, L.rootreal) == NULL) {
 		*errstr = strerror(errno);
 		return NULL;
@@ -2748,6 +2746,13 @@ load(const struct archive_opts *o, const struct snapshot *old,
 		load_deferred(&L);
 	}
 	free(L.seen);
+	if (L.cache != NULL && pack_wait(L.cache) == -1)
+		L.cache = NULL;
+	if (L.cache != NULL && L.cache->addr != NULL &&
+	    (L.cache_seg = segment_map(
+	         L.cache->fd, L.cache->addr, L.cache->len)) != NULL)
+		L.cache->lent = true;
+	L.slabbed = pack_fd != -1 || L.cache != NULL;
 	if (!L.oom)
 		parse_jobs(&L);
 	if (atomic_load(&L.ndamaged) > 0)

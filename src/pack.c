@@ -298,13 +298,21 @@ load_catalog(struct pack *p, off_t size)
 	return NULL;
 }
 
+static void *
+check_main(void *arg)
+{
+	struct pack *p = arg;
+
+	p->why = load_catalog(p, p->size);
+	return NULL;
+}
+
 struct pack *
 pack_open(const char *dir, const char *root, const char *host)
 {
 	struct pack *p;
 	struct stat st;
 	char real[PATH_MAX];
-	const char *why;
 	size_t n;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL)
@@ -348,21 +356,50 @@ pack_open(const char *dir, const char *root, const char *host)
 		    p->path);
 		goto fail;
 	}
-	if (st.st_size > 0 && (why = load_catalog(p, st.st_size)) != NULL) {
-		log_warnx("%s: %s; not used, written anew", p->path, why);
-		free(p->slots);
-		p->slots = NULL;
-		p->nslots = p->nrecs = 0;
-		unmap(p);
-		if (ftruncate(p->fd, 0) == -1) {
-			log_warn("%s", p->path);
-			goto fail;
-		}
+	p->size = st.st_size;
+	/*
+	 * The check reads the whole catalog (some 200 MB at a million
+	 * articles) and hashes every path: a second of the start, which the
+	 * walk of the archive, serial too and needing none of it, may as
+	 * well overlap.  Without a thread, it is done here.
+	 */
+	if (p->size > 0) {
+		if (thread_start(&p->checker, check_main, p) == 0)
+			p->checking = true;
+		else
+			p->why = load_catalog(p, p->size);
 	}
+	if (!p->checking && pack_wait(p) == -1)
+		goto fail;
 	return p;
 fail:
 	pack_close(p);
 	return NULL;
+}
+
+int
+pack_wait(struct pack *p)
+{
+	if (p == NULL)
+		return 0;
+	if (p->checking) {
+		pthread_join(p->checker, NULL);
+		p->checking = false;
+	}
+	if (p->why == NULL)
+		return 0;
+	log_warnx("%s: %s; not used, written anew", p->path, p->why);
+	p->why = NULL;
+	free(p->slots);
+	p->slots = NULL;
+	p->nslots = p->nrecs = 0;
+	unmap(p);
+	if (ftruncate(p->fd, 0) == -1) {
+		log_warn("%s", p->path);
+		p->used = true;
+		return -1;
+	}
+	return 0;
 }
 
 void
@@ -370,6 +407,10 @@ pack_close(struct pack *p)
 {
 	if (p == NULL)
 		return;
+	if (p->checking) {
+		pthread_join(p->checker, NULL);
+		p->checking = false;
+	}
 	pack_forget(p);
 	if (p->fd != -1)
 		close(p->fd);

@@ -15,6 +15,7 @@
 #ifndef SERAI_PACK_H
 #define SERAI_PACK_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,7 +41,8 @@ struct pack {
 	 */
 	char *addr;
 	size_t len;
-	bool lent; /* the mapping is the caller's: not unmapped here */
+	int64_t size; /* the file's, as opened */
+	bool lent;    /* the mapping is the caller's: not unmapped here */
 	/* The catalog: a hash of the records by path; none when empty. */
 	const struct pack_rec **slots;
 	size_t nslots, nrecs;
@@ -48,6 +50,13 @@ struct pack {
 	uint64_t cat_len;   /* the catalog's own bytes */
 	int64_t written_ns; /* CLOCK_REALTIME when its load began */
 	bool used;          /* a load has taken it: reloads do not */
+	/*
+	 * The catalog is checked and its hash built in a thread of its own
+	 * (pack_open), while the archive is walked; pack_wait joins it.
+	 */
+	pthread_t checker;
+	bool checking;
+	const char *why; /* the check's verdict: NULL, or why it failed */
 };
 
 /*
@@ -55,9 +64,18 @@ struct pack {
  * damaged, foreign or old-format file is warned about (naming it and
  * why) and emptied: the start is then cold.  NULL (warned about) when it
  * cannot be used at all: not a regular file (a symlink, a FIFO: left
- * alone), locked by another serai, or not creatable.
+ * alone), locked by another serai, or not creatable.  The check runs in
+ * a thread of its own: nothing of the pack but the pointer may be used
+ * before pack_wait.
  */
 struct pack *pack_open(const char *dir, const char *root, const char *host);
+/*
+ * Waits for pack_open's check of the catalog; the pack is then as a
+ * synchronous open would have left it (emptied if the check failed).
+ * -1 (warned about): it could not be emptied, so it is not to be used
+ * nor written.  Again, or on a NULL pack: does nothing.
+ */
+int pack_wait(struct pack *);
 void pack_close(struct pack *);
 /* The record for a file path, or NULL. */
 const struct pack_rec *pack_find(const struct pack *, const char *path);
