@@ -735,13 +735,28 @@ job_path(const struct job *j, char *buf, size_t size)
 }
 
 /*
+ * A parsing thread's own: the directory it has open, so that a file is
+ * opened by its name in it and not by a walk of its whole path, and one
+ * buffer every file is read into.
+ */
+struct reader {
+	struct loader *L;
+	const char *dir; /* what dirfd is open on; NULL: none */
+	int dirfd;
+	struct readbuf rb;
+	struct slab *slabs;          /* the loader's, once the thread is done */
+	const struct pack_rec *near; /* the last file's record (pack_find) */
+};
+
+/*
  * The start-up load takes the text of a file whose stamp is the one the
  * persistent pack's catalog recorded (and was not racy when the catalog
  * was written) from the mapped pack, as a reload shares the old
  * snapshot's.
  */
 static bool
-take_cached(struct loader *L, struct job *j, int dirfd, const char *name)
+take_cached(struct loader *L, struct reader *R, struct job *j, int dirfd,
+    const char *name)
 {
 	const struct pack_rec *r;
 	struct file_stamp was;
@@ -751,8 +766,10 @@ take_cached(struct loader *L, struct job *j, int dirfd, const char *name)
 	size_t np;
 
 	/* The catalog's key: the file's path as the walk found it. */
-	if ((r = pack_find(L->cache, job_path(j, path, sizeof(path)))) == NULL)
+	if ((r = pack_find(
+	         L->cache, job_path(j, path, sizeof(path)), R->near)) == NULL)
 		return false;
+	R->near = r;
 	pack_rec_stamp(r, &was);
 	np = pack_rec_npara(r);
 	if (!stamp_unchanged(dirfd, name, &was, L->cache->written_ns) ||
@@ -783,19 +800,6 @@ take_cached(struct loader *L, struct job *j, int dirfd, const char *name)
 	}
 	return true;
 }
-
-/*
- * A parsing thread's own: the directory it has open, so that a file is
- * opened by its name in it and not by a walk of its whole path, and one
- * buffer every file is read into.
- */
-struct reader {
-	struct loader *L;
-	const char *dir; /* what dirfd is open on; NULL: none */
-	int dirfd;
-	struct readbuf rb;
-	struct slab *slabs; /* the loader's, once the thread is done */
-};
 
 /*
  * Parsed texts to be packed: a thread takes their blocks from slabs of
@@ -882,7 +886,7 @@ parse_job(struct loader *L, struct reader *R, struct job *j)
 		name = job_path(j, path, sizeof(path));
 	if (j->old != NULL && share_unchanged(L, j, dirfd, name))
 		return;
-	if (L->cache_seg != NULL && take_cached(L, j, dirfd, name))
+	if (L->cache_seg != NULL && take_cached(L, R, j, dirfd, name))
 		return;
 	if (read_file_at(dirfd, name, ARTICLE_MAX_BYTES, &R->rb, &len,
 	        &j->stamp, &j->why, &j->err) == -1)
@@ -953,7 +957,8 @@ parse_jobs(struct loader *L)
 		    ncpu > PARSE_THREADS_MAX ? PARSE_THREADS_MAX : (size_t)ncpu;
 	atomic_init(&L->next, 0);
 	for (size_t i = 0; i < want; i++)
-		R[i] = (struct reader){L, NULL, AT_FDCWD, {NULL, 0}, NULL};
+		R[i] =
+		    (struct reader){L, NULL, AT_FDCWD, {NULL, 0}, NULL, NULL};
 	/* R[0] is this thread's. */
 	for (; nt + 1 < want; nt++)
 		if (thread_start(&t[nt], parser_main, &R[nt + 1]) != 0)

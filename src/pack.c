@@ -293,6 +293,7 @@ load_catalog(struct pack *p, off_t size)
 		return "damaged catalog (bytes after its last record)";
 	p->nrecs = h.nrecs;
 	p->live = h.live;
+	p->cat_off = h.cat_off;
 	p->cat_len = h.cat_len;
 	p->written_ns = h.written_ns;
 	return NULL;
@@ -421,12 +422,24 @@ pack_close(struct pack *p)
 }
 
 const struct pack_rec *
-pack_find(const struct pack *p, const char *path)
+pack_find(const struct pack *p, const char *path, const struct pack_rec *near)
 {
 	size_t n = strlen(path), k;
 
 	if (p == NULL || p->nslots == 0)
 		return NULL;
+	/*
+	 * Every record was checked in turn, the last ending the catalog:
+	 * what follows one is the next record, or the end.
+	 */
+	if (near != NULL) {
+		const struct pack_rec *r =
+		    (const void *)((const char *)near + rec_size(near));
+
+		if ((const char *)r < p->addr + p->cat_off + p->cat_len &&
+		    r->pathlen == n && memcmp(rec_path(r), path, n) == 0)
+			return r;
+	}
 	k = path_hash(path, n) & (p->nslots - 1);
 	for (; p->slots[k] != NULL; k = (k + 1) & (p->nslots - 1))
 		if (p->slots[k]->pathlen == n &&

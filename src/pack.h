@@ -47,6 +47,7 @@ struct pack {
 	const struct pack_rec **slots;
 	size_t nslots, nrecs;
 	uint64_t live;      /* bytes of text the catalog points at */
+	uint64_t cat_off;   /* where the catalog is in the file */
 	uint64_t cat_len;   /* the catalog's own bytes */
 	int64_t written_ns; /* CLOCK_REALTIME when its load began */
 	bool used;          /* a load has taken it: reloads do not */
@@ -77,8 +78,14 @@ struct pack *pack_open(const char *dir, const char *root, const char *host);
  */
 int pack_wait(struct pack *);
 void pack_close(struct pack *);
-/* The record for a file path, or NULL. */
-const struct pack_rec *pack_find(const struct pack *, const char *path);
+/*
+ * The record for a file path, or NULL.  near: the record found for the
+ * file looked up before, or NULL.  The catalog is in the order of the
+ * walk that wrote it, which the next walk repeats: the record after near
+ * is tried first, next to it in memory, and only then the hash.
+ */
+const struct pack_rec *pack_find(
+    const struct pack *, const char *path, const struct pack_rec *near);
 void pack_rec_stamp(const struct pack_rec *, struct file_stamp *);
 /* The record's paragraphs: paras' room in pack_rec_article is one more. */
 size_t pack_rec_npara(const struct pack_rec *);

@@ -202,9 +202,9 @@ test_round_trip(void **state)
 	assert_non_null(p = opened(f->dir, f->root, "host"));
 	assert_int_equal(p->nrecs, NART);
 	assert_int_equal(p->written_ns, 12345);
-	assert_null(pack_find(p, "/srv/a/9.txt"));
+	assert_null(pack_find(p, "/srv/a/9.txt", NULL));
 	for (int i = 0; i < NART; i++) {
-		const struct pack_rec *r = pack_find(p, f->paths[i]);
+		const struct pack_rec *r = pack_find(p, f->paths[i], NULL);
 		const struct article *want = &f->art[i];
 		struct file_stamp fs;
 		struct article a;
@@ -244,6 +244,23 @@ test_round_trip(void **state)
 		/* Into the mapping, not a copy. */
 		assert_true(a.title >= p->addr && a.title < p->addr + p->len);
 	}
+	/*
+	 * The record after near is tried first (the catalog is in the
+	 * walk's order); any other path, or none after it, still goes
+	 * through the hash.
+	 */
+	for (int i = 1; i < NART; i++)
+		assert_ptr_equal(pack_find(p, f->paths[i],
+		                     pack_find(p, f->paths[i - 1], NULL)),
+		    pack_find(p, f->paths[i], NULL));
+	assert_ptr_equal(
+	    pack_find(p, f->paths[0], pack_find(p, f->paths[NART - 1], NULL)),
+	    pack_find(p, f->paths[0], NULL));
+	assert_ptr_equal(
+	    pack_find(p, f->paths[2], pack_find(p, f->paths[0], NULL)),
+	    pack_find(p, f->paths[2], NULL));
+	assert_null(
+	    pack_find(p, "/srv/a/9.txt", pack_find(p, f->paths[0], NULL)));
 	pack_close(p);
 }
 
@@ -256,7 +273,7 @@ refused(struct fixture *f)
 
 	assert_non_null(p = opened(f->dir, f->root, "host"));
 	assert_int_equal(p->nrecs, 0);
-	assert_null(pack_find(p, f->paths[0]));
+	assert_null(pack_find(p, f->paths[0], NULL));
 	pack_close(p);
 	assert_int_equal(stat(f->path, &st), 0);
 	assert_int_equal(st.st_size, 0);
@@ -280,7 +297,7 @@ test_wait(void **state)
 	assert_int_equal(pack_wait(p), 0);
 	assert_int_equal(pack_wait(p), 0);
 	assert_int_equal(p->nrecs, NART);
-	assert_non_null(pack_find(p, f->paths[1]));
+	assert_non_null(pack_find(p, f->paths[1], NULL));
 	pack_close(p);
 	assert_int_equal(pack_wait(NULL), 0);
 }
@@ -366,10 +383,10 @@ test_damaged_text(void **state)
 	spill(f->path, b, len);
 	assert_non_null(p = opened(f->dir, f->root, "host"));
 	assert_int_equal(p->nrecs, NART);
-	assert_non_null(rec = pack_find(p, f->paths[0]));
+	assert_non_null(rec = pack_find(p, f->paths[0], NULL));
 	assert_int_equal(pack_rec_article(p, rec, &a, room, &off, &sum), -1);
 	assert_null(a.paras);
-	assert_non_null(rec = pack_find(p, f->paths[1]));
+	assert_non_null(rec = pack_find(p, f->paths[1], NULL));
 	assert_int_equal(pack_rec_article(p, rec, &a, room, &off, &sum), 0);
 	pack_close(p);
 
@@ -393,7 +410,7 @@ test_damaged_text(void **state)
 		free(b);
 		assert_non_null(p = opened(f->dir, f->root, "host"));
 		assert_int_equal(p->nrecs, NART);
-		assert_non_null(rec = pack_find(p, f->paths[0]));
+		assert_non_null(rec = pack_find(p, f->paths[0], NULL));
 		assert_int_equal(
 		    pack_rec_article(p, rec, &a, room, &off, &sum), -1);
 		assert_null(a.paras);
@@ -452,8 +469,9 @@ test_compaction(void **state)
 		struct article a;
 		char *room[ROOM];
 
-		assert_int_equal(pack_rec_article(p, pack_find(p, f->paths[2]),
-		                     &a, room, &v[0].off, &v[0].sum),
+		assert_int_equal(
+		    pack_rec_article(p, pack_find(p, f->paths[2], NULL), &a,
+		        room, &v[0].off, &v[0].sum),
 		    0);
 	}
 	assert_int_equal(pack_commit(p, v, 1, 2), 0);
