@@ -1123,15 +1123,15 @@ adopt_jobs(struct loader *L)
 }
 
 /*
- * The jobs' first room: 4,096 of them, a megabyte of address space,
- * touched only as it is used.
+ * The jobs' first room: 4,096 of them, half a megabyte of address
+ * space, touched only as it is used.
  */
 #define JOBS_FIRST 4096
 
 /*
  * Twice the room for jobs.  Mapped on its own and grown by mremap, which
- * moves pages, not bytes: grown in the heap, a million jobs (over 200
- * MB) were copied at each doubling, and left the old copies as holes.
+ * moves pages, not bytes: grown in the heap, a million jobs (136 MB)
+ * were copied at each doubling, and left the old copies as holes.
  */
 static bool
 jobs_grow(struct loader *L)
