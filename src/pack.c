@@ -293,8 +293,18 @@ load_catalog(struct pack *p, off_t size)
 		return "damaged catalog (bytes after its last record)";
 	p->nrecs = h.nrecs;
 	p->live = h.live;
+	p->cat_off = h.cat_off;
 	p->cat_len = h.cat_len;
 	p->written_ns = h.written_ns;
+	return NULL;
+}
+
+static void *
+check_main(void *arg)
+{
+	struct pack *p = arg;
+
+	p->why = load_catalog(p, p->size);
 	return NULL;
 }
 
@@ -304,7 +314,6 @@ pack_open(const char *dir, const char *root, const char *host)
 	struct pack *p;
 	struct stat st;
 	char real[PATH_MAX];
-	const char *why;
 	size_t n;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL)
@@ -348,21 +357,50 @@ pack_open(const char *dir, const char *root, const char *host)
 		    p->path);
 		goto fail;
 	}
-	if (st.st_size > 0 && (why = load_catalog(p, st.st_size)) != NULL) {
-		log_warnx("%s: %s; not used, written anew", p->path, why);
-		free(p->slots);
-		p->slots = NULL;
-		p->nslots = p->nrecs = 0;
-		unmap(p);
-		if (ftruncate(p->fd, 0) == -1) {
-			log_warn("%s", p->path);
-			goto fail;
-		}
+	p->size = st.st_size;
+	/*
+	 * The check reads the whole catalog (some 200 MB at a million
+	 * articles) and hashes every path: a second of the start, which the
+	 * walk of the archive, serial too and needing none of it, may as
+	 * well overlap.  Without a thread, it is done here.
+	 */
+	if (p->size > 0) {
+		if (thread_start(&p->checker, check_main, p) == 0)
+			p->checking = true;
+		else
+			p->why = load_catalog(p, p->size);
 	}
+	if (!p->checking && pack_wait(p) == -1)
+		goto fail;
 	return p;
 fail:
 	pack_close(p);
 	return NULL;
+}
+
+int
+pack_wait(struct pack *p)
+{
+	if (p == NULL)
+		return 0;
+	if (p->checking) {
+		pthread_join(p->checker, NULL);
+		p->checking = false;
+	}
+	if (p->why == NULL)
+		return 0;
+	log_warnx("%s: %s; not used, written anew", p->path, p->why);
+	p->why = NULL;
+	free(p->slots);
+	p->slots = NULL;
+	p->nslots = p->nrecs = 0;
+	unmap(p);
+	if (ftruncate(p->fd, 0) == -1) {
+		log_warn("%s", p->path);
+		p->used = true;
+		return -1;
+	}
+	return 0;
 }
 
 void
@@ -370,6 +408,10 @@ pack_close(struct pack *p)
 {
 	if (p == NULL)
 		return;
+	if (p->checking) {
+		pthread_join(p->checker, NULL);
+		p->checking = false;
+	}
 	pack_forget(p);
 	if (p->fd != -1)
 		close(p->fd);
@@ -380,12 +422,24 @@ pack_close(struct pack *p)
 }
 
 const struct pack_rec *
-pack_find(const struct pack *p, const char *path)
+pack_find(const struct pack *p, const char *path, const struct pack_rec *near)
 {
 	size_t n = strlen(path), k;
 
 	if (p == NULL || p->nslots == 0)
 		return NULL;
+	/*
+	 * Every record was checked in turn, the last ending the catalog:
+	 * what follows one is the next record, or the end.
+	 */
+	if (near != NULL) {
+		const struct pack_rec *r =
+		    (const void *)((const char *)near + rec_size(near));
+
+		if ((const char *)r < p->addr + p->cat_off + p->cat_len &&
+		    r->pathlen == n && memcmp(rec_path(r), path, n) == 0)
+			return r;
+	}
 	k = path_hash(path, n) & (p->nslots - 1);
 	for (; p->slots[k] != NULL; k = (k + 1) & (p->nslots - 1))
 		if (p->slots[k]->pathlen == n &&
@@ -418,9 +472,15 @@ fields_of(struct article *a, char **f[PACK_NFIELDS])
 	f[8] = &a->copyright;
 }
 
+size_t
+pack_rec_npara(const struct pack_rec *r)
+{
+	return r->npara;
+}
+
 int
 pack_rec_article(const struct pack *p, const struct pack_rec *r,
-    struct article *a, uint64_t *off, uint64_t *sum)
+    struct article *a, char **paras, uint64_t *off, uint64_t *sum)
 {
 	char *text = p->addr + r->off, **f[PACK_NFIELDS];
 
@@ -429,24 +489,22 @@ pack_rec_article(const struct pack *p, const struct pack_rec *r,
 	if (text[r->textlen - 1] != '\0' ||
 	    pack_hash(text, r->textlen) != r->sum)
 		return -1;
-	if ((a->paras = reallocarray(
-	         NULL, (size_t)r->npara + 1, sizeof(*a->paras))) == NULL)
-		return -1;
 	fields_of(a, f);
 	for (size_t i = 0; i < PACK_NFIELDS; i++)
 		*f[i] = r->field[i] == PACK_NOFIELD ? NULL : text + r->field[i];
-	for (size_t i = 0; i < r->npara; i++)
-		a->paras[i] = text + rec_para(r, i);
-	a->paras[r->npara] = NULL;
-	a->npara = r->npara;
-	a->len = (size_t)r->srclen;
-	a->textlen = r->textlen;
 	/* What the rest of serai takes as given of a parsed date and tag. */
 	if ((a->date != NULL && !article_date_valid(a->date)) ||
 	    (a->lang != NULL && !article_lang_valid(a->lang))) {
-		article_free(a);
+		memset(a, 0, sizeof(*a));
 		return -1;
 	}
+	for (size_t i = 0; i < r->npara; i++)
+		paras[i] = text + rec_para(r, i);
+	paras[r->npara] = NULL;
+	a->paras = paras;
+	a->npara = r->npara;
+	a->len = (size_t)r->srclen;
+	a->textlen = r->textlen;
 	*off = r->off;
 	*sum = r->sum;
 	return 0;

@@ -15,6 +15,7 @@
 #ifndef SERAI_PACK_H
 #define SERAI_PACK_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -40,14 +41,23 @@ struct pack {
 	 */
 	char *addr;
 	size_t len;
-	bool lent; /* the mapping is the caller's: not unmapped here */
+	int64_t size; /* the file's, as opened */
+	bool lent;    /* the mapping is the caller's: not unmapped here */
 	/* The catalog: a hash of the records by path; none when empty. */
 	const struct pack_rec **slots;
 	size_t nslots, nrecs;
 	uint64_t live;      /* bytes of text the catalog points at */
+	uint64_t cat_off;   /* where the catalog is in the file */
 	uint64_t cat_len;   /* the catalog's own bytes */
 	int64_t written_ns; /* CLOCK_REALTIME when its load began */
 	bool used;          /* a load has taken it: reloads do not */
+	/*
+	 * The catalog is checked and its hash built in a thread of its own
+	 * (pack_open), while the archive is walked; pack_wait joins it.
+	 */
+	pthread_t checker;
+	bool checking;
+	const char *why; /* the check's verdict: NULL, or why it failed */
 };
 
 /*
@@ -55,21 +65,40 @@ struct pack {
  * damaged, foreign or old-format file is warned about (naming it and
  * why) and emptied: the start is then cold.  NULL (warned about) when it
  * cannot be used at all: not a regular file (a symlink, a FIFO: left
- * alone), locked by another serai, or not creatable.
+ * alone), locked by another serai, or not creatable.  The check runs in
+ * a thread of its own: nothing of the pack but the pointer may be used
+ * before pack_wait.
  */
 struct pack *pack_open(const char *dir, const char *root, const char *host);
+/*
+ * Waits for pack_open's check of the catalog; the pack is then as a
+ * synchronous open would have left it (emptied if the check failed).
+ * -1 (warned about): it could not be emptied, so it is not to be used
+ * nor written.  Again, or on a NULL pack: does nothing.
+ */
+int pack_wait(struct pack *);
 void pack_close(struct pack *);
-/* The record for a file path, or NULL. */
-const struct pack_rec *pack_find(const struct pack *, const char *path);
+/*
+ * The record for a file path, or NULL.  near: the record found for the
+ * file looked up before, or NULL.  The catalog is in the order of the
+ * walk that wrote it, which the next walk repeats: the record after near
+ * is tried first, next to it in memory, and only then the hash.
+ */
+const struct pack_rec *pack_find(
+    const struct pack *, const char *path, const struct pack_rec *near);
 void pack_rec_stamp(const struct pack_rec *, struct file_stamp *);
+/* The record's paragraphs: paras' room in pack_rec_article is one more. */
+size_t pack_rec_npara(const struct pack_rec *);
 /*
  * The record's parsed article, its fields pointing into the mapping and
- * its paragraph pointers in a block of their own (article_free frees
- * them), with the text's offset in the file and checksum.  -1 when the
- * text fails its checksum or a check of its fields: read the file.
+ * its paragraph pointers in paras (the caller's, room for
+ * pack_rec_npara + 1: no allocation here, so the caller may put them in
+ * the block that holds the article), with the text's offset in the file
+ * and checksum.  -1 when the text fails its checksum or a check of its
+ * fields (a zeroed article): read the file.
  */
 int pack_rec_article(const struct pack *, const struct pack_rec *,
-    struct article *, uint64_t *off, uint64_t *sum);
+    struct article *, char **paras, uint64_t *off, uint64_t *sum);
 
 /* An article to be in the catalog pack_commit writes. */
 struct pack_item {
