@@ -2419,7 +2419,7 @@ build_search(struct snapshot *s, const struct snapshot *old)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (own && (se = search_open(NULL, &why, &damaged)) == NULL) {
-		log_warnx("search disabled: no index database");
+		s->index_failed = "no index database";
 		return NULL;
 	}
 	if (!own) {
@@ -2443,8 +2443,7 @@ build_search(struct snapshot *s, const struct snapshot *old)
 		if (!own)
 			pthread_mutex_unlock(&store->lock);
 		if (!atomic_load(&s->stop_index))
-			log_warnx("search disabled: the index could not be "
-			          "updated");
+			s->index_failed = "the index could not be updated";
 		goto fail;
 	}
 	if (!own) {
@@ -2467,14 +2466,18 @@ fail:
 }
 
 /*
- * Said once the index is published: a reader of the log who then searches
- * must find it ready.
+ * Said once the index is published, or once it is known there will be
+ * none: a reader of the log who then searches must find it ready, or
+ * told it is disabled rather than "being built".
  */
 void
 archive_log_index(const struct snapshot *s)
 {
-	if (archive_search(s) == NULL)
+	if (archive_search(s) == NULL) {
+		if (s->index_failed != NULL)
+			log_warnx("search disabled: %s", s->index_failed);
 		return;
+	}
 	if (s->index_built)
 		log_info("search index: %zu articles in %lu ms (built)",
 		    s->narticles, s->index_ms);

@@ -224,10 +224,11 @@ struct snapshot {
 	atomic_bool stop_index; /* the snapshot is going: stop indexing */
 	bool has_indexer;       /* the thread is to be joined */
 	pthread_t indexer;
-	unsigned long index_ms; /* the search index's own time */
-	bool own_search;        /* an index of its own, freed with it */
-	bool index_built;       /* the index was made anew */
-	bool index_reused;      /* its digest matched: nothing read */
+	unsigned long index_ms;   /* the search index's own time */
+	bool own_search;          /* an index of its own, freed with it */
+	bool index_built;         /* the index was made anew */
+	bool index_reused;        /* its digest matched: nothing read */
+	const char *index_failed; /* why it has no index, for the log */
 	size_t index_added, index_changed, index_removed;
 	size_t index_kept; /* named to the index, and found unchanged */
 	/* What pages rendered per request need; strings owned. */
