@@ -92,6 +92,7 @@ struct loader {
 	 */
 	bool slabbed;
 	struct slab *slabs;
+	struct buf page; /* the section pages are rendered in (finish) */
 };
 
 /*
@@ -1914,18 +1915,23 @@ section_same(
 	return true;
 }
 
-/* Rendered after PAGE_HEADER bytes, to be shared by later snapshots. */
+/*
+ * Rendered after PAGE_HEADER bytes, to be shared by later snapshots: the
+ * page is copied out of b, which the next page is rendered into.  One
+ * buffer for all the load's pages grows once to the largest, where one
+ * each would grow by doubling, every step a fresh block to copy into.
+ */
 static bool
 page_render(struct buf *b, struct blob *out)
 {
 	char *p;
-	size_t len;
 
-	if ((p = buf_release(b, &len)) == NULL)
+	if (buf_failed(b) || (p = malloc(b->len + 1)) == NULL)
 		return false;
+	memcpy(p, b->p, b->len + 1);
 	atomic_init((atomic_uint *)(void *)p, 1);
 	out->p = p + PAGE_HEADER;
-	out->len = len - PAGE_HEADER;
+	out->len = b->len - PAGE_HEADER;
 	return true;
 }
 
@@ -1934,7 +1940,7 @@ page_start(struct buf *b)
 {
 	static const char header[PAGE_HEADER];
 
-	buf_init(b);
+	b->len = 0;
 	buf_add(b, header, sizeof(header));
 }
 
@@ -1945,7 +1951,7 @@ render_section(struct loader *L, const struct route *r)
 	struct node *n = (struct node *)r->at[r->n - 1];
 	struct section *s = n->sec;
 	const struct node *o;
-	struct buf b;
+	struct buf *b = &L->page;
 
 	if ((n->same = section_same(L, r, &o))) {
 		page_share(&s->gemini, &o->sec->gemini);
@@ -1953,19 +1959,17 @@ render_section(struct loader *L, const struct route *r)
 		page_share(&s->feed, &o->sec->feed);
 		return true;
 	}
-	page_start(&b);
-	render_gemini_section(&b, r, RENDER_LIVE);
-	if (!page_render(&b, &s->gemini))
+	page_start(b);
+	render_gemini_section(b, r, RENDER_LIVE);
+	if (!page_render(b, &s->gemini))
 		return false;
-	page_start(&b);
-	render_gopher_section(&b, L->o, r, RENDER_LIVE);
-	if (!page_render(&b, &s->gopher))
+	page_start(b);
+	render_gopher_section(b, L->o, r, RENDER_LIVE);
+	if (!page_render(b, &s->gopher))
 		return false;
-	page_start(&b);
-	render_atom_feed(&b, L->o, r, RENDER_LIVE);
-	if (!page_render(&b, &s->feed))
-		return false;
-	return true;
+	page_start(b);
+	render_atom_feed(b, L->o, r, RENDER_LIVE);
+	return page_render(b, &s->feed);
 }
 
 static int
@@ -2659,12 +2663,14 @@ load(const struct archive_opts *o, const struct snapshot *old,
 	route.at[0] = root;
 	route.n = 1;
 	if (L.oom || root->title == NULL || !finish(&L, &route)) {
+		buf_free(&L.page);
 		node_release(root);
 		free(robots.p);
 		free(s);
 		*errstr = "out of memory";
 		return NULL;
 	}
+	buf_free(&L.page);
 	atomic_init(&s->refs, 1);
 	s->root = root;
 	s->robots = robots;
