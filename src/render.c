@@ -429,6 +429,7 @@ render_gopher_section(struct buf *b, const struct archive_opts *o,
 		buf_printf(&m.end, "\t%s\t%u", o->hostname, o->gopher_port);
 	buf_adds(&m.end, m.eol);
 	if (buf_failed(&m.end)) {
+		buf_free(&m.end);
 		b->oom = true;
 		return;
 	}
