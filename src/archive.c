@@ -39,6 +39,8 @@ struct later {
 	char *path, *real, *name;
 };
 
+struct order_key;
+
 struct loader {
 	const struct archive_opts *o;
 	char rootreal[PATH_MAX];
@@ -92,6 +94,9 @@ struct loader {
 	 */
 	bool slabbed;
 	struct slab *slabs;
+	struct buf page;        /* the section pages are rendered in (finish) */
+	struct order_key *keys; /* a section's articles being sorted */
+	size_t capkeys;
 };
 
 /*
@@ -1914,13 +1919,12 @@ cmp_article(const void *a, const void *b)
 /*
  * "Location: Home > News" must name the sections on the way down, by
  * title or directory name.  The directory wins; a mismatch is reported
- * so the archive's keeper can fix the file.  r: the way to n's section.
+ * (check_locations) so the archive's keeper can fix the file.  r: the way to
+ * the article's section.
  */
 static bool
-check_location(struct loader *L, const struct route *r, const struct node *n)
+location_matches(const struct route *r, const char *p)
 {
-	const char *p = n->art->location;
-
 	for (size_t k = 0; k < r->n; k++) {
 		const char *sep = strstr(p, " > ");
 		size_t len = sep ? (size_t)(sep - p) : strlen(p);
@@ -1936,17 +1940,11 @@ check_location(struct loader *L, const struct route *r, const struct node *n)
 			        strncasecmp(p, s->name, len) == 0);
 		if (!ok || (k + 1 < r->n && sep == NULL) ||
 		    (k + 1 == r->n && sep != NULL))
-			goto mismatch;
+			return false;
 		if (sep)
 			p = sep + 3;
 	}
 	return true;
-mismatch:
-	log_warnx("%s: Location: '%s' does not match its directory; the "
-	          "directory wins",
-	    n->path, n->art->location);
-	L->nwarnings++;
-	return false;
 }
 
 static bool
@@ -2012,18 +2010,23 @@ section_same(
 	return true;
 }
 
-/* Rendered after PAGE_HEADER bytes, to be shared by later snapshots. */
+/*
+ * Rendered after PAGE_HEADER bytes, to be shared by later snapshots: the
+ * page is copied out of b, which the next page is rendered into.  One
+ * buffer for all the load's pages grows once to the largest, where one
+ * each would grow by doubling, every step a fresh block to copy into.
+ */
 static bool
 page_render(struct buf *b, struct blob *out)
 {
 	char *p;
-	size_t len;
 
-	if ((p = buf_release(b, &len)) == NULL)
+	if (buf_failed(b) || (p = malloc(b->len + 1)) == NULL)
 		return false;
+	memcpy(p, b->p, b->len + 1);
 	atomic_init((atomic_uint *)(void *)p, 1);
 	out->p = p + PAGE_HEADER;
-	out->len = len - PAGE_HEADER;
+	out->len = b->len - PAGE_HEADER;
 	return true;
 }
 
@@ -2032,7 +2035,7 @@ page_start(struct buf *b)
 {
 	static const char header[PAGE_HEADER];
 
-	buf_init(b);
+	b->len = 0;
 	buf_add(b, header, sizeof(header));
 }
 
@@ -2043,7 +2046,7 @@ render_section(struct loader *L, const struct route *r)
 	struct node *n = (struct node *)r->at[r->n - 1];
 	struct section *s = n->sec;
 	const struct node *o;
-	struct buf b;
+	struct buf *b = &L->page;
 
 	if ((n->same = section_same(L, r, &o))) {
 		page_share(&s->gemini, &o->sec->gemini);
@@ -2051,19 +2054,17 @@ render_section(struct loader *L, const struct route *r)
 		page_share(&s->feed, &o->sec->feed);
 		return true;
 	}
-	page_start(&b);
-	render_gemini_section(&b, r, RENDER_LIVE);
-	if (!page_render(&b, &s->gemini))
+	page_start(b);
+	render_gemini_section(b, r, RENDER_LIVE);
+	if (!page_render(b, &s->gemini))
 		return false;
-	page_start(&b);
-	render_gopher_section(&b, L->o, r, RENDER_LIVE);
-	if (!page_render(&b, &s->gopher))
+	page_start(b);
+	render_gopher_section(b, L->o, r, RENDER_LIVE);
+	if (!page_render(b, &s->gopher))
 		return false;
-	page_start(&b);
-	render_atom_feed(&b, L->o, r, RENDER_LIVE);
-	if (!page_render(&b, &s->feed))
-		return false;
-	return true;
+	page_start(b);
+	render_atom_feed(b, L->o, r, RENDER_LIVE);
+	return page_render(b, &s->feed);
 }
 
 static int
@@ -2071,6 +2072,179 @@ cmp_name(const void *a, const void *b)
 {
 	return strcmp(
 	    (*(struct node *const *)a)->name, (*(struct node *const *)b)->name);
+}
+
+/*
+ * An article's place in its section's order (cmp_article), taken once
+ * per article so that the sort compares integers side by side, not
+ * nodes each in memory of their own: a million of them are sorted at
+ * every start.  when is INT64_MIN for an undated article (after every
+ * instant).  Titles settle ties only (undated articles, or one instant
+ * shared): fold is read for those alone, as the title's first 8 bytes
+ * with ASCII letters lowered (strcasecmp's folding: serai keeps the C
+ * locale), big-endian and zero after the end, so folds that differ
+ * order as strcasecmp orders the titles; equal ones leave it to
+ * cmp_article.
+ */
+struct order_key {
+	int64_t when;
+	uint64_t fold;
+	struct node *n;
+};
+
+static uint64_t
+title_fold(const char *t)
+{
+	uint64_t fold = 0;
+	bool end = false;
+
+	for (size_t i = 0; i < sizeof(fold); i++) {
+		unsigned char c = end ? 0 : (unsigned char)t[i];
+
+		end = c == '\0';
+		if (c >= 'A' && c <= 'Z')
+			c += 'a' - 'A';
+		fold = fold << 8 | c;
+	}
+	return fold;
+}
+
+/* Newest first, undated last: 0 for a tie, which the title settles. */
+static int
+cmp_when(const void *a, const void *b)
+{
+	const struct order_key *x = a, *y = b;
+
+	return x->when == y->when ? 0 : x->when < y->when ? 1 : -1;
+}
+
+static int
+cmp_fold(const void *a, const void *b)
+{
+	const struct order_key *x = a, *y = b;
+
+	if (x->fold != y->fold)
+		return x->fold < y->fold ? -1 : 1;
+	return cmp_article(&x->n, &y->n);
+}
+
+/*
+ * A section's articles in cmp_article's order: by instant, then each
+ * run of ties by title.
+ */
+static bool
+sort_articles(struct loader *L, struct section *s)
+{
+	size_t n = s->narticles;
+
+	if (n < 2)
+		return true;
+	if (n > L->capkeys) {
+		struct order_key *k = reallocarray(L->keys, n, sizeof(*k));
+
+		if (k == NULL)
+			return false;
+		L->keys = k;
+		L->capkeys = n;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct node *a = s->articles[i];
+
+		L->keys[i] = (struct order_key){
+		    a->date != NULL ? a->when : INT64_MIN, 0, a};
+	}
+	qsort(L->keys, n, sizeof(*L->keys), cmp_when);
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && L->keys[j].when == L->keys[i].when;)
+			j++;
+		if (j - i < 2)
+			continue;
+		for (size_t k = i; k < j; k++)
+			L->keys[k].fold = title_fold(L->keys[k].n->title);
+		qsort(L->keys + i, j - i, sizeof(*L->keys), cmp_fold);
+	}
+	for (size_t i = 0; i < n; i++)
+		s->articles[i] = L->keys[i].n;
+	return true;
+}
+
+static bool
+sorted_by_name(struct node *const *v, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(v[i - 1]->name, v[i]->name) > 0)
+			return false;
+	return true;
+}
+
+/*
+ * s->byname, its subsections and articles merged by name.  Both come
+ * in their directory's order (alphasort, strcmp in the C locale): by
+ * name but where a slug is the start of another's ("a-b.txt" lists
+ * before "a.txt") or a section came through a symlink (loaded last),
+ * so each is checked and sorted only when it is not in order.  They
+ * are sorted again by title and date after: no order is lost.  An
+ * article sharing a subsection's name was dropped before.
+ */
+static bool
+by_name(struct section *s)
+{
+	size_t i = 0, j = 0, k = 0;
+
+	if (s->nsections + s->narticles == 0)
+		return true;
+	if ((s->byname = reallocarray(NULL, s->nsections + s->narticles,
+	         sizeof(*s->byname))) == NULL)
+		return false;
+	if (!sorted_by_name(s->sections, s->nsections))
+		qsort(
+		    s->sections, s->nsections, sizeof(*s->sections), cmp_name);
+	if (!sorted_by_name(s->articles, s->narticles))
+		qsort(
+		    s->articles, s->narticles, sizeof(*s->articles), cmp_name);
+	while (i < s->nsections && j < s->narticles)
+		s->byname[k++] =
+		    strcmp(s->sections[i]->name, s->articles[j]->name) < 0
+		    ? s->sections[i++]
+		    : s->articles[j++];
+	while (i < s->nsections)
+		s->byname[k++] = s->sections[i++];
+	while (j < s->narticles)
+		s->byname[k++] = s->articles[j++];
+	return true;
+}
+
+/*
+ * Each article's Location: checked against the way to its section.  A
+ * section's articles mostly give the same one: a string is checked once
+ * and its verdict holds for the articles after it that give it too.
+ */
+static void
+check_locations(struct loader *L, const struct route *r)
+{
+	struct node *sec = (struct node *)r->at[r->n - 1];
+	const struct section *s = sec->sec;
+	const char *last = NULL;
+	bool ok = true;
+
+	for (size_t i = 0; i < s->narticles; i++) {
+		const struct node *a = s->articles[i];
+		const char *loc = a->art->location;
+
+		if (loc == NULL)
+			continue;
+		if (last == NULL || strcmp(loc, last) != 0) {
+			last = loc;
+			ok = location_matches(r, loc);
+		}
+		if (!ok) {
+			log_warnx("%s: Location: '%s' does not match its "
+			          "directory; the directory wins",
+			    a->path, loc);
+			L->nwarnings++;
+			sec->plain = false;
+		}
+	}
 }
 
 /*
@@ -2120,34 +2294,19 @@ finish(struct loader *L, struct route *r)
 	}
 	s->narticles = keep;
 	s->subarticles += keep;
+	for (size_t i = 0; i < s->narticles; i++)
+		if (s->articles[i]->title == NULL)
+			return false;
+	/* Before the sorts below: by name, as listed. */
+	if (!by_name(s))
+		return false;
 	/* qsort's base may not be NULL, even for no elements. */
 	if (s->nsections > 1)
 		qsort(s->sections, s->nsections, sizeof(*s->sections),
 		    cmp_section);
-	if (s->narticles > 1)
-		qsort(s->articles, s->narticles, sizeof(*s->articles),
-		    cmp_article);
-	for (size_t i = 0; i < s->narticles; i++) {
-		struct node *a = s->articles[i];
-
-		if (a->title == NULL)
-			return false;
-		if (a->art->location && !check_location(L, r, a))
-			sec->plain = false;
-	}
-	if (s->nsections + s->narticles > 0) {
-		if ((s->byname = reallocarray(NULL, s->nsections + s->narticles,
-		         sizeof(*s->byname))) == NULL)
-			return false;
-		if (s->nsections > 0)
-			memcpy(s->byname, s->sections,
-			    s->nsections * sizeof(*s->byname));
-		if (s->narticles > 0)
-			memcpy(s->byname + s->nsections, s->articles,
-			    s->narticles * sizeof(*s->byname));
-		qsort(s->byname, s->nsections + s->narticles,
-		    sizeof(*s->byname), cmp_name);
-	}
+	if (!sort_articles(L, s))
+		return false;
+	check_locations(L, r);
 	return render_section(L, r);
 }
 
@@ -2888,12 +3047,16 @@ load(const struct archive_opts *o, const struct snapshot *old,
 	route.at[0] = root;
 	route.n = 1;
 	if (L.oom || root->title == NULL || !finish(&L, &route)) {
+		buf_free(&L.page);
+		free(L.keys);
 		node_release(root);
 		free(robots.p);
 		free(s);
 		*errstr = "out of memory";
 		return NULL;
 	}
+	buf_free(&L.page);
+	free(L.keys);
 	atomic_init(&s->refs, 1);
 	s->root = root;
 	s->robots = robots;

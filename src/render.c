@@ -42,6 +42,17 @@ last(const struct route *r)
 }
 
 /*
+ * A listing line's "YYYY-MM-DD" (what "%.10s" printed): the lines of a
+ * section are a million at most and rendered at every start, so they
+ * are appended, not formatted.
+ */
+static void
+add_day(struct buf *b, const char *date)
+{
+	buf_add(b, date, strnlen(date, 10));
+}
+
+/*
  * The target of a link, on a page of section `here` (a section's own page
  * or an article's section), to `to`.  Exported links are relative to the
  * directory of `here`: down by name, up by "../", "./" for `here` itself;
@@ -258,7 +269,8 @@ render_gemini_section(
 		buf_adds(b, "\n## Sections\n\n");
 		for (size_t i = 0; i < s->nsections; i++) {
 			gemini_link(b, n, s->sections[i], links);
-			buf_printf(b, "%s\n", s->sections[i]->title);
+			buf_adds(b, s->sections[i]->title);
+			buf_addc(b, '\n');
 		}
 	}
 	if (up(r) == NULL) {
@@ -279,9 +291,12 @@ render_gemini_section(
 			const struct node *a = s->articles[i];
 
 			gemini_link(b, n, a, links);
-			if (a->date)
-				buf_printf(b, "%.10s ", a->date);
-			buf_printf(b, "%s\n", a->title);
+			if (a->date) {
+				add_day(b, a->date);
+				buf_addc(b, ' ');
+			}
+			buf_adds(b, a->title);
+			buf_addc(b, '\n');
 		}
 	}
 	if (s->nsections == 0 && s->narticles == 0)
@@ -301,6 +316,9 @@ struct menu {
 	const struct node *here;
 	enum render_links links;
 	const char *eol; /* live: CRLF (RFC 1436); map: a Unix text file */
+	/* What ends every item: live, "TAB host TAB port" and eol; a map,
+	 * eol alone.  Made once: a menu may list a million articles. */
+	struct buf end;
 };
 
 static void
@@ -342,17 +360,21 @@ gopher_info_wrapped(struct menu *m, const char *s)
  * lang: the one `to` is in.
  */
 static void
-gopher_item(struct menu *m, char type, const char *display,
+gopher_item_len(struct menu *m, char type, const char *display, size_t len,
     const struct node *to, const char *lang)
 {
 	buf_addc(m->b, type);
-	text_truncate(
-	    m->b, display, strlen(display), m->o->menu_width, TEXT_DOTS, lang);
+	text_truncate(m->b, display, len, m->o->menu_width, TEXT_DOTS, lang);
 	buf_addc(m->b, '\t');
 	link_to(m->b, m->here, to, m->links, EXPORT_GOPHER_EXT, false);
-	if (m->links == RENDER_LIVE)
-		buf_printf(m->b, "\t%s\t%u", m->o->hostname, m->o->gopher_port);
-	buf_adds(m->b, m->eol);
+	buf_add(m->b, m->end.p, m->end.len);
+}
+
+static void
+gopher_item(struct menu *m, char type, const char *display,
+    const struct node *to, const char *lang)
+{
+	gopher_item_len(m, type, display, strlen(display), to, lang);
 }
 
 /* The feed's item: the same XML bytes, as text a client can save. */
@@ -399,9 +421,18 @@ render_gopher_section(struct buf *b, const struct archive_opts *o,
 {
 	const struct node *n = last(r);
 	const struct section *s = n->sec;
-	struct menu m = {b, o, n, links, links == RENDER_LIVE ? CRLF : "\n"};
+	struct menu m = {b, o, n, links, links == RENDER_LIVE ? CRLF : "\n",
+	    {NULL, 0, 0, false}};
 	struct buf d;
 
+	if (links == RENDER_LIVE)
+		buf_printf(&m.end, "\t%s\t%u", o->hostname, o->gopher_port);
+	buf_adds(&m.end, m.eol);
+	if (buf_failed(&m.end)) {
+		buf_free(&m.end);
+		b->oom = true;
+		return;
+	}
 	gopher_info(&m, n->title);
 	if (s->description) {
 		gopher_info(&m, "");
@@ -428,13 +459,15 @@ render_gopher_section(struct buf *b, const struct archive_opts *o,
 			const struct node *a = s->articles[i];
 
 			d.len = 0;
-			if (a->date)
-				buf_printf(&d, "%.10s ", a->date);
+			if (a->date) {
+				add_day(&d, a->date);
+				buf_addc(&d, ' ');
+			}
 			buf_adds(&d, a->title);
 			if (buf_failed(&d))
 				b->oom = true;
 			else
-				gopher_item(&m, '0', d.p, a,
+				gopher_item_len(&m, '0', d.p, d.len, a,
 				    a->lang != NULL ? a->lang : n->lang);
 		}
 		buf_free(&d);
@@ -461,6 +494,7 @@ render_gopher_section(struct buf *b, const struct archive_opts *o,
 	/* Gophernicus stops at the end of a map by itself. */
 	if (links == RENDER_LIVE)
 		buf_adds(b, "." CRLF);
+	buf_free(&m.end);
 }
 
 /*

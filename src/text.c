@@ -483,12 +483,18 @@ text_truncate(struct buf *b, const char *s, size_t len, size_t width,
 {
 	char stack[BRK_STACK], *brk;
 	size_t i = 0, col = 0, cut = 0, brk_cut = 0, room;
-	size_t markw = text_width(mark, strlen(mark));
+	size_t markw;
 
-	if (text_width(s, len) <= width) {
+	/*
+	 * No character is wider than its UTF-8 bytes (two columns at most,
+	 * and none of two bytes is wide; an invalid byte is one), so a
+	 * string no longer than the width fits without measuring it.
+	 */
+	if (len <= width || text_width(s, len) <= width) {
 		buf_add(b, s, len);
 		return;
 	}
+	markw = text_width(mark, strlen(mark));
 	if (width <= markw) {
 		if (width == markw)
 			buf_adds(b, mark);
