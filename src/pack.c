@@ -291,10 +291,11 @@ load_catalog(struct pack *p, off_t size)
 	}
 	if (pos != h.cat_len)
 		return "damaged catalog (bytes after its last record)";
-	p->nrecs = h.nrecs;
+	p->nrecs = p->saved_nrecs = h.nrecs;
 	p->live = h.live;
 	p->cat_off = h.cat_off;
 	p->cat_len = h.cat_len;
+	p->cat_sum = h.cat_sum;
 	p->written_ns = h.written_ns;
 	return NULL;
 }
@@ -387,17 +388,20 @@ pack_wait(struct pack *p)
 		pthread_join(p->checker, NULL);
 		p->checking = false;
 	}
+	if (p->broken)
+		return -1;
 	if (p->why == NULL)
 		return 0;
 	log_warnx("%s: %s; not used, written anew", p->path, p->why);
 	p->why = NULL;
 	free(p->slots);
 	p->slots = NULL;
-	p->nslots = p->nrecs = 0;
+	p->nslots = p->nrecs = p->saved_nrecs = 0;
+	p->cat_sum = 0;
 	unmap(p);
 	if (ftruncate(p->fd, 0) == -1) {
 		log_warn("%s", p->path);
-		p->used = true;
+		p->used = p->broken = true;
 		return -1;
 	}
 	return 0;
@@ -636,7 +640,14 @@ write_pack(struct pack *p, struct writer *w, struct pack_item *v, size_t n,
 	h.written_ns = started_ns;
 	h.sum = pack_hash(&h, offsetof(struct pack_head, sum));
 	/* Last: until it lands, the previous header names an intact file. */
-	return !w->failed && pwrite_all(w->fd, &h, sizeof(h), 0);
+	if (w->failed || !pwrite_all(w->fd, &h, sizeof(h), 0))
+		return false;
+	/* What a tree saved later is checked against (pack_saved). */
+	p->cat_off = h.cat_off;
+	p->cat_len = h.cat_len;
+	p->cat_sum = h.cat_sum;
+	p->saved_nrecs = n;
+	return true;
 }
 
 int

@@ -46,9 +46,14 @@ struct pack {
 	/* The catalog: a hash of the records by path; none when empty. */
 	const struct pack_rec **slots;
 	size_t nslots, nrecs;
-	uint64_t live;      /* bytes of text the catalog points at */
-	uint64_t cat_off;   /* where the catalog is in the file */
-	uint64_t cat_len;   /* the catalog's own bytes */
+	uint64_t live;    /* bytes of text the catalog points at */
+	uint64_t cat_off; /* where the catalog is in the file */
+	uint64_t cat_len; /* the catalog's own bytes */
+	/*
+	 * The catalog in the file now (written by this process or found at
+	 * open): a saved tree names its checksum and count.
+	 */
+	uint64_t cat_sum, saved_nrecs;
 	int64_t written_ns; /* CLOCK_REALTIME when its load began */
 	bool used;          /* a load has taken it: reloads do not */
 	/*
@@ -58,6 +63,7 @@ struct pack {
 	pthread_t checker;
 	bool checking;
 	const char *why; /* the check's verdict: NULL, or why it failed */
+	bool broken;     /* it failed and could not be emptied: unused */
 };
 
 /*
