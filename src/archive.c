@@ -268,13 +268,21 @@ segment_release(struct segment *g)
  * bytes.  16 bytes keep the page where malloc's alignment puts it.
  */
 #define PAGE_HEADER 16
+/*
+ * In a page's header, past its count: the page is in a saved tree's
+ * mapping (tree_open), never counted (the mapping is read-only) and
+ * never freed (it lives as long as the process).
+ */
+#define PAGE_MAPPED 0x5345524149504721ULL
+
+static bool page_mapped(const struct blob *);
 
 static void
 page_release(struct blob *b)
 {
 	atomic_uint *refs;
 
-	if (b->p == NULL)
+	if (b->p == NULL || page_mapped(b))
 		return;
 	refs = (atomic_uint *)(void *)(b->p - PAGE_HEADER);
 	if (atomic_fetch_sub_explicit(refs, 1, memory_order_acq_rel) == 1)
@@ -284,9 +292,10 @@ page_release(struct blob *b)
 static void
 page_share(struct blob *to, const struct blob *from)
 {
-	atomic_fetch_add_explicit(
-	    (atomic_uint *)(void *)(from->p - PAGE_HEADER), 1,
-	    memory_order_relaxed);
+	if (!page_mapped(from))
+		atomic_fetch_add_explicit(
+		    (atomic_uint *)(void *)(from->p - PAGE_HEADER), 1,
+		    memory_order_relaxed);
 	*to = *from;
 }
 
@@ -2341,8 +2350,24 @@ archive_store_init(struct archive_store *st, struct search *se)
 {
 	st->se = se;
 	st->pack = NULL;
+	st->tree_fd[0] = st->tree_fd[1] = st->tree_used = -1;
+	st->tree_path[0] = st->tree_path[1] = NULL;
+	st->exe_sum = 0;
 	pthread_mutex_init(&st->lock, NULL);
 	st->synced_seq = 0;
+}
+
+void
+archive_store_close(struct archive_store *st)
+{
+	for (int k = 0; k < 2; k++) {
+		if (st->tree_fd[k] != -1)
+			close(st->tree_fd[k]);
+		free(st->tree_path[k]);
+		st->tree_fd[k] = -1;
+		st->tree_path[k] = NULL;
+	}
+	st->tree_used = -1;
 }
 
 static struct search_stamp
@@ -2968,6 +2993,928 @@ opts_same(const struct archive_opts *a, const struct archive_opts *b)
 	    a->menu_width == b->menu_width;
 }
 
+/*
+ * The saved tree: what a snapshot is beyond its texts (its sections,
+ * their orders and rendered pages, each article's slug), written to
+ * state_dir at a clean stop beside the article pack whose catalog holds
+ * the texts.  A start that finds it, made for this archive, these
+ * options and that very catalog, builds the snapshot from it and serves
+ * at once, with no walk, no stat and no sort or rendering: at a million
+ * articles the walk alone stats a million files.  The tree is then
+ * checked against the disk by a full reload (archive_verify), which
+ * shares everything unchanged, so what changed while serai was down is
+ * served a few seconds late, never lost.  Pages are served from the
+ * mapping (page cache, not private memory).  The file is untrusted like
+ * the pack: every offset and count is checked and every byte hashed
+ * before use, and a file that fails is ignored (the start walks the
+ * tree).  It is marked used as it is loaded, and marked good again only
+ * by a clean stop that finds the snapshot unchanged, so a crash never
+ * leaves a stale tree to serve.
+ */
+#define TREE_FILE "archive.tree"
+#define TREE_MAGIC "SERAITR\n"
+#define TREE_VERSION 1
+#define TREE_ORDER 0x01020304u
+#define TREE_HEAD_BYTES 512
+
+struct tree_head {
+	char magic[8];
+	uint32_t version, order;
+	char serai[32];
+	uint64_t cat_sum, nrecs; /* the pack's catalog it goes with */
+	int64_t started_ns;
+	int64_t loaded;
+	int64_t saved_ns; /* the later of the two files is loaded */
+	uint64_t exe_sum; /* the binary that rendered the pages */
+	uint64_t narticles, nsections, nskipped, nwarnings;
+	uint64_t st_off, st_len, st_sum; /* the structure, after the pages */
+	uint64_t sum;                    /* of the bytes above */
+};
+
+_Static_assert(sizeof(struct tree_head) <= TREE_HEAD_BYTES, "tree header");
+
+/* A section's record in the structure, its strings and articles after. */
+struct tree_sec {
+	uint32_t nsub, nart;
+	uint32_t namelen, titlelen, desclen, langlen; /* desclen ~0: none */
+	uint64_t subfiles;
+	uint64_t page_off[3], page_len[3], page_sum[3];
+};
+
+static bool
+page_mapped(const struct blob *b)
+{
+	uint64_t mark;
+
+	memcpy(&mark, b->p - PAGE_HEADER + 8, sizeof(mark));
+	return mark == PAGE_MAPPED;
+}
+
+/* The options every saved page shows, as one string to compare. */
+static void
+tree_opts(struct buf *b, const struct archive_opts *o, const char *rootreal)
+{
+	buf_printf(b, "%s%c%s%c%s%c%s%c%u %u %zu %zu", rootreal, 0,
+	    o->hostname ? o->hostname : "", 0, o->title ? o->title : "", 0,
+	    o->lang ? o->lang : "", 0, o->gopher_port, o->gemini_port, o->wrap,
+	    o->menu_width);
+}
+
+static char *
+tree_path(const struct pack *p, int k)
+{
+	const char *slash = strrchr(p->path, '/');
+	size_t dl = slash ? (size_t)(slash - p->path) + 1 : 0;
+	char *t = malloc(dl + sizeof(TREE_FILE) + 2);
+
+	if (t != NULL) {
+		memcpy(t, p->path, dl);
+		snprintf(t + dl, sizeof(TREE_FILE) + 2, "%s.%d", TREE_FILE, k);
+	}
+	return t;
+}
+
+/* The running binary's checksum; 0 if it cannot be read. */
+static uint64_t
+exe_sum(void)
+{
+	struct buf b;
+	char chunk[65536];
+	ssize_t n;
+	uint64_t sum = 0;
+	int fd;
+
+	if ((fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	buf_init(&b);
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+		buf_add(&b, chunk, (size_t)n);
+	if (n == 0 && !buf_failed(&b) && b.len > 0)
+		sum = pack_hash(b.p, b.len) | 1;
+	close(fd);
+	buf_free(&b);
+	return sum;
+}
+
+/*
+ * The two files, opened (made if absent) at the start: a clean stop
+ * writes the one not loaded from, as the process may then create no
+ * file in state_dir, and a mapped file is not written over.  A symlink,
+ * FIFO or device in their place is left alone, and nothing is saved.
+ */
+static void
+tree_files(struct archive_store *st, const struct pack *p)
+{
+	/*
+	 * The saved pages are the renderer's output: any other build (a
+	 * fix, an upgrade) renders anew.  Read now, before the sandbox.
+	 */
+	if (st->exe_sum == 0)
+		st->exe_sum = exe_sum();
+	for (int k = 0; k < 2; k++) {
+		struct stat sb;
+
+		if (st->tree_fd[k] != -1)
+			continue;
+		if (st->tree_path[k] == NULL &&
+		    (st->tree_path[k] = tree_path(p, k)) == NULL)
+			return;
+		/* A device is not even opened: that may act on it. */
+		if (lstat(st->tree_path[k], &sb) == 0 && !S_ISREG(sb.st_mode))
+			st->tree_fd[k] = -1;
+		else
+			st->tree_fd[k] = open(st->tree_path[k],
+			    O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+			        O_CLOEXEC,
+			    0600);
+		if (st->tree_fd[k] == -1 || fstat(st->tree_fd[k], &sb) == -1 ||
+		    !S_ISREG(sb.st_mode)) {
+			log_warnx("%s: not a regular file, or cannot be "
+			          "opened; left alone, and the archive is "
+			          "not saved for a quick start",
+			    st->tree_path[k]);
+			/* Neither is used: one file alone cannot alternate. */
+			for (int i = 0; i <= k; i++) {
+				if (st->tree_fd[i] != -1)
+					close(st->tree_fd[i]);
+				st->tree_fd[i] = -1;
+			}
+			return;
+		}
+	}
+}
+
+/* Writes what save_sec gathered; pages go straight to the file. */
+struct tree_writer {
+	int fd;
+	uint64_t off; /* where the next page goes */
+	struct buf st;
+	bool failed;
+	size_t notpacked;
+};
+
+static void
+put32(struct buf *b, uint32_t v)
+{
+	buf_add(b, &v, sizeof(v));
+}
+
+static void
+save_page(
+    struct tree_writer *w, const struct blob *pg, struct tree_sec *ts, int k)
+{
+	char head[PAGE_HEADER] = {0};
+	uint64_t mark = PAGE_MAPPED;
+
+	memcpy(head + 8, &mark, sizeof(mark));
+	w->off = (w->off + PAGE_HEADER - 1) / PAGE_HEADER * PAGE_HEADER;
+	ts->page_off[k] = w->off;
+	ts->page_len[k] = pg->len;
+	ts->page_sum[k] = pack_hash(pg->p, pg->len);
+	if (!w->failed &&
+	    (!pwrite_all(w->fd, head, sizeof(head), (long long)w->off) ||
+	        !pwrite_all(w->fd, pg->p, pg->len + 1,
+	            (long long)w->off + PAGE_HEADER)))
+		w->failed = true;
+	w->off += PAGE_HEADER + pg->len + 1;
+}
+
+static void
+put_str(struct buf *b, const char *s)
+{
+	buf_add(b, s, strlen(s));
+}
+
+/* Index of node a in v (by name), which holds it. */
+static uint32_t
+name_index(struct node *const *v, size_t n, const struct node *a)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(v[mid]->name, a->name);
+
+		if (c == 0)
+			return (uint32_t)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return UINT32_MAX;
+}
+
+static void
+save_sec(struct tree_writer *w, const struct node *n)
+{
+	const struct section *s = n->sec;
+	struct tree_sec ts;
+	const struct blob *pages[3] = {&s->gemini, &s->gopher, &s->feed};
+	struct node **an = NULL;
+	size_t k = 0;
+
+	memset(&ts, 0, sizeof(ts));
+	ts.nsub = (uint32_t)s->nsections;
+	ts.nart = (uint32_t)s->narticles;
+	ts.namelen = (uint32_t)strlen(n->name);
+	ts.titlelen = (uint32_t)strlen(n->title);
+	ts.desclen =
+	    s->description ? (uint32_t)strlen(s->description) : UINT32_MAX;
+	ts.langlen = (uint32_t)strlen(n->lang);
+	ts.subfiles = s->subfiles;
+	for (int i = 0; i < 3; i++)
+		save_page(w, pages[i], &ts, i);
+	if (s->narticles > 0 &&
+	    (an = reallocarray(NULL, s->narticles, sizeof(*an))) == NULL) {
+		w->failed = true;
+		return;
+	}
+	buf_add(&w->st, &ts, sizeof(ts));
+	put_str(&w->st, n->name);
+	put_str(&w->st, n->title);
+	if (s->description)
+		put_str(&w->st, s->description);
+	put_str(&w->st, n->lang);
+	/* The slugs by name (byname less the sections), then the order. */
+	for (size_t i = 0; i < s->nsections + s->narticles; i++) {
+		const struct node *a = s->byname[i];
+		const struct text *t;
+		uint16_t len;
+
+		if (a->kind != NODE_ARTICLE || k == s->narticles)
+			continue;
+		t = text_of(a);
+		if (t->seg == NULL || t->seg->punch)
+			w->notpacked++;
+		len = (uint16_t)strlen(a->name);
+		buf_add(&w->st, &len, sizeof(len));
+		put_str(&w->st, a->name);
+		an[k++] = (struct node *)a;
+	}
+	if (k != s->narticles)
+		w->failed = true;
+	for (size_t i = 0; i < s->narticles && !w->failed; i++)
+		put32(&w->st, name_index(an, k, s->articles[i]));
+	free(an);
+	for (size_t i = 0; i < s->nsections && !w->failed; i++)
+		save_sec(w, s->sections[i]);
+}
+
+/*
+ * At a clean stop (o: the archive's options now): the snapshot's tree to
+ * state_dir.  Written only when every article's text is in the pack's
+ * catalog (the start-up load packs what it read; a reload's texts are
+ * not packed), else the next start walks the archive and packs them.
+ * Nothing is rewritten when the snapshot is the saved one, unchanged.
+ */
+int
+archive_save(const struct snapshot *s, const struct archive_opts *o)
+{
+	struct archive_store *store = s->opts.store;
+	struct pack *p = store != NULL ? store->pack : NULL;
+	struct tree_writer w;
+	struct tree_head h;
+	struct timespec now;
+	const char *path;
+	size_t mark;
+	uint32_t v;
+	int k;
+
+	if (!o->quick_start || p == NULL || p->fd == -1 ||
+	    p->saved_nrecs == 0 || store->exe_sum == 0)
+		return 0;
+	if (s->tree_current && (k = store->tree_used) != -1) {
+		if (pwrite_all(store->tree_fd[k], TREE_MAGIC, 8, 0))
+			return 0;
+		log_warn("%s", store->tree_path[k]);
+		return -1;
+	}
+	/* The file not mapped: its pages may be this snapshot's. */
+	k = store->tree_used == 0 ? 1 : 0;
+	if (store->tree_fd[k] == -1)
+		return 0;
+	path = store->tree_path[k];
+	memset(&w, 0, sizeof(w));
+	buf_init(&w.st);
+	w.fd = store->tree_fd[k];
+	w.off = TREE_HEAD_BYTES;
+	if (ftruncate(w.fd, 0) == -1) {
+		log_warn("%s", path);
+		return -1;
+	}
+	mark = w.st.len;
+	put32(&w.st, 0);
+	tree_opts(&w.st, o, p->root);
+	v = (uint32_t)(w.st.len - mark - sizeof(v));
+	if (!buf_failed(&w.st))
+		memcpy(w.st.p + mark, &v, sizeof(v));
+	put32(&w.st, s->robots.p ? (uint32_t)s->robots.len : UINT32_MAX);
+	if (s->robots.p)
+		buf_add(&w.st, s->robots.p, s->robots.len);
+	save_sec(&w, s->root);
+	if (w.notpacked > 0) {
+		log_info("%s: not saved: %zu articles are not in the article "
+		         "pack yet (the next start reads the archive)",
+		    path, w.notpacked);
+		(void)ftruncate(w.fd, 0);
+		buf_free(&w.st);
+		return 0;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	memset(&h, 0, sizeof(h));
+	memcpy(h.magic, TREE_MAGIC, sizeof(h.magic));
+	h.version = TREE_VERSION;
+	h.order = TREE_ORDER;
+	strncpy(h.serai, SERAI_VERSION, sizeof(h.serai));
+	h.cat_sum = p->cat_sum;
+	h.nrecs = p->saved_nrecs;
+	h.started_ns = s->started_ns;
+	h.loaded = (int64_t)s->loaded;
+	h.saved_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+	h.exe_sum = store->exe_sum;
+	h.narticles = s->narticles;
+	h.nsections = s->nsections;
+	h.nskipped = s->nskipped;
+	h.nwarnings = s->nwarnings;
+	h.st_off = (w.off + 7) / 8 * 8;
+	h.st_len = w.st.len;
+	if (!buf_failed(&w.st))
+		h.st_sum = pack_hash(w.st.p, w.st.len);
+	h.sum = pack_hash(&h, offsetof(struct tree_head, sum));
+	/*
+	 * The header last, and no sync: what a crash cuts short fails its
+	 * checksums at the next start, which then walks the archive.
+	 */
+	if (w.failed || buf_failed(&w.st) ||
+	    !pwrite_all(w.fd, w.st.p, w.st.len, (long long)h.st_off) ||
+	    !pwrite_all(w.fd, &h, sizeof(h), 0)) {
+		log_warn("%s: not saved", path);
+		(void)ftruncate(w.fd, 0);
+		buf_free(&w.st);
+		return -1;
+	}
+	/* The other file, if it holds a tree, is older: never loaded. */
+	log_info("%s: saved (%zu articles in %zu sections)", path, s->narticles,
+	    s->nsections);
+	buf_free(&w.st);
+	return 0;
+}
+
+/* An article of the saved tree, its node made by a loading thread. */
+struct tree_job {
+	struct node *sec;
+	const char *slug; /* in the mapping, not NUL-terminated */
+	size_t len;
+	struct node **slot;
+};
+
+/* A section's order of its articles, applied once they are made. */
+struct tree_order {
+	struct node *sec;
+	const char *perm; /* nart u32s, in the mapping */
+};
+
+struct tree_load {
+	struct loader *L;
+	const char *base;
+	size_t size;
+	const char *at, *end; /* the structure, as read */
+	struct tree_job *jobs;
+	size_t njobs, capjobs;
+	struct tree_order *orders;
+	size_t norders, caporders;
+	atomic_size_t next;
+	atomic_bool failed;
+	const char *why;
+};
+
+static const char *
+tree_take(struct tree_load *T, size_t n)
+{
+	const char *p = T->at;
+
+	if ((size_t)(T->end - T->at) < n) {
+		T->why = "structure cut short";
+		return NULL;
+	}
+	T->at += n;
+	return p;
+}
+
+/* A saved page, checked, as a blob pointing into the mapping. */
+static bool
+tree_page(struct tree_load *T, uint64_t off, uint64_t len, uint64_t sum,
+    struct blob *b)
+{
+	uint64_t mark;
+	const char *st = T->base;
+
+	if (off < TREE_HEAD_BYTES || off % PAGE_HEADER != 0 || off > T->size ||
+	    len > T->size || T->size - off < PAGE_HEADER + len + 1) {
+		T->why = "a page out of bounds";
+		return false;
+	}
+	memcpy(&mark, st + off + 8, sizeof(mark));
+	if (mark != PAGE_MAPPED || st[off + PAGE_HEADER + len] != '\0' ||
+	    pack_hash(st + off + PAGE_HEADER, len) != sum) {
+		T->why = "a damaged page";
+		return false;
+	}
+	b->p = (char *)st + off + PAGE_HEADER;
+	b->len = len;
+	return true;
+}
+
+static char *
+tree_str(struct tree_load *T, uint32_t len)
+{
+	const char *p;
+	char *s;
+
+	if (len >= PATH_MAX * 16 || (p = tree_take(T, len)) == NULL)
+		return NULL;
+	if (memchr(p, '\0', len) != NULL) {
+		T->why = "a string holds a NUL";
+		return NULL;
+	}
+	if ((s = xstrndup(p, len)) == NULL)
+		T->why = "out of memory";
+	return s;
+}
+
+static int
+slug_cmp(const char *a, size_t al, const char *b, size_t bl)
+{
+	int c = memcmp(a, b, al < bl ? al : bl);
+
+	return c ? c : al < bl ? -1 : al > bl;
+}
+
+/* A section and its subtree, as save_sec wrote them; NULL: T->why. */
+static struct node *
+tree_sec(struct tree_load *T, const char *parent, size_t depth)
+{
+	struct tree_sec ts;
+	const char *p, *prev = NULL;
+	struct node *n;
+	struct section *s;
+	char name[NAME_MAX + 1];
+	size_t prevlen = 0;
+
+	if ((p = tree_take(T, sizeof(ts))) == NULL)
+		return NULL;
+	memcpy(&ts, p, sizeof(ts));
+	if (depth > ARCHIVE_MAX_DEPTH || ts.namelen > NAME_MAX ||
+	    ts.nart > (size_t)(T->end - T->at) / 4 ||
+	    ts.nsub > (size_t)(T->end - T->at) / sizeof(ts)) {
+		T->why = "a section out of bounds";
+		return NULL;
+	}
+	if ((p = tree_take(T, ts.namelen)) == NULL)
+		return NULL;
+	memcpy(name, p, ts.namelen);
+	name[ts.namelen] = '\0';
+	if ((depth == 0) != (ts.namelen == 0) ||
+	    (depth > 0 && !name_is_safe(name, ts.namelen)) ||
+	    strlen(parent) + ts.namelen + 1 > ARCHIVE_PATH_MAX) {
+		T->why = "a bad section name";
+		return NULL;
+	}
+	if ((n = node_new(NODE_SECTION, depth == 0 ? "/" : parent, name)) ==
+	    NULL) {
+		T->why = "out of memory";
+		return NULL;
+	}
+	n->born = T->L->born;
+	s = n->sec;
+	s->subfiles = ts.subfiles;
+	if ((n->title = tree_str(T, ts.titlelen)) == NULL ||
+	    (ts.desclen != UINT32_MAX &&
+	        (s->description = tree_str(T, ts.desclen)) == NULL) ||
+	    (n->lang = tree_str(T, ts.langlen)) == NULL ||
+	    !tree_page(T, ts.page_off[0], ts.page_len[0], ts.page_sum[0],
+	        &s->gemini) ||
+	    !tree_page(T, ts.page_off[1], ts.page_len[1], ts.page_sum[1],
+	        &s->gopher) ||
+	    !tree_page(
+	        T, ts.page_off[2], ts.page_len[2], ts.page_sum[2], &s->feed))
+		goto fail;
+	if (ts.nart > 0 &&
+	    (s->articles = calloc(ts.nart, sizeof(*s->articles))) == NULL) {
+		T->why = "out of memory";
+		goto fail;
+	}
+	s->narticles = ts.nart;
+	for (uint32_t i = 0; i < ts.nart; i++) {
+		uint16_t len;
+		struct tree_job *j;
+
+		if ((p = tree_take(T, sizeof(len))) == NULL)
+			goto fail;
+		memcpy(&len, p, sizeof(len));
+		if ((p = tree_take(T, len)) == NULL)
+			goto fail;
+		/* Strictly by name: lookups search byname. */
+		if (len == 0 || len > NAME_MAX || !name_is_safe(p, len) ||
+		    strlen(n->path) + len > ARCHIVE_PATH_MAX ||
+		    (prev != NULL && slug_cmp(prev, prevlen, p, len) >= 0)) {
+			T->why = "a bad article name";
+			goto fail;
+		}
+		prev = p;
+		prevlen = len;
+		if (T->njobs == T->capjobs) {
+			size_t cap = T->capjobs ? 2 * T->capjobs : 4096;
+			struct tree_job *v =
+			    reallocarray(T->jobs, cap, sizeof(*v));
+
+			if (v == NULL) {
+				T->why = "out of memory";
+				goto fail;
+			}
+			T->jobs = v;
+			T->capjobs = cap;
+		}
+		j = &T->jobs[T->njobs++];
+		j->sec = n;
+		j->slug = p;
+		j->len = len;
+		j->slot = &s->articles[i];
+	}
+	if ((p = tree_take(T, (size_t)ts.nart * 4)) == NULL)
+		goto fail;
+	if (ts.nart > 0) {
+		if (T->norders == T->caporders) {
+			size_t cap = T->caporders ? 2 * T->caporders : 64;
+			struct tree_order *v =
+			    reallocarray(T->orders, cap, sizeof(*v));
+
+			if (v == NULL) {
+				T->why = "out of memory";
+				goto fail;
+			}
+			T->orders = v;
+			T->caporders = cap;
+		}
+		T->orders[T->norders++] = (struct tree_order){n, p};
+	}
+	if (ts.nsub > 0 &&
+	    (s->sections = calloc(ts.nsub, sizeof(*s->sections))) == NULL) {
+		T->why = "out of memory";
+		goto fail;
+	}
+	for (uint32_t i = 0; i < ts.nsub; i++) {
+		struct node *c = tree_sec(T, n->path, depth + 1);
+
+		if (c == NULL)
+			goto fail;
+		s->sections[s->nsections++] = c;
+	}
+	return n;
+fail:
+	node_release(n);
+	return NULL;
+}
+
+static void *
+tree_main(void *arg)
+{
+	struct tree_load *T = arg;
+	struct loader *L = T->L;
+	const struct pack_rec *near = NULL;
+	char path[PATH_MAX], real[PATH_MAX], slug[NAME_MAX + 1];
+	size_t i, rl = strcmp(L->rootreal, "/") == 0 ? 0 : strlen(L->rootreal);
+
+	while ((i = atomic_fetch_add(&T->next, PARSE_BATCH)) < T->njobs) {
+		size_t end =
+		    i + PARSE_BATCH < T->njobs ? i + PARSE_BATCH : T->njobs;
+
+		for (; i < end && !atomic_load(&T->failed); i++) {
+			struct tree_job *j = &T->jobs[i];
+			const struct pack_rec *r;
+			struct text *t;
+			struct node *n;
+			size_t pl = strlen(j->sec->path), np;
+
+			/*
+			 * The catalog's key: the file's path as the walk
+			 * found it, the real one for a symlink (looked up
+			 * only when the plain one is not there).
+			 */
+			memcpy(path, L->rootreal, rl);
+			memcpy(path + rl, j->sec->path, pl);
+			memcpy(path + rl + pl, j->slug, j->len);
+			memcpy(path + rl + pl + j->len, ".txt", 5);
+			memcpy(slug, j->slug, j->len);
+			slug[j->len] = '\0';
+			if ((r = pack_find(L->cache, path, near)) == NULL &&
+			    (realpath(path, real) == NULL ||
+			        (r = pack_find(L->cache, real, near)) ==
+			            NULL)) {
+				atomic_store(&T->failed, true);
+				break;
+			}
+			near = r;
+			np = pack_rec_npara(r);
+			if ((t = malloc(sizeof(*t) +
+			         (np + 1) * sizeof(*t->room))) == NULL ||
+			    (n = node_new(NODE_ARTICLE, j->sec->path, slug)) ==
+			        NULL) {
+				free(t);
+				atomic_store(&T->failed, true);
+				break;
+			}
+			if (pack_rec_article(L->cache, r, &t->art, t->room,
+			        &(uint64_t){0}, &(uint64_t){0}) == -1) {
+				free(t);
+				free(n);
+				atomic_store(&T->failed, true);
+				break;
+			}
+			atomic_init(&t->refs, 1);
+			t->keep_paras = true;
+			t->seg = L->cache_seg;
+			atomic_fetch_add(&t->seg->refs, 1);
+			n->born = L->born;
+			n->art = &t->art;
+			n->title = t->art.title;
+			n->date = t->art.date;
+			if (n->date != NULL)
+				n->when = article_date_key(n->date);
+			n->lang = t->art.lang;
+			pack_rec_stamp(r, &n->stamp);
+			*j->slot = n;
+		}
+	}
+	return NULL;
+}
+
+/* byname, the order, and the counts, once every article is made. */
+static bool
+tree_finish(struct node *n)
+{
+	struct section *s = n->sec;
+	struct node **sub = NULL;
+	size_t i = 0, j = 0, k = 0;
+
+	s->subsections = 1;
+	s->subarticles = s->narticles;
+	for (size_t c = 0; c < s->nsections; c++) {
+		if (!tree_finish(s->sections[c]))
+			return false;
+		s->subsections += s->sections[c]->sec->subsections;
+		s->subarticles += s->sections[c]->sec->subarticles;
+	}
+	if (s->nsections + s->narticles == 0)
+		return true;
+	if ((s->byname = reallocarray(NULL, s->nsections + s->narticles,
+	         sizeof(*s->byname))) == NULL ||
+	    (s->nsections > 0 &&
+	        (sub = reallocarray(NULL, s->nsections, sizeof(*sub))) ==
+	            NULL)) {
+		free(sub);
+		return false;
+	}
+	if (s->nsections > 0)
+		memcpy(sub, s->sections, s->nsections * sizeof(*sub));
+	if (s->nsections > 1)
+		qsort(sub, s->nsections, sizeof(*sub), cmp_name);
+	/* The articles are by name here; a name twice is refused. */
+	while (i < s->nsections || j < s->narticles) {
+		int c = i == s->nsections ? 1
+		    : j == s->narticles
+		    ? -1
+		    : strcmp(sub[i]->name, s->articles[j]->name);
+
+		if (c == 0 ||
+		    (k > 0 &&
+		        strcmp(s->byname[k - 1]->name,
+		            c < 0 ? sub[i]->name : s->articles[j]->name) >=
+		            0)) {
+			free(sub);
+			return false;
+		}
+		s->byname[k++] = c < 0 ? sub[i++] : s->articles[j++];
+	}
+	free(sub);
+	return true;
+}
+
+/* Each section's articles from by name to their saved order. */
+static bool
+tree_order(struct tree_order *o, struct node ***tmp, size_t *cap)
+{
+	struct section *s = o->sec->sec;
+	size_t n = s->narticles;
+	unsigned char *seen;
+
+	if (n > *cap) {
+		struct node **v = reallocarray(*tmp, n, sizeof(*v));
+
+		if (v == NULL)
+			return false;
+		*tmp = v;
+		*cap = n;
+	}
+	if ((seen = calloc(n, 1)) == NULL)
+		return false;
+	memcpy(*tmp, s->articles, n * sizeof(**tmp));
+	for (size_t i = 0; i < n; i++) {
+		uint32_t x;
+
+		memcpy(&x, o->perm + 4 * i, sizeof(x));
+		if (x >= n || seen[x]) {
+			free(seen);
+			return false;
+		}
+		seen[x] = 1;
+		s->articles[i] = (*tmp)[x];
+	}
+	free(seen);
+	return true;
+}
+
+/*
+ * The snapshot's tree from state_dir's saved one, made for this archive,
+ * these options and the pack's catalog as it is now; NULL (said why,
+ * unless there is none) to walk the archive instead.  *h: its header.
+ */
+static struct node *
+tree_open(struct loader *L, struct blob *robots, struct tree_head *h)
+{
+	struct archive_store *store = L->o->store;
+	struct tree_load T;
+	struct node *root = NULL;
+	struct buf ob;
+	const char *why = NULL, *p;
+	char *path;
+	struct stat st;
+	struct node **tmp = NULL;
+	size_t cap = 0, nt = 0, want = 1;
+	pthread_t t[PARSE_THREADS_MAX];
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	uint32_t len;
+	int fd;
+
+	memset(&T, 0, sizeof(T));
+	atomic_init(&T.next, 0);
+	atomic_init(&T.failed, false);
+	buf_init(&ob);
+	tree_files(store, L->cache);
+	/* The later of the two, if either holds a tree. */
+	for (int k = 0; k < 2; k++) {
+		struct tree_head c;
+
+		if (store->tree_fd[k] != -1 &&
+		    pread(store->tree_fd[k], &c, sizeof(c), 0) ==
+		        (ssize_t)sizeof(c) &&
+		    memcmp(c.magic, TREE_MAGIC, sizeof(c.magic)) == 0 &&
+		    (store->tree_used == -1 || c.saved_ns > h->saved_ns)) {
+			store->tree_used = k;
+			*h = c;
+		}
+	}
+	if (store->tree_used == -1)
+		return NULL;
+	fd = store->tree_fd[store->tree_used];
+	path = store->tree_path[store->tree_used];
+	if (fstat(fd, &st) == -1 || st.st_size < TREE_HEAD_BYTES ||
+	    (uint64_t)st.st_size > SIZE_MAX) {
+		why = "not a saved tree";
+		goto fail;
+	}
+	T.L = L;
+	T.size = (size_t)st.st_size;
+	if ((T.base = mmap(NULL, T.size, PROT_READ, MAP_SHARED, fd, 0)) ==
+	    MAP_FAILED) {
+		T.base = NULL;
+		why = "cannot be mapped";
+		goto fail;
+	}
+	memcpy(h, T.base, sizeof(*h));
+	if (memcmp(h->magic, TREE_MAGIC, sizeof(h->magic)) != 0)
+		why = "changed while read";
+	else if (h->version != TREE_VERSION || h->order != TREE_ORDER ||
+	    strncmp(h->serai, SERAI_VERSION, sizeof(h->serai)) != 0)
+		why = "made by another version of serai";
+	else if (h->sum != pack_hash(h, offsetof(struct tree_head, sum)))
+		why = "damaged header";
+	else if (h->exe_sum != store->exe_sum)
+		why = "made by another build of serai";
+	else if (h->st_off < TREE_HEAD_BYTES || h->st_off > T.size ||
+	    h->st_len > T.size - h->st_off)
+		why = "cut short";
+	else if (pack_hash(T.base + h->st_off, h->st_len) != h->st_sum)
+		why = "damaged (checksum)";
+	if (why != NULL)
+		goto fail;
+	T.at = T.base + h->st_off;
+	T.end = T.at + h->st_len;
+	tree_opts(&ob, L->o, L->rootreal);
+	if ((p = tree_take(&T, sizeof(len))) == NULL)
+		goto fail;
+	memcpy(&len, p, sizeof(len));
+	if (buf_failed(&ob) || (p = tree_take(&T, len)) == NULL ||
+	    len != ob.len || memcmp(p, ob.p, len) != 0) {
+		why = "made with other options or for another archive";
+		goto fail;
+	}
+	if ((p = tree_take(&T, sizeof(len))) == NULL)
+		goto fail;
+	memcpy(&len, p, sizeof(len));
+	if (len != UINT32_MAX) {
+		if (len > ROBOTS_MAX_BYTES ||
+		    (p = tree_take(&T, len)) == NULL ||
+		    (robots->p = malloc(len + 1)) == NULL) {
+			why = "a bad robots.txt";
+			goto fail;
+		}
+		memcpy(robots->p, p, len);
+		robots->p[len] = '\0';
+		robots->len = len;
+	}
+	if ((root = tree_sec(&T, "/", 0)) == NULL)
+		goto fail;
+	if (T.at != T.end) {
+		why = "bytes after its last section";
+		goto fail;
+	}
+	/* The pack's check ran meanwhile, in its own thread. */
+	if (pack_wait(L->cache) == -1 || L->cache->addr == NULL ||
+	    L->cache->saved_nrecs != h->nrecs ||
+	    L->cache->cat_sum != h->cat_sum) {
+		why = "made with another article pack";
+		goto fail;
+	}
+	if (L->cache_seg == NULL &&
+	    (L->cache_seg = segment_map(
+	         L->cache->fd, L->cache->addr, L->cache->len)) != NULL)
+		L->cache->lent = true;
+	if (L->cache_seg == NULL) {
+		why = "out of memory";
+		goto fail;
+	}
+	if (T.njobs >= PARSE_THREADS_MIN_JOBS && ncpu > 1)
+		want =
+		    ncpu > PARSE_THREADS_MAX ? PARSE_THREADS_MAX : (size_t)ncpu;
+	for (; nt + 1 < want; nt++)
+		if (thread_start(&t[nt], tree_main, &T) != 0)
+			break;
+	tree_main(&T);
+	for (size_t i = 0; i < nt; i++)
+		pthread_join(t[i], NULL);
+	if (atomic_load(&T.failed)) {
+		why = "an article not in the pack's catalog, or its text "
+		      "damaged";
+		goto fail;
+	}
+	if (!tree_finish(root)) {
+		why = "names out of order";
+		goto fail;
+	}
+	for (size_t i = 0; i < T.norders; i++)
+		if (!tree_order(&T.orders[i], &tmp, &cap)) {
+			why = "a bad order";
+			goto fail;
+		}
+	if (root->sec->subarticles != h->narticles ||
+	    root->sec->subsections != h->nsections) {
+		why = "its counts do not add up";
+		goto fail;
+	}
+	/*
+	 * Used: only a clean stop that finds it unchanged marks it good.
+	 * Not synced: after a power loss that undoes this, the stale tree
+	 * is served until its check, as after any other stop.
+	 */
+	if (!pwrite_all(fd, "\0\0\0\0\0\0\0\0", 8, 0)) {
+		why = strerror(errno);
+		goto fail;
+	}
+	free(tmp);
+	free(T.jobs);
+	free(T.orders);
+	buf_free(&ob);
+	return root;
+fail:
+	if (why == NULL)
+		why = T.why != NULL ? T.why : "damaged";
+	log_warnx("%s: %s; the archive is read instead", path, why);
+	node_release(root);
+	free(robots->p);
+	robots->p = NULL;
+	robots->len = 0;
+	if (T.base != NULL)
+		munmap((void *)T.base, T.size);
+	store->tree_used = -1;
+	free(tmp);
+	free(T.jobs);
+	free(T.orders);
+	buf_free(&ob);
+	return NULL;
+}
+
 static struct snapshot *
 load(const struct archive_opts *o, const struct snapshot *old,
     const struct archive_changes *changes, const char **errstr)
@@ -2979,6 +3926,8 @@ load(const struct archive_opts *o, const struct snapshot *old,
 	struct stat st;
 	struct timespec t0, started;
 	struct blob robots = {NULL, 0};
+	struct node *troot = NULL;
+	struct tree_head th;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	clock_gettime(CLOCK_REALTIME, &started);
@@ -3017,7 +3966,12 @@ load(const struct archive_opts *o, const struct snapshot *old,
 	/* Numbered as it starts: its nodes carry it (made_now). */
 	s->seq = atomic_fetch_add(&load_seq, 1) + 1;
 	L.born = root->born = (uint32_t)s->seq;
-	if (!seen_add(&L, &st, root->path))
+	/* The saved tree, if it is good for this start; else the walk. */
+	if (L.cache != NULL && o->quick_start &&
+	    (troot = tree_open(&L, &robots, &th)) != NULL) {
+		node_release(root);
+		root = troot;
+	} else if (!seen_add(&L, &st, root->path))
 		L.oom = true;
 	else {
 		read_robots(&L, &robots);
@@ -3025,20 +3979,23 @@ load(const struct archive_opts *o, const struct snapshot *old,
 		load_deferred(&L);
 	}
 	free(L.seen);
-	if (L.cache != NULL && pack_wait(L.cache) == -1)
-		L.cache = NULL;
-	if (L.cache != NULL && L.cache->addr != NULL &&
-	    (L.cache_seg = segment_map(
-	         L.cache->fd, L.cache->addr, L.cache->len)) != NULL)
-		L.cache->lent = true;
-	L.slabbed = pack_fd != -1 || L.cache != NULL;
-	if (!L.oom)
-		parse_jobs(&L);
-	if (atomic_load(&L.ndamaged) > 0)
-		log_warnx("%s: %zu texts failed their check; their files read "
-		          "again",
-		    L.cache->path, atomic_load(&L.ndamaged));
-	adopt_jobs(&L);
+	if (troot == NULL) {
+		if (L.cache != NULL && pack_wait(L.cache) == -1)
+			L.cache = NULL;
+		if (L.cache != NULL && L.cache->addr != NULL &&
+		    L.cache_seg == NULL &&
+		    (L.cache_seg = segment_map(
+		         L.cache->fd, L.cache->addr, L.cache->len)) != NULL)
+			L.cache->lent = true;
+		L.slabbed = pack_fd != -1 || L.cache != NULL;
+		if (!L.oom)
+			parse_jobs(&L);
+		if (atomic_load(&L.ndamaged) > 0)
+			log_warnx("%s: %zu texts failed their check; their "
+			          "files read again",
+			    L.cache->path, atomic_load(&L.ndamaged));
+		adopt_jobs(&L);
+	}
 	if (L.cache != NULL) {
 		pack_forget(L.cache);
 		if (L.cache_seg != NULL)
@@ -3046,7 +4003,8 @@ load(const struct archive_opts *o, const struct snapshot *old,
 	}
 	route.at[0] = root;
 	route.n = 1;
-	if (L.oom || root->title == NULL || !finish(&L, &route)) {
+	if (L.oom || root->title == NULL ||
+	    (troot == NULL && !finish(&L, &route))) {
 		buf_free(&L.page);
 		free(L.keys);
 		node_release(root);
@@ -3070,6 +4028,23 @@ load(const struct archive_opts *o, const struct snapshot *old,
 	s->nlisted = L.nlisted;
 	s->loaded = time(NULL);
 	s->started_ns = (int64_t)started.tv_sec * 1000000000 + started.tv_nsec;
+	if (troot != NULL) {
+		/* As the saved snapshot was: its files' stamps are of then. */
+		s->started_ns = th.started_ns;
+		s->nskipped = (size_t)th.nskipped;
+		s->nwarnings = (size_t)th.nwarnings;
+		s->ncached = s->narticles;
+		s->from_tree = s->tree_current = true;
+	}
+	/* What a clean stop may leave as it is (archive_save). */
+	if (old != NULL && old->tree_current && root->same &&
+	    s->narticles == old->narticles && s->nskipped == old->nskipped &&
+	    s->nwarnings == old->nwarnings &&
+	    (s->robots.p == NULL) == (old->robots.p == NULL) &&
+	    s->robots.len == old->robots.len &&
+	    (s->robots.len == 0 ||
+	        memcmp(s->robots.p, old->robots.p, s->robots.len) == 0))
+		s->tree_current = true;
 	atomic_init(&s->search, NULL);
 	atomic_init(&s->indexing, false);
 	atomic_init(&s->stop_index, false);

@@ -178,6 +178,12 @@ struct archive_opts {
 	 * memory.  One per archive: two archives share no document.
 	 */
 	struct archive_store *store;
+	/*
+	 * The start-up load may build the snapshot from the tree saved at
+	 * the last stop (archive_save), to be checked once serving; and a
+	 * stop saves it.  false: every start walks the archive first.
+	 */
+	bool quick_start;
 };
 
 /*
@@ -194,6 +200,15 @@ struct archive_store {
 	struct pack *pack;
 	pthread_mutex_t lock;
 	unsigned long long synced_seq;
+	/*
+	 * The saved trees' two files (archive.c), opened by the start-up
+	 * load: the process may not create files once it serves.  One is
+	 * loaded from (tree_used; -1: none), the other written at the stop.
+	 */
+	int tree_fd[2];
+	int tree_used;
+	char *tree_path[2];
+	uint64_t exe_sum; /* the running binary's: the pages' renderer */
 };
 
 struct snapshot {
@@ -209,6 +224,13 @@ struct snapshot {
 	size_t ntaken;  /* sections taken whole from the old, subtree and all */
 	size_t nlisted; /* directories listed; the rest as old's */
 	size_t ncached; /* articles taken from the persistent pack */
+	/*
+	 * Made from the saved tree (archive_save), not the archive: served
+	 * at once, and to be checked against the disk (a full reload).
+	 */
+	bool from_tree;
+	/* It is the saved tree's, unchanged: a clean stop keeps the file. */
+	bool tree_current;
 	time_t loaded;
 	/*
 	 * CLOCK_REALTIME in ns as the load began: a reload trusts a stamp
@@ -275,11 +297,21 @@ void snapshot_release(struct snapshot *);
  */
 int archive_index_start(struct snapshot *);
 /*
+ * At a clean stop: the snapshot as state_dir's saved tree, so that the
+ * next start with the same options and article pack serves it at once
+ * (from_tree) and then checks it against the archive.  Not written when
+ * some article's text is not in the pack (the next start walks the
+ * archive and packs it).  -1 (warned about) when it cannot be written.
+ */
+int archive_save(const struct snapshot *, const struct archive_opts *);
+/*
  * The search index (search_open) every snapshot loaded with this store
  * in its options is synced into: only the articles whose file changed
  * are indexed again.  The caller frees se after the last snapshot.
  */
 void archive_store_init(struct archive_store *, struct search *se);
+/* Closes what the store's loads opened (the saved trees' files). */
+void archive_store_close(struct archive_store *);
 /*
  * A file (open for reading and writing, the process's own: an O_TMPFILE)
  * to keep article texts in, appended to and mapped, instead of private

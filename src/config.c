@@ -56,6 +56,7 @@ static const struct key keys[] = {
     {"archive", "title", K_STR, F(archive_title), 0, 0},
     {"archive", "lang", K_LANG, F(archive_lang), 0, 0},
     {"archive", "watch", K_BOOL, F(archive_watch), 0, 0},
+    {"archive", "quick_start", K_BOOL, F(archive_quick_start), 0, 0},
     {"gemini", "listen", K_LISTEN, F(gemini_listen), 0, 0},
     {"gemini", "cert", K_PATH, F(gemini_cert), 0, 0},
     {"gemini", "key", K_PATH, F(gemini_key), 0, 0},
@@ -137,6 +138,7 @@ config_defaults(struct config *c)
 	c->max_connections = DEFAULT_MAX_CONNECTIONS;
 	c->max_per_client = DEFAULT_MAX_PER_CLIENT;
 	c->sandbox = true;
+	c->archive_quick_start = true;
 	c->rate = DEFAULT_RATE;
 	c->burst = DEFAULT_BURST;
 }
@@ -1098,4 +1100,5 @@ config_archive_opts(
 	                                       : c->gemini_listen.port;
 	o->wrap = c->gopher_wrap;
 	o->menu_width = c->gopher_menu_width;
+	o->quick_start = c->archive_quick_start;
 }

@@ -232,13 +232,22 @@ load_hosts(const struct config *cfg, enum archive_index index,
 			free(snaps);
 			return NULL;
 		}
-		log_info("%sarchive %s: %zu articles in %zu sections, %zu "
-		         "skipped, %zu other warnings, %zu read, %zu from "
-		         "the article pack, loaded in %lu ms",
-		    host_tag(cfg, h, tag, sizeof(tag)), ao.root,
-		    snap->narticles, snap->nsections, snap->nskipped,
-		    snap->nwarnings, snap->nparsed, snap->ncached,
-		    snap->load_ms);
+		if (snap->from_tree)
+			log_info("%sarchive %s: %zu articles in %zu sections, "
+			         "%zu skipped, %zu other warnings, from the "
+			         "tree saved at the last stop, loaded in %lu "
+			         "ms; checked against the archive once serving",
+			    host_tag(cfg, h, tag, sizeof(tag)), ao.root,
+			    snap->narticles, snap->nsections, snap->nskipped,
+			    snap->nwarnings, snap->load_ms);
+		else
+			log_info("%sarchive %s: %zu articles in %zu sections, "
+			         "%zu skipped, %zu other warnings, %zu read, "
+			         "%zu from the article pack, loaded in %lu ms",
+			    host_tag(cfg, h, tag, sizeof(tag)), ao.root,
+			    snap->narticles, snap->nsections, snap->nskipped,
+			    snap->nwarnings, snap->nparsed, snap->ncached,
+			    snap->load_ms);
 		if (snap->nskipped > 0 || snap->nwarnings > 0)
 			*problems = 1;
 		snaps[i] = snap;
@@ -464,6 +473,7 @@ main(int argc, char **argv)
 	         check ? NULL : stores, &rv)) == NULL) {
 		for (size_t i = 0; i < cfg.nhosts; i++) {
 			pack_close(stores[i].pack);
+			archive_store_close(&stores[i]);
 			if (watches != NULL)
 				watch_stop(watches[i]);
 		}
@@ -508,13 +518,15 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < cfg.nhosts; i++)
 		archive_index_start(snaps[i]);
 	free(snaps); /* the server holds them */
-	rv = server_run(srv);
+	if ((rv = server_run(srv)) == 0)
+		server_save(srv);
 	server_free(srv);
 	tls_free(tls);
 	/* After the last snapshot, which may still be indexing into them. */
 	for (size_t i = 0; i < cfg.nhosts; i++) {
 		search_free(stores[i].se);
 		pack_close(stores[i].pack);
+		archive_store_close(&stores[i]);
 	}
 	free(stores);
 	config_free(&cfg);

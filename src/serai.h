@@ -159,6 +159,8 @@ struct config {
 	char *archive_title; /* NULL: content/section.ini, else a default */
 	char *archive_lang;
 	bool archive_watch; /* reload on changes (inotify) */
+	/* Start from the tree saved at the last stop, then check it. */
+	bool archive_quick_start;
 
 	struct listen_list gemini_listen;
 	char *gemini_cert;
@@ -331,6 +333,8 @@ struct server *server_new(const struct config *, struct tls *,
     struct snapshot **snaps, struct watch **watches);
 /* Runs until SIGINT/SIGTERM; SIGHUP reloads the archive.  0 on a clean stop. */
 int server_run(struct server *);
+/* After a clean server_run: the archives saved for a quick start. */
+void server_save(struct server *);
 void server_free(struct server *);
 
 #endif

@@ -575,6 +575,27 @@ reload_cb(evutil_socket_t sig, short ev, void *arg)
 	tls_reload(s->tls);
 }
 
+/*
+ * A start made from the saved tree serves it at once; it is checked
+ * against the archive here, as SIGHUP would, as soon as the loop runs:
+ * what changed while serai was down is served a reload later.
+ */
+static void
+verify_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct host *h = arg;
+
+	(void)fd;
+	(void)ev;
+	if (h->srv->cfg->vhosts)
+		log_info("[host %s] checking the saved tree against the "
+		         "archive",
+		    h->hc->name);
+	else
+		log_info("checking the saved tree against the archive");
+	reload_host(h, false);
+}
+
 /* The tree has been quiet for WATCH_QUIET_MS since a change. */
 static void
 watch_cb(void *arg)
@@ -770,6 +791,11 @@ server_run(struct server *s)
 			break;
 		}
 	log_info("serai %s ready: %zu worker(s)", SERAI_VERSION, started);
+	for (size_t i = 0; i < s->nhosts; i++)
+		if (s->hosts[i].snap->from_tree &&
+		    event_base_once(s->base, -1, EV_TIMEOUT, verify_cb,
+		        &s->hosts[i], NULL) == -1)
+			log_warnx("cannot check the saved tree: send SIGHUP");
 	if (started == s->nworkers)
 		event_base_dispatch(s->base);
 	for (size_t i = 0; i < started; i++)
@@ -777,6 +803,20 @@ server_run(struct server *s)
 	for (size_t i = 0; i < started; i++)
 		pthread_join(s->workers[i].thread, NULL);
 	return s->status;
+}
+
+/* After a clean stop: each host's snapshot for the next start. */
+void
+server_save(struct server *s)
+{
+	for (size_t i = 0; i < s->nhosts; i++) {
+		struct host *h = &s->hosts[i];
+		struct archive_opts o;
+
+		config_archive_opts(s->cfg, h->hc, &o);
+		o.store = h->snap->opts.store;
+		(void)archive_save(h->snap, &o);
+	}
 }
 
 void

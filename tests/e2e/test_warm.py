@@ -1,4 +1,5 @@
-"""Warm starts: the persistent article pack (state_dir/articles.pack).
+"""Warm starts: the persistent article pack (state_dir/articles.pack),
+and the quick start from the tree saved at the last stop.
 
 A start on the same state_dir and an unchanged tree reads no article
 file and serves every page, in both protocols, byte for byte as a cold
@@ -9,13 +10,16 @@ about by name, not trusted, and the start is cold with the same pages."""
 import os
 import re
 import shutil
+import signal
 import struct
 import time
 
 from conftest import fetch_pages, tree_pages
 
-# The same public ports for every server, so pages can be compared.
-EXTRA = "public_port = 7070\n\n[gemini]\npublic_port = 1965\n"
+# The same public ports for every server, so pages can be compared;
+# these tests are of the pack: every start walks the archive.
+PORTS = "public_port = 7070\n\n[gemini]\npublic_port = 1965\n"
+EXTRA = PORTS + "\n[archive]\nquick_start = no\n"
 # Searches compared too: a text from the pack must be indexed alike.
 SEARCHES = {"/search?river", "/search?narrow"}
 LOADED = re.compile(r"archive \S+: (\d+) articles .* (\d+) read, (\d+) from "
@@ -246,3 +250,91 @@ def test_pack_growth_is_bounded(serai_factory, tmp_path):
         sizes.append((srv.state_dir / "articles.pack").stat().st_size)
     assert compacted >= 1, sizes
     assert max(sizes) < 3 * sizes[0], sizes
+
+
+FROM_TREE = "from the tree saved at the last stop"
+CHECKED = re.compile(r"reloaded: (\d+) articles .* (\d+) read again")
+
+
+def checked(srv, timeout=30):
+    """The counts of the saved tree's check (a full reload), once done."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        m = CHECKED.findall(srv.log())
+        if m:
+            return tuple(int(x) for x in m[-1])
+        time.sleep(0.05)
+    raise AssertionError("the saved tree was not checked:\n" + srv.log())
+
+
+def test_quick_start_from_the_saved_tree(serai_factory, tmp_path):
+    """A clean stop saves the tree; the next start serves it without a
+    walk, byte for byte as a walk would, then checks it against the disk,
+    which finds what changed while serai was down.  A crash leaves no
+    tree to trust; a symlink or FIFO in a tree file's place is left
+    alone, and the start walks."""
+    root = tmp_path / "tree"
+    make_tree(root, 12)
+    time.sleep(racy_s(root / "news" / "zh.txt") + 0.1)
+    srv = serai_factory(root=root, extra=PORTS)
+    tree0 = srv.state_dir / "archive.tree.0"
+    paths = tree_pages(root) | SEARCHES
+    _, want = run(srv, paths)
+    assert "%s: saved (13 articles in 4 sections)" % tree0 in srv.log()
+    assert tree0.stat().st_mode & 0o777 == 0o600
+
+    srv.start()
+    try:
+        assert FROM_TREE in srv.log(), srv.log()
+        assert fetch_pages(srv, paths) == want
+        assert checked(srv) == (13, 0)
+        assert fetch_pages(srv, {"/"}) == {k: v for k, v in want.items()
+                                           if k[1] == "/"}
+    finally:
+        assert srv.stop() == 0, srv.log()
+    assert "saved (" not in srv.log()  # unchanged: the file kept
+
+    # While serai is down: one changed, one added, one removed.
+    article(root / "news" / "r00.txt", 0, "2022-05-05", ", revised")
+    article(root / "arts" / "new.txt", 99)
+    (root / "arts" / "film" / "r02.txt").unlink()
+    time.sleep(racy_s(root / "arts" / "new.txt") + 0.1)
+    paths |= tree_pages(root)
+    srv.start()
+    try:
+        assert FROM_TREE in srv.log(), srv.log()
+        assert checked(srv) == (13, 2)
+        got = fetch_pages(srv, paths)
+    finally:
+        assert srv.stop() == 0, srv.log()
+    assert "not saved: 2 articles are not in the article pack" in srv.log()
+    assert got == fresh_pages(serai_factory, root, paths)
+    assert got[("gemini", "/arts/film/r02")][0].startswith("51")
+    counts, again = run(srv, paths)  # a walk, which packs them
+    assert FROM_TREE not in srv.log() and counts == (13, 2, 11)
+    assert again == got
+
+    # A crash: the tree was marked used as it was loaded.
+    srv.start()
+    assert FROM_TREE in srv.log(), srv.log()
+    assert srv.stop(signal.SIGKILL) == -signal.SIGKILL
+    srv.exit_codes.pop()
+    counts, _ = run(srv, {"/"})
+    assert FROM_TREE not in srv.log() and counts == (13, 0, 13)
+
+    # Not a regular file: left alone, and nothing saved or loaded.
+    target = tmp_path / "elsewhere"
+    target.write_bytes(b"keep")
+    for kind in ("symlink", "fifo"):
+        for f in srv.state_dir.glob("archive.tree.*"):
+            f.unlink()
+        if kind == "fifo":
+            os.mkfifo(tree0)
+        else:
+            tree0.symlink_to(target)
+        run(srv, {"/"})
+        counts, got2 = run(srv, {"/"})
+        assert "%s: not a regular file" % tree0 in srv.log()
+        assert FROM_TREE not in srv.log() and counts == (13, 0, 13)
+        assert got2[("gemini", "/")] == got[("gemini", "/")]
+    assert tree0.is_symlink() is False and target.read_bytes() == b"keep"

@@ -867,8 +867,9 @@ test_persistent_pack_from_slabs(void **state)
 
 	snapshot_release(refused);
 	snapshot_release(mem);
+	archive_store_close(&store);
 	assert_int_equal(unlink(pack), 0);
-	assert_int_equal(rmdir(sd), 0);
+	remove_tree(sd); /* and the saved trees' files */
 	remove_tree(root);
 }
 
@@ -934,6 +935,198 @@ test_order_ties(void **state)
 	remove_tree(root);
 }
 
+/* A start as main.c makes one: the pack opened, the archive loaded. */
+static struct snapshot *
+start(struct archive_store *st, const char *sd, const char *root)
+{
+	const char *why = NULL;
+	struct snapshot *s;
+
+	archive_store_init(st, NULL);
+	opts.store = st;
+	assert_non_null(st->pack = pack_open(sd, root, opts.hostname));
+	assert_non_null(s = archive_load(&opts, &why));
+	return s;
+}
+
+/* A stop: saved (save) or not (a crash), then everything let go. */
+static void
+stop(struct archive_store *st, struct snapshot *s, bool save)
+{
+	if (save)
+		assert_int_equal(archive_save(s, &opts), 0);
+	snapshot_release(s);
+	pack_close(st->pack);
+	archive_store_close(st);
+	opts.store = NULL;
+}
+
+/* One byte of the file at off (from its end when negative) flipped. */
+static void
+flip(const char *path, long off)
+{
+	struct stat st;
+	unsigned char c;
+	int fd;
+
+	assert_int_not_equal(fd = open(path, O_RDWR | O_CLOEXEC), -1);
+	assert_int_equal(fstat(fd, &st), 0);
+	if (off < 0)
+		off += st.st_size;
+	assert_int_equal(pread(fd, &c, 1, off), 1);
+	c ^= 0x20;
+	assert_int_equal(pwrite(fd, &c, 1, off), 1);
+	close(fd);
+}
+
+/*
+ * The saved tree: a start from it (no walk) makes every page, order and
+ * lookup a walk makes; its check (a full reload) shares every text and
+ * finds it unchanged, so the stop keeps the file; what changed while
+ * serai was down is found by that check; and a tree that is damaged,
+ * made with other options, or left by a crash is not used.
+ */
+static void
+test_saved_tree(void **state)
+{
+	char root[] = "/tmp/serai-test-tree-XXXXXX";
+	char sd[] = "/tmp/serai-test-state-XXXXXX";
+	char t0[PATH_MAX], t1[PATH_MAX], link[PATH_MAX], top[PATH_MAX];
+	const char *why = NULL;
+	struct snapshot *mem, *s, *r, *f;
+	struct archive_store st;
+	struct stat sb;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	assert_non_null(mkdtemp(sd));
+	make_tree(root);
+	/* Ties settled by titles, undated ones, a symlinked article. */
+	article(root, "news/c.txt", "2020-01-02", "news b");
+	assert_int_equal(
+	    puts_file(root, "news/u.txt", "Undated\n\nBody.\n"), 0);
+	assert_int_equal(puts_file(root, "news/section.ini",
+	                     "[section]\ndescription = All the news\n"),
+	    0);
+	assert_int_equal(puts_file(root, "robots.txt", "User-agent: *\n"), 0);
+	snprintf(link, sizeof(link), "%s/sport/link.txt", root);
+	snprintf(top, sizeof(top), "%s/top.txt", root);
+	assert_int_equal(symlink(top, link), 0);
+	snprintf(t0, sizeof(t0), "%s/archive.tree.0", sd);
+	snprintf(t1, sizeof(t1), "%s/archive.tree.1", sd);
+	set_opts(root);
+	opts.quick_start = true;
+	archive_set_pack(-1);
+	assert_non_null(mem = archive_load(&opts, &why));
+
+	s = start(&st, sd, root); /* cold: a walk, every text packed */
+	assert_false(s->from_tree);
+	stop(&st, s, true);
+	assert_int_equal(stat(t0, &sb), 0);
+	assert_true(sb.st_size > 512);
+
+	s = start(&st, sd, root);
+	assert_true(s->from_tree);
+	assert_int_equal(s->nparsed + s->nlisted, 0);
+	assert_same_snapshot(s, mem);
+	assert_int_equal(s->robots.len, mem->robots.len);
+	assert_memory_equal(s->robots.p, mem->robots.p, s->robots.len);
+	{
+		const struct section *n = get(s, "/news/")->sec;
+
+		for (size_t i = 0; i < n->narticles; i++)
+			assert_int_equal(
+			    archive_position(n, n->articles[i]), i);
+		assert_string_equal(n->description, "All the news");
+	}
+	/* Its check: nothing changed, every text and page shared. */
+	r = reload(s);
+	assert_true(r->tree_current);
+	assert_int_equal(r->nparsed, 0);
+	assert_same_snapshot(r, mem);
+	assert_ptr_equal(get(r, "/news/a")->art, get(s, "/news/a")->art);
+	assert_ptr_equal(
+	    get(r, "/news/")->sec->gemini.p, get(s, "/news/")->sec->gemini.p);
+	snapshot_release(s);
+	stop(&st, r, true); /* kept as it was: file 0 again */
+	assert_int_equal(stat(t1, &sb), 0);
+	assert_int_equal(sb.st_size, 0);
+
+	/* A crash: the file was marked used as it was loaded. */
+	s = start(&st, sd, root);
+	assert_true(s->from_tree);
+	stop(&st, s, false);
+	s = start(&st, sd, root);
+	assert_false(s->from_tree);
+	assert_same_snapshot(s, mem);
+	stop(&st, s, true); /* saved again, to file 0 */
+
+	/* Changes while down: served stale, then found by the check. */
+	article(root, "news/a.txt", "2020-01-01", "News A, corrected");
+	unlink_in(root, "sport/s.txt");
+	article(root, "sport/t.txt", "2023-01-01", "Sport T");
+	s = start(&st, sd, root);
+	assert_true(s->from_tree);
+	assert_non_null(get(s, "/sport/s"));
+	r = reload(s);
+	assert_false(r->tree_current);
+	assert_null(archive_lookup(r, "/sport/s", 8));
+	assert_non_null(f = archive_load(&opts, &why));
+	assert_same_snapshot(r, f);
+	snapshot_release(f);
+	snapshot_release(s);
+	/* Its new texts are not in the pack: no tree, so a walk next. */
+	stop(&st, r, true);
+	s = start(&st, sd, root);
+	assert_false(s->from_tree);
+	assert_int_equal(s->nparsed, 2);
+	snapshot_release(mem);
+	assert_non_null(mem = reload(NULL));
+	stop(&st, s, true);
+
+	/* Damaged: the structure's last byte, a page's first. */
+	flip(t0, -1);
+	s = start(&st, sd, root);
+	assert_false(s->from_tree);
+	assert_same_snapshot(s, mem);
+	stop(&st, s, true);
+	flip(t0, 512 + 16);
+	s = start(&st, sd, root);
+	assert_false(s->from_tree);
+	stop(&st, s, true);
+	/* Cut short. */
+	assert_int_equal(truncate(t0, 4096), 0);
+	s = start(&st, sd, root);
+	assert_false(s->from_tree);
+	stop(&st, s, true);
+	/* Another width for Gopher text: the pages show it. */
+	opts.menu_width = 60;
+	s = start(&st, sd, root);
+	assert_false(s->from_tree);
+	stop(&st, s, false);
+	opts.menu_width = 67;
+	/* Off: nothing loaded from a good tree, nothing saved. */
+	s = start(&st, sd, root);
+	stop(&st, s, true);
+	opts.quick_start = false;
+	s = start(&st, sd, root);
+	assert_false(s->from_tree);
+	assert_int_equal(stat(t0, &sb), 0);
+	assert_int_equal(archive_save(s, &opts), 0);
+	{
+		struct stat again;
+
+		assert_int_equal(stat(t0, &again), 0);
+		assert_int_equal(again.st_mtim.tv_nsec, sb.st_mtim.tv_nsec);
+		assert_int_equal(again.st_size, sb.st_size);
+	}
+	stop(&st, s, false);
+
+	snapshot_release(mem);
+	remove_tree(sd);
+	remove_tree(root);
+}
+
 int
 main(void)
 {
@@ -947,6 +1140,7 @@ main(void)
 	    cmocka_unit_test(test_texts_from_slabs),
 	    cmocka_unit_test(test_persistent_pack_from_slabs),
 	    cmocka_unit_test(test_order_ties),
+	    cmocka_unit_test(test_saved_tree),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
