@@ -3719,7 +3719,7 @@ tree_order(struct tree_order *o, struct node ***tmp, size_t *cap)
 	}
 	if ((seen = calloc(n, 1)) == NULL)
 		return false;
-	memcpy(*tmp, s->articles, n * sizeof(**tmp));
+	/* Checked whole first: a node twice in the array is freed twice. */
 	for (size_t i = 0; i < n; i++) {
 		uint32_t x;
 
@@ -3729,9 +3729,15 @@ tree_order(struct tree_order *o, struct node ***tmp, size_t *cap)
 			return false;
 		}
 		seen[x] = 1;
-		s->articles[i] = (*tmp)[x];
 	}
 	free(seen);
+	memcpy(*tmp, s->articles, n * sizeof(**tmp));
+	for (size_t i = 0; i < n; i++) {
+		uint32_t x;
+
+		memcpy(&x, o->perm + 4 * i, sizeof(x));
+		s->articles[i] = (*tmp)[x];
+	}
 	return true;
 }
 

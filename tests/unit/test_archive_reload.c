@@ -1127,6 +1127,126 @@ test_saved_tree(void **state)
 	remove_tree(root);
 }
 
+/*
+ * struct tree_head's fields (archive.c) that the mutations below must
+ * keep consistent, as someone who can write state_dir could: the
+ * structure's offset, length and checksum, and the header's checksum of
+ * the bytes before it.  The test checks the structure ends the file,
+ * so a change of the layout fails here rather than tests nothing.
+ */
+#define TH_ST_OFF 128
+#define TH_ST_LEN 136
+#define TH_ST_SUM 144
+#define TH_SUM 152
+
+static uint64_t
+get64(const unsigned char *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static void
+put64(unsigned char *p, uint64_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+/*
+ * A saved tree whose every checksum is right but whose structure is
+ * not (a byte changed, or a count, a length, an offset made large):
+ * the start either refuses it or builds a snapshot from it, never reads
+ * outside the file or the pack (ASan, in CI), and the check after it
+ * (the full reload) always ends with the archive as it is.
+ */
+static void
+test_saved_tree_mutated(void **state)
+{
+	char root[] = "/tmp/serai-test-tree-XXXXXX";
+	char sd[] = "/tmp/serai-test-state-XXXXXX";
+	char t0[PATH_MAX];
+	const char *why = NULL;
+	struct snapshot *mem, *s, *r;
+	struct archive_store st;
+	unsigned char *good, *bad;
+	size_t size, loaded = 0;
+	uint64_t st_off, st_len;
+	unsigned seed = 1;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	assert_non_null(mkdtemp(sd));
+	make_tree(root);
+	article(root, "news/c.txt", "2020-01-02", "news b");
+	snprintf(t0, sizeof(t0), "%s/archive.tree.0", sd);
+	set_opts(root);
+	opts.quick_start = true;
+	archive_set_pack(-1);
+	assert_non_null(mem = archive_load(&opts, &why));
+	s = start(&st, sd, root);
+	stop(&st, s, true);
+
+	assert_non_null(f = fopen(t0, "rb"));
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	size = (size_t)ftell(f);
+	rewind(f);
+	assert_non_null(good = malloc(size));
+	assert_non_null(bad = malloc(size));
+	assert_int_equal(fread(good, 1, size, f), size);
+	fclose(f);
+	st_off = get64(good + TH_ST_OFF);
+	st_len = get64(good + TH_ST_LEN);
+	assert_int_equal(st_off + st_len, size);
+	assert_int_equal(
+	    get64(good + TH_ST_SUM), pack_hash(good + st_off, st_len));
+	assert_int_equal(get64(good + TH_SUM), pack_hash(good, TH_SUM));
+
+	for (int i = 0; i < 300; i++) {
+		size_t at = st_off + (size_t)rand_r(&seed) % st_len;
+
+		memcpy(bad, good, size);
+		switch (i % 3) {
+		case 0: /* a byte */
+			bad[at] ^= (unsigned char)(1 + rand_r(&seed) % 255);
+			break;
+		case 1: /* a count or length, made large */
+			if (at + 4 <= size) {
+				uint32_t v = (uint32_t)rand_r(&seed) |
+				    (i % 2 ? 0x80000000u : 0);
+
+				memcpy(bad + at, &v, sizeof(v));
+			}
+			break;
+		default: /* an offset, made large or small */
+			if (at + 8 <= size)
+				put64(bad + at,
+				    (uint64_t)rand_r(&seed) *
+				        (i % 2 ? 4096 : 1));
+		}
+		put64(bad + TH_ST_SUM, pack_hash(bad + st_off, st_len));
+		put64(bad + TH_SUM, pack_hash(bad, TH_SUM));
+		assert_non_null(f = fopen(t0, "wb"));
+		assert_int_equal(fwrite(bad, 1, size, f), size);
+		fclose(f);
+		s = start(&st, sd, root);
+		loaded += s->from_tree;
+		r = reload(s);
+		assert_same_snapshot(r, mem);
+		snapshot_release(r);
+		stop(&st, s, false);
+	}
+	/* Most changes are refused; some (a title's byte) are served. */
+	assert_true(loaded < 300);
+	free(good);
+	free(bad);
+	snapshot_release(mem);
+	remove_tree(sd);
+	remove_tree(root);
+}
+
 int
 main(void)
 {
@@ -1141,6 +1261,7 @@ main(void)
 	    cmocka_unit_test(test_persistent_pack_from_slabs),
 	    cmocka_unit_test(test_order_ties),
 	    cmocka_unit_test(test_saved_tree),
+	    cmocka_unit_test(test_saved_tree_mutated),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
