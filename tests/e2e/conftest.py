@@ -6,6 +6,10 @@ Environment (set by tests/meson.build):
   SERAI_VALGRIND     optional: run every serai process under this valgrind;
                      a leak or memory error makes it exit 99, and every stop
                      asserts exit code 0.
+  SERAI_E2E_SHARD    optional: "K/N" runs the K-th (from 1) of N shards of
+                     the suite's files but those in ALONE; "alone" runs the
+                     files in ALONE only; unset, every file runs.  meson
+                     runs the shards side by side (tests/meson.build).
 
 Tests import the client helpers from here (``from conftest import ...``);
 the fixtures are ``server`` (one shared server on the seed archive for the
@@ -20,6 +24,7 @@ is stopped by ``stop_process``.
 import collections
 import contextlib
 import os
+import random
 import re
 import shutil
 import signal
@@ -92,6 +97,70 @@ ACCESS_RE = re.compile(
 
 
 # --------------------------------------------------------------------------
+# Shards: meson runs the suite as several pytest processes side by side
+# (most of a file's time is servers starting and deadlines expiring, not
+# CPU), each given SERAI_E2E_SHARD.  Every process collects every file and
+# keeps its share, so a new file lands in a shard with no list to edit.
+
+# Files that measure time or load the machine themselves (latency under a
+# flood of costly searches, rate limits against the clock): they run in a
+# shard of their own, which meson runs with nothing beside it.
+ALONE = {"test_dos.py"}
+
+# Seconds per file on an idle 2-core machine (pytest --durations, 2026-11-29),
+# the heavier ones only: a file not named counts DEFAULT_WEIGHT.  They only
+# balance the shards; a stale figure costs time, never a test.
+WEIGHTS = {
+    "test_reload.py": 11.7, "test_incremental.py": 7.6,
+    "test_hostile.py": 7.2, "test_big.py": 5.9, "test_connections.py": 5.7,
+    "test_warm.py": 5.3, "test_tickets.py": 5.3, "test_install.py": 4.5,
+    "test_export.py": 4.2, "test_vhosts.py": 2.7, "test_search.py": 2.5,
+    "test_gophers.py": 1.8, "test_tree.py": 1.8, "test_log.py": 1.8,
+    "test_privileges.py": 1.5, "test_gopher.py": 1.1,
+}
+DEFAULT_WEIGHT = 0.5
+
+
+def _shard():
+    """(k, n) from SERAI_E2E_SHARD="k/n", 1 <= k <= n."""
+    value = os.environ["SERAI_E2E_SHARD"]
+    k, _, n = value.partition("/")
+    assert k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n), (
+        "SERAI_E2E_SHARD=%r: want K/N or alone" % value)
+    return int(k), int(n)
+
+
+def shard_files(names, n):
+    """names (file names, ALONE left out) dealt to n shards, the heaviest
+    first, each to the lightest shard so far: a list of n sets.  Every
+    process computes it from the same names, so the shards agree."""
+    shards = [set() for _ in range(n)]
+    load = [0.0] * n
+    for name in sorted(names, key=lambda f: (-WEIGHTS.get(f, DEFAULT_WEIGHT),
+                                             f)):
+        i = load.index(min(load))
+        shards[i].add(name)
+        load[i] += WEIGHTS.get(name, DEFAULT_WEIGHT)
+    return shards
+
+
+def pytest_collection_modifyitems(config, items):
+    value = os.environ.get("SERAI_E2E_SHARD")
+    if not value:
+        return
+    names = {item.path.name for item in items}
+    if value == "alone":
+        keep = ALONE
+    else:
+        k, n = _shard()
+        keep = shard_files(names - ALONE, n)[k - 1]
+    kept = [item for item in items if item.path.name in keep]
+    config.hook.pytest_deselected(
+        items=[item for item in items if item.path.name not in keep])
+    items[:] = kept
+
+
+# --------------------------------------------------------------------------
 # Small utilities
 
 
@@ -133,14 +202,50 @@ def assert_failed_cleanly(proc):
     )
 
 
+def _port_range():
+    """This process's range of listening ports: a range of its own per
+    shard, so that the shards meson runs side by side never probe the
+    same port, and below the kernel's ephemeral range, from which no
+    client connection of any process can take a probed port before its
+    server binds it.  The start within the range is random, so that two
+    whole suites run at once (two build directories) rarely meet; when
+    they do, the probe or the harness's retry on "cannot listen" copes."""
+    k = _shard()[0] if "/" in os.environ.get("SERAI_E2E_SHARD", "") else 0
+    base = PORT_BASE + PORT_SPAN * k
+    assert base + PORT_SPAN <= 32768, "shard %d: ports past 32767" % k
+    # Its own generator: the global one is left to the tests.
+    return base, random.SystemRandom().randrange(PORT_SPAN)
+
+
+# Shard k probes ports from PORT_BASE + k * PORT_SPAN on ("alone" and the
+# unsharded suite as k = 0): up to shard 7 they stay below 32768, where
+# Linux's default ephemeral range (ip_local_port_range) starts.  A span is
+# far more ports than a shard's few hundred servers take.
+PORT_BASE = 16000
+PORT_SPAN = 2000
+_port_base, _port_next = _port_range()
+
+
 def free_ports(n):
-    """n distinct loopback TCP ports that were free a moment ago."""
+    """n distinct loopback TCP ports that were free a moment ago, from
+    this process's own range (see _port_range), never one it gave
+    before until the range wraps."""
+    global _port_next
     socks = []
     try:
-        for _ in range(n):
+        for _ in range(PORT_SPAN):
+            if len(socks) == n:
+                break
+            port = _port_base + _port_next
+            _port_next = (_port_next + 1) % PORT_SPAN
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                s.close()
+                continue
             socks.append(s)
-            s.bind(("127.0.0.1", 0))
+        assert len(socks) == n, "no %d free ports from %d" % (n, _port_base)
         return [s.getsockname()[1] for s in socks]
     finally:
         for s in socks:
