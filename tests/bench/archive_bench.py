@@ -160,13 +160,15 @@ class Serai:
         conf = self.workdir / "serai.ini"
         run_as = "user = root\n" if os.geteuid() == 0 else ""
         # One client address sends everything here: no per-client cap
-        # or rate may turn any of it away.
+        # or rate may turn any of it away.  The public ports are fixed,
+        # as a real server's are: the pages name them, and a start from
+        # the tree saved at the last stop needs the same pages.
         conf.write_text(
             "[server]\nhostname = localhost\nstate_dir = %s\n%s"
             "access_log = %s\n"
             "[archive]\nroot = %s\nwatch = yes\nquick_start = %s\n"
-            "[gemini]\nlisten = 127.0.0.1:%d\n"
-            "[gopher]\nlisten = 127.0.0.1:%d\n"
+            "[gemini]\nlisten = 127.0.0.1:%d\npublic_port = 1965\n"
+            "[gopher]\nlisten = 127.0.0.1:%d\npublic_port = 70\n"
             "[limits]\nmax_per_client = 100000\nrate = 0\n"
             % (self.state_dir, run_as, self.workdir / "access.log",
                self.root, self.quick_start, self.gemini_port,
