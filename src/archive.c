@@ -3977,12 +3977,16 @@ load(const struct archive_opts *o, const struct snapshot *old,
 	    (troot = tree_open(&L, &robots, &th)) != NULL) {
 		node_release(root);
 		root = troot;
-	} else if (!seen_add(&L, &st, root->path))
-		L.oom = true;
-	else {
-		read_robots(&L, &robots);
-		load_dir(&L, L.rootreal, root, NULL);
-		load_deferred(&L);
+	} else {
+		if (old == NULL && o->before_walk != NULL)
+			o->before_walk(o->before_walk_arg);
+		if (!seen_add(&L, &st, root->path))
+			L.oom = true;
+		else {
+			read_robots(&L, &robots);
+			load_dir(&L, L.rootreal, root, NULL);
+			load_deferred(&L);
+		}
 	}
 	free(L.seen);
 	if (troot == NULL) {

@@ -184,6 +184,13 @@ struct archive_opts {
 	 * stop saves it.  false: every start walks the archive first.
 	 */
 	bool quick_start;
+	/*
+	 * Called by a start-up load before it walks the archive (not when
+	 * it is built from the saved tree), or NULL: the watch is set then,
+	 * so that what changes during the walk is an event.
+	 */
+	void (*before_walk)(void *);
+	void *before_walk_arg;
 };
 
 /*

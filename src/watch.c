@@ -76,6 +76,7 @@ struct watch {
 	size_t ndirty;
 	bool dirty_all; /* unsure: the next reload rescans everything */
 	bool partial;   /* the last scan left directories unwatched */
+	bool announced; /* the log has said what is watched */
 };
 
 /* The walk's state: the directories reached so far, unsorted. */
@@ -480,11 +481,15 @@ watch_rescan(struct watch *w, const char *root)
 	w->capwds = sc.cap;
 	if (rv == -1)
 		errno = saved;
+	else if (!w->announced) {
+		log_info("watching %s: %zu directories", root, w->nwds);
+		w->announced = true;
+	}
 	return rv;
 }
 
 struct watch *
-watch_open(const char *root)
+watch_open(const char *root, bool scan)
 {
 	struct watch *w;
 
@@ -498,12 +503,14 @@ watch_open(const char *root)
 		free(w);
 		return NULL;
 	}
+	/* Unscanned: the walk's gate, or the saved tree's check, scans. */
+	if (!scan)
+		return w;
 	if (watch_rescan(w, root) == -1) {
 		log_warn("watch: %s", root);
 		watch_stop(w);
 		return NULL;
 	}
-	log_info("watching %s: %zu directories", root, w->nwds);
 	return w;
 }
 
@@ -594,8 +601,9 @@ watch_changes_lost(struct watch *w)
 #else /* !__linux__ */
 
 struct watch *
-watch_open(const char *root)
+watch_open(const char *root, bool scan)
 {
+	(void)scan;
 	log_warnx("watch: %s: not supported on this system (Linux inotify "
 	          "only); reload with SIGHUP",
 	    root);

@@ -276,7 +276,7 @@ def test_quick_start_from_the_saved_tree(serai_factory, tmp_path):
     root = tmp_path / "tree"
     make_tree(root, 12)
     time.sleep(racy_s(root / "news" / "zh.txt") + 0.1)
-    srv = serai_factory(root=root, extra=PORTS)
+    srv = serai_factory(root=root, extra=PORTS + "\n[archive]\nwatch = yes\n")
     tree0 = srv.state_dir / "archive.tree.0"
     paths = tree_pages(root) | SEARCHES
     _, want = run(srv, paths)
@@ -288,11 +288,21 @@ def test_quick_start_from_the_saved_tree(serai_factory, tmp_path):
         assert FROM_TREE in srv.log(), srv.log()
         assert fetch_pages(srv, paths) == want
         assert checked(srv) == (13, 0)
-        assert fetch_pages(srv, {"/"}) == {k: v for k, v in want.items()
-                                           if k[1] == "/"}
+        # The watch, scanned by the check rather than before serving,
+        # sees a publish from then on.
+        assert "watching %s: 4 directories" % root in srv.log()
+        article(root / "news" / "late.txt", 77)
+        deadline = time.monotonic() + 10
+        while (b"Report 77" not in srv.gemini("/news/late").body
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        assert b"Report 77" in srv.gemini("/news/late").body, srv.log()
     finally:
         assert srv.stop() == 0, srv.log()
-    assert "saved (" not in srv.log()  # unchanged: the file kept
+    # Changed (a publish), and its text not in the pack: not saved.
+    assert "not saved: 1 articles are not in the article pack" in srv.log()
+    counts, _ = run(srv, {"/"})  # a walk, which packs it, then a save
+    assert FROM_TREE not in srv.log() and counts == (14, 1, 13)
 
     # While serai is down: one changed, one added, one removed.
     article(root / "news" / "r00.txt", 0, "2022-05-05", ", revised")
@@ -303,7 +313,7 @@ def test_quick_start_from_the_saved_tree(serai_factory, tmp_path):
     srv.start()
     try:
         assert FROM_TREE in srv.log(), srv.log()
-        assert checked(srv) == (13, 2)
+        assert checked(srv) == (14, 2)
         got = fetch_pages(srv, paths)
     finally:
         assert srv.stop() == 0, srv.log()
@@ -311,7 +321,7 @@ def test_quick_start_from_the_saved_tree(serai_factory, tmp_path):
     assert got == fresh_pages(serai_factory, root, paths)
     assert got[("gemini", "/arts/film/r02")][0].startswith("51")
     counts, again = run(srv, paths)  # a walk, which packs them
-    assert FROM_TREE not in srv.log() and counts == (13, 2, 11)
+    assert FROM_TREE not in srv.log() and counts == (14, 2, 12)
     assert again == got
 
     # A crash: the tree was marked used as it was loaded.
@@ -320,7 +330,7 @@ def test_quick_start_from_the_saved_tree(serai_factory, tmp_path):
     assert srv.stop(signal.SIGKILL) == -signal.SIGKILL
     srv.exit_codes.pop()
     counts, _ = run(srv, {"/"})
-    assert FROM_TREE not in srv.log() and counts == (13, 0, 13)
+    assert FROM_TREE not in srv.log() and counts == (14, 0, 14)
 
     # Not a regular file: left alone, and nothing saved or loaded.
     target = tmp_path / "elsewhere"
@@ -335,6 +345,6 @@ def test_quick_start_from_the_saved_tree(serai_factory, tmp_path):
         run(srv, {"/"})
         counts, got2 = run(srv, {"/"})
         assert "%s: not a regular file" % tree0 in srv.log()
-        assert FROM_TREE not in srv.log() and counts == (13, 0, 13)
+        assert FROM_TREE not in srv.log() and counts == (14, 0, 14)
         assert got2[("gemini", "/")] == got[("gemini", "/")]
     assert tree0.is_symlink() is False and target.read_bytes() == b"keep"

@@ -1077,7 +1077,7 @@ test_render_escapes(void **state)
 	    .npara = sizeof(paras) / sizeof(paras[0]),
 	    .copyright = "Copyright me"};
 	struct archive_opts o = {"/", NULL, "en", HOST, 7070, 1965, 70, 67,
-	    ARCHIVE_INDEX_NOW, NULL, false};
+	    ARCHIVE_INDEX_NOW, NULL, false, NULL, NULL};
 	struct buf b;
 	struct blob bl;
 	char **v;
@@ -1188,7 +1188,7 @@ test_render_export(void **state)
 	    .npara = sizeof(paras) / sizeof(paras[0]),
 	    .editor = "(Editor: me)"};
 	struct archive_opts o = {"/", NULL, "en", HOST, 7070, 1965, 70, 67,
-	    ARCHIVE_INDEX_NOW, NULL, false};
+	    ARCHIVE_INDEX_NOW, NULL, false, NULL, NULL};
 	struct buf b;
 
 	(void)state;
@@ -1329,7 +1329,7 @@ test_atom_feed(void **state)
 	struct fixture *f = *state;
 	char root[64] = "/tmp/serai-test-feed-XXXXXX", rel[64], text[256];
 	struct archive_opts o = {root, NULL, "en", "feeds.example", 7070, 1966,
-	    70, 67, ARCHIVE_INDEX_NOW, NULL, false};
+	    70, 67, ARCHIVE_INDEX_NOW, NULL, false, NULL, NULL};
 	struct snapshot *s1, *s2;
 	const struct node *a, *n;
 	const char *err = NULL, *prev;
@@ -1577,7 +1577,7 @@ static void
 test_load_missing_root(void **state)
 {
 	struct archive_opts o = {"/nonexistent/serai-test-root", NULL, "en",
-	    HOST, 7070, 1965, 70, 67, ARCHIVE_INDEX_NOW, NULL, false};
+	    HOST, 7070, 1965, 70, 67, ARCHIVE_INDEX_NOW, NULL, false, NULL, NULL};
 	const char *err = NULL;
 
 	(void)state;
