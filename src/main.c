@@ -543,6 +543,7 @@ main(int argc, char **argv)
 	else
 		log_info("sandbox: off ([server] sandbox = no)");
 	priv_free(&priv);
+	server_signals(srv);
 	for (size_t i = 0; i < cfg.nhosts; i++)
 		archive_index_start(snaps[i]);
 	free(snaps); /* the server holds them */

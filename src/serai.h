@@ -335,6 +335,12 @@ struct snapshot;
 struct server *server_new(const struct config *, struct tls *,
     struct snapshot **snaps, struct watch **watches);
 /* Runs until SIGINT/SIGTERM; SIGHUP reloads the archive.  0 on a clean stop. */
+/*
+ * SIGINT, SIGTERM, SIGHUP and SIGUSR1 handled from now on (queued until
+ * server_run): before anything a client or operator may see as ready,
+ * such as the index's log line, so no signal meets its default action.
+ */
+void server_signals(struct server *);
 int server_run(struct server *);
 /* After a clean server_run: the archives saved for a quick start. */
 void server_save(struct server *);

@@ -765,12 +765,13 @@ worker_main(void *arg)
 	return NULL;
 }
 
-int
-server_run(struct server *s)
+void
+server_signals(struct server *s)
 {
 	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1};
-	size_t started = 0;
 
+	if (s->sig[0] != NULL)
+		return;
 	for (size_t i = 0; i < 4; i++) {
 		event_callback_fn fn = stop_cb;
 
@@ -782,6 +783,14 @@ server_run(struct server *s)
 		if (s->sig[i] == NULL || evsignal_add(s->sig[i], NULL) == -1)
 			fatalx("cannot handle signal %d", sigs[i]);
 	}
+}
+
+int
+server_run(struct server *s)
+{
+	size_t started = 0;
+
+	server_signals(s);
 	search_pool_start(s);
 	for (; started < s->nworkers; started++)
 		if (thread_start(&s->workers[started].thread, worker_main,
