@@ -3001,15 +3001,15 @@ opts_same(const struct archive_opts *a, const struct archive_opts *b)
  * options and that very catalog, builds the snapshot from it and serves
  * at once, with no walk, no stat and no sort or rendering: at a million
  * articles the walk alone stats a million files.  The tree is then
- * checked against the disk by a full reload (archive_verify), which
- * shares everything unchanged, so what changed while serai was down is
- * served a few seconds late, never lost.  Pages are served from the
- * mapping (page cache, not private memory).  The file is untrusted like
- * the pack: every offset and count is checked and every byte hashed
- * before use, and a file that fails is ignored (the start walks the
- * tree).  It is marked used as it is loaded, and marked good again only
- * by a clean stop that finds the snapshot unchanged, so a crash never
- * leaves a stale tree to serve.
+ * checked against the disk by a full reload (the server's, as SIGHUP
+ * makes), which shares everything unchanged, so what changed while serai
+ * was down is served a few seconds late, never lost.  Pages are served
+ * from the mapping (page cache, not private memory).  The file is
+ * untrusted like the pack: every offset and count is checked and every
+ * byte hashed before use, and a file that fails is ignored (the start
+ * walks the tree).  It is marked used as it is loaded, and marked good
+ * again only by a clean stop that finds the snapshot unchanged, so a
+ * crash never leaves a stale tree to serve.
  */
 #define TREE_FILE "archive.tree"
 #define TREE_MAGIC "SERAITR\n"
@@ -3150,8 +3150,24 @@ struct tree_writer {
 	uint64_t off; /* where the next page goes */
 	struct buf st;
 	bool failed;
-	size_t notpacked;
 };
+
+/* The articles of n's subtree whose text is not in the pack's catalog. */
+static size_t
+unpacked(const struct node *n)
+{
+	const struct section *s = n->sec;
+	size_t k = 0;
+
+	for (size_t i = 0; i < s->narticles; i++) {
+		const struct text *t = text_of(s->articles[i]);
+
+		k += t->seg == NULL || t->seg->punch;
+	}
+	for (size_t i = 0; i < s->nsections; i++)
+		k += unpacked(s->sections[i]);
+	return k;
+}
 
 static void
 put32(struct buf *b, uint32_t v)
@@ -3239,14 +3255,10 @@ save_sec(struct tree_writer *w, const struct node *n)
 	/* The slugs by name (byname less the sections), then the order. */
 	for (size_t i = 0; i < s->nsections + s->narticles; i++) {
 		const struct node *a = s->byname[i];
-		const struct text *t;
 		uint16_t len;
 
 		if (a->kind != NODE_ARTICLE || k == s->narticles)
 			continue;
-		t = text_of(a);
-		if (t->seg == NULL || t->seg->punch)
-			w->notpacked++;
 		len = (uint16_t)strlen(a->name);
 		buf_add(&w->st, &len, sizeof(len));
 		put_str(&w->st, a->name);
@@ -3276,9 +3288,9 @@ archive_save(const struct snapshot *s, const struct archive_opts *o)
 	struct tree_writer w;
 	struct tree_head h;
 	struct timespec now;
+	struct buf ob;
 	const char *path;
-	size_t mark;
-	uint32_t v;
+	size_t notpacked;
 	int k;
 
 	if (!o->quick_start || p == NULL || p->fd == -1 ||
@@ -3295,32 +3307,32 @@ archive_save(const struct snapshot *s, const struct archive_opts *o)
 	if (store->tree_fd[k] == -1)
 		return 0;
 	path = store->tree_path[k];
+	/* Emptied either way: an older tree in it must not be loaded. */
+	if (ftruncate(store->tree_fd[k], 0) == -1) {
+		log_warn("%s", path);
+		return -1;
+	}
+	/* Known before anything is written: some 230 MB at a million. */
+	if ((notpacked = unpacked(s->root)) > 0) {
+		log_info("%s: not saved: %zu articles are not in the article "
+		         "pack yet (the next start reads the archive)",
+		    path, notpacked);
+		return 0;
+	}
 	memset(&w, 0, sizeof(w));
 	buf_init(&w.st);
 	w.fd = store->tree_fd[k];
 	w.off = TREE_HEAD_BYTES;
-	if (ftruncate(w.fd, 0) == -1) {
-		log_warn("%s", path);
-		return -1;
-	}
-	mark = w.st.len;
-	put32(&w.st, 0);
-	tree_opts(&w.st, o, p->root);
-	v = (uint32_t)(w.st.len - mark - sizeof(v));
-	if (!buf_failed(&w.st))
-		memcpy(w.st.p + mark, &v, sizeof(v));
+	buf_init(&ob);
+	tree_opts(&ob, o, p->root);
+	put32(&w.st, (uint32_t)ob.len);
+	buf_add(&w.st, ob.p, ob.len);
+	w.failed = buf_failed(&ob);
+	buf_free(&ob);
 	put32(&w.st, s->robots.p ? (uint32_t)s->robots.len : UINT32_MAX);
 	if (s->robots.p)
 		buf_add(&w.st, s->robots.p, s->robots.len);
 	save_sec(&w, s->root);
-	if (w.notpacked > 0) {
-		log_info("%s: not saved: %zu articles are not in the article "
-		         "pack yet (the next start reads the archive)",
-		    path, w.notpacked);
-		(void)ftruncate(w.fd, 0);
-		buf_free(&w.st);
-		return 0;
-	}
 	clock_gettime(CLOCK_REALTIME, &now);
 	memset(&h, 0, sizeof(h));
 	memcpy(h.magic, TREE_MAGIC, sizeof(h.magic));

@@ -642,7 +642,7 @@ write_pack(struct pack *p, struct writer *w, struct pack_item *v, size_t n,
 	/* Last: until it lands, the previous header names an intact file. */
 	if (w->failed || !pwrite_all(w->fd, &h, sizeof(h), 0))
 		return false;
-	/* What a tree saved later is checked against (pack_saved). */
+	/* What a tree saved later names (archive_save). */
 	p->cat_off = h.cat_off;
 	p->cat_len = h.cat_len;
 	p->cat_sum = h.cat_sum;
