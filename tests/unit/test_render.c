@@ -1577,7 +1577,8 @@ static void
 test_load_missing_root(void **state)
 {
 	struct archive_opts o = {"/nonexistent/serai-test-root", NULL, "en",
-	    HOST, 7070, 1965, 70, 67, ARCHIVE_INDEX_NOW, NULL, false, NULL, NULL};
+	    HOST, 7070, 1965, 70, 67, ARCHIVE_INDEX_NOW, NULL, false, NULL,
+	    NULL};
 	const char *err = NULL;
 
 	(void)state;
