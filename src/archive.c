@@ -94,6 +94,16 @@ struct loader {
 	 */
 	bool slabbed;
 	struct slab *slabs;
+	/*
+	 * The start-up load with a persistent pack: its threads append each
+	 * text they parse to the pack themselves (wfd), at offsets taken
+	 * from wend; wseg maps the file once they are done.  wfailed: a
+	 * write failed, so those texts are read again (pack_undo).
+	 */
+	int wfd;
+	_Atomic uint64_t wend;
+	atomic_bool wfailed;
+	struct segment *wseg;
 	struct buf page;        /* the section pages are rendered in (finish) */
 	struct order_key *keys; /* a section's articles being sorted */
 	size_t capkeys;
@@ -344,6 +354,7 @@ struct job {
 	bool fresh;   /* shared is a text this load parsed */
 	bool trusted; /* its directory unchanged (watch): share unstat'ed */
 	bool cached;  /* the text is the persistent pack's, at off */
+	bool packed;  /* parsed and written to the pack by its thread, at off */
 	uint64_t off, sum;
 	const char *why; /* why not, or NULL with err */
 	int err;
@@ -760,6 +771,10 @@ struct reader {
 	struct readbuf rb;
 	struct slab *slabs;          /* the loader's, once the thread is done */
 	const struct pack_rec *near; /* the last file's record (pack_find) */
+	/* With L->wfd: one parse block and one chunk of the pack, reused. */
+	char *blk, *wbuf;
+	size_t blkcap, wfill;
+	uint64_t wbase; /* where wbuf goes in the pack */
 };
 
 /*
@@ -881,6 +896,133 @@ reader_dir(struct reader *R, const char *dir)
 	return R->dirfd;
 }
 
+/* The parse block of a thread that writes the pack: one, grown, reused. */
+static void *
+block_alloc(void *arg, size_t n)
+{
+	struct reader *R = arg;
+
+	if (n > R->blkcap) {
+		size_t cap = n > 2 * R->blkcap ? n : 2 * R->blkcap;
+		char *p;
+
+		if ((p = realloc(R->blk, cap)) == NULL)
+			return NULL;
+		R->blk = p;
+		R->blkcap = cap;
+	}
+	return R->blk;
+}
+
+static bool
+chunk_flush(struct loader *L, struct reader *R)
+{
+	bool ok = R->wfill == 0 ||
+	    pwrite_all(L->wfd, R->wbuf, R->wfill, (long long)R->wbase);
+
+	R->wfill = 0;
+	if (!ok)
+		atomic_store(&L->wfailed, true);
+	return ok;
+}
+
+/*
+ * len bytes to the pack, through the thread's chunk: *off is where they
+ * will be.  Each chunk takes its room in the file as it is begun, so the
+ * threads write side by side without a lock; a text that would not fit
+ * begins the next one (what it leaves is a hole, a text's length at
+ * most), and one larger than a chunk takes room of its own.
+ */
+static bool
+chunk_put(struct loader *L, struct reader *R, const char *p, size_t len,
+    uint64_t *off)
+{
+	if (atomic_load(&L->wfailed))
+		return false;
+	if (len > PACK_WRITE_CHUNK) {
+		*off = atomic_fetch_add(&L->wend, len);
+		if (!pwrite_all(L->wfd, p, len, (long long)*off)) {
+			atomic_store(&L->wfailed, true);
+			return false;
+		}
+		return true;
+	}
+	if (R->wbuf == NULL && (R->wbuf = malloc(PACK_WRITE_CHUNK)) == NULL) {
+		atomic_store(&L->wfailed, true);
+		return false;
+	}
+	if (R->wfill + len > PACK_WRITE_CHUNK || R->wbase == 0) {
+		if (!chunk_flush(L, R))
+			return false;
+		R->wbase = atomic_fetch_add(&L->wend, PACK_WRITE_CHUNK);
+	}
+	*off = R->wbase + R->wfill;
+	memcpy(R->wbuf + R->wfill, p, len);
+	R->wfill += len;
+	return true;
+}
+
+/* An offset into the pack, held as a pointer until the pack is mapped. */
+static char *
+at_offset(uint64_t off)
+{
+	return (char *)(uintptr_t)off;
+}
+
+/*
+ * The file just read, parsed into the thread's block and its text put
+ * in the pack: what stays in memory is its struct text, with the
+ * paragraph pointers in its room, and its node.  The strings point at
+ * offsets into the pack until it is mapped (pack_map).
+ */
+static void
+pack_job(struct loader *L, struct reader *R, struct job *j, size_t len)
+{
+	struct article a;
+	struct text *t;
+	struct node *n;
+	const char *text;
+	char **fields[] = {&a.location, &a.date, &a.lang, &a.tags, &a.source,
+	    &a.author, &a.title, &a.editor, &a.copyright};
+	uint64_t off;
+
+	if (article_parse_with(R->rb.p, len, &a, &j->why, block_alloc, R) == -1)
+		return;
+	text = (const char *)(void *)a.paras + (a.npara + 1) * sizeof(char *);
+	if ((t = malloc(sizeof(*t) + (a.npara + 1) * sizeof(*t->room))) ==
+	        NULL ||
+	    (n = node_new(NODE_ARTICLE, j->sec->path, j->slug)) == NULL) {
+		free(t);
+		j->why = "out of memory";
+		return;
+	}
+	if (!chunk_put(L, R, text, a.textlen, &off)) {
+		/* Read again once the threads are done (pack_undo). */
+		node_release(n);
+		free(t);
+		return;
+	}
+	if (a.date != NULL)
+		n->when = article_date_key(a.date);
+	j->sum = pack_hash(text, a.textlen);
+	for (size_t i = 0; i < a.npara; i++)
+		t->room[i] = at_offset(off + (uint64_t)(a.paras[i] - text));
+	t->room[a.npara] = NULL;
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (*fields[i] != NULL)
+			*fields[i] =
+			    at_offset(off + (uint64_t)(*fields[i] - text));
+	a.paras = t->room;
+	t->art = a;
+	atomic_init(&t->refs, 1);
+	t->keep_paras = true;
+	t->seg = NULL;
+	j->shared = t;
+	j->node = n;
+	j->off = off;
+	j->parsed = j->fresh = j->packed = true;
+}
+
 static void
 parse_job(struct loader *L, struct reader *R, struct job *j)
 {
@@ -890,6 +1032,9 @@ parse_job(struct loader *L, struct reader *R, struct job *j)
 	size_t len;
 	int dirfd;
 
+	/* Done, or failed for good, in an earlier pass (pack_undo). */
+	if (j->parsed || j->why != NULL || j->err != 0)
+		return;
 	if (j->old != NULL && j->trusted) {
 		j->shared = text_share(j->old);
 		j->stamp = j->old->stamp;
@@ -905,6 +1050,10 @@ parse_job(struct loader *L, struct reader *R, struct job *j)
 	if (read_file_at(dirfd, name, ARTICLE_MAX_BYTES, &R->rb, &len,
 	        &j->stamp, &j->why, &j->err) == -1)
 		return;
+	if (L->wfd != -1) {
+		pack_job(L, R, j, len);
+		return;
+	}
 	/*
 	 * Its text made here, not in the job: a job is all a load touches
 	 * of memory per file before the texts (a million of them), so it
@@ -951,6 +1100,10 @@ parser_main(void *arg)
 	if (R->dirfd != AT_FDCWD)
 		close(R->dirfd);
 	free(R->rb.p);
+	if (L->wfd != -1)
+		chunk_flush(L, R);
+	free(R->blk);
+	free(R->wbuf);
 	return NULL;
 }
 
@@ -971,8 +1124,7 @@ parse_jobs(struct loader *L)
 		    ncpu > PARSE_THREADS_MAX ? PARSE_THREADS_MAX : (size_t)ncpu;
 	atomic_init(&L->next, 0);
 	for (size_t i = 0; i < want; i++)
-		R[i] =
-		    (struct reader){L, NULL, AT_FDCWD, {NULL, 0}, NULL, NULL};
+		R[i] = (struct reader){.L = L, .dirfd = AT_FDCWD};
 	/* R[0] is this thread's. */
 	for (; nt + 1 < want; nt++)
 		if (thread_start(&t[nt], parser_main, &R[nt + 1]) != 0)
@@ -1052,7 +1204,8 @@ adopt_jobs(struct loader *L)
 			L->ncached++;
 		if (!j->fresh)
 			continue;
-		if (L->fresh != NULL)
+		/* Those its threads wrote are in the pack already. */
+		if (L->fresh != NULL && !j->packed)
 			L->fresh[L->nfresh++] = j->shared;
 		L->nparsed++;
 	}
@@ -2865,6 +3018,75 @@ segment_map(int fd, char *addr, size_t len)
 }
 
 /*
+ * Once the threads that wrote the pack are done: the file mapped whole,
+ * and the texts they wrote pointed into the mapping.  false: it could
+ * not be mapped, or a text is not inside it.
+ */
+static bool
+pack_map(struct loader *L)
+{
+	struct segment *g;
+
+	if ((g = segment_map(L->wfd, NULL, 0)) == NULL)
+		return false;
+	for (size_t i = 0; i < L->njobs; i++) {
+		const struct job *j = &L->jobs[i];
+
+		if (j->packed &&
+		    (j->off > g->len ||
+		        j->shared->art.textlen > g->len - j->off)) {
+			segment_release(g);
+			return false;
+		}
+	}
+	for (size_t i = 0; i < L->njobs; i++) {
+		struct job *j = &L->jobs[i];
+		struct article *a = &j->shared->art;
+		char **fields[] = {&a->location, &a->date, &a->lang, &a->tags,
+		    &a->source, &a->author, &a->title, &a->editor,
+		    &a->copyright};
+
+		if (!j->packed)
+			continue;
+		for (size_t k = 0; k < a->npara; k++)
+			a->paras[k] = g->addr + (uintptr_t)a->paras[k];
+		for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
+			if (*fields[k] != NULL)
+				*fields[k] = g->addr + (uintptr_t)*fields[k];
+		atomic_fetch_add(&g->refs, 1);
+		j->shared->seg = g;
+	}
+	L->wseg = g;
+	return true;
+}
+
+/*
+ * The threads' writes to the pack failed, or it could not be mapped:
+ * what they parsed is dropped (its strings are only offsets) and read
+ * again, into memory, as without a pack.
+ */
+static void
+pack_undo(struct loader *L)
+{
+	log_warnx("%s: the texts read could not be written to it; "
+	          "reading the files again",
+	    L->cache->path);
+	for (size_t i = 0; i < L->njobs; i++) {
+		struct job *j = &L->jobs[i];
+
+		if (!j->packed)
+			continue;
+		text_release(j->shared);
+		node_release(j->node);
+		j->shared = NULL;
+		j->node = NULL;
+		j->parsed = j->fresh = j->packed = false;
+	}
+	L->wfd = -1;
+	parse_jobs(L);
+}
+
+/*
  * Points t's strings, now at from, at their copy at to in g.  A text
  * still in its parsed block gets its paragraph pointers a block of their
  * own (as rebase); one already mapped keeps its.  own: the parsed block
@@ -2915,6 +3137,8 @@ persist(struct loader *L)
 	struct segment *g;
 	size_t n = 0, nfresh = 0;
 	char path[PATH_MAX];
+	int fd = L->cache->fd;
+	bool move = false;
 
 	/*
 	 * Nothing to write when every text came from the catalog and it
@@ -2954,8 +3178,9 @@ persist(struct loader *L)
 		}
 		v[n].stamp = j->stamp;
 		v[n].art = a;
-		if (j->cached) {
-			v[n].text = L->cache_seg->addr + j->off;
+		if (j->cached || j->packed) {
+			v[n].text =
+			    (j->cached ? L->cache_seg : L->wseg)->addr + j->off;
 			v[n].off = j->off;
 			v[n].sum = j->sum;
 		} else {
@@ -2963,14 +3188,27 @@ persist(struct loader *L)
 			    (a->npara + 1) * sizeof(char *);
 			v[n].off = PACK_NONE;
 			v[n].sum = 0;
+			move = true;
 		}
 		n++;
 	}
-	if (pack_commit(L->cache, v, n, L->started_ns) == -1 ||
-	    (g = segment_map(L->cache->fd, NULL, 0)) == NULL) {
+	if (pack_commit(L->cache, v, n, L->started_ns) == -1) {
+		/* Texts the threads wrote are in it, but in no catalog. */
+		L->cache->saved_nrecs = 0;
 		free(v);
 		free(tv);
 		return false;
+	}
+	/*
+	 * Every text already in the file, where it was: the mappings that
+	 * hold them stay as they are.  Else (some appended, or the file
+	 * compacted into a new one) all move to one mapping of it.
+	 */
+	if ((!move && L->cache->fd == fd) ||
+	    (g = segment_map(L->cache->fd, NULL, 0)) == NULL) {
+		free(v);
+		free(tv);
+		return !move && L->cache->fd == fd;
 	}
 	for (size_t i = 0; i < n; i++)
 		if (v[i].off <= g->len &&
@@ -3941,8 +4179,9 @@ load(const struct archive_opts *o, const struct snapshot *old,
 	struct snapshot *s;
 	struct node *root;
 	struct route route;
-	struct stat st;
+	struct stat st, pst;
 	struct timespec t0, started;
+	unsigned long walked_ms = 0, read_ms = 0, packed_ms = 0, pages_ms = 0;
 	struct blob robots = {NULL, 0};
 	struct node *troot = NULL;
 	struct tree_head th;
@@ -3950,6 +4189,7 @@ load(const struct archive_opts *o, const struct snapshot *old,
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	clock_gettime(CLOCK_REALTIME, &started);
 	memset(&L, 0, sizeof(L));
+	L.wfd = -1;
 	L.o = o;
 	L.old = old;
 	L.changes = changes;
@@ -4010,19 +4250,35 @@ load(const struct archive_opts *o, const struct snapshot *old,
 		         L.cache->fd, L.cache->addr, L.cache->len)) != NULL)
 			L.cache->lent = true;
 		L.slabbed = pack_fd != -1 || L.cache != NULL;
+		/* Appended to, from a page past its end (pack_commit's). */
+		if (L.cache != NULL && fstat(L.cache->fd, &pst) == 0) {
+			off_t page = page_size(),
+			      end = (pst.st_size + page - 1) / page * page;
+
+			L.wfd = L.cache->fd;
+			atomic_init(
+			    &L.wend, (uint64_t)(end > page ? end : page));
+		}
+		walked_ms = (unsigned long)ms_since(&t0);
 		if (!L.oom)
 			parse_jobs(&L);
+		read_ms = (unsigned long)ms_since(&t0);
+		if (L.wfd != -1 && (atomic_load(&L.wfailed) || !pack_map(&L)))
+			pack_undo(&L);
 		if (atomic_load(&L.ndamaged) > 0)
 			log_warnx("%s: %zu texts failed their check; their "
 			          "files read again",
 			    L.cache->path, atomic_load(&L.ndamaged));
 		adopt_jobs(&L);
+		packed_ms = (unsigned long)ms_since(&t0);
 	}
 	if (L.cache != NULL) {
 		pack_forget(L.cache);
 		if (L.cache_seg != NULL)
 			segment_release(L.cache_seg);
 	}
+	if (L.wseg != NULL)
+		segment_release(L.wseg);
 	route.at[0] = root;
 	route.n = 1;
 	if (L.oom || root->title == NULL ||
@@ -4035,6 +4291,7 @@ load(const struct archive_opts *o, const struct snapshot *old,
 		*errstr = "out of memory";
 		return NULL;
 	}
+	pages_ms = (unsigned long)ms_since(&t0);
 	buf_free(&L.page);
 	free(L.keys);
 	atomic_init(&s->refs, 1);
@@ -4084,6 +4341,10 @@ load(const struct archive_opts *o, const struct snapshot *old,
 	if (old == NULL)
 		heap_trim();
 	s->load_ms = (unsigned long)ms_since(&t0);
+	s->walked_ms = walked_ms;
+	s->read_ms = read_ms;
+	s->packed_ms = packed_ms;
+	s->pages_ms = pages_ms;
 	return s;
 }
 

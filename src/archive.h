@@ -263,6 +263,12 @@ struct snapshot {
 	/* What pages rendered per request need; strings owned. */
 	struct archive_opts opts;
 	unsigned long load_ms; /* archive_load's time, search index included */
+	/*
+	 * A walk's phases, each ms from the load's start to its end: the
+	 * directories listed; the files read and parsed; the texts packed
+	 * and the articles put in their sections; the sections' pages.
+	 */
+	unsigned long walked_ms, read_ms, packed_ms, pages_ms;
 };
 
 /*

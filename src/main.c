@@ -264,11 +264,14 @@ load_hosts(const struct config *cfg, enum archive_index index,
 		else
 			log_info("%sarchive %s: %zu articles in %zu sections, "
 			         "%zu skipped, %zu other warnings, %zu read, "
-			         "%zu from the article pack, loaded in %lu ms",
+			         "%zu from the article pack, loaded in %lu ms "
+			         "(by then: listed %lu, read %lu, packed %lu, "
+			         "pages %lu)",
 			    host_tag(cfg, h, tag, sizeof(tag)), ao.root,
 			    snap->narticles, snap->nsections, snap->nskipped,
 			    snap->nwarnings, snap->nparsed, snap->ncached,
-			    snap->load_ms);
+			    snap->load_ms, snap->walked_ms, snap->read_ms,
+			    snap->packed_ms, snap->pages_ms);
 		if (snap->nskipped > 0 || snap->nwarnings > 0)
 			*problems = 1;
 		snaps[i] = snap;
@@ -525,6 +528,8 @@ main(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
+	/* A file size limit (ulimit -f): a write fails, and is handled. */
+	signal(SIGXFSZ, SIG_IGN);
 	raise_nofile(&cfg);
 	tls = tls_setup(&cfg);
 	for (size_t i = 0; i < cfg.nhosts; i++)

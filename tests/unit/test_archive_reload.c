@@ -16,9 +16,11 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -801,10 +803,11 @@ test_texts_from_slabs(void **state)
 
 /*
  * A start with a persistent pack (warm's) and no unnamed one: the
- * threads parse into slabs all the same, and the texts move from them
- * into articles.pack, which the next start takes them from.  When the
- * pack refuses the writes, every text is copied out of the slabs (no
- * pointer left into one once they are unmapped): the same pages.
+ * threads write the texts into articles.pack as they parse them, and
+ * the next start takes them from it.  When the pack refuses the writes,
+ * what the threads parsed is read again, into slabs, and every text is
+ * copied out of them (no pointer left into one once they are unmapped):
+ * the same pages.
  */
 static void
 test_persistent_pack_from_slabs(void **state)
@@ -870,6 +873,81 @@ test_persistent_pack_from_slabs(void **state)
 	archive_store_close(&store);
 	assert_int_equal(unlink(pack), 0);
 	remove_tree(sd); /* and the saved trees' files */
+	remove_tree(root);
+}
+
+/*
+ * The threads' writes to the pack fail part way (a file size limit, as
+ * on a full disk): some texts are in the file, others not, and none in
+ * a catalog.  Every text is read again, and the pages are a full load's;
+ * when even the first write fails, no text stays mapped from the pack.
+ */
+static void
+test_persistent_pack_cut_short(void **state)
+{
+	char root[] = "/tmp/serai-test-reload-XXXXXX";
+	char sd[] = "/tmp/serai-test-state-XXXXXX";
+	char pack[PATH_MAX];
+	/*
+	 * Past the first chunk, two threads' second write fails; the texts
+	 * read again then fit once compacted into a new file, whose catalog
+	 * the next start takes them from.  Then the first write fails, and
+	 * the catalog too: the next start reads them all.
+	 */
+	const rlim_t limits[] = {4096 + 1024 * 1024 + 64, 4096 + 64};
+	const size_t cached[] = {MANY_ARTICLES, 0};
+	const char *why = NULL;
+	struct snapshot *mem, *cut, *next;
+	struct archive_store store;
+	struct rlimit was, rl;
+	struct stat st;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	assert_non_null(mkdtemp(sd));
+	many_articles(root);
+	set_opts(root);
+	archive_set_pack(-1);
+	assert_non_null(mem = archive_load(&opts, &why));
+	archive_store_init(&store, NULL);
+	opts.store = &store;
+	snprintf(pack, sizeof(pack), "%s/" PACK_FILE, sd);
+	/* EFBIG, not a signal that would end the test (as serai's main). */
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &was), 0);
+	for (size_t k = 0; k < sizeof(limits) / sizeof(limits[0]); k++) {
+		(void)unlink(pack);
+		assert_non_null(
+		    store.pack = pack_open(sd, root, opts.hostname));
+		rl = was;
+		rl.rlim_cur = limits[k];
+		assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+		cut = archive_load(&opts, &why);
+		assert_int_equal(setrlimit(RLIMIT_FSIZE, &was), 0);
+		assert_non_null(cut);
+		assert_int_equal(cut->nparsed, MANY_ARTICLES);
+		assert_same_snapshot(cut, mem);
+		assert_int_equal(stat(pack, &st), 0);
+		if (k == 1)
+			assert_int_equal(maps_of(st.st_ino, NULL), 0);
+		snapshot_release(cut);
+		pack_close(store.pack);
+
+		assert_non_null(
+		    store.pack = pack_open(sd, root, opts.hostname));
+		assert_non_null(next = archive_load(&opts, &why));
+		assert_int_equal(next->ncached, cached[k]);
+		assert_int_equal(next->nparsed, MANY_ARTICLES - cached[k]);
+		assert_same_snapshot(next, mem);
+		snapshot_release(next);
+		pack_close(store.pack);
+	}
+	signal(SIGXFSZ, SIG_DFL);
+	opts.store = NULL;
+	snapshot_release(mem);
+	archive_store_close(&store);
+	assert_int_equal(unlink(pack), 0);
+	remove_tree(sd);
 	remove_tree(root);
 }
 
@@ -1259,6 +1337,7 @@ main(void)
 	    cmocka_unit_test(test_texts_packed_and_released),
 	    cmocka_unit_test(test_texts_from_slabs),
 	    cmocka_unit_test(test_persistent_pack_from_slabs),
+	    cmocka_unit_test(test_persistent_pack_cut_short),
 	    cmocka_unit_test(test_order_ties),
 	    cmocka_unit_test(test_saved_tree),
 	    cmocka_unit_test(test_saved_tree_mutated),
