@@ -104,6 +104,15 @@ struct loader {
 	_Atomic uint64_t wend;
 	atomic_bool wfailed;
 	struct segment *wseg;
+	/*
+	 * persist's catalog, written by a thread of its own while the load
+	 * goes on (no text moves then): joined by load_end.
+	 */
+	pthread_t committer;
+	bool committing;
+	int committed; /* pack_commit's result */
+	struct pack_item *items;
+	size_t nitems;
 	struct buf page;        /* the section pages are rendered in (finish) */
 	struct order_key *keys; /* a section's articles being sorted */
 	size_t capkeys;
@@ -1186,6 +1195,34 @@ unslab(struct text *t)
 	return true;
 }
 
+/*
+ * What a load keeps until its sections are done: the jobs, the catalog
+ * being written, the pack's index and mappings.
+ */
+static void
+load_end(struct loader *L)
+{
+	if (L->committing) {
+		pthread_join(L->committer, NULL);
+		L->committing = false;
+		/* The threads' texts are in the file, but in no catalog. */
+		if (L->committed == -1)
+			L->cache->saved_nrecs = 0;
+	}
+	free(L->items);
+	L->items = NULL;
+	free_jobs(L);
+	if (L->cache != NULL) {
+		pack_forget(L->cache);
+		if (L->cache_seg != NULL)
+			segment_release(L->cache_seg);
+		L->cache_seg = NULL;
+	}
+	if (L->wseg != NULL)
+		segment_release(L->wseg);
+	L->wseg = NULL;
+}
+
 /* The parsed articles join their sections, in the walk's order. */
 static void
 adopt_jobs(struct loader *L)
@@ -1286,7 +1323,6 @@ adopt_jobs(struct loader *L)
 		}
 		j->sec->sec->articles[j->sec->sec->narticles++] = n;
 	}
-	free_jobs(L);
 }
 
 /*
@@ -3129,6 +3165,16 @@ move_text(
  * Nothing is written when every text came from the catalog and it names
  * no other file.  false: the fresh texts are where they were.
  */
+static void *
+commit_main(void *arg)
+{
+	struct loader *L = arg;
+
+	L->committed =
+	    pack_commit(L->cache, L->items, L->nitems, L->started_ns);
+	return NULL;
+}
+
 static bool
 persist(struct loader *L)
 {
@@ -3136,6 +3182,7 @@ persist(struct loader *L)
 	struct text **tv;
 	struct segment *g;
 	size_t n = 0, nfresh = 0;
+	uint64_t live;
 	char path[PATH_MAX];
 	int fd = L->cache->fd;
 	bool move = false;
@@ -3155,6 +3202,7 @@ persist(struct loader *L)
 	n = 0;
 	v = reallocarray(NULL, L->njobs + 1, sizeof(*v));
 	tv = reallocarray(NULL, L->njobs + 1, sizeof(*tv));
+	live = 0;
 	if (v == NULL || tv == NULL) {
 		free(v);
 		free(tv);
@@ -3190,7 +3238,27 @@ persist(struct loader *L)
 			v[n].sum = 0;
 			move = true;
 		}
+		live += a->textlen;
 		n++;
+	}
+	/*
+	 * Every text in the file already, and to stay where it is: only the
+	 * catalog is written, beside the rest of the load (load_end).
+	 */
+	if (!move && !pack_compacts(L->cache, live, 0)) {
+		free(tv);
+		L->items = v;
+		L->nitems = n;
+		if (thread_start(&L->committer, commit_main, L) == 0) {
+			L->committing = true;
+			return true;
+		}
+		commit_main(L);
+		L->items = NULL;
+		free(v);
+		if (L->committed == -1)
+			L->cache->saved_nrecs = 0;
+		return L->committed == 0;
 	}
 	if (pack_commit(L->cache, v, n, L->started_ns) == -1) {
 		/* Texts the threads wrote are in it, but in no catalog. */
@@ -4272,17 +4340,11 @@ load(const struct archive_opts *o, const struct snapshot *old,
 		adopt_jobs(&L);
 		packed_ms = (unsigned long)ms_since(&t0);
 	}
-	if (L.cache != NULL) {
-		pack_forget(L.cache);
-		if (L.cache_seg != NULL)
-			segment_release(L.cache_seg);
-	}
-	if (L.wseg != NULL)
-		segment_release(L.wseg);
 	route.at[0] = root;
 	route.n = 1;
 	if (L.oom || root->title == NULL ||
 	    (troot == NULL && !finish(&L, &route))) {
+		load_end(&L);
 		buf_free(&L.page);
 		free(L.keys);
 		node_release(root);
@@ -4292,6 +4354,7 @@ load(const struct archive_opts *o, const struct snapshot *old,
 		return NULL;
 	}
 	pages_ms = (unsigned long)ms_since(&t0);
+	load_end(&L);
 	buf_free(&L.page);
 	free(L.keys);
 	atomic_init(&s->refs, 1);

@@ -650,6 +650,28 @@ write_pack(struct pack *p, struct writer *w, struct pack_item *v, size_t n,
 	return true;
 }
 
+/*
+ * Garbage: texts of changed and removed files, and old catalogs; the
+ * file holds the live texts and the current catalog besides.  size: the
+ * file's.
+ */
+static bool
+compacts(const struct pack *p, uint64_t size, uint64_t live, uint64_t fresh)
+{
+	uint64_t end = size < PACK_HEAD_BYTES ? PACK_HEAD_BYTES : size;
+
+	return end - PACK_HEAD_BYTES + fresh > 2 * live + p->cat_len;
+}
+
+bool
+pack_compacts(const struct pack *p, uint64_t live, uint64_t fresh)
+{
+	struct stat st;
+
+	return fstat(p->fd, &st) == -1 ||
+	    compacts(p, (uint64_t)st.st_size, live, fresh);
+}
+
 int
 pack_commit(struct pack *p, struct pack_item *v, size_t n, int64_t started_ns)
 {
@@ -675,11 +697,7 @@ pack_commit(struct pack *p, struct pack_item *v, size_t n, int64_t started_ns)
 	was = (uint64_t)st.st_size;
 	end = (uint64_t)st.st_size < PACK_HEAD_BYTES ? PACK_HEAD_BYTES
 	                                             : (uint64_t)st.st_size;
-	/*
-	 * Garbage: texts of changed and removed files, and old catalogs;
-	 * the file holds the live texts and the current catalog besides.
-	 */
-	compact = end - PACK_HEAD_BYTES + fresh > 2 * live + p->cat_len;
+	compact = compacts(p, was, live, fresh);
 	memset(&w, 0, sizeof(w));
 	if ((w.buf = malloc(PACK_CHUNK)) == NULL)
 		return -1;

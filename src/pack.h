@@ -126,6 +126,11 @@ struct pack_item {
  */
 int pack_commit(
     struct pack *, struct pack_item *, size_t n, int64_t started_ns);
+/*
+ * Whether pack_commit of items holding live bytes of text, fresh of them
+ * not in the file yet, would write a new file (or cannot tell).
+ */
+bool pack_compacts(const struct pack *, uint64_t live, uint64_t fresh);
 /* The catalog's index freed: only the start-up load uses it. */
 void pack_forget(struct pack *);
 
