@@ -2446,31 +2446,17 @@ check_locations(struct loader *L, const struct route *r)
 }
 
 /*
- * Sorts and checks a section this load made, its subsections first (a
- * subsection taken whole is done), then renders it.  r: the way to it.
+ * A section's own part of finishing: what depends on nothing but itself
+ * and the way to it (its subsections' names and titles): a clash of
+ * names, the lookup by name, the sorts, the Location: checks.
  */
 static bool
-finish(struct loader *L, struct route *r)
+finish_own(struct loader *L, const struct route *r)
 {
 	struct node *sec = (struct node *)r->at[r->n - 1];
 	struct section *s = sec->sec;
 	size_t keep = 0;
 
-	s->subsections = 1;
-	s->subarticles = 0;
-	for (size_t i = 0; i < s->nsections; i++) {
-		struct node *c = s->sections[i];
-
-		if (made_now(L, c)) {
-			r->at[r->n++] = c;
-			if (!finish(L, r))
-				return false;
-			r->n--;
-		}
-		sec->plain = sec->plain && c->plain;
-		s->subsections += c->sec->subsections;
-		s->subarticles += c->sec->subarticles;
-	}
 	/* An article and a subsection may not share a name: /a/x vs /a/x/. */
 	for (size_t i = 0; i < s->narticles; i++) {
 		struct node *a = s->articles[i];
@@ -2491,7 +2477,6 @@ finish(struct loader *L, struct route *r)
 		s->articles[keep++] = a;
 	}
 	s->narticles = keep;
-	s->subarticles += keep;
 	for (size_t i = 0; i < s->narticles; i++)
 		if (s->articles[i]->title == NULL)
 			return false;
@@ -2505,7 +2490,169 @@ finish(struct loader *L, struct route *r)
 	if (!sort_articles(L, s))
 		return false;
 	check_locations(L, r);
+	return true;
+}
+
+/* The counts of a section's subtree, its subsections' being done. */
+static void
+finish_sum(struct node *sec)
+{
+	struct section *s = sec->sec;
+
+	s->subsections = 1;
+	s->subarticles = s->narticles;
+	for (size_t i = 0; i < s->nsections; i++) {
+		const struct node *c = s->sections[i];
+
+		sec->plain = sec->plain && c->plain;
+		s->subsections += c->sec->subsections;
+		s->subarticles += c->sec->subarticles;
+	}
+}
+
+/*
+ * Sorts and checks a section this load made, its subsections first (a
+ * subsection taken whole is done), then renders it.  r: the way to it.
+ */
+static bool
+finish(struct loader *L, struct route *r)
+{
+	struct node *sec = (struct node *)r->at[r->n - 1];
+	struct section *s = sec->sec;
+
+	for (size_t i = 0; i < s->nsections; i++) {
+		struct node *c = s->sections[i];
+
+		if (made_now(L, c)) {
+			r->at[r->n++] = c;
+			if (!finish(L, r))
+				return false;
+			r->n--;
+		}
+	}
+	if (!finish_own(L, r))
+		return false;
+	finish_sum(sec);
 	return render_section(L, r);
+}
+
+/*
+ * A start-up load's sections finished by threads (finish's work, in
+ * three passes): each section's own part, any order; the counts, the
+ * subsections first; the pages, any order.  Only for a load without an
+ * old snapshot: a reload's section shares its old pages according to
+ * its subsections' (section_same), so it renders them first.
+ */
+struct finisher {
+	struct loader L; /* the load's, with a page and keys of its own */
+	struct route *v;
+	size_t n;
+	atomic_size_t *next;
+	bool render;
+	bool failed;
+};
+
+static bool
+gather_routes(const struct loader *L, struct route *r, struct route **v,
+    size_t *n, size_t *cap)
+{
+	const struct node *sec = r->at[r->n - 1];
+
+	for (size_t i = 0; i < sec->sec->nsections; i++) {
+		struct node *c = sec->sec->sections[i];
+
+		if (made_now(L, c)) {
+			r->at[r->n++] = c;
+			if (!gather_routes(L, r, v, n, cap))
+				return false;
+			r->n--;
+		}
+	}
+	if (*n == *cap) {
+		size_t nc = *cap ? 2 * *cap : 64;
+		struct route *p = reallocarray(*v, nc, sizeof(*p));
+
+		if (p == NULL)
+			return false;
+		*v = p;
+		*cap = nc;
+	}
+	(*v)[(*n)++] = *r;
+	return true;
+}
+
+static void *
+finisher_main(void *arg)
+{
+	struct finisher *F = arg;
+	size_t i;
+
+	while (!F->failed && (i = atomic_fetch_add(F->next, 1)) < F->n)
+		if (F->render ? !render_section(&F->L, &F->v[i])
+		              : !finish_own(&F->L, &F->v[i]))
+			F->failed = true;
+	return NULL;
+}
+
+static bool
+finish_pass(struct loader *L, struct route *v, size_t n, bool render)
+{
+	pthread_t t[PARSE_THREADS_MAX];
+	struct finisher F[PARSE_THREADS_MAX];
+	atomic_size_t next;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t want = ncpu > PARSE_THREADS_MAX ? PARSE_THREADS_MAX
+	    : ncpu > 1                         ? (size_t)ncpu
+	                                       : 1,
+	       nt = 0;
+	bool ok = true;
+
+	atomic_init(&next, 0);
+	for (size_t i = 0; i < want; i++) {
+		F[i].L = *L;
+		buf_init(&F[i].L.page);
+		F[i].L.keys = NULL;
+		F[i].L.capkeys = 0;
+		F[i].L.nskipped = F[i].L.nwarnings = 0;
+		F[i].v = v;
+		F[i].n = n;
+		F[i].next = &next;
+		F[i].render = render;
+		F[i].failed = false;
+	}
+	/* F[0] is this thread's. */
+	for (; nt + 1 < want; nt++)
+		if (thread_start(&t[nt], finisher_main, &F[nt + 1]) != 0)
+			break;
+	finisher_main(&F[0]);
+	for (size_t i = 0; i < nt; i++)
+		pthread_join(t[i], NULL);
+	for (size_t i = 0; i <= nt; i++) {
+		ok = ok && !F[i].failed;
+		L->nskipped += F[i].L.nskipped;
+		L->nwarnings += F[i].L.nwarnings;
+		buf_free(&F[i].L.page);
+		free(F[i].L.keys);
+	}
+	return ok;
+}
+
+static bool
+finish_all(struct loader *L, struct route *r)
+{
+	struct route *v = NULL;
+	size_t n = 0, cap = 0;
+	bool ok;
+
+	if (L->old != NULL || L->njobs < PARSE_THREADS_MIN_JOBS)
+		return finish(L, r);
+	ok = gather_routes(L, r, &v, &n, &cap) && finish_pass(L, v, n, false);
+	/* In the order gathered: each section after its subsections. */
+	for (size_t i = 0; i < n && ok; i++)
+		finish_sum((struct node *)v[i].at[v[i].n - 1]);
+	ok = ok && finish_pass(L, v, n, true);
+	free(v);
+	return ok;
 }
 
 static int
@@ -4343,7 +4490,7 @@ load(const struct archive_opts *o, const struct snapshot *old,
 	route.at[0] = root;
 	route.n = 1;
 	if (L.oom || root->title == NULL ||
-	    (troot == NULL && !finish(&L, &route))) {
+	    (troot == NULL && !finish_all(&L, &route))) {
 		load_end(&L);
 		buf_free(&L.page);
 		free(L.keys);

@@ -877,6 +877,49 @@ test_persistent_pack_from_slabs(void **state)
 }
 
 /*
+ * A start-up load of this many articles finishes its sections in threads
+ * (sorts, checks and pages in any order); a reload, whose old snapshot
+ * has nothing to share, finishes them one by one, each after its
+ * subsections.  The same pages, counts, skips and warnings, with an
+ * article clashing with a section and Location: lines that do not match.
+ */
+static void
+test_finish_threads(void **state)
+{
+	char root[] = "/tmp/serai-test-reload-XXXXXX";
+	const char *why = NULL;
+	struct snapshot *old, *threads, *serial;
+
+	(void)state;
+	assert_non_null(mkdtemp(root));
+	article(root, "lone.txt", "2020-01-01", "Lone");
+	set_opts(root);
+	archive_set_pack(-1);
+	assert_non_null(old = archive_load(&opts, &why));
+	many_articles(root);
+	article(root, "d3.txt", "2021-02-02", "Clash");
+	for (int d = 0; d < MANY_DIRS; d += 2) {
+		char rel[64];
+
+		snprintf(rel, sizeof(rel), "d%d/lost.txt", d);
+		assert_int_equal(puts_file(root, rel,
+		                     "Location: Home > Elsewhere\n"
+		                     "Date: 2019-03-03\nLost\n\nThe body.\n"),
+		    0);
+	}
+	assert_non_null(threads = archive_load(&opts, &why));
+	assert_non_null(serial = archive_reload(old, &opts, NULL, &why));
+	assert_int_equal(threads->narticles, MANY_ARTICLES + 1 + 4);
+	assert_int_equal(threads->nskipped, 1);
+	assert_int_equal(threads->nwarnings, 4);
+	assert_same_snapshot(threads, serial);
+	snapshot_release(serial);
+	snapshot_release(threads);
+	snapshot_release(old);
+	remove_tree(root);
+}
+
+/*
  * The threads' writes to the pack fail part way (a file size limit, as
  * on a full disk): some texts are in the file, others not, and none in
  * a catalog.  Every text is read again, and the pages are a full load's;
@@ -1338,6 +1381,7 @@ main(void)
 	    cmocka_unit_test(test_texts_from_slabs),
 	    cmocka_unit_test(test_persistent_pack_from_slabs),
 	    cmocka_unit_test(test_persistent_pack_cut_short),
+	    cmocka_unit_test(test_finish_threads),
 	    cmocka_unit_test(test_order_ties),
 	    cmocka_unit_test(test_saved_tree),
 	    cmocka_unit_test(test_saved_tree_mutated),
