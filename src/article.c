@@ -225,12 +225,36 @@ article_lang_valid(const char *s)
  * in a title would split a menu line, so: TABs become spaces, CR only as
  * part of CRLF, every other C0 control and DEL is refused.
  */
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/*
+ * Eight bytes all printable ASCII (0x20 to 0x7e): none has its high bit,
+ * none borrows when 0x20 is taken away, none carries when 1 is added.
+ */
+static bool
+printable8(const char *p)
+{
+	uint64_t w;
+
+	memcpy(&w, p, sizeof(w));
+	return ((w | (w - 0x20 * ONES) | (w + ONES)) & HIGHS) == 0;
+}
+
 static const char *
 check_bytes(const char *data, size_t len)
 {
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)data[i];
+	bool high = false;
 
+	/* A word at a time through the text: a byte at a time past a line end. */
+	for (size_t i = 0; i < len;) {
+		unsigned char c;
+
+		if (len - i >= 8 && printable8(data + i)) {
+			i += 8;
+			continue;
+		}
+		c = (unsigned char)data[i];
 		if (c == '\0')
 			return "contains a NUL byte";
 		if (c == '\r' && (i + 1 == len || data[i + 1] != '\n'))
@@ -238,8 +262,11 @@ check_bytes(const char *data, size_t len)
 		if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') ||
 		    c == 0x7f)
 			return "contains control characters";
+		high = high || c >= 0x80;
+		i++;
 	}
-	if (!utf8_valid(data, len))
+	/* ASCII alone is UTF-8. */
+	if (high && !utf8_valid(data, len))
 		return "not valid UTF-8";
 	return NULL;
 }

@@ -145,7 +145,16 @@ utf8_valid(const char *s, size_t len)
 		unsigned char c = p[i];
 		size_t n;
 		uint32_t cp;
+		uint64_t w;
 
+		/* Eight ASCII bytes at once: most text is. */
+		if (len - i >= sizeof(w)) {
+			memcpy(&w, p + i, sizeof(w));
+			if ((w & 0x8080808080808080ULL) == 0) {
+				i += sizeof(w);
+				continue;
+			}
+		}
 		if (c < 0x80) {
 			i++;
 			continue;

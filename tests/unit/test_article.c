@@ -326,6 +326,66 @@ test_bad_utf8(void **state)
 		parse_fails(bad[i], strlen(bad[i]), "UTF-8");
 }
 
+/*
+ * check_bytes reads eight bytes at a time while they are printable: a
+ * bad byte or sequence is found at every offset in a long line, against
+ * every alignment of the words, and good UTF-8 and TABs pass there too.
+ */
+static void
+test_bytes_at_every_offset(void **state)
+{
+	static const struct {
+		const char *bytes, *why;
+	} bad[] = {
+	    {"\0", "NUL"},
+	    {"\r", "CR"},
+	    {"\x01", "control"},
+	    {"\x1f", "control"},
+	    {"\x7f", "control"},
+	    {"\xff", "UTF-8"},
+	    {"\x80", "UTF-8"},
+	    {"\xc0\xaf", "UTF-8"},
+	    {"\xed\xa0\x80", "UTF-8"},
+	    {"\xe4\xb8", "UTF-8"},
+	};
+	static const char *const good[] = {
+	    "\t", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x93\xb0", " ", "~"};
+	char in[128];
+	struct article a;
+	const char *why;
+
+	(void)state;
+	for (size_t at = 0; at < 40; at++) {
+		for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+			size_t bl =
+			    bad[k].bytes[0] == '\0' ? 1 : strlen(bad[k].bytes);
+			size_t n = (size_t)snprintf(in, sizeof(in),
+			    "Title\n\n%.*s", (int)at,
+			    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX"
+			    "YZ");
+
+			memcpy(in + n, bad[k].bytes, bl);
+			n += bl;
+			n += (size_t)snprintf(in + n, sizeof(in) - n,
+			    "and the line goes on for a while.\n");
+			parse_fails(in, n, bad[k].why);
+		}
+		for (size_t k = 0; k < sizeof(good) / sizeof(good[0]); k++) {
+			int n = snprintf(in, sizeof(in),
+			    "Title\n\n%.*s%sand the line goes on for a "
+			    "while.\n",
+			    (int)at,
+			    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX"
+			    "YZ",
+			    good[k]);
+
+			assert_int_equal(
+			    article_parse(in, (size_t)n, &a, &why), 0);
+			article_free(&a);
+		}
+	}
+}
+
 static void
 test_control_bytes(void **state)
 {
@@ -676,6 +736,7 @@ main(void)
 	    cmocka_unit_test(test_good_date),
 	    cmocka_unit_test(test_bad_lang),
 	    cmocka_unit_test(test_bad_utf8),
+	    cmocka_unit_test(test_bytes_at_every_offset),
 	    cmocka_unit_test(test_control_bytes),
 	    cmocka_unit_test(test_no_title),
 	    cmocka_unit_test(test_duplicate_header),
