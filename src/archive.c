@@ -61,6 +61,13 @@ struct loader {
 	size_t njobs, capjobs;
 	atomic_size_t next; /* the next job a parsing thread takes */
 	/*
+	 * streaming: the threads parse while the walk goes on (stream_begin),
+	 * up to ready, until walked.
+	 */
+	bool streaming;
+	atomic_size_t ready;
+	atomic_bool walked;
+	/*
 	 * A reload: the snapshot being replaced, whose unchanged articles'
 	 * texts and unchanged sections' pages the new one shares.  NULL for
 	 * a full load.
@@ -1092,19 +1099,50 @@ parse_job(struct loader *L, struct reader *R, struct job *j)
  */
 #define PARSE_BATCH 32
 
+/* The threads' texts appended to the pack from a page past its end. */
+static void
+pack_target(struct loader *L, const struct stat *st)
+{
+	off_t page = page_size(), end = (st->st_size + page - 1) / page * page;
+
+	L->wfd = L->cache->fd;
+	atomic_init(&L->wend, (uint64_t)(end > page ? end : page));
+}
+
+/*
+ * The next job, once the walk has found it: a start that streams (jobs
+ * parsed while the walk goes on) waits here when it is ahead of the
+ * walk.  false: no more.
+ */
+static bool
+job_ready(struct loader *L, size_t i)
+{
+	const struct timespec nap = {0, 50 * 1000};
+
+	while (i >= atomic_load_explicit(&L->ready, memory_order_acquire)) {
+		if (atomic_load_explicit(&L->walked, memory_order_acquire))
+			return i < atomic_load_explicit(
+			               &L->ready, memory_order_acquire);
+		nanosleep(&nap, NULL);
+	}
+	return true;
+}
+
 static void *
 parser_main(void *arg)
 {
 	struct reader *R = arg;
 	struct loader *L = R->L;
-	size_t i;
+	bool more = true;
 
-	while ((i = atomic_fetch_add(&L->next, PARSE_BATCH)) < L->njobs) {
-		size_t end =
-		    i + PARSE_BATCH < L->njobs ? i + PARSE_BATCH : L->njobs;
+	while (more) {
+		size_t i = atomic_fetch_add(&L->next, PARSE_BATCH);
 
-		for (; i < end; i++)
+		for (size_t end = i + PARSE_BATCH; i < end; i++) {
+			if (!(more = job_ready(L, i)))
+				break;
 			parse_job(L, R, &L->jobs[i]);
+		}
 	}
 	if (R->dirfd != AT_FDCWD)
 		close(R->dirfd);
@@ -1120,35 +1158,98 @@ parser_main(void *arg)
 #define PARSE_THREADS_MIN_JOBS 256
 #define PARSE_THREADS_MAX 8
 
-static void
-parse_jobs(struct loader *L)
-{
-	pthread_t t[PARSE_THREADS_MAX];
+/* The parsing threads of a load, this one's reader first. */
+struct parse_run {
+	pthread_t t[PARSE_THREADS_MAX - 1];
 	struct reader R[PARSE_THREADS_MAX];
-	size_t nt = 0, want = 1;
+	size_t nt;
+};
+
+/*
+ * The threads begun: on the jobs found, or (L->streaming) on those the
+ * walk is still finding, which parse_end says it is done with.
+ */
+static void
+parse_begin(struct loader *L, struct parse_run *P)
+{
+	size_t want = 1;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
-	if (L->njobs >= PARSE_THREADS_MIN_JOBS && ncpu > 1)
+	if ((L->streaming || L->njobs >= PARSE_THREADS_MIN_JOBS) && ncpu > 1)
 		want =
 		    ncpu > PARSE_THREADS_MAX ? PARSE_THREADS_MAX : (size_t)ncpu;
 	atomic_init(&L->next, 0);
+	if (!L->streaming) {
+		atomic_init(&L->ready, L->njobs);
+		atomic_init(&L->walked, true);
+	}
 	for (size_t i = 0; i < want; i++)
-		R[i] = (struct reader){.L = L, .dirfd = AT_FDCWD};
-	/* R[0] is this thread's. */
-	for (; nt + 1 < want; nt++)
-		if (thread_start(&t[nt], parser_main, &R[nt + 1]) != 0)
+		P->R[i] = (struct reader){.L = L, .dirfd = AT_FDCWD};
+	/* R[0] is this thread's, once it is done walking. */
+	for (P->nt = 0; P->nt + 1 < want; P->nt++)
+		if (thread_start(&P->t[P->nt], parser_main, &P->R[P->nt + 1]) !=
+		    0)
 			break;
-	parser_main(&R[0]);
-	for (size_t i = 0; i < nt; i++)
-		pthread_join(t[i], NULL);
-	for (size_t i = 0; i <= nt; i++)
-		while (R[i].slabs != NULL) {
-			struct slab *s = R[i].slabs;
+}
 
-			R[i].slabs = s->next;
+static void
+parse_end(struct loader *L, struct parse_run *P)
+{
+	atomic_store_explicit(&L->ready, L->njobs, memory_order_release);
+	atomic_store_explicit(&L->walked, true, memory_order_release);
+	parser_main(&P->R[0]);
+	for (size_t i = 0; i < P->nt; i++)
+		pthread_join(P->t[i], NULL);
+	for (size_t i = 0; i <= P->nt; i++)
+		while (P->R[i].slabs != NULL) {
+			struct slab *s = P->R[i].slabs;
+
+			P->R[i].slabs = s->next;
 			s->next = L->slabs;
 			L->slabs = s;
 		}
+}
+
+static void
+parse_jobs(struct loader *L)
+{
+	struct parse_run P;
+
+	L->streaming = false;
+	parse_begin(L, &P);
+	parse_end(L, &P);
+}
+
+/*
+ * A cold start's jobs parsed while the walk finds them (the other cores
+ * idle through the walk otherwise): the pack is empty, so nothing need
+ * be waited for, and the jobs' room is made for the most files an
+ * archive may have at once (address space, touched as used), so that
+ * it never moves under the threads.
+ */
+static bool
+stream_begin(struct loader *L, struct parse_run *P)
+{
+	struct stat st;
+	void *p;
+
+	if (L->cache == NULL || L->cache->checking || L->cache->addr != NULL ||
+	    L->jobs != NULL || fstat(L->cache->fd, &st) == -1)
+		return false;
+	p = mmap(NULL, (size_t)ARCHIVE_MAX_FILES * sizeof(*L->jobs),
+	    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+	    -1, 0);
+	if (p == MAP_FAILED)
+		return false;
+	L->jobs = p;
+	L->capjobs = ARCHIVE_MAX_FILES;
+	L->slabbed = true;
+	pack_target(L, &st);
+	L->streaming = true;
+	atomic_init(&L->ready, 0);
+	atomic_init(&L->walked, false);
+	parse_begin(L, P);
+	return true;
 }
 
 static void
@@ -1375,7 +1476,8 @@ load_article(struct loader *L, struct node *sec, const char *dir,
 		skip(L, path, "path longer than a Gopher selector may be");
 		return;
 	}
-	if (L->njobs == L->capjobs && !jobs_grow(L)) {
+	/* Streaming, the room is the most there may be: never moved. */
+	if (L->njobs == L->capjobs && (L->streaming || !jobs_grow(L))) {
 		L->oom = true;
 		return;
 	}
@@ -1414,6 +1516,9 @@ load_article(struct loader *L, struct node *sec, const char *dir,
 		return;
 	}
 	L->njobs++;
+	if (L->streaming)
+		atomic_store_explicit(
+		    &L->ready, L->njobs, memory_order_release);
 }
 
 /* realpath-based containment: a component boundary, not a mere prefix. */
@@ -4395,6 +4500,7 @@ load(const struct archive_opts *o, const struct snapshot *old,
 	struct node *root;
 	struct route route;
 	struct stat st, pst;
+	struct parse_run P;
 	struct timespec t0, started;
 	unsigned long walked_ms = 0, read_ms = 0, packed_ms = 0, pages_ms = 0;
 	struct blob robots = {NULL, 0};
@@ -4450,6 +4556,8 @@ load(const struct archive_opts *o, const struct snapshot *old,
 		if (!seen_add(&L, &st, root->path))
 			L.oom = true;
 		else {
+			if (old == NULL)
+				(void)stream_begin(&L, &P);
 			read_robots(&L, &robots);
 			load_dir(&L, L.rootreal, root, NULL);
 			load_deferred(&L);
@@ -4464,18 +4572,15 @@ load(const struct archive_opts *o, const struct snapshot *old,
 		    (L.cache_seg = segment_map(
 		         L.cache->fd, L.cache->addr, L.cache->len)) != NULL)
 			L.cache->lent = true;
-		L.slabbed = pack_fd != -1 || L.cache != NULL;
-		/* Appended to, from a page past its end (pack_commit's). */
-		if (L.cache != NULL && fstat(L.cache->fd, &pst) == 0) {
-			off_t page = page_size(),
-			      end = (pst.st_size + page - 1) / page * page;
-
-			L.wfd = L.cache->fd;
-			atomic_init(
-			    &L.wend, (uint64_t)(end > page ? end : page));
+		if (!L.streaming) {
+			L.slabbed = pack_fd != -1 || L.cache != NULL;
+			if (L.cache != NULL && fstat(L.cache->fd, &pst) == 0)
+				pack_target(&L, &pst);
 		}
 		walked_ms = (unsigned long)ms_since(&t0);
-		if (!L.oom)
+		if (L.streaming)
+			parse_end(&L, &P);
+		else if (!L.oom)
 			parse_jobs(&L);
 		read_ms = (unsigned long)ms_since(&t0);
 		if (L.wfd != -1 && (atomic_load(&L.wfailed) || !pack_map(&L)))
