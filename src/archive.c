@@ -119,7 +119,6 @@ struct loader {
 	bool committing;
 	int committed; /* pack_commit's result */
 	struct pack_item *items;
-	size_t nitems;
 	struct buf page;        /* the section pages are rendered in (finish) */
 	struct order_key *keys; /* a section's articles being sorted */
 	size_t capkeys;
@@ -388,6 +387,7 @@ struct job {
 	bool trusted; /* its directory unchanged (watch): share unstat'ed */
 	bool cached;  /* the text is the persistent pack's, at off */
 	bool packed;  /* parsed and written to the pack by its thread, at off */
+	bool adopted; /* its text and node are its section's (adopt_jobs) */
 	uint64_t off, sum;
 	const char *why; /* why not, or NULL with err */
 	int err;
@@ -1273,6 +1273,8 @@ static void
 free_jobs(struct loader *L)
 {
 	for (size_t i = 0; i < L->njobs; i++) {
+		if (L->jobs[i].adopted)
+			continue;
 		node_release(L->jobs[i].node);
 		if (L->jobs[i].shared != NULL)
 			text_release(L->jobs[i].shared);
@@ -1428,16 +1430,18 @@ adopt_jobs(struct loader *L)
 		} else {
 			n->born = L->born;
 			n->art = &j->shared->art;
-			j->shared = NULL;
-			j->parsed = false;
 			n->title = n->art->title;
 			n->date = n->art->date;
 			/* The parsing thread's node has its key. */
 			if (n->date != NULL && j->node == NULL)
 				n->when = article_date_key(n->date);
-			j->node = NULL;
 			n->lang = n->art->lang;
 			n->stamp = j->stamp;
+			/*
+			 * The text and node are the section's now; the job is
+			 * left as it is, as the catalog's thread reads it.
+			 */
+			j->adopted = true;
 		}
 		j->sec->sec->articles[j->sec->sec->narticles++] = n;
 	}
@@ -3434,65 +3438,30 @@ move_text(
  * Nothing is written when every text came from the catalog and it names
  * no other file.  false: the fresh texts are where they were.
  */
-static void *
-commit_main(void *arg)
+/*
+ * The catalog's items, one per text, in the walk's order (tv: the texts,
+ * or NULL); their paths in the pool.  The number made, or SIZE_MAX when
+ * out of memory.
+ */
+static size_t
+make_items(struct loader *L, struct pack_item *v, struct text **tv)
 {
-	struct loader *L = arg;
-
-	L->committed =
-	    pack_commit(L->cache, L->items, L->nitems, L->started_ns);
-	return NULL;
-}
-
-static bool
-persist(struct loader *L)
-{
-	struct pack_item *v;
-	struct text **tv;
-	struct segment *g;
-	size_t n = 0, nfresh = 0;
-	uint64_t live;
 	char path[PATH_MAX];
-	int fd = L->cache->fd;
-	bool move = false;
+	size_t n = 0;
 
-	/*
-	 * Nothing to write when every text came from the catalog and it
-	 * names no other file: known before the items are made (at a
-	 * million, 80 MB of them and 60 MB of paths, all for nothing).
-	 */
-	for (size_t i = 0; i < L->njobs; i++)
-		if (L->jobs[i].parsed && L->jobs[i].shared != NULL) {
-			n++;
-			nfresh += !L->jobs[i].cached;
-		}
-	if (nfresh == 0 && L->cache_seg != NULL && n == L->cache->nrecs)
-		return true;
-	n = 0;
-	v = reallocarray(NULL, L->njobs + 1, sizeof(*v));
-	tv = reallocarray(NULL, L->njobs + 1, sizeof(*tv));
-	live = 0;
-	if (v == NULL || tv == NULL) {
-		free(v);
-		free(tv);
-		return false;
-	}
 	for (size_t i = 0; i < L->njobs; i++) {
 		struct job *j = &L->jobs[i];
 		struct article *a;
 
 		if (!j->parsed || j->shared == NULL)
 			continue;
-		tv[n] = j->shared;
+		if (tv != NULL)
+			tv[n] = j->shared;
 		a = &j->shared->art;
 		/* The pool's, as long as the jobs. */
 		job_path(j, path, sizeof(path));
-		v[n].path = pool_strndup(L, path, strlen(path));
-		if (v[n].path == NULL) {
-			free(v);
-			free(tv);
-			return false;
-		}
+		if ((v[n].path = pool_strndup(L, path, strlen(path))) == NULL)
+			return SIZE_MAX;
 		v[n].stamp = j->stamp;
 		v[n].art = a;
 		if (j->cached || j->packed) {
@@ -3505,29 +3474,82 @@ persist(struct loader *L)
 			    (a->npara + 1) * sizeof(char *);
 			v[n].off = PACK_NONE;
 			v[n].sum = 0;
-			move = true;
 		}
-		live += a->textlen;
 		n++;
 	}
+	return n;
+}
+
+/*
+ * The catalog alone, every text being in the file already: its items
+ * made here too, beside the rest of the load, which leaves the jobs'
+ * texts and the pool to this thread until load_end joins it.
+ */
+static void *
+commit_main(void *arg)
+{
+	struct loader *L = arg;
+	size_t n;
+
+	L->committed = -1;
+	if ((L->items = reallocarray(NULL, L->njobs + 1, sizeof(*L->items))) !=
+	        NULL &&
+	    (n = make_items(L, L->items, NULL)) != SIZE_MAX)
+		L->committed =
+		    pack_commit(L->cache, L->items, n, L->started_ns);
+	return NULL;
+}
+
+static bool
+persist(struct loader *L)
+{
+	struct pack_item *v;
+	struct text **tv;
+	struct segment *g;
+	size_t n = 0, nfresh = 0;
+	uint64_t live = 0;
+	int fd = L->cache->fd;
+	bool move = false;
+
+	/*
+	 * Nothing to write when every text came from the catalog and it
+	 * names no other file: known before the items are made (at a
+	 * million, 80 MB of them and 60 MB of paths, all for nothing).
+	 */
+	for (size_t i = 0; i < L->njobs; i++) {
+		const struct job *j = &L->jobs[i];
+
+		if (j->parsed && j->shared != NULL) {
+			n++;
+			nfresh += !j->cached;
+			move = move || (!j->cached && !j->packed);
+			live += j->shared->art.textlen;
+		}
+	}
+	if (nfresh == 0 && L->cache_seg != NULL && n == L->cache->nrecs)
+		return true;
 	/*
 	 * Every text in the file already, and to stay where it is: only the
-	 * catalog is written, beside the rest of the load (load_end).
+	 * catalog is written, by a thread of its own (load_end joins it).
 	 */
 	if (!move && !pack_compacts(L->cache, live, 0)) {
-		free(tv);
-		L->items = v;
-		L->nitems = n;
 		if (thread_start(&L->committer, commit_main, L) == 0) {
 			L->committing = true;
 			return true;
 		}
 		commit_main(L);
+		free(L->items);
 		L->items = NULL;
-		free(v);
 		if (L->committed == -1)
 			L->cache->saved_nrecs = 0;
 		return L->committed == 0;
+	}
+	v = reallocarray(NULL, L->njobs + 1, sizeof(*v));
+	tv = reallocarray(NULL, L->njobs + 1, sizeof(*tv));
+	if (v == NULL || tv == NULL || (n = make_items(L, v, tv)) == SIZE_MAX) {
+		free(v);
+		free(tv);
+		return false;
 	}
 	if (pack_commit(L->cache, v, n, L->started_ns) == -1) {
 		/* Texts the threads wrote are in it, but in no catalog. */
