@@ -66,6 +66,7 @@ import json
 import multiprocessing
 import os
 import random
+import re
 import shutil
 import signal
 import string
@@ -411,6 +412,11 @@ def measure_start(srv, probe, n, rec, kind):
     print("%s start: serving after %.2f s (%.2f CPU-s), search ready after "
           "%.2f s (%.2f CPU-s)" % (kind, t1 - t0, c1, t2 - t0, c2),
           file=sys.stderr, flush=True)
+    # A walk's phases, as serai's start-up line gives them.
+    m = re.search(r"loaded in \d+ ms \(by then: [^)]*\)", srv.log_text())
+    if m:
+        print("%s start: %s" % (kind, m.group(0)), file=sys.stderr,
+              flush=True)
     # A start from the saved tree then checks it against the archive (a
     # full reload, in the log): until then a change made while serai
     # was down is not served yet.
