@@ -353,23 +353,6 @@ text_release(struct text *t)
 	free(t);
 }
 
-/* The strings of an article that point into its text. */
-#define TEXT_NFIELDS 9
-
-static void
-text_fields(struct article *a, char **f[TEXT_NFIELDS])
-{
-	f[0] = &a->location;
-	f[1] = &a->date;
-	f[2] = &a->lang;
-	f[3] = &a->tags;
-	f[4] = &a->source;
-	f[5] = &a->author;
-	f[6] = &a->title;
-	f[7] = &a->editor;
-	f[8] = &a->copyright;
-}
-
 /*
  * An article file to read and parse.  The walk only lists them: reading
  * and parsing is most of a load, and the files are independent, so
@@ -1015,13 +998,13 @@ pack_job(struct loader *L, struct reader *R, struct job *j, size_t len)
 	struct text *t;
 	struct node *n;
 	const char *text;
-	char **fields[TEXT_NFIELDS];
+	char **fields[ARTICLE_NFIELDS];
 	uint64_t off;
 
 	if (article_parse_with(R->rb.p, len, &a, &j->why, block_alloc, R) == -1)
 		return;
 	text = (const char *)(void *)a.paras + (a.npara + 1) * sizeof(char *);
-	text_fields(&a, fields);
+	article_fields(&a, fields);
 	if ((t = malloc(sizeof(*t) + (a.npara + 1) * sizeof(*t->room))) ==
 	        NULL ||
 	    (n = node_new(NODE_ARTICLE, j->sec->path, j->slug)) == NULL) {
@@ -3351,12 +3334,12 @@ pack_map(struct loader *L)
 	for (size_t i = 0; i < L->njobs; i++) {
 		struct job *j = &L->jobs[i];
 		struct article *a;
-		char **fields[TEXT_NFIELDS];
+		char **fields[ARTICLE_NFIELDS];
 
 		if (!j->packed)
 			continue;
 		a = &j->shared->art;
-		text_fields(a, fields);
+		article_fields(a, fields);
 		for (size_t k = 0; k < a->npara; k++)
 			a->paras[k] = g->addr + (uintptr_t)a->paras[k];
 		for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)

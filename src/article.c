@@ -522,3 +522,17 @@ article_parse_with(const char *data, size_t len, struct article *a,
 		a->len = len;
 	return rv;
 }
+
+void
+article_fields(struct article *a, char **f[ARTICLE_NFIELDS])
+{
+	f[0] = &a->location;
+	f[1] = &a->date;
+	f[2] = &a->lang;
+	f[3] = &a->tags;
+	f[4] = &a->source;
+	f[5] = &a->author;
+	f[6] = &a->title;
+	f[7] = &a->editor;
+	f[8] = &a->copyright;
+}

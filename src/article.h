@@ -62,6 +62,13 @@ void article_free(struct article *);
 int article_parse_with(const char *data, size_t len, struct article *a,
     const char **errstr, void *(*alloc)(void *ctx, size_t), void *ctx);
 
+/*
+ * The fields that point into an article's text, in a fixed order: the
+ * loader moves them with the text, the pack records their offsets.
+ */
+#define ARTICLE_NFIELDS 9
+void article_fields(struct article *, char **f[ARTICLE_NFIELDS]);
+
 /* A date as above; valid calendar day.  Used for Date: and by tests. */
 int article_date_valid(const char *);
 /*

@@ -37,8 +37,8 @@
 /* Writes go through a buffer of this size, not text by text. */
 #define PACK_CHUNK (1024 * 1024)
 #define PACK_NOFIELD UINT32_MAX
-#define PACK_NFIELDS 9
-#define PACK_TITLE 6 /* in the order of fields_of() */
+#define PACK_NFIELDS ARTICLE_NFIELDS
+#define PACK_TITLE 6 /* in the order of article_fields() */
 
 struct pack_head {
 	char magic[8];
@@ -462,20 +462,6 @@ pack_rec_stamp(const struct pack_rec *r, struct file_stamp *fs)
 	fs->ctime_ns = r->ctime_ns;
 }
 
-static void
-fields_of(struct article *a, char **f[PACK_NFIELDS])
-{
-	f[0] = &a->location;
-	f[1] = &a->date;
-	f[2] = &a->lang;
-	f[3] = &a->tags;
-	f[4] = &a->source;
-	f[5] = &a->author;
-	f[6] = &a->title;
-	f[7] = &a->editor;
-	f[8] = &a->copyright;
-}
-
 size_t
 pack_rec_npara(const struct pack_rec *r)
 {
@@ -493,7 +479,7 @@ pack_rec_article(const struct pack *p, const struct pack_rec *r,
 	if (text[r->textlen - 1] != '\0' ||
 	    pack_hash(text, r->textlen) != r->sum)
 		return -1;
-	fields_of(a, f);
+	article_fields(a, f);
 	for (size_t i = 0; i < PACK_NFIELDS; i++)
 		*f[i] = r->field[i] == PACK_NOFIELD ? NULL : text + r->field[i];
 	/* What the rest of serai takes as given of a parsed date and tag. */
@@ -614,7 +600,7 @@ write_pack(struct pack *p, struct writer *w, struct pack_item *v, size_t n,
 		r.srclen = a->len;
 		r.textlen = (uint32_t)a->textlen;
 		r.npara = (uint32_t)a->npara;
-		fields_of(a, f);
+		article_fields(a, f);
 		for (size_t k = 0; k < PACK_NFIELDS; k++)
 			r.field[k] = field_off(*f[k], v[i].text);
 		r.pathlen = (uint32_t)strlen(v[i].path);
