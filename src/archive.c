@@ -40,6 +40,24 @@ struct later {
 };
 
 struct order_key;
+struct loader;
+
+/*
+ * The catalog alone, every text being in the file already, written by a
+ * thread of its own beside the rest of the load: it reads the jobs and
+ * their texts (adopt_jobs leaves them as they are, finish keeps what it
+ * drops) and writes nothing of the loader's but the pack, until
+ * load_end joins it.
+ */
+struct commit {
+	pthread_t t;
+	struct loader *L;
+	int rv; /* pack_commit's */
+	struct pack_item *items;
+	char *paths;
+};
+
+static void commit_free(struct commit *);
 
 struct loader {
 	const struct archive_opts *o;
@@ -109,18 +127,23 @@ struct loader {
 	 */
 	int wfd;
 	_Atomic uint64_t wend;
+	_Atomic uint64_t wrote; /* bytes of text written there */
+	uint64_t wfrom;         /* the file's size before */
 	atomic_bool wfailed;
 	struct segment *wseg;
 	/*
 	 * persist's catalog, written by a thread of its own while the load
 	 * goes on (no text moves then): joined by load_end.
 	 */
-	pthread_t committer;
-	bool committing;
-	int committed; /* pack_commit's result */
-	struct pack_item *items;
+	struct commit *commit;  /* NULL: none running */
 	struct buf page;        /* the section pages are rendered in (finish) */
 	struct order_key *keys; /* a section's articles being sorted */
+	/*
+	 * Articles finish dropped (a name clash), released by load_end once
+	 * the catalog's thread, which may still read their texts, is done.
+	 */
+	struct node **dropped;
+	size_t ndropped;
 	size_t capkeys;
 };
 
@@ -370,7 +393,6 @@ struct job {
 	bool trusted; /* its directory unchanged (watch): share unstat'ed */
 	bool cached;  /* the text is the persistent pack's, at off */
 	bool packed;  /* parsed and written to the pack by its thread, at off */
-	bool adopted; /* its text and node are its section's (adopt_jobs) */
 	uint64_t off, sum;
 	const char *why; /* why not, or NULL with err */
 	int err;
@@ -384,6 +406,11 @@ struct job {
 	 * makes it.
 	 */
 	struct node *node;
+	/*
+	 * Its text and node are its section's (adopt_jobs).  In a word of
+	 * its own: the catalog's thread reads the fields above meanwhile.
+	 */
+	bool adopted;
 };
 
 /*
@@ -961,6 +988,7 @@ chunk_put(struct loader *L, struct reader *R, const char *p, size_t len,
 			atomic_store(&L->wfailed, true);
 			return false;
 		}
+		atomic_fetch_add_explicit(&L->wrote, len, memory_order_relaxed);
 		return true;
 	}
 	if (R->wbuf == NULL && (R->wbuf = malloc(PACK_WRITE_CHUNK)) == NULL) {
@@ -975,6 +1003,7 @@ chunk_put(struct loader *L, struct reader *R, const char *p, size_t len,
 	*off = R->wbase + R->wfill;
 	memcpy(R->wbuf + R->wfill, p, len);
 	R->wfill += len;
+	atomic_fetch_add_explicit(&L->wrote, len, memory_order_relaxed);
 	return true;
 }
 
@@ -1099,14 +1128,16 @@ parse_job(struct loader *L, struct reader *R, struct job *j)
  */
 #define PARSE_BATCH 32
 
-/* The threads' texts appended to the pack from a page past its end. */
+/* The threads' texts appended to the pack, aligned as its writes are. */
 static void
 pack_target(struct loader *L, const struct stat *st)
 {
-	off_t page = page_size(), end = (st->st_size + page - 1) / page * page;
+	uint64_t end = ((uint64_t)st->st_size + 7) / 8 * 8;
 
 	L->wfd = L->cache->fd;
-	atomic_init(&L->wend, (uint64_t)(end > page ? end : page));
+	atomic_init(&L->wend, end > PACK_HEAD_BYTES ? end : PACK_HEAD_BYTES);
+	atomic_init(&L->wrote, 0);
+	L->wfrom = (uint64_t)st->st_size;
 }
 
 /*
@@ -1305,15 +1336,19 @@ unslab(struct text *t)
 static void
 load_end(struct loader *L)
 {
-	if (L->committing) {
-		pthread_join(L->committer, NULL);
-		L->committing = false;
+	if (L->commit != NULL) {
+		pthread_join(L->commit->t, NULL);
 		/* The threads' texts are in the file, but in no catalog. */
-		if (L->committed == -1)
+		if (L->commit->rv == -1)
 			L->cache->saved_nrecs = 0;
+		commit_free(L->commit);
+		L->commit = NULL;
 	}
-	free(L->items);
-	L->items = NULL;
+	for (size_t i = 0; i < L->ndropped; i++)
+		node_release(L->dropped[i]);
+	free(L->dropped);
+	L->dropped = NULL;
+	L->ndropped = 0;
 	free_jobs(L);
 	if (L->cache != NULL) {
 		pack_forget(L->cache);
@@ -2580,7 +2615,10 @@ finish_own(struct loader *L, const struct route *r)
 			    a->path);
 			L->nskipped++;
 			sec->plain = false;
-			node_release(a);
+			if (!push(&L->dropped, &L->ndropped, a)) {
+				node_release(a);
+				return false;
+			}
 			continue;
 		}
 		s->articles[keep++] = a;
@@ -2723,6 +2761,8 @@ finish_pass(struct loader *L, struct route *v, size_t n, bool render)
 		F[i].L.keys = NULL;
 		F[i].L.capkeys = 0;
 		F[i].L.nskipped = F[i].L.nwarnings = 0;
+		F[i].L.dropped = NULL;
+		F[i].L.ndropped = 0;
 		F[i].v = v;
 		F[i].n = n;
 		F[i].next = &next;
@@ -2740,6 +2780,13 @@ finish_pass(struct loader *L, struct route *v, size_t n, bool render)
 		ok = ok && !F[i].failed;
 		L->nskipped += F[i].L.nskipped;
 		L->nwarnings += F[i].L.nwarnings;
+		for (size_t k = 0; k < F[i].L.ndropped; k++)
+			if (!push(
+			        &L->dropped, &L->ndropped, F[i].L.dropped[k])) {
+				node_release(F[i].L.dropped[k]);
+				ok = false;
+			}
+		free(F[i].L.dropped);
 		buf_free(&F[i].L.page);
 		free(F[i].L.keys);
 	}
@@ -3349,6 +3396,12 @@ pack_map(struct loader *L)
 		j->shared->seg = g;
 	}
 	L->wseg = g;
+	/*
+	 * What the chunks left unfilled (the end of each) is room, not
+	 * texts gone: no reason to compact the pack.
+	 */
+	if (g->len > L->wfrom + atomic_load(&L->wrote))
+		L->cache->holes = g->len - L->wfrom - atomic_load(&L->wrote);
 	return true;
 }
 
@@ -3423,11 +3476,11 @@ move_text(
  */
 /*
  * The catalog's items, one per text, in the walk's order (tv: the texts,
- * or NULL); their paths in the pool.  The number made, or SIZE_MAX when
- * out of memory.
+ * or NULL).  Their paths in paths (NULL: the pool), room for every job's
+ * path (path_room).  The number made, or SIZE_MAX when out of memory.
  */
 static size_t
-make_items(struct loader *L, struct pack_item *v, struct text **tv)
+make_items(struct loader *L, struct pack_item *v, struct text **tv, char *paths)
 {
 	char path[PATH_MAX];
 	size_t n = 0;
@@ -3435,15 +3488,20 @@ make_items(struct loader *L, struct pack_item *v, struct text **tv)
 	for (size_t i = 0; i < L->njobs; i++) {
 		struct job *j = &L->jobs[i];
 		struct article *a;
+		size_t len;
 
 		if (!j->parsed || j->shared == NULL)
 			continue;
 		if (tv != NULL)
 			tv[n] = j->shared;
 		a = &j->shared->art;
-		/* The pool's, as long as the jobs. */
 		job_path(j, path, sizeof(path));
-		if ((v[n].path = pool_strndup(L, path, strlen(path))) == NULL)
+		len = strlen(path);
+		if (paths != NULL) {
+			memcpy(paths, path, len + 1);
+			v[n].path = paths;
+			paths += len + 1;
+		} else if ((v[n].path = pool_strndup(L, path, len)) == NULL)
 			return SIZE_MAX;
 		v[n].stamp = j->stamp;
 		v[n].art = a;
@@ -3463,23 +3521,38 @@ make_items(struct loader *L, struct pack_item *v, struct text **tv)
 	return n;
 }
 
-/*
- * The catalog alone, every text being in the file already: its items
- * made here too, beside the rest of the load, which leaves the jobs'
- * texts and the pool to this thread until load_end joins it.
- */
+/* Bytes every job's path takes, each with its NUL, at most. */
+static size_t
+path_room(const struct loader *L)
+{
+	size_t room = 0;
+
+	for (size_t i = 0; i < L->njobs; i++)
+		room += strlen(L->jobs[i].dir) + strlen(L->jobs[i].fname) + 2;
+	return room;
+}
+
+static void
+commit_free(struct commit *c)
+{
+	free(c->items);
+	free(c->paths);
+	free(c);
+}
+
 static void *
 commit_main(void *arg)
 {
-	struct loader *L = arg;
+	struct commit *c = arg;
+	struct loader *L = c->L;
 	size_t n;
 
-	L->committed = -1;
-	if ((L->items = reallocarray(NULL, L->njobs + 1, sizeof(*L->items))) !=
+	c->rv = -1;
+	if ((c->items = reallocarray(NULL, L->njobs + 1, sizeof(*c->items))) !=
 	        NULL &&
-	    (n = make_items(L, L->items, NULL)) != SIZE_MAX)
-		L->committed =
-		    pack_commit(L->cache, L->items, n, L->started_ns);
+	    (c->paths = malloc(path_room(L) + 1)) != NULL &&
+	    (n = make_items(L, c->items, NULL, c->paths)) != SIZE_MAX)
+		c->rv = pack_commit(L->cache, c->items, n, L->started_ns);
 	return NULL;
 }
 
@@ -3516,20 +3589,27 @@ persist(struct loader *L)
 	 * catalog is written, by a thread of its own (load_end joins it).
 	 */
 	if (!move && !pack_compacts(L->cache, live, 0)) {
-		if (thread_start(&L->committer, commit_main, L) == 0) {
-			L->committing = true;
+		struct commit *c;
+		int rv;
+
+		if ((c = calloc(1, sizeof(*c))) == NULL)
+			return false;
+		c->L = L;
+		if (thread_start(&c->t, commit_main, c) == 0) {
+			L->commit = c;
 			return true;
 		}
-		commit_main(L);
-		free(L->items);
-		L->items = NULL;
-		if (L->committed == -1)
+		commit_main(c);
+		rv = c->rv;
+		commit_free(c);
+		if (rv == -1)
 			L->cache->saved_nrecs = 0;
-		return L->committed == 0;
+		return rv == 0;
 	}
 	v = reallocarray(NULL, L->njobs + 1, sizeof(*v));
 	tv = reallocarray(NULL, L->njobs + 1, sizeof(*tv));
-	if (v == NULL || tv == NULL || (n = make_items(L, v, tv)) == SIZE_MAX) {
+	if (v == NULL || tv == NULL ||
+	    (n = make_items(L, v, tv, NULL)) == SIZE_MAX) {
 		free(v);
 		free(tv);
 		return false;

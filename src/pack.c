@@ -27,11 +27,6 @@
 /* Any change to the layout, or to what article_parse makes, bumps it. */
 #define PACK_VERSION 1
 #define PACK_ORDER 0x01020304u
-/*
- * The header's room: one sector, so its write lands whole on most disks
- * (and its checksum catches one that does not).
- */
-#define PACK_HEAD_BYTES 512
 /* A text is at most an article's bytes and its NULs; twice is ample. */
 #define PACK_TEXT_MAX (2 * (uint64_t)ARTICLE_MAX_BYTES)
 /* Writes go through a buffer of this size, not text by text. */
@@ -646,6 +641,8 @@ compacts(const struct pack *p, uint64_t size, uint64_t live, uint64_t fresh)
 {
 	uint64_t end = size < PACK_HEAD_BYTES ? PACK_HEAD_BYTES : size;
 
+	end =
+	    end - PACK_HEAD_BYTES > p->holes ? end - p->holes : PACK_HEAD_BYTES;
 	return end - PACK_HEAD_BYTES + fresh > 2 * live + p->cat_len;
 }
 
@@ -727,6 +724,7 @@ pack_commit(struct pack *p, struct pack_item *v, size_t n, int64_t started_ns)
 		return -1;
 	}
 	if (compact) {
+		p->holes = 0;
 		log_info("%s: compacted (%llu bytes of live text)", p->path,
 		    (unsigned long long)live);
 		close(p->fd);

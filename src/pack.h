@@ -24,6 +24,11 @@
 #include "article.h"
 
 #define PACK_FILE "articles.pack"
+/*
+ * The header's room: one sector, so its write lands whole on most disks
+ * (and its checksum catches one that does not).  Texts follow it.
+ */
+#define PACK_HEAD_BYTES 512
 /* An item's text not in the pack yet (pack_item.off). */
 #define PACK_NONE UINT64_MAX
 
@@ -46,7 +51,13 @@ struct pack {
 	/* The catalog: a hash of the records by path; none when empty. */
 	const struct pack_rec **slots;
 	size_t nslots, nrecs;
-	uint64_t live;    /* bytes of text the catalog points at */
+	uint64_t live; /* bytes of text the catalog points at */
+	/*
+	 * Bytes of the file its writer left unused (the room the loader's
+	 * threads took in chunks and did not fill): not garbage, so not a
+	 * reason to compact.  Set by the writer before pack_commit.
+	 */
+	uint64_t holes;
 	uint64_t cat_off; /* where the catalog is in the file */
 	uint64_t cat_len; /* the catalog's own bytes */
 	/*

@@ -887,8 +887,10 @@ static void
 test_finish_threads(void **state)
 {
 	char root[] = "/tmp/serai-test-reload-XXXXXX";
+	char sd[] = "/tmp/serai-test-state-XXXXXX";
 	const char *why = NULL;
-	struct snapshot *old, *threads, *serial;
+	struct snapshot *old, *threads, *serial, *packed;
+	struct archive_store store;
 
 	(void)state;
 	assert_non_null(mkdtemp(root));
@@ -913,6 +915,25 @@ test_finish_threads(void **state)
 	assert_int_equal(threads->nskipped, 1);
 	assert_int_equal(threads->nwarnings, 4);
 	assert_same_snapshot(threads, serial);
+
+	/*
+	 * A cold start with a persistent pack: the catalog's thread reads
+	 * every text, the clashing one's too, while the sections are
+	 * finished (which drops that one): the same again.
+	 */
+	assert_non_null(mkdtemp(sd));
+	archive_store_init(&store, NULL);
+	opts.store = &store;
+	assert_non_null(store.pack = pack_open(sd, root, opts.hostname));
+	assert_non_null(packed = archive_load(&opts, &why));
+	assert_int_equal(packed->nparsed, MANY_ARTICLES + 1 + 4 + 1);
+	assert_same_snapshot(packed, serial);
+	snapshot_release(packed);
+	pack_close(store.pack);
+	opts.store = NULL;
+	archive_store_close(&store);
+	remove_tree(sd);
+
 	snapshot_release(serial);
 	snapshot_release(threads);
 	snapshot_release(old);
