@@ -953,12 +953,16 @@ test_persistent_pack_cut_short(void **state)
 	char sd[] = "/tmp/serai-test-state-XXXXXX";
 	char pack[PATH_MAX];
 	/*
-	 * Past the first chunk, two threads' second write fails; the texts
-	 * read again then fit once compacted into a new file, whose catalog
-	 * the next start takes them from.  Then the first write fails, and
-	 * the catalog too: the next start reads them all.
+	 * 64 bytes past the first chunk (1 MiB, PACK_WRITE_CHUNK): when a
+	 * second thread wrote texts, its chunk fails and they are all read
+	 * again, then fit once compacted into a new file; when one thread
+	 * wrote them all, the catalog fits after them.  Either way the next
+	 * start takes them from the pack.  Then 64 bytes past the header:
+	 * the first write fails, the catalog too, and the next start reads
+	 * them all.
 	 */
-	const rlim_t limits[] = {4096 + 1024 * 1024 + 64, 4096 + 64};
+	const rlim_t limits[] = {
+	    PACK_HEAD_BYTES + 1024 * 1024 + 64, PACK_HEAD_BYTES + 64};
 	const size_t cached[] = {MANY_ARTICLES, 0};
 	const char *why = NULL;
 	struct snapshot *mem, *cut, *next;
