@@ -1313,9 +1313,9 @@ unslab(struct text *t)
 	struct article *a = &t->art;
 	char *from = (char *)(void *)a->paras, *to;
 	size_t size = (a->npara + 1) * sizeof(char *) + a->textlen;
-	char **fields[] = {&a->location, &a->date, &a->lang, &a->tags,
-	    &a->source, &a->author, &a->title, &a->editor, &a->copyright};
+	char **fields[ARTICLE_NFIELDS];
 
+	article_fields(a, fields);
 	if ((to = malloc(size)) == NULL)
 		return false;
 	memcpy(to, from, size);
@@ -3222,10 +3222,10 @@ rebase(struct text *t, char *where, bool own)
 	struct article *a = &t->art;
 	char *old = (char *)(void *)a->paras,
 	     *text = old + (a->npara + 1) * sizeof(char *);
-	char **fields[] = {&a->location, &a->date, &a->lang, &a->tags,
-	    &a->source, &a->author, &a->title, &a->editor, &a->copyright};
+	char **fields[ARTICLE_NFIELDS];
 	char **paras;
 
+	article_fields(a, fields);
 	if ((paras = reallocarray(NULL, a->npara + 1, sizeof(*paras))) == NULL)
 		return false;
 	for (size_t i = 0; i < a->npara; i++)
@@ -3442,10 +3442,10 @@ move_text(
     struct text *t, const char *from, char *to, struct segment *g, bool own)
 {
 	struct article *a = &t->art;
-	char **fields[] = {&a->location, &a->date, &a->lang, &a->tags,
-	    &a->source, &a->author, &a->title, &a->editor, &a->copyright};
+	char **fields[ARTICLE_NFIELDS];
 	char **paras = a->paras;
 
+	article_fields(a, fields);
 	if (t->seg == NULL &&
 	    (paras = reallocarray(NULL, a->npara + 1, sizeof(*paras))) == NULL)
 		return;
